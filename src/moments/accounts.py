@@ -1,0 +1,74 @@
+"""Environments and access tokens: creation, and secret hashing.
+
+Secrets are 256-bit random strings, so one round of SHA-256 makes a leaked store useless
+to an attacker (there is nothing to brute-force); comparison is constant-time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from moments.model import PERMISSIONS, Environment, Token
+from moments.store.base import Store
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: Token
+    secret: str  # shown once, never stored
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def secret_matches(secret: str, secret_hash: str) -> bool:
+    return hmac.compare_digest(hash_secret(secret), secret_hash)
+
+
+def new_env_key() -> str:
+    # Lowercase alphanumeric, like Mux env keys (the SDK treats other shapes differently).
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return "".join(secrets.choice(alphabet) for _ in range(26))
+
+
+def parse_permissions(text: str) -> tuple[str, ...]:
+    permissions = tuple(p.strip() for p in text.split(",") if p.strip())
+    bad = [p for p in permissions if p not in PERMISSIONS]
+    if bad or not permissions:
+        raise ValueError(f"permissions must be a comma-separated subset of {', '.join(PERMISSIONS)}")
+    return permissions
+
+
+def issue_token(store: Store, environment_id: str, permissions: tuple[str, ...]) -> IssuedToken:
+    if store.get_environment(environment_id) is None:
+        raise LookupError(f"no environment {environment_id!r}")
+    secret = secrets.token_urlsafe(32)
+    token = Token(str(uuid.uuid4()), environment_id, hash_secret(secret), permissions)
+    store.create_token(token)
+    return IssuedToken(token, secret)
+
+
+def create_environment(
+    store: Store,
+    name: str,
+    retention_days: int = 100,
+    rate_limit_per_s: float = 5.0,
+    rate_limit_burst: int = 20,
+    env_key: str | None = None,
+) -> tuple[Environment, IssuedToken]:
+    """A new environment with a read+write token."""
+    environment = Environment(
+        environment_id=uuid.uuid4().hex[:12],
+        name=name,
+        env_key=env_key or new_env_key(),
+        retention_days=retention_days,
+        rate_limit_per_s=rate_limit_per_s,
+        rate_limit_burst=rate_limit_burst,
+    )
+    store.create_environment(environment)
+    return environment, issue_token(store, environment.environment_id, ("read", "write"))

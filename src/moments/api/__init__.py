@@ -1,0 +1,1 @@
+"""The HTTP layer: Mux-compatible engagement endpoints plus moments' own."""

@@ -1,0 +1,68 @@
+"""Who is calling: HTTP Basic (token id + secret) or Bearer, then permission and rate limit."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from moments.accounts import secret_matches
+from moments.api.errors import ApiError, RateLimited
+from moments.model import Environment, Token
+
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="moments"'}
+
+
+@dataclass(frozen=True)
+class Caller:
+    token: Token
+    environment: Environment
+    headers: dict[str, str]  # rate-limit headers to send back
+
+
+def _credentials(request: Request) -> tuple[str, str]:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise ApiError(401, "Malformed Basic credentials", headers=CHALLENGE) from None
+    elif scheme.lower() == "bearer":
+        # Bearer carries "TOKEN_ID:TOKEN_SECRET", raw or base64-encoded.
+        decoded = value
+        if ":" not in value:
+            try:
+                decoded = base64.b64decode(value, validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                decoded = ""
+    else:
+        raise ApiError(401, "Authentication required: use HTTP Basic with your access token id and secret",
+                       headers=CHALLENGE)
+    token_id, sep, secret = decoded.partition(":")
+    if not sep or not token_id or not secret:
+        raise ApiError(401, "Credentials must be TOKEN_ID:TOKEN_SECRET", headers=CHALLENGE)
+    return token_id, secret
+
+
+def authorize(request: Request, permission: str) -> Caller:
+    """The calling token, checked for `permission`, charged one request of its rate limit."""
+    token_id, secret = _credentials(request)
+    store = request.app.state.store
+    token = store.get_token(token_id) if len(token_id) <= 128 else None
+    if token is None or not secret_matches(secret, token.secret_hash):
+        raise ApiError(401, "Invalid access token id or secret", headers=CHALLENGE)
+    environment = store.get_environment(token.environment_id)
+    if environment is None:
+        raise ApiError(401, "Invalid access token id or secret", headers=CHALLENGE)
+    decision = request.app.state.rate_limiter.take(
+        environment.environment_id, environment.rate_limit_per_s, environment.rate_limit_burst
+    )
+    if not decision.allowed:
+        raise RateLimited(decision.headers())
+    if not token.allows(permission):
+        raise ApiError(403, f"This access token lacks the {permission} permission", headers=decision.headers())
+    return Caller(token, environment, decision.headers())

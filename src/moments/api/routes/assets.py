@@ -1,0 +1,53 @@
+"""PUT /v1/assets/{ASSET_ID}: register an asset's duration and playback IDs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from moments.api.auth import authorize
+from moments.api.errors import bad_request, not_found
+from moments.api.routes.imports import read_capped_body
+from moments.api.validation import only_parameters, path_id
+from moments.ingestion.assets import InvalidAsset, validate_asset
+from moments.ingestion.imports import loads
+
+router = APIRouter(tags=["moments: assets"])
+MAX_ASSET_BODY = 256 * 1024
+
+
+def asset_json(asset) -> dict:
+    return {"data": {"asset_id": asset.asset_id, "duration_ms": asset.duration_ms,
+                     "playback_ids": list(asset.playback_ids), "playback_url": asset.playback_url}}
+
+
+@router.put("/v1/assets/{asset_id}", summary="Register or replace an asset")
+async def put_asset(request: Request, asset_id: str) -> JSONResponse:
+    caller = authorize(request, "write")
+    only_parameters(request, set())
+    path_id("asset id", asset_id)
+    body = await read_capped_body(request, MAX_ASSET_BODY)
+    try:
+        asset = validate_asset(asset_id, loads(body))
+    except (ValueError, RecursionError) as error:
+        message = "; ".join(error.messages) if isinstance(error, InvalidAsset) else f"body is not valid JSON: {error}"
+        raise bad_request(message[:500]) from None
+    store = request.app.state.store
+    env_id = caller.environment.environment_id
+    for playback_id in asset.playback_ids:
+        owner = store.asset_for_playback_id(env_id, playback_id)
+        if owner is not None and owner.asset_id != asset.asset_id:
+            raise bad_request(f"playback ID {playback_id!r} already belongs to another asset")
+    store.put_asset(env_id, asset)
+    return JSONResponse(asset_json(store.get_asset(env_id, asset_id)), headers=caller.headers)
+
+
+@router.get("/v1/assets/{asset_id}", summary="A registered asset")
+async def get_asset(request: Request, asset_id: str) -> JSONResponse:
+    caller = authorize(request, "read")
+    only_parameters(request, set())
+    path_id("asset id", asset_id)
+    asset = request.app.state.store.get_asset(caller.environment.environment_id, asset_id)
+    if asset is None:
+        raise not_found("asset", asset_id)
+    return JSONResponse(asset_json(asset), headers=caller.headers)

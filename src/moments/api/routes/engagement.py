@@ -1,0 +1,139 @@
+"""The six Mux-compatible engagement endpoints: /data/v1/engagement/{kind}/{ID}/{heatmap|hotspots}."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from moments import stats
+from moments.api.auth import Caller, authorize
+from moments.api.errors import bad_request, not_found
+from moments.api.validation import only_parameters, path_id
+from moments.engagement.timeframe import TimeframeError
+from moments.model import Scope
+
+router = APIRouter(prefix="/data/v1/engagement", tags=["engagement (Mux-compatible)"])
+
+# path segment, scope, the id's name in messages, whether '/' may occur in the id
+KINDS = (
+    ("assets", Scope.ASSET, "asset", False),
+    ("videos", Scope.VIDEO, "video", True),
+    ("playback-ids", Scope.PLAYBACK_ID, "playback ID", False),
+)
+HEATMAP_PARAMS = {"timeframe[]"}
+HOTSPOT_PARAMS = {"timeframe[]", "limit", "order_direction", "order_by"}
+
+
+class Heatmap(BaseModel):
+    total_views: int
+    value: list[float]
+
+
+class HeatmapResponse(BaseModel):
+    total_row_count: int
+    timeframe: list[int]
+    data: Heatmap
+
+
+class HotspotItem(BaseModel):
+    start_ms: int
+    end_ms: int
+    score: float
+
+
+class Hotspots(BaseModel):
+    total_views: int
+    hotspots: list[HotspotItem]
+
+
+class HotspotsResponse(BaseModel):
+    total_row_count: int
+    timeframe: list[int]
+    data: Hotspots
+
+
+Timeframe = Annotated[
+    list[str] | None,
+    Query(alias="timeframe[]", description="One duration `N:unit` (`7:days`) or two epoch seconds. Default 7:days."),
+]
+
+
+def _limit(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not text.isdigit() or int(text) < 1 or len(text) > 9:
+        raise bad_request("limit must be a positive integer")
+    return int(text)
+
+
+def _direction(text: str | None) -> str:
+    if text is None:
+        return "desc"
+    if text not in ("asc", "desc"):
+        raise bad_request("order_direction must be 'asc' or 'desc'")
+    return text
+
+
+def _order_by(text: str | None) -> None:
+    if text is not None and text != "score":
+        raise bad_request("order_by must be 'score' (the only ordering)")
+
+
+def _checked_caller(request: Request, allowed: set[str], label: str, scope_id: str, allow_slash: bool) -> Caller:
+    """Authenticate first (nothing is revealed to strangers), then check the request's shape."""
+    caller = authorize(request, "read")
+    only_parameters(request, allowed)
+    path_id(f"{label} id", scope_id, allow_slash=allow_slash)
+    return caller
+
+
+async def _compute(request: Request, caller: Caller, scope: Scope, label: str, scope_id: str,
+                   timeframe: list[str] | None, with_hotspots: bool) -> stats.Engagement:
+    settings = request.app.state.settings
+    now_ms = int(time.time() * 1000)
+    try:
+        window = stats.effective_timeframe(timeframe or [], caller.environment, now_ms // 1000,
+                                           settings.default_timeframe_s)
+    except TimeframeError as error:
+        raise bad_request(str(error)) from None
+    try:
+        result = await run_in_threadpool(
+            stats.engagement, request.app.state.store, caller.environment, scope, scope_id, window, now_ms,
+            settings.idle_timeout_s, with_hotspots,
+        )
+    except stats.UnknownScopeId:
+        raise not_found(label, scope_id) from None
+    return result
+
+
+def _add_routes(segment: str, scope: Scope, label: str, allow_slash: bool) -> None:
+    id_doc = f"The {label} id, percent-encoded."
+
+    @router.get(f"/{segment}/{{scope_id:path}}/heatmap", response_model=HeatmapResponse,
+                name=f"{segment}_heatmap", summary=f"Engagement heatmap of a{'n' if label[0] == 'a' else ''} {label}")
+    async def heatmap(request: Request, scope_id: Annotated[str, Path(description=id_doc)],
+                      timeframe: Timeframe = None) -> JSONResponse:
+        caller = _checked_caller(request, HEATMAP_PARAMS, label, scope_id, allow_slash)
+        result = await _compute(request, caller, scope, label, scope_id, timeframe, False)
+        return JSONResponse(stats.heatmap_json(result), headers=caller.headers)
+
+    @router.get(f"/{segment}/{{scope_id:path}}/hotspots", response_model=HotspotsResponse,
+                name=f"{segment}_hotspots", summary=f"Engagement hotspots and cold spots of a {label}")
+    async def hotspots(request: Request, scope_id: Annotated[str, Path(description=id_doc)],
+                       timeframe: Timeframe = None, limit: str | None = None,
+                       order_direction: Literal["asc", "desc"] | str | None = None,
+                       order_by: str | None = None) -> JSONResponse:
+        caller = _checked_caller(request, HOTSPOT_PARAMS, label, scope_id, allow_slash)
+        count, direction = _limit(limit), _direction(order_direction)
+        _order_by(order_by)
+        result = await _compute(request, caller, scope, label, scope_id, timeframe, True)
+        return JSONResponse(stats.hotspots_json(result, count, direction), headers=caller.headers)
+
+
+for _segment, _scope, _label, _allow_slash in KINDS:
+    _add_routes(_segment, _scope, _label, _allow_slash)

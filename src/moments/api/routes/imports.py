@@ -1,0 +1,44 @@
+"""POST /v1/views: import views (JSON array or NDJSON); idempotent by view_id."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from moments.api.auth import authorize
+from moments.api.errors import ApiError, bad_request
+from moments.api.validation import only_parameters
+from moments.ingestion.imports import import_records, parse_body
+
+router = APIRouter(tags=["moments: import"])
+
+
+async def read_capped_body(request: Request, limit: int) -> bytes:
+    """The request body, or 413 as soon as it grows past `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"Body larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"Body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("/v1/views", summary="Import views (JSON array or NDJSON)")
+async def import_views(request: Request) -> JSONResponse:
+    caller = authorize(request, "write")
+    only_parameters(request, set())
+    body = await read_capped_body(request, request.app.state.settings.max_import_bytes)
+    try:
+        records = parse_body(body, request.headers.get("content-type", ""))
+    except UnicodeDecodeError:
+        raise bad_request("body must be UTF-8 text") from None
+    except ValueError as error:
+        raise bad_request(str(error)[:500]) from None
+    result = await run_in_threadpool(import_records, request.app.state.store, caller.environment.environment_id,
+                                     records)
+    return JSONResponse(result.to_json(), headers=caller.headers)

@@ -1,0 +1,25 @@
+"""Checks shared by routes: path ids and unknown query parameters."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from moments.api.errors import bad_request
+from moments.ingestion.imports import MAX_ID_LENGTH
+
+
+def path_id(name: str, value: str, *, allow_slash: bool = False) -> str:
+    if not 1 <= len(value) <= MAX_ID_LENGTH:
+        raise bad_request(f"{name} must be 1..{MAX_ID_LENGTH} characters")
+    if not value.isprintable():
+        raise bad_request(f"{name} must not contain control characters")
+    if not allow_slash and "/" in value:
+        raise bad_request(f"{name} must not contain '/'")
+    return value
+
+
+def only_parameters(request: Request, allowed: set[str]) -> None:
+    unknown = sorted(set(request.query_params.keys()) - allowed)
+    if unknown:
+        names = ", ".join(repr(u[:40]) for u in unknown[:5])
+        raise bad_request(f"unknown query parameter(s): {names}; accepted: {', '.join(sorted(allowed)) or 'none'}")

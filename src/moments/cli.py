@@ -1,0 +1,285 @@
+"""The `moments` command: serve, environments and tokens, imports, assets, queries."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from moments import accounts, stats
+from moments.config import Settings, default_db_path
+from moments.engagement.timeframe import TimeframeError
+from moments.ingestion.imports import ImportResult, import_records, read_file
+from moments.ingestion.assets import InvalidAsset, validate_asset
+from moments.model import Scope
+from moments.store import open_store
+from moments.store.base import Store
+
+IMPORT_BATCH = 50_000
+
+
+def store_options(command):
+    command = click.option("--store", "store_url", default=None, envvar="MOMENTS_STORE",
+                           help="Store URL (duckdb:///path). Overrides --db.")(command)
+    return click.option("--db", default=None, help="DuckDB file (default: $MOMENTS_DB, else ./moments.duckdb).")(command)
+
+
+def open_from(db: str | None, store_url: str | None) -> Store:
+    return open_store(store_url or db or default_db_path())
+
+
+def emit(value: dict, as_json: bool, human: str) -> None:
+    click.echo(json.dumps(value) if as_json else human)
+
+
+def fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+@click.group()
+@click.version_option(package_name="moments")
+def main() -> None:
+    """Per-moment video engagement analytics with a Mux-compatible Engagement API."""
+
+
+# --- serve -------------------------------------------------------------------------
+
+@main.command()
+@store_options
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--demo", is_flag=True, help="Load the demo environment with simulated audiences.")
+def serve(db: str | None, store_url: str | None, host: str, port: int, demo: bool) -> None:
+    """Serve the API on HOST:PORT."""
+    import uvicorn
+
+    from moments.api.app import create_app
+    from moments.demo import load_demo
+
+    store = open_from(db, store_url)
+    if demo:
+        click.echo("Loading demo data (simulated audiences)...", err=True)
+        environment, issued = load_demo(store)
+        print_demo_banner(host, port, environment.environment_id, issued)
+    app = create_app(store, Settings())
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        store.close()
+
+
+def print_demo_banner(host: str, port: int, environment_id: str, issued: accounts.IssuedToken) -> None:
+    url = f"http://{host}:{port}"
+    auth = f"{issued.token.token_id}:{issued.secret}"
+    click.echo(f"""
+moments is serving {url}  (API docs: {url}/docs)
+Demo environment: {environment_id}
+  token id:     {issued.token.token_id}
+  token secret: {issued.secret}
+
+Try:
+  curl -u {auth} '{url}/data/v1/engagement/assets/demo-trailer/heatmap'
+  curl -u {auth} '{url}/data/v1/engagement/assets/demo-keynote/hotspots?order_direction=desc&limit=5'
+  curl -u {auth} -g '{url}/data/v1/engagement/videos/tutorial-setup/hotspots?timeframe[]=7:days&order_direction=asc'
+""", err=False)
+    sys.stdout.flush()
+
+
+# --- environments and tokens -----------------------------------------------------------
+
+@main.group()
+def env() -> None:
+    """Environments: each has its own views, tokens and env key."""
+
+
+@env.command("create")
+@click.argument("name")
+@store_options
+@click.option("--retention-days", default=100, show_default=True, type=click.IntRange(1, 3650))
+@click.option("--rate-limit", default=5.0, show_default=True, type=click.FloatRange(0.01, 1e6),
+              help="Requests per second, sustained.")
+@click.option("--burst", default=20, show_default=True, type=click.IntRange(1, 10**6))
+@click.option("--json", "as_json", is_flag=True)
+def env_create(name: str, db, store_url, retention_days: int, rate_limit: float, burst: int, as_json: bool) -> None:
+    """Create environment NAME with a read+write token."""
+    store = open_from(db, store_url)
+    environment, issued = accounts.create_environment(store, name, retention_days, rate_limit, burst)
+    store.close()
+    value = {"environment_id": environment.environment_id, "name": environment.name,
+             "env_key": environment.env_key, "retention_days": environment.retention_days,
+             "rate_limit_per_s": environment.rate_limit_per_s, "rate_limit_burst": environment.rate_limit_burst,
+             "token_id": issued.token.token_id, "token_secret": issued.secret,
+             "permissions": list(issued.token.permissions)}
+    emit(value, as_json, "\n".join(f"{k}: {v}" for k, v in value.items()))
+
+
+@main.group()
+def token() -> None:
+    """Access tokens for the API."""
+
+
+@token.command("create")
+@click.option("--env", "environment_id", required=True)
+@click.option("--permissions", default="read", show_default=True, help="Comma separated: read,write,admin")
+@store_options
+@click.option("--json", "as_json", is_flag=True)
+def token_create(environment_id: str, permissions: str, db, store_url, as_json: bool) -> None:
+    """Create an access token in an environment."""
+    try:
+        wanted = accounts.parse_permissions(permissions)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--permissions") from None
+    store = open_from(db, store_url)
+    try:
+        issued = accounts.issue_token(store, environment_id, wanted)
+    except LookupError as error:
+        fail(str(error))
+    finally:
+        store.close()
+    value = {"token_id": issued.token.token_id, "token_secret": issued.secret,
+             "environment_id": environment_id, "permissions": list(wanted)}
+    emit(value, as_json, "\n".join(f"{k}: {v}" for k, v in value.items()))
+
+
+# --- import and assets ---------------------------------------------------------------
+
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--env", "environment_id", required=True)
+@store_options
+@click.option("--json", "as_json", is_flag=True)
+def import_command(file: Path, environment_id: str, db, store_url, as_json: bool) -> None:
+    """Import views from a .json, .ndjson, .csv or .parquet FILE."""
+    store = open_from(db, store_url)
+    if store.get_environment(environment_id) is None:
+        fail(f"no environment {environment_id!r}")
+    try:
+        records = read_file(file)
+    except (ValueError, OSError) as error:
+        fail(f"cannot read {file}: {error}")
+    total = ImportResult()
+    started = time.perf_counter()
+    with click.progressbar(length=len(records), label="Importing", file=sys.stderr,
+                           hidden=len(records) < IMPORT_BATCH) as bar:
+        for offset in range(0, len(records), IMPORT_BATCH):
+            batch = import_records(store, environment_id, records[offset:offset + IMPORT_BATCH])
+            total.accepted += batch.accepted
+            total.rejected += [type(r)(r.index + offset, r.view_id, r.messages) for r in batch.rejected]
+            bar.update(len(records[offset:offset + IMPORT_BATCH]))
+    store.close()
+    elapsed = time.perf_counter() - started
+    lines = [f"accepted {total.accepted}, rejected {len(total.rejected)} in {elapsed:.1f}s"]
+    lines += [f"  #{r.index} {r.view_id}: {'; '.join(r.messages)}" for r in total.rejected[:20]]
+    emit(total.to_json(), as_json, "\n".join(lines))
+
+
+@main.group()
+def assets() -> None:
+    """Registered assets: duration, playback IDs, playable URL."""
+
+
+@assets.command("put")
+@click.argument("asset_id")
+@click.option("--env", "environment_id", required=True)
+@click.option("--duration-ms", required=True, type=int)
+@click.option("--playback-id", "playback_ids", multiple=True, help="Repeat for several.")
+@click.option("--playback-url", default=None)
+@store_options
+@click.option("--json", "as_json", is_flag=True)
+def assets_put(asset_id: str, environment_id: str, duration_ms: int, playback_ids: tuple[str, ...],
+               playback_url: str | None, db, store_url, as_json: bool) -> None:
+    """Register or replace ASSET_ID."""
+    from moments.api.validation import path_id  # same id rules as the HTTP path
+
+    body = {"duration_ms": duration_ms, "playback_ids": list(playback_ids), "playback_url": playback_url}
+    try:
+        asset = validate_asset(path_id("asset id", asset_id) and asset_id, body)
+    except InvalidAsset as error:
+        fail("; ".join(error.messages))
+    except Exception as error:  # ApiError from path_id
+        fail(str(error))
+    store = open_from(db, store_url)
+    if store.get_environment(environment_id) is None:
+        fail(f"no environment {environment_id!r}")
+    store.put_asset(environment_id, asset)
+    store.close()
+    value = {"asset_id": asset.asset_id, "duration_ms": asset.duration_ms,
+             "playback_ids": list(asset.playback_ids), "playback_url": asset.playback_url}
+    emit(value, as_json, "\n".join(f"{k}: {v}" for k, v in value.items()))
+
+
+# --- queries ---------------------------------------------------------------------
+
+def query_options(command):
+    command = click.option("--json", "as_json", is_flag=True)(command)
+    command = click.option("--timeframe", multiple=True,
+                           help="A duration (7:days) or two epoch seconds (repeat the option).")(command)
+    command = click.option("--playback-id", default=None)(command)
+    command = click.option("--video", default=None)(command)
+    command = click.option("--asset", default=None)(command)
+    command = click.option("--env", "environment_id", required=True)(command)
+    return store_options(command)
+
+
+def run_query(environment_id, asset, video, playback_id, timeframe, db, store_url, with_hotspots):
+    chosen = [(s, v) for s, v in ((Scope.ASSET, asset), (Scope.VIDEO, video), (Scope.PLAYBACK_ID, playback_id)) if v]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --asset, --video, --playback-id")
+    scope, scope_id = chosen[0]
+    settings = Settings()
+    store = open_from(db, store_url)
+    try:
+        environment = store.get_environment(environment_id)
+        if environment is None:
+            fail(f"no environment {environment_id!r}")
+        now_ms = int(time.time() * 1000)
+        window = stats.effective_timeframe(list(timeframe), environment, now_ms // 1000, settings.default_timeframe_s)
+        return stats.engagement(store, environment, scope, scope_id, window, now_ms, settings.idle_timeout_s,
+                                with_hotspots)
+    except TimeframeError as error:
+        raise click.BadParameter(str(error), param_hint="--timeframe") from None
+    except stats.UnknownScopeId:
+        fail(f"{scope.value} {scope_id!r} not found")
+    finally:
+        store.close()
+
+
+def mm_ss(ms: float) -> str:
+    seconds = int(ms // 1000)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+@main.command()
+@query_options
+def heatmap(environment_id, asset, video, playback_id, timeframe, db, store_url, as_json) -> None:
+    """The engagement heatmap (Mux response shape with --json)."""
+    result = run_query(environment_id, asset, video, playback_id, timeframe, db, store_url, False)
+    if as_json:
+        click.echo(json.dumps(stats.heatmap_json(result)))
+        return
+    click.echo(f"views: {result.total_views}   timeframe: {result.timeframe[0]}..{result.timeframe[1]}")
+    n = len(result.values)
+    for i, value in enumerate(result.values):
+        click.echo(f"{mm_ss(i * result.duration_ms / n):>8}  {value:6.3f}  {'#' * round(value * 50)}")
+
+
+@main.command()
+@query_options
+@click.option("--limit", type=click.IntRange(1), default=None)
+@click.option("--order-direction", type=click.Choice(["desc", "asc"]), default="desc", show_default=True)
+def hotspots(environment_id, asset, video, playback_id, timeframe, db, store_url, as_json, limit,
+             order_direction) -> None:
+    """Hotspots (peaks) and cold spots (Mux response shape with --json)."""
+    result = run_query(environment_id, asset, video, playback_id, timeframe, db, store_url, True)
+    body = stats.hotspots_json(result, limit, order_direction)
+    if as_json:
+        click.echo(json.dumps(body))
+        return
+    click.echo(f"views: {result.total_views}   hotspots: {body['total_row_count']}")
+    for h in body["data"]["hotspots"]:
+        kind = "peak" if h["score"] > 0.5 else "cold"
+        click.echo(f"{mm_ss(h['start_ms']):>8} - {mm_ss(h['end_ms']):<8} {kind}  score {h['score']:.3f}")

@@ -1,0 +1,1 @@
+"""Pure engagement computation: arrays in, arrays out, no I/O."""

@@ -1,0 +1,1 @@
+"""Ways views get in: file/HTTP imports (imports.py)."""

@@ -1,0 +1,276 @@
+"""The import format: validate view objects field by field, read files and HTTP bodies."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from moments.ingestion.sdks import reports_ranges
+from moments.model import View
+from moments.store.base import Store
+
+MAX_ID_LENGTH = 128
+MAX_DIMENSION_LENGTH = 256
+MAX_RANGES_PER_VIEW = 10_000
+# Largest media position or content duration accepted: 30 days of content, in ms.
+MAX_MEDIA_MS = 30 * 24 * 3600 * 1000
+# Accepted view times: 2000-01-01 .. 2100-01-01.
+MIN_EPOCH_MS, MAX_EPOCH_MS = 946_684_800_000, 4_102_444_800_000
+
+ID_FIELDS = ("asset_id", "playback_id", "video_id")
+DIMENSION_FIELDS = ("country", "browser", "os", "device_type", "player_name")
+KNOWN_FIELDS = frozenset(
+    ("view_id", "view_start", "view_end", "duration_ms", "ranges", "sdk_name", "sdk_version")
+    + ID_FIELDS
+    + DIMENSION_FIELDS
+)
+
+
+class _Unparsable:
+    """Stands in for an NDJSON line that is not JSON, so it is rejected at its index."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+class InvalidView(ValueError):
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = messages
+
+
+@dataclass
+class Rejected:
+    index: int
+    view_id: Any
+    messages: list[str]
+
+
+@dataclass
+class ImportResult:
+    accepted: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "data": {
+                "accepted": self.accepted,
+                "rejected": [{"index": r.index, "view_id": r.view_id, "messages": r.messages} for r in self.rejected],
+            }
+        }
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def identifier(name: str, value: Any, errors: list[str], *, path_safe: bool) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        errors.append(f"{name} must be a string")
+        return None
+    if not 1 <= len(value) <= MAX_ID_LENGTH:
+        errors.append(f"{name} must be 1..{MAX_ID_LENGTH} characters")
+        return None
+    if not value.isprintable():
+        errors.append(f"{name} must not contain control characters")
+        return None
+    if path_safe and ("/" in value or any(c.isspace() for c in value)):
+        errors.append(f"{name} must not contain '/' or whitespace")
+        return None
+    return value
+
+
+def _timestamp(name: str, value: Any, errors: list[str]) -> int | None:
+    if is_int(value):
+        ms = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            errors.append(f"{name} must be epoch milliseconds or an ISO-8601 timestamp")
+            return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        ms = round(parsed.timestamp() * 1000)
+    else:
+        errors.append(f"{name} must be epoch milliseconds (integer) or an ISO-8601 string")
+        return None
+    if not MIN_EPOCH_MS <= ms <= MAX_EPOCH_MS:
+        errors.append(f"{name} must be between the years 2000 and 2100 (epoch milliseconds)")
+        return None
+    return ms
+
+
+def _ranges(value: Any, errors: list[str]) -> tuple[tuple[int, int], ...]:
+    if not isinstance(value, list):
+        errors.append("ranges must be an array of [start_ms, end_ms] pairs")
+        return ()
+    if len(value) > MAX_RANGES_PER_VIEW:
+        errors.append(f"ranges must hold at most {MAX_RANGES_PER_VIEW} pairs")
+        return ()
+    pairs = []
+    for i, pair in enumerate(value):
+        if not (isinstance(pair, list) and len(pair) == 2 and all(is_int(x) for x in pair)):
+            errors.append(f"ranges[{i}] must be a pair of integers [start_ms, end_ms]")
+            return ()
+        start, end = pair
+        if not 0 <= start < end <= MAX_MEDIA_MS:
+            errors.append(f"ranges[{i}] must satisfy 0 <= start_ms < end_ms <= {MAX_MEDIA_MS}")
+            return ()
+        pairs.append((start, end))
+    return tuple(pairs)
+
+
+def validate_view(obj: Any) -> View:
+    """A View from one import object, or InvalidView listing every problem found."""
+    if isinstance(obj, _Unparsable):
+        raise InvalidView([obj.message])
+    if not isinstance(obj, dict):
+        raise InvalidView(["each view must be a JSON object"])
+    errors: list[str] = []
+    unknown = sorted(str(k) for k in obj if k not in KNOWN_FIELDS)
+    if unknown:
+        errors.append(f"unknown field(s): {', '.join(unknown)[:300]}")
+    view_id = identifier("view_id", obj.get("view_id"), errors, path_safe=False)
+    if "view_id" not in obj:
+        errors.append("view_id is required")
+    ids = {
+        name: identifier(name, obj.get(name), errors, path_safe=name != "video_id") for name in ID_FIELDS
+    }
+    if not any(name in obj and obj[name] is not None for name in ID_FIELDS):
+        errors.append("at least one of asset_id, playback_id, video_id is required")
+    view_start = _timestamp("view_start", obj["view_start"], errors) if "view_start" in obj else None
+    if "view_start" not in obj:
+        errors.append("view_start is required")
+    view_end = _timestamp("view_end", obj["view_end"], errors) if obj.get("view_end") is not None else None
+    if view_start is not None and view_end is not None and view_end < view_start:
+        errors.append("view_end must not be before view_start")
+    duration = obj.get("duration_ms")
+    if not (is_int(duration) and 0 < duration <= MAX_MEDIA_MS):
+        errors.append(f"duration_ms is required: an integer in 1..{MAX_MEDIA_MS}")
+    if "ranges" not in obj:
+        errors.append("ranges is required")
+    ranges = _ranges(obj.get("ranges"), errors) if "ranges" in obj else ()
+    strings = {}
+    for name in ("sdk_name", "sdk_version") + DIMENSION_FIELDS:
+        value = obj.get(name)
+        if value is None:
+            strings[name] = None
+        elif not isinstance(value, str) or len(value) > MAX_DIMENSION_LENGTH or not value.isprintable():
+            errors.append(f"{name} must be a printable string of at most {MAX_DIMENSION_LENGTH} characters")
+        else:
+            strings[name] = value
+    if errors:
+        raise InvalidView(errors)
+    return View(
+        view_id=view_id,
+        view_start_ms=view_start,
+        view_end_ms=view_end,
+        duration_ms=duration,
+        ranges=ranges,
+        reports_ranges=reports_ranges(strings["sdk_name"], strings["sdk_version"]),
+        **ids,
+        **strings,
+    )
+
+
+def validate_all(records: Iterable[Any]) -> tuple[list[View], list[Rejected]]:
+    views, rejected = [], []
+    for index, record in enumerate(records):
+        try:
+            views.append(validate_view(record))
+        except InvalidView as invalid:
+            view_id = record.get("view_id") if isinstance(record, dict) else None
+            if not isinstance(view_id, str) or len(view_id) > MAX_ID_LENGTH:
+                view_id = None
+            rejected.append(Rejected(index, view_id, invalid.messages))
+    return views, rejected
+
+
+def import_records(store: Store, environment_id: str, records: Iterable[Any]) -> ImportResult:
+    """Validate and store; bad records are reported and store nothing, good ones are stored."""
+    views, rejected = validate_all(records)
+    store.upsert_views(environment_id, views, int(time.time() * 1000))
+    return ImportResult(len(views), rejected)
+
+
+# --- reading bodies and files ---------------------------------------------------
+
+def _reject_constants(name: str) -> float:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def loads(text: str | bytes) -> Any:
+    """Strict JSON: NaN and Infinity are errors, not floats."""
+    return json.loads(text, parse_constant=_reject_constants)
+
+
+def parse_body(body: bytes, content_type: str) -> list[Any]:
+    """Records of an import body: a JSON array (or one object), or NDJSON.
+
+    Raises ValueError when the body as a whole cannot be read.
+    """
+    text = body.decode("utf-8")
+    stripped = text.lstrip()
+    if "ndjson" in content_type or "jsonl" in content_type or not stripped.startswith(("[", "{")):
+        return list(_ndjson(text))
+    try:
+        value = loads(text)
+    except (ValueError, RecursionError) as error:
+        if stripped.startswith("{") and "\n" in text.strip():
+            return list(_ndjson(text))
+        raise ValueError(f"body is not valid JSON: {error}") from None
+    return value if isinstance(value, list) else [value]
+
+
+def _ndjson(text: str) -> Iterator[Any]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield loads(line)
+        except (ValueError, RecursionError) as error:
+            yield _Unparsable(f"line {number} is not valid JSON: {error}")
+
+
+def read_file(path: Path) -> list[Any]:
+    """Records of a .json, .ndjson/.jsonl, .csv or .parquet file, in the import format."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return [_from_columns(r) for r in pq.read_table(path).to_pylist()]
+    if suffix == ".csv":
+        with path.open(newline="", encoding="utf-8") as f:
+            return [_from_columns(r) for r in csv.DictReader(f)]
+    content_type = "application/x-ndjson" if suffix in (".ndjson", ".jsonl") else "application/json"
+    return parse_body(path.read_bytes(), content_type)
+
+
+def _from_columns(row: dict) -> dict:
+    """A CSV/Parquet row as an import object: empty cells dropped, numbers and ranges decoded."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if value is None or value == "":
+            continue
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            value = int(value)
+        if isinstance(value, str) and key in ("duration_ms", "view_start", "view_end") and value.lstrip("-").isdigit():
+            value = int(value)
+        if isinstance(value, str) and key == "ranges":
+            try:
+                value = loads(value)
+            except ValueError:
+                pass  # validation reports it as a bad ranges value
+        if key == "ranges" and isinstance(value, list):
+            value = [list(pair) if isinstance(pair, (list, tuple)) else pair for pair in value]
+        out[key] = value
+    return out

@@ -1,0 +1,97 @@
+"""The domain objects every layer shares: environments, tokens, assets and views."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+
+class Scope(str, Enum):
+    """Which identifier an engagement query selects views by."""
+
+    ASSET = "asset"
+    VIDEO = "video"
+    PLAYBACK_ID = "playback_id"
+
+
+PERMISSIONS = ("read", "write", "admin")
+
+
+@dataclass(frozen=True)
+class Environment:
+    environment_id: str
+    name: str
+    env_key: str
+    retention_days: int = 100
+    rate_limit_per_s: float = 5.0
+    rate_limit_burst: int = 20
+
+
+@dataclass(frozen=True)
+class Token:
+    token_id: str
+    environment_id: str
+    secret_hash: str
+    permissions: tuple[str, ...]
+
+    def allows(self, permission: str) -> bool:
+        # admin implies write, write implies read.
+        rank = PERMISSIONS.index(permission)
+        return any(PERMISSIONS.index(p) >= rank for p in self.permissions)
+
+
+@dataclass(frozen=True)
+class Asset:
+    asset_id: str
+    duration_ms: int | None
+    playback_ids: tuple[str, ...] = ()
+    playback_url: str | None = None
+
+
+@dataclass(frozen=True)
+class View:
+    """One viewing session, as imported or assembled from player beacons.
+
+    `ranges` are the watched (start_ms, end_ms) pairs of media time exactly as the
+    player reported them: possibly overlapping and unsorted (rewatches).
+    """
+
+    view_id: str
+    view_start_ms: int
+    duration_ms: int
+    ranges: tuple[tuple[int, int], ...]
+    asset_id: str | None = None
+    playback_id: str | None = None
+    video_id: str | None = None
+    view_end_ms: int | None = None
+    sdk_name: str | None = None
+    sdk_version: str | None = None
+    country: str | None = None
+    browser: str | None = None
+    os: str | None = None
+    device_type: str | None = None
+    player_name: str | None = None
+    reports_ranges: bool = True
+    dimensions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def completed(self) -> bool:
+        return self.view_end_ms is not None
+
+
+@dataclass(frozen=True)
+class RangeSet:
+    """The watched ranges of many views as flat arrays, the engagement engine's input.
+
+    Range k belongs to view `view_index[k]` (0..n_views-1) and covers
+    [starts[k], ends[k]) ms of media time. `reported_durations_ms[v]` is the content
+    duration view v's player reported.
+    """
+
+    n_views: int
+    view_index: "np.ndarray"
+    starts: "np.ndarray"
+    ends: "np.ndarray"
+    reported_durations_ms: "np.ndarray"

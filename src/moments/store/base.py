@@ -1,0 +1,49 @@
+"""The one interface every storage backend implements.
+
+The engagement and API layers only ever talk to a `Store`; a backend owns its schema,
+its migrations and its query language.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+from moments.model import Asset, Environment, RangeSet, Scope, Token, View
+
+
+@dataclass(frozen=True)
+class ViewQuery:
+    """Which views count for one engagement query."""
+
+    environment_id: str
+    scope: Scope
+    scope_id: str
+    start_ms: int  # view start >= start_ms
+    end_ms: int  # view start < end_ms
+    # A view without an end counts when its latest update arrived before this time.
+    idle_before_ms: int
+
+
+class Store(Protocol):
+    def create_environment(self, environment: Environment) -> None: ...
+    def get_environment(self, environment_id: str) -> Environment | None: ...
+    def environment_by_env_key(self, env_key: str) -> Environment | None: ...
+
+    def create_token(self, token: Token) -> None: ...
+    def get_token(self, token_id: str) -> Token | None: ...
+
+    def put_asset(self, environment_id: str, asset: Asset) -> None: ...
+    def get_asset(self, environment_id: str, asset_id: str) -> Asset | None: ...
+    def asset_for_playback_id(self, environment_id: str, playback_id: str) -> Asset | None: ...
+
+    def upsert_views(self, environment_id: str, views: Sequence[View], received_at_ms: int) -> None:
+        """Store views; a view_id already present is replaced as a whole."""
+
+    def scope_exists(self, environment_id: str, scope: Scope, scope_id: str) -> bool:
+        """True when the id is known in this environment (registered, or seen on a view)."""
+
+    def view_ranges(self, query: ViewQuery) -> RangeSet:
+        """Watched ranges of the views that count for engagement under `query`."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,232 @@
+"""The default store: one DuckDB file on disk."""
+
+from __future__ import annotations
+
+import re
+import threading
+from importlib import resources
+from typing import Sequence
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from moments.model import Asset, Environment, RangeSet, Scope, Token, View
+from moments.store.base import ViewQuery
+
+VIEW_COLUMNS = (
+    "environment_id", "view_id", "asset_id", "playback_id", "video_id", "view_start_ms",
+    "view_end_ms", "duration_ms", "range_starts", "range_ends", "sdk_name", "sdk_version",
+    "reports_ranges", "country", "browser", "os", "device_type", "player_name",
+    "dimensions", "received_at_ms",
+)
+
+
+def migrations() -> list[tuple[int, str]]:
+    """(version, SQL) blocks of store/schema/duckdb.sql, in order."""
+    text = resources.files("moments.store.schema").joinpath("duckdb.sql").read_text()
+    parts = re.split(r"^-- migration (\d+)\s*$", text, flags=re.MULTILINE)
+    return [(int(parts[i]), parts[i + 1]) for i in range(1, len(parts), 2)]
+
+
+class DuckDBStore:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._conn = duckdb.connect(path)
+        # One connection, used by one thread at a time: DuckDB serialises writers anyway.
+        self._lock = threading.Lock()
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = self._conn.execute("SELECT max(version) FROM schema_version").fetchone()
+            current = row[0] or 0
+            for version, sql in migrations():
+                if version <= current:
+                    continue
+                self._conn.execute("BEGIN")
+                self._conn.execute(sql)
+                self._conn.execute("INSERT INTO schema_version VALUES (?)", [version])
+                self._conn.execute("COMMIT")
+
+    def _one(self, sql: str, params: list) -> tuple | None:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchone()
+
+    def _run(self, sql: str, params: list) -> None:
+        with self._lock:
+            self._conn.execute(sql, params)
+
+    # environments and tokens -------------------------------------------------
+
+    def create_environment(self, environment: Environment) -> None:
+        e = environment
+        self._run(
+            "INSERT INTO environments VALUES (?, ?, ?, ?, ?, ?, epoch_ms(now()))",
+            [e.environment_id, e.name, e.env_key, e.retention_days, e.rate_limit_per_s, e.rate_limit_burst],
+        )
+
+    def _environment(self, where: str, value: str) -> Environment | None:
+        row = self._one(
+            "SELECT environment_id, name, env_key, retention_days, rate_limit_per_s, rate_limit_burst "
+            f"FROM environments WHERE {where} = ?",
+            [value],
+        )
+        return Environment(*row) if row else None
+
+    def get_environment(self, environment_id: str) -> Environment | None:
+        return self._environment("environment_id", environment_id)
+
+    def environment_by_env_key(self, env_key: str) -> Environment | None:
+        return self._environment("env_key", env_key)
+
+    def create_token(self, token: Token) -> None:
+        self._run(
+            "INSERT INTO tokens VALUES (?, ?, ?, ?, epoch_ms(now()))",
+            [token.token_id, token.environment_id, token.secret_hash, ",".join(token.permissions)],
+        )
+
+    def get_token(self, token_id: str) -> Token | None:
+        row = self._one(
+            "SELECT token_id, environment_id, secret_hash, permissions FROM tokens WHERE token_id = ?", [token_id]
+        )
+        return Token(row[0], row[1], row[2], tuple(row[3].split(","))) if row else None
+
+    # assets -------------------------------------------------------------------
+
+    def put_asset(self, environment_id: str, asset: Asset) -> None:
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO assets VALUES (?, ?, ?, ?, epoch_ms(now()))",
+                    [environment_id, asset.asset_id, asset.duration_ms, asset.playback_url],
+                )
+                self._conn.execute(
+                    "DELETE FROM playback_ids WHERE environment_id = ? AND asset_id = ?",
+                    [environment_id, asset.asset_id],
+                )
+                for playback_id in asset.playback_ids:
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO playback_ids VALUES (?, ?, ?)",
+                        [environment_id, playback_id, asset.asset_id],
+                    )
+                self._conn.execute("COMMIT")
+            except Exception:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def get_asset(self, environment_id: str, asset_id: str) -> Asset | None:
+        row = self._one(
+            "SELECT a.asset_id, a.duration_ms, "
+            "  list(p.playback_id ORDER BY p.playback_id) FILTER (WHERE p.playback_id IS NOT NULL), a.playback_url "
+            "FROM assets a LEFT JOIN playback_ids p USING (environment_id, asset_id) "
+            "WHERE a.environment_id = ? AND a.asset_id = ? GROUP BY ALL",
+            [environment_id, asset_id],
+        )
+        return Asset(row[0], row[1], tuple(row[2] or ()), row[3]) if row else None
+
+    def asset_for_playback_id(self, environment_id: str, playback_id: str) -> Asset | None:
+        row = self._one(
+            "SELECT asset_id FROM playback_ids WHERE environment_id = ? AND playback_id = ?",
+            [environment_id, playback_id],
+        )
+        return self.get_asset(environment_id, row[0]) if row else None
+
+    # views --------------------------------------------------------------------
+
+    def upsert_views(self, environment_id: str, views: Sequence[View], received_at_ms: int) -> None:
+        latest = {v.view_id: v for v in views}  # the last version of a view in one batch wins
+        if not latest:
+            return
+        table = views_to_arrow(environment_id, list(latest.values()), received_at_ms)
+        with self._lock:
+            self._conn.register("incoming_views", table)
+            try:
+                self._conn.execute(f"INSERT OR REPLACE INTO views SELECT {', '.join(VIEW_COLUMNS)} FROM incoming_views")
+            finally:
+                self._conn.unregister("incoming_views")
+
+    def scope_exists(self, environment_id: str, scope: Scope, scope_id: str) -> bool:
+        if scope is Scope.ASSET:
+            sql = (
+                "SELECT EXISTS (SELECT 1 FROM assets WHERE environment_id = $1 AND asset_id = $2) "
+                "OR EXISTS (SELECT 1 FROM views WHERE environment_id = $1 AND asset_id = $2)"
+            )
+        elif scope is Scope.PLAYBACK_ID:
+            sql = (
+                "SELECT EXISTS (SELECT 1 FROM playback_ids WHERE environment_id = $1 AND playback_id = $2) "
+                "OR EXISTS (SELECT 1 FROM views WHERE environment_id = $1 AND playback_id = $2)"
+            )
+        else:
+            sql = "SELECT EXISTS (SELECT 1 FROM views WHERE environment_id = $1 AND video_id = $2)"
+        return bool(self._one(sql, [environment_id, scope_id])[0])
+
+    def view_ranges(self, query: ViewQuery) -> RangeSet:
+        scope_sql = {
+            Scope.ASSET: (
+                "(asset_id = $scope_id OR playback_id IN (SELECT playback_id FROM playback_ids "
+                "WHERE environment_id = $env AND asset_id = $scope_id))"
+            ),
+            Scope.VIDEO: "video_id = $scope_id",
+            Scope.PLAYBACK_ID: "playback_id = $scope_id",
+        }[query.scope]
+        sql = (
+            "SELECT range_starts, range_ends, duration_ms FROM views "
+            f"WHERE environment_id = $env AND {scope_sql} "
+            "AND view_start_ms >= $start AND view_start_ms < $end AND reports_ranges "
+            "AND len(range_starts) > 0 "
+            "AND (view_end_ms IS NOT NULL OR received_at_ms < $idle_before)"
+        )
+        params = {
+            "env": query.environment_id, "scope_id": query.scope_id, "start": query.start_ms,
+            "end": query.end_ms, "idle_before": query.idle_before_ms,
+        }
+        with self._lock:
+            table = self._conn.sql(sql, params=params).to_arrow_table()
+        return range_set_from_arrow(table)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def views_to_arrow(environment_id: str, views: Sequence[View], received_at_ms: int) -> pa.Table:
+    n = len(views)
+    columns = {
+        "environment_id": pa.array([environment_id] * n, pa.string()),
+        "view_id": [v.view_id for v in views],
+        "asset_id": pa.array([v.asset_id for v in views], pa.string()),
+        "playback_id": pa.array([v.playback_id for v in views], pa.string()),
+        "video_id": pa.array([v.video_id for v in views], pa.string()),
+        "view_start_ms": pa.array([v.view_start_ms for v in views], pa.int64()),
+        "view_end_ms": pa.array([v.view_end_ms for v in views], pa.int64()),
+        "duration_ms": pa.array([v.duration_ms for v in views], pa.int64()),
+        "range_starts": pa.array([[r[0] for r in v.ranges] for v in views], pa.list_(pa.int64())),
+        "range_ends": pa.array([[r[1] for r in v.ranges] for v in views], pa.list_(pa.int64())),
+        "sdk_name": pa.array([v.sdk_name for v in views], pa.string()),
+        "sdk_version": pa.array([v.sdk_version for v in views], pa.string()),
+        "reports_ranges": pa.array([v.reports_ranges for v in views], pa.bool_()),
+        "country": pa.array([v.country for v in views], pa.string()),
+        "browser": pa.array([v.browser for v in views], pa.string()),
+        "os": pa.array([v.os for v in views], pa.string()),
+        "device_type": pa.array([v.device_type for v in views], pa.string()),
+        "player_name": pa.array([v.player_name for v in views], pa.string()),
+        "dimensions": pa.array([list(v.dimensions.items()) for v in views], pa.map_(pa.string(), pa.string())),
+        "received_at_ms": pa.array([received_at_ms] * n, pa.int64()),
+    }
+    return pa.table(columns)
+
+
+def range_set_from_arrow(table: pa.Table) -> RangeSet:
+    starts_col = table.column("range_starts").combine_chunks()
+    ends_col = table.column("range_ends").combine_chunks()
+    return RangeSet(
+        n_views=table.num_rows,
+        view_index=pc.list_parent_indices(starts_col).to_numpy(zero_copy_only=False).astype(np.int64),
+        starts=pc.list_flatten(starts_col).to_numpy(zero_copy_only=False).astype(np.int64),
+        ends=pc.list_flatten(ends_col).to_numpy(zero_copy_only=False).astype(np.int64),
+        reported_durations_ms=table.column("duration_ms").to_numpy().astype(np.int64),
+    )

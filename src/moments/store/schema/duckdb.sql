@@ -1,0 +1,65 @@
+-- The whole DuckDB schema. Each migration is a block headed "-- migration N";
+-- store/duckdb.py applies the blocks above the file's recorded version, in order.
+
+-- migration 1
+CREATE TABLE environments (
+    environment_id   VARCHAR PRIMARY KEY,
+    name             VARCHAR NOT NULL,
+    env_key          VARCHAR NOT NULL UNIQUE,
+    retention_days   INTEGER NOT NULL,
+    rate_limit_per_s DOUBLE NOT NULL,
+    rate_limit_burst INTEGER NOT NULL,
+    created_at_ms    BIGINT NOT NULL
+);
+
+CREATE TABLE tokens (
+    token_id       VARCHAR PRIMARY KEY,
+    environment_id VARCHAR NOT NULL,
+    secret_hash    VARCHAR NOT NULL,   -- sha256 of the secret; the secret itself is never stored
+    permissions    VARCHAR NOT NULL,   -- comma separated: read,write,admin
+    created_at_ms  BIGINT NOT NULL
+);
+
+CREATE TABLE assets (
+    environment_id VARCHAR NOT NULL,
+    asset_id       VARCHAR NOT NULL,
+    duration_ms    BIGINT,
+    playback_url   VARCHAR,
+    updated_at_ms  BIGINT NOT NULL,
+    PRIMARY KEY (environment_id, asset_id)
+);
+
+CREATE TABLE playback_ids (
+    environment_id VARCHAR NOT NULL,
+    playback_id    VARCHAR NOT NULL,
+    asset_id       VARCHAR NOT NULL,
+    PRIMARY KEY (environment_id, playback_id)
+);
+
+-- One row per view; a view sent again replaces its row (idempotency by view_id).
+CREATE TABLE views (
+    environment_id VARCHAR NOT NULL,
+    view_id        VARCHAR NOT NULL,
+    asset_id       VARCHAR,
+    playback_id    VARCHAR,
+    video_id       VARCHAR,
+    view_start_ms  BIGINT NOT NULL,
+    view_end_ms    BIGINT,            -- NULL while the view is in progress
+    duration_ms    BIGINT NOT NULL,   -- content duration the player reported
+    range_starts   BIGINT[] NOT NULL, -- watched ranges as reported: may overlap, unsorted
+    range_ends     BIGINT[] NOT NULL,
+    sdk_name       VARCHAR,
+    sdk_version    VARCHAR,
+    reports_ranges BOOLEAN NOT NULL,  -- false for SDKs older than the engagement minimums
+    country        VARCHAR,
+    browser        VARCHAR,
+    os             VARCHAR,
+    device_type    VARCHAR,
+    player_name    VARCHAR,
+    dimensions     MAP(VARCHAR, VARCHAR),
+    received_at_ms BIGINT NOT NULL,   -- server time of the latest version: drives the idle timeout
+    PRIMARY KEY (environment_id, view_id)
+);
+CREATE INDEX views_asset ON views (environment_id, asset_id);
+CREATE INDEX views_video ON views (environment_id, video_id);
+CREATE INDEX views_playback ON views (environment_id, playback_id);
