@@ -40,24 +40,28 @@ class DuckDBStore:
 
     def _migrate(self) -> None:
         with self._lock:
-            self._conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = self._conn.execute("SELECT max(version) FROM schema_version").fetchone()
-            current = row[0] or 0
+            self._exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            current = self._exec("SELECT max(version) FROM schema_version")[0][0] or 0
             for version, sql in migrations():
                 if version <= current:
                     continue
-                self._conn.execute("BEGIN")
-                self._conn.execute(sql)
-                self._conn.execute("INSERT INTO schema_version VALUES (?)", [version])
-                self._conn.execute("COMMIT")
+                self._exec("BEGIN")
+                self._exec(sql)
+                self._exec("INSERT INTO schema_version VALUES (?)", [version])
+                self._exec("COMMIT")
+
+    def _exec(self, sql: str, params: list | dict | None = None) -> list[tuple]:
+        """Run under the lock's protection; results are always drained (DuckDB 2 needs that)."""
+        return self._conn.execute(sql, params).fetchall()
 
     def _one(self, sql: str, params: list) -> tuple | None:
         with self._lock:
-            return self._conn.execute(sql, params).fetchone()
+            rows = self._exec(sql, params)
+        return rows[0] if rows else None
 
     def _run(self, sql: str, params: list) -> None:
         with self._lock:
-            self._conn.execute(sql, params)
+            self._exec(sql, params)
 
     # environments and tokens -------------------------------------------------
 
@@ -98,24 +102,24 @@ class DuckDBStore:
 
     def put_asset(self, environment_id: str, asset: Asset) -> None:
         with self._lock:
-            self._conn.execute("BEGIN")
+            self._exec("BEGIN")
             try:
-                self._conn.execute(
+                self._exec(
                     "INSERT OR REPLACE INTO assets VALUES (?, ?, ?, ?, epoch_ms(now()))",
                     [environment_id, asset.asset_id, asset.duration_ms, asset.playback_url],
                 )
-                self._conn.execute(
+                self._exec(
                     "DELETE FROM playback_ids WHERE environment_id = ? AND asset_id = ?",
                     [environment_id, asset.asset_id],
                 )
                 for playback_id in asset.playback_ids:
-                    self._conn.execute(
+                    self._exec(
                         "INSERT OR REPLACE INTO playback_ids VALUES (?, ?, ?)",
                         [environment_id, playback_id, asset.asset_id],
                     )
-                self._conn.execute("COMMIT")
+                self._exec("COMMIT")
             except Exception:
-                self._conn.execute("ROLLBACK")
+                self._exec("ROLLBACK")
                 raise
 
     def get_asset(self, environment_id: str, asset_id: str) -> Asset | None:
@@ -145,7 +149,7 @@ class DuckDBStore:
         with self._lock:
             self._conn.register("incoming_views", table)
             try:
-                self._conn.execute(f"INSERT OR REPLACE INTO views SELECT {', '.join(VIEW_COLUMNS)} FROM incoming_views")
+                self._exec(f"INSERT OR REPLACE INTO views SELECT {', '.join(VIEW_COLUMNS)} FROM incoming_views")
             finally:
                 self._conn.unregister("incoming_views")
 

@@ -1,6 +1,7 @@
 """The six Mux-compatible engagement endpoints: /data/v1/engagement/{kind}/{ID}/{heatmap|hotspots}."""
 
-from __future__ import annotations
+# No "from __future__ import annotations": FastAPI reads these annotations at runtime.
+
 
 import time
 from typing import Annotated, Literal

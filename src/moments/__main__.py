@@ -1,0 +1,3 @@
+from moments.cli import main
+
+main()

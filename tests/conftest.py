@@ -1,0 +1,98 @@
+"""Shared fixtures: a real DuckDB file and a real uvicorn server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import httpx
+import pytest
+import uvicorn
+
+from moments import accounts
+from moments.api.app import create_app
+from moments.config import Settings
+from moments.store.duckdb import DuckDBStore
+
+
+@dataclass
+class Tenant:
+    environment_id: str
+    env_key: str
+    token_id: str
+    token_secret: str
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return (self.token_id, self.token_secret)
+
+
+@dataclass
+class Server:
+    base_url: str
+    store: DuckDBStore
+
+    def tenant(self, name: str = "test", **options) -> Tenant:
+        return make_tenant(self.store, name, **options)
+
+    def client(self, tenant: Tenant | None = None) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, auth=tenant.auth if tenant else None, timeout=30)
+
+
+def make_tenant(store: DuckDBStore, name: str = "test", **options) -> Tenant:
+    options.setdefault("rate_limit_per_s", 1000.0)
+    options.setdefault("rate_limit_burst", 1000)
+    environment, issued = accounts.create_environment(store, name, **options)
+    return Tenant(environment.environment_id, environment.env_key, issued.token.token_id, issued.secret)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "moments.duckdb"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[DuckDBStore]:
+    s = DuckDBStore(str(db_path))
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def start_server(store: DuckDBStore) -> Iterator[Callable[..., Server]]:
+    """Start the real app under uvicorn in a thread; settings can be overridden per test."""
+    servers: list[uvicorn.Server] = []
+
+    def start(**settings) -> Server:
+        port = free_port()
+        config = uvicorn.Config(create_app(store, Settings(**settings)), host="127.0.0.1", port=port,
+                                log_level="warning", lifespan="off")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.time() + 10
+        while not server.started:
+            if time.time() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.02)
+        servers.append(server)
+        return Server(f"http://127.0.0.1:{port}", store)
+
+    yield start
+    for server in servers:
+        server.should_exit = True
+
+
+@pytest.fixture
+def server(start_server) -> Server:
+    return start_server()
