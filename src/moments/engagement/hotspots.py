@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import isotonic_regression
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import gaussian_filter1d, median_filter
 from scipy.stats import norm
 
 
@@ -42,6 +42,8 @@ class DetectorSettings:
     min_buckets: int = 2
     # Width (s.d., as a fraction of the buckets) of the smooth part of the trend.
     smooth_fraction: float = 1 / 12
+    # Window of the starting running median; moments up to half of it cannot move it.
+    median_fraction: float = 1 / 4
     robust_iterations: int = 8
 
 
@@ -64,18 +66,27 @@ def expected_curve(values: np.ndarray, n_views: int, settings: DetectorSettings 
     """Robust backfit of values ~ monotone non-increasing part + smooth part."""
     y = np.asarray(values, dtype=np.float64)
     sigma = max(1.0, settings.smooth_fraction * y.size)
-    weights = np.ones_like(y)
+    # Start from a wide running median, which no short moment can move, so the first
+    # weights already single out bumps and dips (else the monotone part would take a
+    # peak's fall for a cliff and keep it).
+    window = max(5, int(y.size * settings.median_fraction) | 1)
+    fit = median_filter(y, size=window, mode="nearest")
     smooth = np.zeros_like(y)
-    fit = y
     for _ in range(settings.robust_iterations):
+        weights = _bisquare_weights(y, fit, n_views, settings)
+        # Zero-weight points that keep the order are fitted exactly by PAVA (a steep intro
+        # drop stays expected); those that break it are pooled with their neighbours.
         monotone = isotonic_regression(y - smooth, weights=weights + 1e-9, increasing=False).x
         smooth = _weighted_smooth(y - monotone, weights, sigma)
         fit = np.clip(monotone + smooth, 0.0, 1.0)
-        # Tukey bisquare on residuals scaled to what counts as a real moment.
-        scale = np.maximum(3.0 * sampling_sd(fit, n_views), settings.min_effect_share)
-        u = np.abs(y - fit) / scale
-        weights = np.where(u < 1.0, (1.0 - u**2) ** 2, 0.0)
     return fit
+
+
+def _bisquare_weights(y: np.ndarray, fit: np.ndarray, n_views: int, settings: DetectorSettings) -> np.ndarray:
+    """Tukey bisquare on residuals, scaled to what would count as a real moment."""
+    scale = np.maximum(3.0 * sampling_sd(fit, n_views), settings.min_effect_share)
+    u = np.abs(y - fit) / scale
+    return np.where(u < 1.0, (1.0 - u**2) ** 2, 0.0)
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
