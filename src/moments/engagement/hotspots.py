@@ -37,7 +37,7 @@ class DetectorSettings:
     # A run of buckets is a candidate while each bucket is at least this many s.d. out.
     extend_z: float = 2.0
     min_effect_share: float = 0.02
-    min_effect_ratio: float = 0.10
+    min_effect_ratio: float = 0.05
     min_length_ms: int = 2000
     min_buckets: int = 2
     # Width (s.d., as a fraction of the buckets) of the smooth part of the trend.

@@ -216,16 +216,20 @@ def loads(text: str | bytes) -> Any:
 def parse_body(body: bytes, content_type: str) -> list[Any]:
     """Records of an import body: a JSON array (or one object), or NDJSON.
 
-    Raises ValueError when the body as a whole cannot be read.
+    NDJSON is read when the content type says so, or when a body that is not one JSON
+    document consists of lines that each start an object. Raises ValueError when the
+    body as a whole cannot be read.
     """
     text = body.decode("utf-8")
-    stripped = text.lstrip()
-    if "ndjson" in content_type or "jsonl" in content_type or not stripped.startswith(("[", "{")):
+    if not text.strip():
+        raise ValueError("body is empty: send a JSON array of views or NDJSON")
+    if "ndjson" in content_type or "jsonl" in content_type:
         return list(_ndjson(text))
     try:
         value = loads(text)
     except (ValueError, RecursionError) as error:
-        if stripped.startswith("{") and "\n" in text.strip():
+        lines = [line for line in text.splitlines() if line.strip()]
+        if len(lines) > 1 and all(line.lstrip().startswith("{") for line in lines):
             return list(_ndjson(text))
         raise ValueError(f"body is not valid JSON: {error}") from None
     return value if isinstance(value, list) else [value]
