@@ -60,22 +60,16 @@ def test_empty_for_a_handful_of_views(n_views):
     assert detect(simulated_heatmap(audience), n_views, 60_000) == []
 
 
-def test_planted_peak_found_with_its_range():
-    audience = Audience(duration_ms=120_000, n_views=3000, hazard_per_minute=0.4, seed=7,
-                        moments=(Moment(60_000, 75_000, "peak", 0.3),))
-    found = detect(simulated_heatmap(audience), 3000, 120_000)
+@pytest.mark.parametrize("duration_ms, hazard, moment", [
+    (120_000, 0.4, Moment(60_000, 75_000, "peak", 0.3)),
+    (300_000, 0.1, Moment(100_000, 130_000, "valley", 0.5)),
+])
+def test_planted_moment_found_with_its_range(duration_ms, hazard, moment):
+    audience = Audience(duration_ms=duration_ms, n_views=3000, hazard_per_minute=hazard, seed=7, moments=(moment,))
+    found = detect(simulated_heatmap(audience), 3000, duration_ms)
     assert len(found) == 1
-    assert iou((found[0].start_ms, found[0].end_ms), (60_000, 75_000)) >= 0.6
-    assert found[0].score > 0.5
-
-
-def test_planted_valley_found_with_its_range():
-    audience = Audience(duration_ms=300_000, n_views=3000, hazard_per_minute=0.1, seed=8,
-                        moments=(Moment(100_000, 130_000, "valley", 0.5),))
-    found = detect(simulated_heatmap(audience), 3000, 300_000)
-    assert len(found) == 1
-    assert iou((found[0].start_ms, found[0].end_ms), (100_000, 130_000)) >= 0.6
-    assert found[0].score < 0.5
+    assert iou((found[0].start_ms, found[0].end_ms), (moment.start_ms, moment.end_ms)) >= 0.6
+    assert (found[0].score > 0.5) == (moment.kind == "peak")
 
 
 def test_several_peaks_and_valleys_late_peak_included():

@@ -81,9 +81,9 @@ Demo environment: {environment_id}
   token secret: {issued.secret}
 
 Try:
-  curl -u {auth} '{url}/data/v1/engagement/assets/demo-trailer/heatmap'
-  curl -u {auth} '{url}/data/v1/engagement/assets/demo-keynote/hotspots?order_direction=desc&limit=5'
-  curl -u {auth} -g '{url}/data/v1/engagement/videos/tutorial-setup/hotspots?timeframe[]=7:days&order_direction=asc'
+  curl -sS -u {auth} '{url}/data/v1/engagement/assets/demo-trailer/heatmap'
+  curl -sS -u {auth} '{url}/data/v1/engagement/assets/demo-keynote/hotspots?order_direction=desc&limit=5'
+  curl -sS -u {auth} -g '{url}/data/v1/engagement/videos/tutorial-setup/hotspots?timeframe[]=7:days&order_direction=asc'
 """, err=False)
     sys.stdout.flush()
 

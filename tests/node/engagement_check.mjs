@@ -74,33 +74,16 @@ for (const scope of scopes) {
     const key = `${scope.label}.${name}`;
     const resource = engagement[scope.resource];
     const promise = params === undefined ? resource[method](scope.id) : resource[method](scope.id, params);
+    const call = { key, scope: scope.label, resource: scope.resource, method, id: scope.id, params: params ?? null };
     let data, response;
     try {
       ({ data, response } = await promise.withResponse());
     } catch (error) {
       mismatches.push(`${key}: ${error?.constructor?.name}: ${error?.message}`);
-      calls.push({
-        key,
-        scope: scope.label,
-        resource: scope.resource,
-        method,
-        id: scope.id,
-        params: params ?? null,
-        error: String(error),
-      });
+      calls.push({ ...call, error: String(error) });
       continue;
     }
-    calls.push({
-      key,
-      scope: scope.label,
-      resource: scope.resource,
-      method,
-      id: scope.id,
-      params: params ?? null,
-      url: response.url,
-      status: response.status,
-      body: data,
-    });
+    calls.push({ ...call, url: response.url, status: response.status, body: data });
 
     // Light self-checks against the spec; the Python test asserts everything again.
     if (name.includes('30d') || name.endsWith('default')) {
