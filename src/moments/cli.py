@@ -28,7 +28,14 @@ def store_options(command):
 
 
 def open_from(db: str | None, store_url: str | None) -> Store:
-    return open_store(store_url or db or default_db_path())
+    import duckdb  # loaded by the store anyway; its errors are the store's errors
+
+    target = store_url or db or default_db_path()
+    try:
+        return open_store(target)
+    except (ValueError, duckdb.Error) as error:
+        # e.g. the file is held by a running `moments serve`, or its folder does not exist
+        fail(f"cannot open store {target}: {error}")
 
 
 def emit(value: dict, as_json: bool, human: str) -> None:

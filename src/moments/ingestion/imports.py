@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import math
@@ -252,11 +253,13 @@ def read_file(path: Path) -> list[Any]:
         import pyarrow.parquet as pq
 
         return [_from_columns(r) for r in pq.read_table(path).to_pylist()]
+    # Files saved by Excel ("CSV UTF-8") and many Windows tools start with a UTF-8 byte order
+    # mark: skip it, or it ends up glued to the first column name / breaks the JSON.
     if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:
             return [_from_columns(r) for r in csv.DictReader(f)]
     content_type = "application/x-ndjson" if suffix in (".ndjson", ".jsonl") else "application/json"
-    return parse_body(path.read_bytes(), content_type)
+    return parse_body(path.read_bytes().removeprefix(codecs.BOM_UTF8), content_type)
 
 
 def _from_columns(row: dict) -> dict:
