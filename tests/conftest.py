@@ -35,12 +35,31 @@ class Tenant:
 class Server:
     base_url: str
     store: DuckDBStore
+    uvicorn_server: uvicorn.Server
 
     def tenant(self, name: str = "test", **options) -> Tenant:
         return make_tenant(self.store, name, **options)
 
     def client(self, tenant: Tenant | None = None) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, auth=tenant.auth if tenant else None, timeout=30)
+
+    def stop(self) -> None:
+        self.uvicorn_server.should_exit = True
+
+
+def start_app(store: DuckDBStore, **settings) -> Server:
+    """The real app under uvicorn in a thread on a free 127.0.0.1 port."""
+    port = free_port()
+    config = uvicorn.Config(create_app(store, Settings(**settings)), host="127.0.0.1", port=port,
+                            log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.time() + 10
+    while not server.started:
+        if time.time() > deadline:
+            raise RuntimeError("server did not start")
+        time.sleep(0.02)
+    return Server(f"http://127.0.0.1:{port}", store, server)
 
 
 def make_tenant(store: DuckDBStore, name: str = "test", **options) -> Tenant:
@@ -70,27 +89,16 @@ def store(db_path: Path) -> Iterator[DuckDBStore]:
 
 @pytest.fixture
 def start_server(store: DuckDBStore) -> Iterator[Callable[..., Server]]:
-    """Start the real app under uvicorn in a thread; settings can be overridden per test."""
-    servers: list[uvicorn.Server] = []
+    """Start the real app on the test's store; settings can be overridden per test."""
+    servers: list[Server] = []
 
     def start(**settings) -> Server:
-        port = free_port()
-        config = uvicorn.Config(create_app(store, Settings(**settings)), host="127.0.0.1", port=port,
-                                log_level="warning", lifespan="off")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.time() + 10
-        while not server.started:
-            if time.time() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.02)
-        servers.append(server)
-        return Server(f"http://127.0.0.1:{port}", store)
+        servers.append(start_app(store, **settings))
+        return servers[-1]
 
     yield start
     for server in servers:
-        server.should_exit = True
+        server.stop()
 
 
 @pytest.fixture

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 import click
 
-from moments import accounts, stats
+from moments import accounts
 from moments.config import Settings, default_db_path
-from moments.engagement.timeframe import TimeframeError
 from moments.ingestion.imports import ImportResult, import_records, read_file
 from moments.ingestion.assets import InvalidAsset, validate_asset
 from moments.model import Scope
@@ -22,15 +22,16 @@ IMPORT_BATCH = 50_000
 
 
 def store_options(command):
-    command = click.option("--store", "store_url", default=None, envvar="MOMENTS_STORE",
-                           help="Store URL (duckdb:///path). Overrides --db.")(command)
+    command = click.option("--store", "store_url", default=None,
+                           help="Store URL (duckdb:///path). Default: $MOMENTS_STORE, else --db.")(command)
     return click.option("--db", default=None, help="DuckDB file (default: $MOMENTS_DB, else ./moments.duckdb).")(command)
 
 
 def open_from(db: str | None, store_url: str | None) -> Store:
     import duckdb  # loaded by the store anyway; its errors are the store's errors
 
-    target = store_url or db or default_db_path()
+    # Explicit flags first, then the environment, then ./moments.duckdb.
+    target = store_url or db or os.environ.get("MOMENTS_STORE") or default_db_path()
     try:
         return open_store(target)
     except (ValueError, duckdb.Error) as error:
@@ -59,7 +60,11 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--demo", is_flag=True, help="Load the demo environment with simulated audiences.")
-def serve(db: str | None, store_url: str | None, host: str, port: int, demo: bool) -> None:
+@click.option("--beacon-path", default=None, help="Also collect beacons at this path (besides /).")
+@click.option("--idle-timeout", type=click.FloatRange(1), default=None,
+              help="Seconds without updates after which a view counts as completed (default 3600).")
+def serve(db: str | None, store_url: str | None, host: str, port: int, demo: bool, beacon_path: str | None,
+          idle_timeout: float | None) -> None:
     """Serve the API on HOST:PORT."""
     import uvicorn
 
@@ -71,7 +76,8 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, demo: boo
         click.echo("Loading demo data (simulated audiences)...", err=True)
         environment, issued = load_demo(store)
         print_demo_banner(host, port, environment.environment_id, issued)
-    app = create_app(store, Settings())
+    overrides = {"beacon_path": beacon_path, "idle_timeout_s": idle_timeout}
+    app = create_app(store, Settings(**{k: v for k, v in overrides.items() if v is not None}))
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
@@ -232,6 +238,10 @@ def query_options(command):
 
 
 def run_query(environment_id, asset, video, playback_id, timeframe, db, store_url, with_hotspots):
+    # Imported here: the engagement engine (numpy, scipy) is only needed by queries.
+    from moments import stats
+    from moments.engagement.timeframe import TimeframeError
+
     chosen = [(s, v) for s, v in ((Scope.ASSET, asset), (Scope.VIDEO, video), (Scope.PLAYBACK_ID, playback_id)) if v]
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --asset, --video, --playback-id")
@@ -264,6 +274,8 @@ def mm_ss(ms: float) -> str:
 @query_options
 def heatmap(environment_id, asset, video, playback_id, timeframe, db, store_url, as_json) -> None:
     """The engagement heatmap (Mux response shape with --json)."""
+    from moments import stats
+
     result = run_query(environment_id, asset, video, playback_id, timeframe, db, store_url, False)
     if as_json:
         click.echo(json.dumps(stats.heatmap_json(result)))
@@ -281,6 +293,8 @@ def heatmap(environment_id, asset, video, playback_id, timeframe, db, store_url,
 def hotspots(environment_id, asset, video, playback_id, timeframe, db, store_url, as_json, limit,
              order_direction) -> None:
     """Hotspots (peaks) and cold spots (Mux response shape with --json)."""
+    from moments import stats
+
     result = run_query(environment_id, asset, video, playback_id, timeframe, db, store_url, True)
     body = stats.hotspots_json(result, limit, order_direction)
     if as_json:

@@ -20,3 +20,7 @@ class Settings:
     # Largest request body accepted by the import endpoint.
     max_import_bytes: int = int(os.environ.get("MOMENTS_MAX_IMPORT_BYTES", 64 * 1024 * 1024))
     default_timeframe_s: int = 7 * 24 * 3600
+    # The collector also answers here (beaconCollectionDomain "host/path"); "/" always works.
+    beacon_path: str = os.environ.get("MOMENTS_BEACON_PATH", "")
+    # How often the server closes views that went idle.
+    finalize_interval_s: float = float(os.environ.get("MOMENTS_FINALIZE_INTERVAL_S", 60))

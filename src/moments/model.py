@@ -75,10 +75,21 @@ class View:
     player_name: str | None = None
     reports_ranges: bool = True
     dimensions: dict[str, str] = field(default_factory=dict)
+    last_event_ms: int | None = None  # client time of the latest beacon event
 
     @property
     def completed(self) -> bool:
         return self.view_end_ms is not None
+
+
+@dataclass(frozen=True)
+class BeaconEvent:
+    """One mux-embed event with long key names, identified by (view_id, sequence)."""
+
+    view_id: str
+    sequence: int  # view_sequence_number
+    name: str  # the event name, e.g. "viewstart"
+    fields: dict
 
 
 @dataclass(frozen=True)

@@ -1,30 +1,67 @@
-"""The ASGI application: one process serves the API (and later the collector and dashboard)."""
+"""The ASGI application: one process serves the API, the beacon collector (and later the dashboard)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
+from typing import AsyncIterator
+
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 
 from moments import __version__
 from moments.api import errors
 from moments.api.ratelimit import RateLimiter
-from moments.api.routes import assets, engagement, health, imports
+from moments.api.routes import assets, collector, engagement, health, imports
 from moments.config import Settings
+from moments.metrics import Metrics
 from moments.store.base import Store
+
+log = logging.getLogger("moments")
+
+
+async def finalize_idle_views(app: FastAPI) -> None:
+    """Close views that had no update for longer than the idle timeout, forever."""
+    settings: Settings = app.state.settings
+    while True:
+        await asyncio.sleep(settings.finalize_interval_s)
+        cutoff = int((time.time() - settings.idle_timeout_s) * 1000)
+        try:
+            closed = await run_in_threadpool(app.state.store.finalize_idle_views, cutoff)
+            app.state.metrics.views_completed.inc(closed)
+        except Exception:  # keep the loop alive; the next round retries
+            log.exception("finalising idle views failed")
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    task = asyncio.create_task(finalize_idle_views(app))
+    try:
+        yield
+    finally:
+        task.cancel()
 
 
 def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
     app = FastAPI(
         title="moments",
         version=__version__,
         description="Per-moment video engagement analytics. The /data/v1/engagement endpoints are "
-        "compatible with the Mux Data Engagement API; /v1 endpoints are moments' own.",
+        "compatible with the Mux Data Engagement API; /v1 endpoints are moments' own; POST / is the "
+        "beacon collector for mux-embed and Mux Player.",
         docs_url="/docs",
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.store = store
-    app.state.settings = settings or Settings()
+    app.state.settings = settings
     app.state.rate_limiter = RateLimiter()
+    app.state.metrics = Metrics()
     errors.install(app)
     for module in (engagement, imports, assets, health):
         app.include_router(module.router)
+    collector.mount(app, settings.beacon_path)
     return app

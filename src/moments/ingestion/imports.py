@@ -6,6 +6,7 @@ import codecs
 import csv
 import json
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,6 +25,7 @@ MAX_MEDIA_MS = 30 * 24 * 3600 * 1000
 # Accepted view times: 2000-01-01 .. 2100-01-01.
 MIN_EPOCH_MS, MAX_EPOCH_MS = 946_684_800_000, 4_102_444_800_000
 
+WHOLE_NUMBER = re.compile(r"^-?\d+(\.0*)?$")
 ID_FIELDS = ("asset_id", "playback_id", "video_id")
 DIMENSION_FIELDS = ("country", "browser", "os", "device_type", "player_name")
 KNOWN_FIELDS = frozenset(
@@ -270,8 +272,8 @@ def _from_columns(row: dict) -> dict:
             continue
         if isinstance(value, float) and math.isfinite(value) and value.is_integer():
             value = int(value)
-        if isinstance(value, str) and key in ("duration_ms", "view_start", "view_end") and value.lstrip("-").isdigit():
-            value = int(value)
+        if isinstance(value, str) and key in ("duration_ms", "view_start", "view_end") and WHOLE_NUMBER.match(value):
+            value = int(value.split(".")[0])  # "1780000001000.0" is how pandas writes ints with gaps
         if isinstance(value, str) and key == "ranges":
             try:
                 value = loads(value)

@@ -21,11 +21,19 @@ def parse_version(text: str) -> tuple[int, ...] | None:
     return tuple(int(p) for p in match.group(1).split(".")) if match else None
 
 
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace(" ", "-")
+
+
+def is_known_sdk(name: str) -> bool:
+    return _normalise(name) in MINIMUM_VERSIONS
+
+
 def reports_ranges(sdk_name: str | None, sdk_version: str | None) -> bool:
     """False only for a known SDK older than its minimum (or with an unreadable version)."""
     if not sdk_name:
         return True
-    minimum = MINIMUM_VERSIONS.get(sdk_name.strip().lower())
+    minimum = MINIMUM_VERSIONS.get(_normalise(sdk_name))
     if minimum is None:
         return True
     version = parse_version(sdk_version or "")

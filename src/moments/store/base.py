@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
-from moments.model import Asset, Environment, RangeSet, Scope, Token, View
+from moments.model import Asset, BeaconEvent, Environment, RangeSet, Scope, Token, View
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,21 @@ class Store(Protocol):
     def upsert_views(self, environment_id: str, views: Sequence[View], received_at_ms: int) -> None:
         """Store views; a view_id already present is replaced as a whole."""
 
+    def get_view(self, environment_id: str, view_id: str) -> View | None: ...
+
     def scope_exists(self, environment_id: str, scope: Scope, scope_id: str) -> bool:
         """True when the id is known in this environment (registered, or seen on a view)."""
 
     def view_ranges(self, query: ViewQuery) -> RangeSet:
         """Watched ranges of the views that count for engagement under `query`."""
+
+    def finalize_idle_views(self, idle_before_ms: int) -> int:
+        """Close views without an end whose latest update arrived before the cutoff."""
+
+    def add_beacon_events(self, environment_id: str, events: Sequence[BeaconEvent]) -> list[BeaconEvent]:
+        """Store events not seen before (by view_id + sequence); return those that were new."""
+
+    def beacon_events(self, environment_id: str, view_ids: Sequence[str]) -> dict[str, list[BeaconEvent]]:
+        """All stored events of these views, in sequence order."""
 
     def close(self) -> None: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from importlib import resources
@@ -12,14 +13,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from moments.model import Asset, Environment, RangeSet, Scope, Token, View
+from moments.model import Asset, BeaconEvent, Environment, RangeSet, Scope, Token, View
 from moments.store.base import ViewQuery
 
 VIEW_COLUMNS = (
     "environment_id", "view_id", "asset_id", "playback_id", "video_id", "view_start_ms",
     "view_end_ms", "duration_ms", "range_starts", "range_ends", "sdk_name", "sdk_version",
     "reports_ranges", "country", "browser", "os", "device_type", "player_name",
-    "dimensions", "received_at_ms",
+    "dimensions", "received_at_ms", "last_event_ms",
 )
 
 
@@ -153,6 +154,14 @@ class DuckDBStore:
             finally:
                 self._conn.unregister("incoming_views")
 
+    def get_view(self, environment_id: str, view_id: str) -> View | None:
+        with self._lock:
+            table = self._conn.sql(
+                f"SELECT {', '.join(VIEW_COLUMNS)} FROM views WHERE environment_id = $env AND view_id = $view",
+                params={"env": environment_id, "view": view_id},
+            ).to_arrow_table()
+        return views_from_arrow(table)[0] if table.num_rows else None
+
     def scope_exists(self, environment_id: str, scope: Scope, scope_id: str) -> bool:
         if scope is Scope.ASSET:
             sql = (
@@ -192,6 +201,57 @@ class DuckDBStore:
             table = self._conn.sql(sql, params=params).to_arrow_table()
         return range_set_from_arrow(table)
 
+    def finalize_idle_views(self, idle_before_ms: int) -> int:
+        with self._lock:
+            rows = self._exec(
+                "UPDATE views SET view_end_ms = greatest(view_start_ms, coalesce(last_event_ms, view_start_ms)) "
+                "WHERE view_end_ms IS NULL AND received_at_ms < ? RETURNING 1",
+                [idle_before_ms],
+            )
+        return len(rows)
+
+    # beacon events ----------------------------------------------------------------
+
+    def add_beacon_events(self, environment_id: str, events: Sequence[BeaconEvent]) -> list[BeaconEvent]:
+        unique = list({(e.view_id, e.sequence): e for e in reversed(events)}.values())[::-1]
+        if not unique:
+            return []
+        incoming = pa.table({
+            "environment_id": pa.array([environment_id] * len(unique), pa.string()),
+            "view_id": [e.view_id for e in unique],
+            "sequence": pa.array([e.sequence for e in unique], pa.int32()),
+            "event": [e.name for e in unique],
+            "fields": [json.dumps(e.fields) for e in unique],
+        })
+        with self._lock:
+            self._conn.register("incoming_events", incoming)
+            try:
+                self._exec("BEGIN")
+                known = set(self._exec(
+                    "SELECT i.view_id, i.sequence FROM incoming_events i JOIN beacon_events b "
+                    "USING (environment_id, view_id, sequence)"
+                ))
+                self._exec("INSERT OR IGNORE INTO beacon_events SELECT * FROM incoming_events")
+                self._exec("COMMIT")
+            except Exception:
+                self._exec("ROLLBACK")
+                raise
+            finally:
+                self._conn.unregister("incoming_events")
+        return [e for e in unique if (e.view_id, e.sequence) not in known]
+
+    def beacon_events(self, environment_id: str, view_ids: Sequence[str]) -> dict[str, list[BeaconEvent]]:
+        with self._lock:
+            rows = self._exec(
+                "SELECT view_id, sequence, event, fields FROM beacon_events "
+                "WHERE environment_id = ? AND list_contains(?, view_id) ORDER BY view_id, sequence",
+                [environment_id, list(view_ids)],
+            )
+        grouped: dict[str, list[BeaconEvent]] = {}
+        for view_id, sequence, event, fields in rows:
+            grouped.setdefault(view_id, []).append(BeaconEvent(view_id, sequence, event, json.loads(fields)))
+        return grouped
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
@@ -220,8 +280,24 @@ def views_to_arrow(environment_id: str, views: Sequence[View], received_at_ms: i
         "player_name": pa.array([v.player_name for v in views], pa.string()),
         "dimensions": pa.array([list(v.dimensions.items()) for v in views], pa.map_(pa.string(), pa.string())),
         "received_at_ms": pa.array([received_at_ms] * n, pa.int64()),
+        "last_event_ms": pa.array([v.last_event_ms for v in views], pa.int64()),
     }
     return pa.table(columns)
+
+
+def views_from_arrow(table: pa.Table) -> list[View]:
+    views = []
+    for row in table.to_pylist():
+        views.append(View(
+            view_id=row["view_id"], view_start_ms=row["view_start_ms"], view_end_ms=row["view_end_ms"],
+            duration_ms=row["duration_ms"], ranges=tuple(zip(row["range_starts"], row["range_ends"])),
+            asset_id=row["asset_id"], playback_id=row["playback_id"], video_id=row["video_id"],
+            sdk_name=row["sdk_name"], sdk_version=row["sdk_version"], country=row["country"],
+            browser=row["browser"], os=row["os"], device_type=row["device_type"], player_name=row["player_name"],
+            reports_ranges=row["reports_ranges"], dimensions=dict(row["dimensions"] or []),
+            last_event_ms=row["last_event_ms"],
+        ))
+    return views
 
 
 def range_set_from_arrow(table: pa.Table) -> RangeSet:

@@ -63,3 +63,17 @@ CREATE TABLE views (
 CREATE INDEX views_asset ON views (environment_id, asset_id);
 CREATE INDEX views_video ON views (environment_id, video_id);
 CREATE INDEX views_playback ON views (environment_id, playback_id);
+
+-- migration 2
+-- Every accepted beacon event, expanded; duplicates are dropped by the key. Views from
+-- beacons are rebuilt from these, so no view state lives only in a process's memory.
+CREATE TABLE beacon_events (
+    environment_id VARCHAR NOT NULL,
+    view_id        VARCHAR NOT NULL,
+    sequence       INTEGER NOT NULL,  -- view_sequence_number
+    event          VARCHAR NOT NULL,
+    fields         VARCHAR NOT NULL,  -- the expanded event, JSON
+    PRIMARY KEY (environment_id, view_id, sequence)
+);
+-- Client time of a view's latest event (beacons); an idle view is closed at it.
+ALTER TABLE views ADD COLUMN last_event_ms BIGINT;

@@ -1,0 +1,193 @@
+"""The beacon collector against real mux-embed 5.19.0 captures (shared/fixtures)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from moments.engagement.heatmap import heatmap as heatmap_math
+from moments.ingestion.beacons import decode_body, expand_key
+from moments.model import RangeSet
+from moments.store.duckdb import DuckDBStore
+
+from conftest import start_app
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+FIXTURES = SHARED / "fixtures" / "mux-embed-5.19.0"
+SCENARIOS = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
+FORWARDED_HEADERS = {"content-type", "user-agent", "origin", "referer", "sec-ch-ua-mobile", "sec-fetch-mode"}
+
+
+def captured_requests(scenario: str) -> list[dict]:
+    return json.loads((FIXTURES / scenario / "requests.raw.json").read_text())
+
+
+def expected_views(scenario: str) -> dict[str, list[list[int]]]:
+    views = json.loads((FIXTURES / scenario / "views.json").read_text())
+    return {v["view_id"]: v["final_video_playback_ranges_ms"] for v in views}
+
+
+def replay(client, requests: list[dict], path: str = "/") -> None:
+    for request in requests:
+        headers = {k: v for k, v in request["headers"] if k.lower() in FORWARDED_HEADERS}
+        response = client.post(path, content=request["body"].encode(), headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.headers["access-control-allow-origin"] == "*"
+
+
+def expected_heatmap(ranges_per_view: list[list[list[int]]], duration_ms: int) -> np.ndarray:
+    index = [i for i, ranges in enumerate(ranges_per_view) for _ in ranges]
+    flat = [pair for ranges in ranges_per_view for pair in ranges]
+    return heatmap_math(RangeSet(len(ranges_per_view), np.array(index), np.array([s for s, _ in flat]),
+                                 np.array([e for _, e in flat]), np.zeros(len(ranges_per_view))), duration_ms)
+
+
+def check_views(server, tenant, scenario: str) -> None:
+    expected = expected_views(scenario)
+    for view_id, ranges in expected.items():
+        view = server.store.get_view(tenant.environment_id, view_id)
+        assert view is not None, view_id
+        assert [list(r) for r in view.ranges] == ranges
+        assert view.view_end_ms is not None and view.duration_ms == 60_000
+        assert (view.sdk_name, view.sdk_version) == ("mux-embed", "5.19.0") and view.reports_ranges
+        assert view.browser == "HeadlessChrome" and view.os == "Linux" and view.player_name == "test"
+    by_video: dict[str, list] = {}
+    for view_id, ranges in expected.items():
+        by_video.setdefault(server.store.get_view(tenant.environment_id, view_id).video_id, []).append(ranges)
+    with server.client(tenant) as c:
+        for video_id, ranges in by_video.items():
+            body = c.get(f"/data/v1/engagement/videos/{video_id}/heatmap",
+                         params={"timeframe[]": ["1795000000", "1796000000"]}).json()
+            assert body["data"]["total_views"] == len(ranges)
+            np.testing.assert_allclose(body["data"]["value"], expected_heatmap(ranges, 60_000), atol=1e-12)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_replay_in_order(server, scenario):
+    tenant = server.tenant(env_key="testenv")
+    with server.client() as c:
+        replay(c, captured_requests(scenario))
+    check_views(server, tenant, scenario)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_replay_shuffled_and_twice_gives_the_same_views(server, scenario):
+    tenant = server.tenant(env_key="testenv")
+    requests = captured_requests(scenario) * 2
+    random.Random(scenario).shuffle(requests)
+    with server.client() as c:
+        replay(c, requests)
+        metrics = c.get("/metrics").text
+    check_views(server, tenant, scenario)
+    if requests:
+        assert metric(metrics, "moments_beacon_duplicate_events_total") >= len(requests) // 2
+
+
+def metric(text: str, name: str) -> float:
+    return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+def test_views_survive_a_restart_mid_view(db_path, start_server, store):
+    requests = captured_requests("seek-rewatch-destroy")
+    first = start_server()
+    tenant = first.tenant(env_key="testenv")
+    with first.client() as c:
+        replay(c, requests[:2])
+    store.close()
+    reopened = DuckDBStore(str(db_path))  # a new process would see exactly this file
+    second = start_app(reopened)
+    try:
+        with second.client() as c:
+            replay(c, requests[2:])
+        check_views(second, tenant, "seek-rewatch-destroy")
+    finally:
+        second.stop()
+        reopened.close()
+
+
+def test_configured_path_and_preflight(start_server):
+    server = start_server(beacon_path="/mux/collect")
+    tenant = server.tenant(env_key="testenv")
+    with server.client() as c:
+        preflight = c.options("/mux/collect", headers={"Origin": "http://example.com",
+                                                       "Access-Control-Request-Method": "POST"})
+        assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] == "*"
+        replay(c, captured_requests("paused-seek-destroy"), path="/mux/collect")
+    check_views(server, tenant, "paused-seek-destroy")
+
+
+def test_unknown_env_key_is_accepted_and_discarded(server):
+    server.tenant(env_key="someoneelse")
+    with server.client() as c:
+        replay(c, captured_requests("seek-rewatch-destroy"))
+        metrics = c.get("/metrics").text
+    assert metric(metrics, "moments_beacon_unknown_env_key_events_total") == 23
+    with server.store._lock:
+        assert server.store._exec("SELECT count(*) FROM beacon_events")[0][0] == 0
+
+
+@pytest.mark.parametrize("body", [b"", b"{", b"[]", b'{"events": 5}', b'{"events": [1, 2]}', b"\xff\xfe",
+                                  b'{"events": [{"e": NaN}]}', b'{"events": [{"x": ' + b"[" * 50 + b"]" * 50 + b'}]}'])
+def test_malformed_bodies_are_400_with_cors_and_change_nothing(server, body):
+    server.tenant(env_key="testenv")
+    with server.client() as c:
+        response = c.post("/", content=body, headers={"content-type": "text/plain"})
+        assert response.status_code == 400 and response.headers["access-control-allow-origin"] == "*"
+        assert metric(c.get("/metrics").text, "moments_beacon_rejected_bodies_total") == 1
+    with server.store._lock:
+        assert server.store._exec("SELECT count(*) FROM beacon_events")[0][0] == 0
+
+
+def test_sdk_older_than_the_minimum_is_stored_not_counted(server):
+    tenant = server.tenant(env_key="testenv")
+    requests = captured_requests("seek-rewatch-destroy")
+    for request in requests:
+        request["body"] = request["body"].replace('"memve":"5.19.0"', '"memve":"5.14.0"').replace(
+            '"pmxpive":"5.19.0"', '"pmxpive":"5.14.0"')
+    with server.client() as c:
+        replay(c, requests)
+    (view_id,) = expected_views("seek-rewatch-destroy")
+    view = server.store.get_view(tenant.environment_id, view_id)
+    assert view is not None and view.sdk_version == "5.14.0" and not view.reports_ranges
+    with server.client(tenant) as c:
+        assert c.get("/data/v1/engagement/videos/vid-1/heatmap",
+                     params={"timeframe[]": ["1795000000", "1796000000"]}).json()["data"]["total_views"] == 0
+
+
+def test_live_and_mux_stream_urls():
+    from moments.ingestion.views import assemble, playback_id_from_url
+    from moments.model import BeaconEvent
+
+    assert playback_id_from_url("https://stream.mux.com/abc123XYZ.m3u8?token=t") == "abc123XYZ"
+    assert playback_id_from_url("https://stream.mux.com/abc123XYZ/high.mp4") == "abc123XYZ"
+    assert playback_id_from_url("https://stream.mux.com/abc123XYZ") == "abc123XYZ"
+    assert playback_id_from_url("https://example.com/abc.m3u8") is None
+    base = {"view_id": "v", "event": "viewstart", "view_start": 1795674926777, "viewer_time": 1795674926777,
+            "video_source_url": "https://stream.mux.com/pb42.m3u8", "video_playback_range": '["0:5000"]',
+            "mux_embed": "mux-embed", "mux_embed_version": "5.19.0", "video_source_duration": 60000}
+    view = assemble([BeaconEvent("v", 1, "viewstart", base)])
+    assert view.playback_id == "pb42" and view.reports_ranges and view.ranges == ((0, 5000),)
+    live = assemble([BeaconEvent("v", 1, "viewstart", {**base, "video_source_is_live": True})])
+    assert not live.reports_ranges
+
+
+def test_key_expansion_over_the_verified_keys():
+    known = json.loads((SHARED / "docs" / "mux-embed-key-dictionary.json").read_text())["known_keys"]
+    assert len(known) == 232
+    assert {short: expand_key(short) for short in known} == known
+    for short, long in [("c1", "custom_1"), ("c20", "custom_20"), ("browser_", "browser"),
+                        ("browser_ve", "browser_version"), ("operating__system_ve", "operating_system_version"),
+                        ("xnewfieldzz", "xnewfieldzz"), ("vid", "video_id")]:
+        assert expand_key(short) == long
+
+
+def test_expanded_captures_match_the_fixture_expansion():
+    for scenario in SCENARIOS:
+        raw = captured_requests(scenario)
+        expanded = json.loads((FIXTURES / scenario / "requests.expanded.json").read_text())
+        for request, reference in zip(raw, expanded):
+            assert decode_body(request["body"].encode()).events == reference["body"]["events"]
