@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from pathlib import Path
 
 import numpy as np
@@ -191,3 +192,22 @@ def test_expanded_captures_match_the_fixture_expansion():
         expanded = json.loads((FIXTURES / scenario / "requests.expanded.json").read_text())
         for request, reference in zip(raw, expanded):
             assert decode_body(request["body"].encode()).events == reference["body"]["events"]
+
+
+def test_idle_views_are_closed_by_the_background_task(start_server):
+    server = start_server(idle_timeout_s=1.0, finalize_interval_s=0.2)
+    tenant = server.tenant(env_key="testenv")
+    requests = captured_requests("seek-rewatch-destroy")
+    (view_id,) = expected_views("seek-rewatch-destroy")
+    without_viewend = [r for r in requests if '"e":"viewend"' not in r["body"]]
+    assert len(without_viewend) < len(requests)
+    with server.client() as c:
+        replay(c, without_viewend)
+        assert server.store.get_view(tenant.environment_id, view_id).view_end_ms is None
+        deadline = time.time() + 5
+        while server.store.get_view(tenant.environment_id, view_id).view_end_ms is None:
+            assert time.time() < deadline, "idle view was never closed"
+            time.sleep(0.1)
+        assert metric(c.get("/metrics").text, "moments_views_completed_total") == 1
+    view = server.store.get_view(tenant.environment_id, view_id)
+    assert view.view_end_ms == view.last_event_ms and view.view_end_ms > view.view_start_ms
