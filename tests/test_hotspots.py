@@ -11,16 +11,11 @@ from hypothesis import strategies as st
 
 from moments.engagement.heatmap import heatmap
 from moments.engagement.hotspots import detect, order, score
-from moments.model import RangeSet
-from moments.simulate import Audience, Moment, simulate_ranges
+from moments.simulate import Audience, Moment, range_set
 
 
 def simulated_heatmap(audience: Audience) -> np.ndarray:
-    views = simulate_ranges(audience)
-    index = [i for i, ranges in enumerate(views) for _ in ranges]
-    ranges = RangeSet(len(views), np.array(index), np.array([s for r in views for s, _ in r]),
-                      np.array([e for r in views for _, e in r]), np.full(len(views), audience.duration_ms))
-    return heatmap(ranges, audience.duration_ms)
+    return heatmap(range_set(audience), audience.duration_ms)
 
 
 def iou(a: tuple[int, int], b: tuple[int, int]) -> float:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from moments.model import View
+from moments.model import RangeSet, View
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,19 @@ def simulate_ranges(audience: Audience) -> list[list[tuple[int, int]]]:
                 segments.append((back, min(e, back + rng.uniform(1000, 15_000))))
         views.append([(int(s), int(e)) for s, e in segments if int(e) > int(s)])
     return views
+
+
+def range_set(audience: Audience) -> RangeSet:
+    """The simulated views as the engagement engine's input, without the store."""
+    views = simulate_ranges(audience)
+    flat = [pair for ranges in views for pair in ranges]
+    return RangeSet(
+        n_views=len(views),
+        view_index=np.array([i for i, ranges in enumerate(views) for _ in ranges], dtype=np.int64),
+        starts=np.array([s for s, _ in flat], dtype=np.int64),
+        ends=np.array([e for _, e in flat], dtype=np.int64),
+        reported_durations_ms=np.full(len(views), audience.duration_ms, dtype=np.int64),
+    )
 
 
 def _apply_moment(segments: list[tuple[float, float]], moment: Moment, rng: np.random.Generator,
