@@ -10,21 +10,18 @@ Node and npm are required: a missing toolchain is a failure, not a skip.
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from moments.model import View
 from moments.simulate import Audience, Moment, Scenario, simulate_views
+
+from npm import ensure_node_modules, require_tool
 
 NODE_DIR = Path(__file__).parent / "node"
 SCRIPT = NODE_DIR / "engagement_check.mjs"
@@ -66,36 +63,6 @@ SCOPE_GROUPS = {
     f"playbackIds:{PLAYBACK_2}": ("g2",),
 }
 HTTP_PATHS = {"assets": "assets", "videos": "videos", "playbackIds": "playback-ids"}
-
-
-# ---------------------------------------------------------------------------------------
-# Node toolchain
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"`{name}` is not on PATH: the Mux Node SDK compatibility test needs Node.js >= 20 and npm",
-                    pytrace=False)
-    return path
-
-
-def _ensure_node_modules(npm: str) -> None:
-    """`npm ci` when node_modules is absent or older than package-lock.json (one runner at a time)."""
-    lock = NODE_DIR / "package-lock.json"
-    assert lock.is_file(), "tests/node/package-lock.json is missing"
-    digest = hashlib.sha1(str(NODE_DIR).encode()).hexdigest()[:12]
-    lock_path = Path(tempfile.gettempdir()) / f"moments-npm-ci-{digest}.lock"
-    with open(lock_path, "w") as guard:
-        fcntl.flock(guard, fcntl.LOCK_EX)
-        installed = NODE_DIR / "node_modules" / ".package-lock.json"
-        if not installed.is_file() or installed.stat().st_mtime < lock.stat().st_mtime:
-            result = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, capture_output=True,
-                                    text=True, timeout=300)
-            if result.returncode != 0:
-                pytest.fail(f"npm ci failed in {NODE_DIR}:\n{result.stdout}\n{result.stderr}", pytrace=False)
-    manifest = json.loads((NODE_DIR / "node_modules" / "@mux" / "mux-node" / "package.json").read_text())
-    assert manifest["version"] == SDK_VERSION, f"installed @mux/mux-node is {manifest['version']}, want {SDK_VERSION}"
 
 
 # ---------------------------------------------------------------------------------------
@@ -144,8 +111,8 @@ def _scores(body: dict) -> list[float]:
 
 
 def test_mux_node_sdk_against_live_server(server, tmp_path):
-    node, npm = _tool("node"), _tool("npm")
-    _ensure_node_modules(npm)
+    node = require_tool("node", "the Mux Node SDK compatibility test needs Node.js >= 20 and npm")
+    ensure_node_modules(NODE_DIR, {"@mux/mux-node": SDK_VERSION})
 
     tenant = server.tenant("sdk")
     other = server.tenant("other-env")
