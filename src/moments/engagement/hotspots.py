@@ -3,12 +3,14 @@
 The method, in short (docs/hotspots.md has the formulas):
 1. Expected curve: a robust fit of trend = monotone decay + slow smooth component, so
    audience decay, a steep intro drop and gradual joins are "expected", while short
-   bumps and dips are not (they are down-weighted as outliers while fitting).
+   bumps and dips are not (they are kept out of the fit, first judged against the curve
+   rebuilt from its running-median slopes, which steps over a moment's edges).
 2. Noise: a bucket's value is a share of N viewers, so its sampling s.d. is
    sqrt(p (1 - p) / N) with p the expected share.
 3. Runs of adjacent buckets deviating the same way become candidate ranges; a range is a
-   hotspot only if its mean deviation clears a Bonferroni-corrected z threshold over all
-   buckets, an absolute and a relative minimum effect, and a minimum length.
+   hotspot only if it has expected viewing on both sides, its mean deviation clears a
+   Bonferroni-corrected z threshold over all buckets, an absolute and a relative minimum
+   effect, and a minimum length.
 4. score = r^2 / (1 + r^2), r = observed / expected over the range: 0.5 when as expected.
 """
 
