@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from moments.engagement.heatmap import heatmap
 from moments.engagement.hotspots import detect, order, score
+from moments.demo import CONTENT
 from moments.simulate import Audience, Moment, range_set
 
 
@@ -98,3 +99,14 @@ def test_score_is_centred_on_expected():
     assert score(0.4, 0.4) == 0.5
     assert score(0.8, 0.4) > score(0.6, 0.4) > 0.5 > score(0.3, 0.4) > score(0.1, 0.4)
     assert 0 <= score(0.0, 0.4) < score(1.0, 0.001) <= 1
+
+
+@pytest.mark.parametrize("content", CONTENT, ids=[c.asset_id for c in CONTENT])
+def test_demo_moments_are_found(content):
+    """The demo's planted moments (what the README's curl lines show) are found, and nothing else."""
+    audience = content.audience
+    found = detect(simulated_heatmap(audience), audience.n_views, audience.duration_ms)
+    assert len(found) == len(audience.moments)
+    for moment in audience.moments:
+        assert any(iou((h.start_ms, h.end_ms), (moment.start_ms, moment.end_ms)) >= 0.5
+                   and (h.score > 0.5) == (moment.kind == "peak") for h in found)

@@ -45,7 +45,7 @@ class DetectorSettings:
     # Width (s.d., as a fraction of the buckets) of the smooth part of the trend.
     smooth_fraction: float = 1 / 12
     # Window of the running median that levels the shape; moments up to half of it cannot move it.
-    median_fraction: float = 1 / 4
+    median_fraction: float = 1 / 2
     # Window (buckets) of the running median of slopes: a moment's two edges are outliers in it.
     slope_window: int = 9
     # Read slopes (robust-slope start, bridging) only when the curve is this smooth.
