@@ -45,6 +45,9 @@ class Store(Protocol):
     def scope_exists(self, environment_id: str, scope: Scope, scope_id: str) -> bool:
         """True when the id is known in this environment (registered, or seen on a view)."""
 
+    def list_scope_ids(self, environment_id: str, scope: Scope, search: str | None, limit: int) -> list[tuple[str, int]]:
+        """Known ids of one kind (registered or seen on views) with their view counts, most viewed first."""
+
     def view_ranges(self, query: ViewQuery) -> RangeSet:
         """Watched ranges of the views that count for engagement under `query`."""
 

@@ -177,6 +177,25 @@ class DuckDBStore:
             sql = "SELECT EXISTS (SELECT 1 FROM views WHERE environment_id = $1 AND video_id = $2)"
         return bool(self._one(sql, [environment_id, scope_id])[0])
 
+    def list_scope_ids(self, environment_id: str, scope: Scope, search: str | None, limit: int) -> list[tuple[str, int]]:
+        column = {Scope.ASSET: "asset_id", Scope.VIDEO: "video_id", Scope.PLAYBACK_ID: "playback_id"}[scope]
+        registered = {
+            Scope.ASSET: "SELECT asset_id AS id FROM assets WHERE environment_id = $env",
+            Scope.PLAYBACK_ID: "SELECT playback_id AS id FROM playback_ids WHERE environment_id = $env",
+            Scope.VIDEO: "SELECT NULL::VARCHAR AS id WHERE false",
+        }[scope]
+        sql = (
+            f"WITH seen AS (SELECT {column} AS id, count(*) AS views FROM views "
+            f"WHERE environment_id = $env AND {column} IS NOT NULL GROUP BY ALL), "
+            f"ids AS ({registered} UNION SELECT id FROM seen) "
+            "SELECT ids.id, coalesce(seen.views, 0) FROM ids LEFT JOIN seen USING (id) "
+            "WHERE $search IS NULL OR contains(lower(ids.id), lower($search)) "
+            "ORDER BY 2 DESC, 1 LIMIT $limit"
+        )
+        with self._lock:
+            rows = self._exec(sql, {"env": environment_id, "search": search, "limit": limit})
+        return [(row[0], int(row[1])) for row in rows]
+
     def view_ranges(self, query: ViewQuery) -> RangeSet:
         scope_sql = {
             Scope.ASSET: (
