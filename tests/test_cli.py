@@ -611,7 +611,7 @@ def test_files_with_a_byte_order_mark(tmp_path: Path) -> None:
         path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
 
     def import_one(path: Path) -> dict:
-        db = tmp_path / f"{path.stem}.duckdb"
+        db = tmp_path / f"{path.name}.duckdb"  # one store per file: the imports run in parallel
         return ok_json("import", path, "--env", new_environment(db), "--db", db, cwd=tmp_path)
 
     for path, result in zip(paths, in_parallel(*(lambda path=path: import_one(path) for path in paths))):

@@ -115,10 +115,17 @@ def test_matches_reference_on_random_views(duration_ms, views):
 
 
 def test_content_duration_rule():
-    reported = np.array([59_000, 60_000, 60_000, 61_000, 0])
+    reported = [(59_000, 1), (60_000, 2), (61_000, 1), (0, 5)]
     assert content_duration(120_000, reported) == 120_000
-    assert content_duration(None, reported) == 60_000
-    assert content_duration(None, np.array([0])) is None
+    assert content_duration(None, reported) == 60_000  # zero durations are unknown, not short
+    assert content_duration(None, [(0, 3)]) is None
+    assert content_duration(None, [(10_000, 1), (20_000, 1)]) == 15_000  # even count: the mean of the middle two
+    for _ in range(50):  # the histogram median is numpy's median of the expanded values
+        values = np.random.default_rng(_).integers(1, 5, 7) * 1000
+        counts = np.random.default_rng(_ + 99).integers(0, 4, 7)
+        expanded = np.repeat(values, counts)
+        if expanded.size:
+            assert content_duration(None, list(zip(values.tolist(), counts.tolist()))) == round(np.median(expanded))
 
 
 BASE = {"view_id": "v", "asset_id": "a", "view_start": 1_795_600_000_000, "duration_ms": 60_000}

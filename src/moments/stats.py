@@ -65,15 +65,18 @@ def engagement(
         end_ms=timeframe_s[1] * 1000,
         idle_before_ms=now_ms - int(idle_timeout_s * 1000),
     )
-    ranges = store.view_ranges(query)
-    duration = heatmap_math.content_duration(
-        registered_duration(store, environment.environment_id, scope, scope_id), ranges.reported_durations_ms
-    )
-    if ranges.n_views == 0 or duration is None:
+    registered = registered_duration(store, environment.environment_id, scope, scope_id)
+    duration = heatmap_math.content_duration(registered, [] if registered else store.duration_histogram(query))
+    if duration is None:
+        return Engagement(timeframe_s, 0, None, np.zeros(0))
+    coverage = store.coverage(query, duration, registered is not None)
+    n_views = coverage.n_views + coverage.raw.n_views
+    if n_views == 0:
         return Engagement(timeframe_s, 0, duration, np.zeros(0))
-    values = heatmap_math.heatmap(ranges, duration)
-    spots = hotspot_math.detect(values, ranges.n_views, duration) if with_hotspots else []
-    return Engagement(timeframe_s, ranges.n_views, duration, values, spots)
+    watched = coverage.watched + heatmap_math.watched_scaled(coverage.raw, duration)
+    values = heatmap_math.values_from_watched(watched, n_views, duration)
+    spots = hotspot_math.detect(values, n_views, duration) if with_hotspots else []
+    return Engagement(timeframe_s, n_views, duration, values, spots)
 
 
 def heatmap_json(result: Engagement) -> dict:

@@ -2,8 +2,8 @@
 
 See docs/engagement.md for the definition. The computation is exact: a view's watched
 time is the union of its ranges clipped to [0, D]; the integral of the number of views
-covering time t is evaluated at the bucket edges in closed form, so no per-millisecond
-arrays are built, whatever the duration.
+covering time t is evaluated at the bucket edges in closed form, in exact integers, so no
+per-millisecond arrays are built, whatever the duration.
 """
 
 from __future__ import annotations
@@ -23,20 +23,22 @@ def bucket_count(duration_ms: int) -> int:
     return min(MAX_BUCKETS, max(MIN_BUCKETS, math.ceil(duration_ms / 1000)))
 
 
-def bucket_edges(duration_ms: int) -> np.ndarray:
-    """The B+1 edges i*D/B of the buckets, in (fractional) ms."""
-    n = bucket_count(duration_ms)
-    return np.arange(n + 1, dtype=np.float64) * (duration_ms / n)
+def content_duration(registered_ms: int | None, reported: list[tuple[int, int]]) -> int | None:
+    """The asset's registered duration when known, else the median the views reported.
 
-
-def content_duration(registered_ms: int | None, reported_ms: np.ndarray) -> int | None:
-    """The asset's registered duration when known, else the median the views reported."""
+    `reported` is a histogram: (duration_ms, number of views) pairs; zero durations are unknown.
+    """
     if registered_ms:
         return int(registered_ms)
-    reported = reported_ms[reported_ms > 0]
-    if reported.size == 0:
+    pairs = sorted((d, n) for d, n in reported if d > 0 and n > 0)
+    total = sum(n for _, n in pairs)
+    if total == 0:
         return None
-    return int(round(float(np.median(reported))))
+    values = np.array([d for d, _ in pairs], dtype=np.float64)
+    cumulative = np.cumsum([n for _, n in pairs])
+    low = values[np.searchsorted(cumulative, (total - 1) // 2, side="right")]
+    high = values[np.searchsorted(cumulative, total // 2, side="right")]
+    return int(round((low + high) / 2))
 
 
 def merged_coverage(ranges: RangeSet, duration_ms: int) -> tuple[np.ndarray, np.ndarray]:
@@ -65,25 +67,46 @@ def merged_coverage(ranges: RangeSet, duration_ms: int) -> tuple[np.ndarray, np.
 
 
 def coverage_integral(starts: np.ndarray, ends: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """F(x) = sum over intervals of |[s, e) ∩ [0, x)|, evaluated at each x in `at`.
+    """F(x) = sum over intervals of |[s, e) ∩ [0, x)|, evaluated at each x in `at` (int64, exact).
 
     F(x) = sum_{s<x} (x - s) - sum_{e<x} (x - e), computed with sorted prefix sums.
     """
-    s = np.sort(starts.astype(np.float64))
-    e = np.sort(ends.astype(np.float64))
-    s_cum = np.concatenate(([0.0], np.cumsum(s)))
-    e_cum = np.concatenate(([0.0], np.cumsum(e)))
+    s = np.sort(starts.astype(np.int64))
+    e = np.sort(ends.astype(np.int64))
+    s_cum = np.concatenate(([0], np.cumsum(s)))
+    e_cum = np.concatenate(([0], np.cumsum(e)))
     ks = np.searchsorted(s, at, side="left")
     ke = np.searchsorted(e, at, side="left")
     return (ks * at - s_cum[ks]) - (ke * at - e_cum[ke])
 
 
+# Intervals per exact int64 pass: keeps prefix sums of B-scaled positions far from overflow.
+CHUNK = 1 << 16
+
+
+def watched_scaled(ranges: RangeSet, duration_ms: int) -> np.ndarray:
+    """B * (watched ms in bucket i, summed over views), as exact int64.
+
+    Scaling by B puts every bucket edge i*D/B on an integer (i*D), so the whole sum is
+    integer arithmetic: rollups of any partition add up to exactly what raw views give.
+    """
+    n_buckets = bucket_count(duration_ms)
+    edges = np.arange(n_buckets + 1, dtype=np.int64) * duration_ms
+    total = np.zeros(n_buckets, dtype=np.int64)
+    starts, ends = merged_coverage(ranges, duration_ms)
+    for lo in range(0, starts.size, CHUNK):
+        integral = coverage_integral(starts[lo:lo + CHUNK] * n_buckets, ends[lo:lo + CHUNK] * n_buckets, edges)
+        total += np.diff(integral)
+    return total
+
+
+def values_from_watched(watched: np.ndarray, n_views: int, duration_ms: int) -> np.ndarray:
+    """value[i] = (1/N) * watched_i / |bucket i| = watched_scaled_i / (D * N)."""
+    if n_views == 0:
+        return np.zeros(watched.size)
+    return np.clip(watched / (duration_ms * n_views), 0.0, 1.0)
+
+
 def heatmap(ranges: RangeSet, duration_ms: int) -> np.ndarray:
     """value[i] = (1/N) * sum_views |watched ∩ bucket i| / |bucket i|, each in [0, 1]."""
-    edges = bucket_edges(duration_ms)
-    if ranges.n_views == 0:
-        return np.zeros(edges.size - 1)
-    starts, ends = merged_coverage(ranges, duration_ms)
-    watched = np.diff(coverage_integral(starts, ends, edges))
-    values = watched / np.diff(edges) / ranges.n_views
-    return np.clip(values, 0.0, 1.0)
+    return values_from_watched(watched_scaled(ranges, duration_ms), ranges.n_views, duration_ms)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
+import numpy as np
+
 from moments.model import Asset, BeaconEvent, Environment, RangeSet, Scope, Token, View
 
 
@@ -23,6 +25,15 @@ class ViewQuery:
     end_ms: int  # view start < end_ms
     # A view without an end counts when its latest update arrived before this time.
     idle_before_ms: int
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """A scope's watched coverage on one bucket grid: pre-summed rollups plus views read raw."""
+
+    n_views: int  # views summed in `watched`
+    watched: np.ndarray  # B * watched ms per bucket, exact int64 (engagement.heatmap.watched_scaled)
+    raw: RangeSet  # the other counted views, to be computed on the same grid
 
 
 class Store(Protocol):
@@ -49,7 +60,20 @@ class Store(Protocol):
         """Known ids of one kind (registered or seen on views) with their view counts, most viewed first."""
 
     def view_ranges(self, query: ViewQuery) -> RangeSet:
-        """Watched ranges of the views that count for engagement under `query`."""
+        """Watched ranges of all the views that count for engagement under `query` (no rollups)."""
+
+    def duration_histogram(self, query: ViewQuery) -> list[tuple[int, int]]:
+        """(reported duration, views) over the views that count under `query`."""
+
+    def coverage(self, query: ViewQuery, duration_ms: int, registered: bool) -> Coverage:
+        """The counted views' coverage on the grid of `duration_ms`, from rollups where they hold it.
+
+        `registered`: the duration is the scope's registered one (rows hold every view),
+        rather than the median of reported durations (rows hold the views that reported it).
+        """
+
+    def expire(self, now_ms: int) -> int:
+        """Delete what is older than each environment's retention; the number of views removed."""
 
     def finalize_idle_views(self, idle_before_ms: int) -> int:
         """Close views without an end whose latest update arrived before the cutoff."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -14,8 +15,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from moments.model import Asset, BeaconEvent, Environment, RangeSet, Scope, Token, View
-from moments.store.base import ViewQuery
+from moments.store import rollups
+from moments.engagement.heatmap import bucket_count
+from moments.store.base import Coverage, ViewQuery
 
+# What rollups need of a view (store/rollups.py).
+ROLLUP_INPUT = ("asset_id, playback_id, video_id, view_start_ms, view_end_ms, duration_ms, range_starts, "
+                "range_ends, reports_ranges")
 VIEW_COLUMNS = (
     "environment_id", "view_id", "asset_id", "playback_id", "video_id", "view_start_ms",
     "view_end_ms", "duration_ms", "range_starts", "range_ends", "sdk_name", "sdk_version",
@@ -102,26 +108,21 @@ class DuckDBStore:
     # assets -------------------------------------------------------------------
 
     def put_asset(self, environment_id: str, asset: Asset) -> None:
-        with self._lock:
-            self._exec("BEGIN")
-            try:
-                self._exec(
-                    "INSERT OR REPLACE INTO assets VALUES (?, ?, ?, ?, epoch_ms(now()))",
-                    [environment_id, asset.asset_id, asset.duration_ms, asset.playback_url],
-                )
-                self._exec(
-                    "DELETE FROM playback_ids WHERE environment_id = ? AND asset_id = ?",
-                    [environment_id, asset.asset_id],
-                )
-                for playback_id in asset.playback_ids:
-                    self._exec(
-                        "INSERT OR REPLACE INTO playback_ids VALUES (?, ?, ?)",
-                        [environment_id, playback_id, asset.asset_id],
-                    )
-                self._exec("COMMIT")
-            except Exception:
-                self._exec("ROLLBACK")
-                raise
+        with self._lock, self._transaction():
+            before = {r[0] for r in self._exec(
+                "SELECT playback_id FROM playback_ids WHERE environment_id = ? AND asset_id = ?",
+                [environment_id, asset.asset_id])}
+            self._exec(
+                "INSERT OR REPLACE INTO assets VALUES (?, ?, ?, ?, epoch_ms(now()))",
+                [environment_id, asset.asset_id, asset.duration_ms, asset.playback_url],
+            )
+            self._exec("DELETE FROM playback_ids WHERE environment_id = ? AND asset_id = ?",
+                       [environment_id, asset.asset_id])
+            for playback_id in asset.playback_ids:
+                self._exec("INSERT OR REPLACE INTO playback_ids VALUES (?, ?, ?)",
+                           [environment_id, playback_id, asset.asset_id])
+            # The asset's duration and playback IDs decide its rows' grid and members.
+            self._rebuild_rollups(environment_id, asset.asset_id, before | set(asset.playback_ids))
 
     def get_asset(self, environment_id: str, asset_id: str) -> Asset | None:
         row = self._one(
@@ -144,15 +145,106 @@ class DuckDBStore:
 
     def upsert_views(self, environment_id: str, views: Sequence[View], received_at_ms: int) -> None:
         latest = {v.view_id: v for v in views}  # the last version of a view in one batch wins
-        if not latest:
-            return
-        table = views_to_arrow(environment_id, list(latest.values()), received_at_ms)
-        with self._lock:
+        if latest:
+            self.bulk_upsert_views(views_to_arrow(environment_id, list(latest.values()), received_at_ms))
+
+    def bulk_upsert_views(self, table: pa.Table) -> None:
+        """The bulk path: an Arrow table with VIEW_COLUMNS (one environment, unique view_ids).
+
+        Views and rollups change in one transaction: a replaced view's old rollup share
+        is taken out and its new one added.
+        """
+        environment_id = table["environment_id"][0].as_py()
+        with self._lock, self._transaction():
             self._conn.register("incoming_views", table)
             try:
+                old = self._conn.sql(
+                    f"SELECT {ROLLUP_INPUT} FROM views WHERE environment_id = $env "
+                    "AND view_id IN (SELECT view_id FROM incoming_views)", params={"env": environment_id},
+                ).to_arrow_table()
                 self._exec(f"INSERT OR REPLACE INTO views SELECT {', '.join(VIEW_COLUMNS)} FROM incoming_views")
             finally:
                 self._conn.unregister("incoming_views")
+            index = self._asset_index(environment_id)
+            deltas = rollups.rollup_rows(table, index)
+            rollups.combine(deltas, rollups.rollup_rows(old, index), -1)
+            self._apply_rollups(environment_id, deltas)
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        self._exec("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._exec("ROLLBACK")
+            raise
+        self._exec("COMMIT")
+
+    def _asset_index(self, environment_id: str) -> rollups.AssetIndex:
+        assets = dict(self._exec(
+            "SELECT asset_id, duration_ms FROM assets WHERE environment_id = ? AND duration_ms > 0", [environment_id]))
+        playback = self._exec(
+            "SELECT p.playback_id, p.asset_id, a.duration_ms FROM playback_ids p JOIN assets a "
+            "USING (environment_id, asset_id) WHERE p.environment_id = ?", [environment_id])
+        return rollups.AssetIndex(assets, {pid: (asset, duration) for pid, asset, duration in playback})
+
+    def _apply_rollups(self, environment_id: str, deltas: dict) -> None:
+        """Add (n, watched) deltas to the stored rows; rows that reach zero views go away."""
+        deltas = {k: v for k, v in deltas.items() if v[0] != 0 or v[1].any()}
+        if not deltas:
+            return
+        keys = pa.table({
+            "scope": [k[0] for k in deltas], "scope_id": [k[1] for k in deltas],
+            "hour_ms": pa.array([k[2] for k in deltas], pa.int64()),
+            "duration_ms": pa.array([k[3] for k in deltas], pa.int64()),
+        })
+        self._conn.register("rollup_keys", keys)
+        try:
+            existing = self._conn.sql(
+                "SELECT scope, scope_id, hour_ms, duration_ms, n_views, watched FROM rollups "
+                "JOIN rollup_keys USING (scope, scope_id, hour_ms, duration_ms) WHERE environment_id = $env",
+                params={"env": environment_id},
+            ).fetchall()
+            self._exec("DELETE FROM rollups WHERE environment_id = $env AND (scope, scope_id, hour_ms, duration_ms) "
+                       "IN (SELECT (scope, scope_id, hour_ms, duration_ms) FROM rollup_keys)", {"env": environment_id})
+        finally:
+            self._conn.unregister("rollup_keys")
+        totals = dict(deltas)
+        rollups.combine(totals, {(r[0], r[1], r[2], r[3]): (r[4], np.array(r[5], dtype=np.int64)) for r in existing}, 1)
+        kept = [(k, n, w) for k, (n, w) in totals.items() if n > 0]
+        if not kept:
+            return
+        rows = pa.table({
+            "environment_id": pa.array([environment_id] * len(kept), pa.string()),
+            "scope": [k[0] for k, _, _ in kept], "scope_id": [k[1] for k, _, _ in kept],
+            "hour_ms": pa.array([k[2] for k, _, _ in kept], pa.int64()),
+            "duration_ms": pa.array([k[3] for k, _, _ in kept], pa.int64()),
+            "n_views": pa.array([n for _, n, _ in kept], pa.int64()),
+            "watched": pa.array([w for _, _, w in kept], pa.list_(pa.int64())),
+        })
+        self._conn.register("rollup_rows", rows)
+        try:
+            self._exec("INSERT INTO rollups SELECT * FROM rollup_rows")
+        finally:
+            self._conn.unregister("rollup_rows")
+
+    def _rebuild_rollups(self, environment_id: str, asset_id: str, playback_ids: set[str]) -> None:
+        """Recompute the asset's rows and these playback IDs' rows from the raw views."""
+        self._exec(
+            "DELETE FROM rollups WHERE environment_id = $env AND ((scope = 'asset' AND scope_id = $asset) "
+            "OR (scope = 'playback_id' AND list_contains($pids, scope_id)))",
+            {"env": environment_id, "asset": asset_id, "pids": sorted(playback_ids)},
+        )
+        views = self._conn.sql(
+            f"SELECT {ROLLUP_INPUT} FROM views WHERE environment_id = $env AND (asset_id = $asset "
+            "OR list_contains($pids, playback_id) OR playback_id IN (SELECT playback_id FROM playback_ids "
+            "WHERE environment_id = $env AND asset_id = $asset))",
+            params={"env": environment_id, "asset": asset_id, "pids": sorted(playback_ids)},
+        ).to_arrow_table()
+        rebuilt = rollups.rollup_rows(views, self._asset_index(environment_id))
+        wanted = {k: v for k, v in rebuilt.items()
+                  if (k[0] == "asset" and k[1] == asset_id) or (k[0] == "playback_id" and k[1] in playback_ids)}
+        self._apply_rollups(environment_id, wanted)
 
     def get_view(self, environment_id: str, view_id: str) -> View | None:
         with self._lock:
@@ -197,37 +289,88 @@ class DuckDBStore:
         return [(row[0], int(row[1])) for row in rows]
 
     def view_ranges(self, query: ViewQuery) -> RangeSet:
-        scope_sql = {
-            Scope.ASSET: (
-                "(asset_id = $scope_id OR playback_id IN (SELECT playback_id FROM playback_ids "
-                "WHERE environment_id = $env AND asset_id = $scope_id))"
-            ),
-            Scope.VIDEO: "video_id = $scope_id",
-            Scope.PLAYBACK_ID: "playback_id = $scope_id",
-        }[query.scope]
-        sql = (
-            "SELECT range_starts, range_ends, duration_ms FROM views "
-            f"WHERE environment_id = $env AND {scope_sql} "
-            "AND view_start_ms >= $start AND view_start_ms < $end AND reports_ranges "
-            "AND len(range_starts) > 0 "
-            "AND (view_end_ms IS NOT NULL OR received_at_ms < $idle_before)"
-        )
-        params = {
-            "env": query.environment_id, "scope_id": query.scope_id, "start": query.start_ms,
-            "end": query.end_ms, "idle_before": query.idle_before_ms,
-        }
+        return self._raw_ranges(query, "true", {})
+
+    def _raw_ranges(self, query: ViewQuery, extra_sql: str, extra_params: dict) -> RangeSet:
+        """Ranges of the counted views of `query` that also satisfy `extra_sql`."""
+        sql = (f"SELECT range_starts, range_ends, duration_ms FROM views WHERE {_counted_sql(query.scope)} "
+               f"AND ({extra_sql})")
         with self._lock:
-            table = self._conn.sql(sql, params=params).to_arrow_table()
+            table = self._conn.sql(sql, params={**_query_params(query), **extra_params}).to_arrow_table()
         return range_set_from_arrow(table)
 
-    def finalize_idle_views(self, idle_before_ms: int) -> int:
+    def duration_histogram(self, query: ViewQuery) -> list[tuple[int, int]]:
+        hours = _full_hours(query)
+        params = {**_query_params(query), "h0": hours[0], "h1": hours[1], "scope": query.scope.value}
+        sql = (
+            "SELECT duration_ms, sum(n) FROM ("
+            "  SELECT duration_ms, n_views AS n FROM rollups WHERE environment_id = $env AND scope = $scope "
+            "  AND scope_id = $scope_id AND hour_ms >= $h0 AND hour_ms < $h1"
+            "  UNION ALL"
+            f" SELECT duration_ms, 1 AS n FROM views WHERE {_counted_sql(query.scope)} AND NOT ({_HELD_SQL})"
+            ") GROUP BY duration_ms"
+        )
         with self._lock:
-            rows = self._exec(
+            return [(int(d), int(n)) for d, n in self._exec(sql, params)]
+
+    def coverage(self, query: ViewQuery, duration_ms: int, registered: bool) -> Coverage:
+        hours = _full_hours(query)
+        params = {"env": query.environment_id, "scope": query.scope.value, "scope_id": query.scope_id,
+                  "h0": hours[0], "h1": hours[1], "duration": duration_ms}
+        with self._lock:
+            rows = self._conn.sql(
+                "SELECT n_views, watched FROM rollups WHERE environment_id = $env AND scope = $scope "
+                "AND scope_id = $scope_id AND hour_ms >= $h0 AND hour_ms < $h1 AND duration_ms = $duration",
+                params=params,
+            ).to_arrow_table()
+        n_views = int(pc.sum(rows["n_views"]).as_py() or 0)
+        watched = np.zeros(bucket_count(duration_ms), dtype=np.int64)
+        if rows.num_rows:
+            flat = pc.list_flatten(rows["watched"].combine_chunks()).to_numpy()
+            watched = flat.reshape(rows.num_rows, -1).sum(axis=0)
+        # Everything the summed rows do not hold is read raw: the partial hours at both
+        # ends, views still in progress, and (without a registered duration) other grids.
+        held, held_params = _HELD_SQL, {"h0": hours[0], "h1": hours[1]}
+        if not registered:
+            held, held_params = f"{held} AND duration_ms = $duration", {**held_params, "duration": duration_ms}
+        raw = self._raw_ranges(query, f"NOT ({held})", held_params)
+        return Coverage(n_views, watched, raw)
+
+
+    def finalize_idle_views(self, idle_before_ms: int) -> int:
+        with self._lock, self._transaction():
+            closed = self._conn.sql(
                 "UPDATE views SET view_end_ms = greatest(view_start_ms, coalesce(last_event_ms, view_start_ms)) "
-                "WHERE view_end_ms IS NULL AND received_at_ms < ? RETURNING 1",
-                [idle_before_ms],
-            )
-        return len(rows)
+                f"WHERE view_end_ms IS NULL AND received_at_ms < $cutoff RETURNING environment_id, {ROLLUP_INPUT}",
+                params={"cutoff": idle_before_ms},
+            ).to_arrow_table()
+            for environment_id in set(closed["environment_id"].to_pylist()):
+                mine = closed.filter(pc.equal(closed["environment_id"], environment_id))
+                self._apply_rollups(environment_id, rollups.rollup_rows(mine, self._asset_index(environment_id)))
+        return closed.num_rows
+
+    def expire(self, now_ms: int) -> int:
+        """Drop views (and their rollups and events) older than each environment's retention.
+
+        Whole hours only, so rollups and raw views never disagree about an hour.
+        """
+        removed = 0
+        environments = self._exec_locked("SELECT environment_id, retention_days FROM environments")
+        for environment_id, retention_days in environments:
+            cutoff = int(rollups.hour_of(now_ms - retention_days * 86_400_000))
+            with self._lock, self._transaction():
+                params = {"env": environment_id, "cutoff": cutoff}
+                self._exec(
+                    "DELETE FROM beacon_events WHERE environment_id = $env AND view_id IN (SELECT view_id FROM views "
+                    "WHERE environment_id = $env AND view_start_ms < $cutoff)", params)
+                removed += len(self._exec(
+                    "DELETE FROM views WHERE environment_id = $env AND view_start_ms < $cutoff RETURNING 1", params))
+                self._exec("DELETE FROM rollups WHERE environment_id = $env AND hour_ms < $cutoff", params)
+        return removed
+
+    def _exec_locked(self, sql: str, params: list | dict | None = None) -> list[tuple]:
+        with self._lock:
+            return self._exec(sql, params)
 
     # beacon events ----------------------------------------------------------------
 
@@ -274,6 +417,35 @@ class DuckDBStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+# Counted views of a query's scope and window ($env, $scope_id, $start, $end, $idle_before).
+_SCOPE_SQL = {
+    Scope.ASSET: ("(asset_id = $scope_id OR playback_id IN (SELECT playback_id FROM playback_ids "
+                  "WHERE environment_id = $env AND asset_id = $scope_id))"),
+    Scope.VIDEO: "video_id = $scope_id",
+    Scope.PLAYBACK_ID: "playback_id = $scope_id",
+}
+# Views whose share sits in rollup rows of the full hours [$h0, $h1) (on some grid).
+_HELD_SQL = "view_end_ms IS NOT NULL AND view_start_ms >= $h0 AND view_start_ms < $h1"
+
+
+def _counted_sql(scope: Scope) -> str:
+    return (f"environment_id = $env AND {_SCOPE_SQL[scope]} AND view_start_ms >= $start AND view_start_ms < $end "
+            "AND reports_ranges AND len(range_starts) > 0 "
+            "AND (view_end_ms IS NOT NULL OR received_at_ms < $idle_before)")
+
+
+def _query_params(query: ViewQuery) -> dict:
+    return {"env": query.environment_id, "scope_id": query.scope_id, "start": query.start_ms,
+            "end": query.end_ms, "idle_before": query.idle_before_ms}
+
+
+def _full_hours(query: ViewQuery) -> tuple[int, int]:
+    """[h0, h1): the whole hours inside the window (empty when it spans none)."""
+    h0 = -(-query.start_ms // rollups.HOUR_MS) * rollups.HOUR_MS
+    h1 = int(rollups.hour_of(query.end_ms))
+    return (h0, h1) if h0 < h1 else (h0, h0)
 
 
 def views_to_arrow(environment_id: str, views: Sequence[View], received_at_ms: int) -> pa.Table:
