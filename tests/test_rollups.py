@@ -1,0 +1,106 @@
+"""Rollups give exactly what the raw views give: random data, replaced and late views,
+asset (re)registration, idle closing, retention, and timeframes that cut hours."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from moments import accounts, stats
+from moments.engagement.heatmap import content_duration, heatmap
+from moments.model import Asset, Scope, View
+from moments.store.base import ViewQuery
+from moments.store.rollups import HOUR_MS
+
+NOW_MS = 1_795_600_000_000
+DAY_MS = 86_400_000
+
+
+def random_view(rng: np.random.Generator, view_id: str, completed: bool = True) -> View:
+    duration = int(rng.choice([60_000, 60_000, 60_000, 61_000, 125_500, 0]))
+    start = NOW_MS - int(rng.integers(0, 3 * DAY_MS))
+    ranges = []
+    for _ in range(int(rng.integers(0, 4))):
+        s = int(rng.integers(0, 130_000))
+        ranges.append((s, s + int(rng.integers(1, 40_000))))
+    return View(
+        view_id=view_id, view_start_ms=start, view_end_ms=start + 200_000 if completed else None,
+        duration_ms=duration, ranges=tuple(ranges),
+        asset_id=rng.choice(["a1", "a2", None]), playback_id=rng.choice(["p1", "p2", "p3", None]),
+        video_id=rng.choice(["v1", "v2", None]) if rng.random() < 0.9 else "v1",
+        reports_ranges=bool(rng.random() < 0.95),
+    )
+
+
+def raw_result(store, environment, scope, scope_id, window_s, now_ms, idle_s):
+    """The reference: every counted view read raw, no rollups involved."""
+    query = ViewQuery(environment.environment_id, scope, scope_id, window_s[0] * 1000, window_s[1] * 1000,
+                      now_ms - int(idle_s * 1000))
+    ranges = store.view_ranges(query)
+    registered = stats.registered_duration(store, environment.environment_id, scope, scope_id)
+    durations, counts = np.unique(ranges.reported_durations_ms, return_counts=True)
+    duration = content_duration(registered, list(zip(durations.tolist(), counts.tolist())))
+    if duration is None or ranges.n_views == 0:
+        return 0, None
+    return ranges.n_views, heatmap(ranges, duration)
+
+
+def windows(rng: np.random.Generator) -> list[tuple[int, int]]:
+    now_s = NOW_MS // 1000
+    cut = [(now_s - int(rng.integers(0, 4 * 86_400)), now_s - int(rng.integers(0, 3_600))) for _ in range(6)]
+    aligned = [((NOW_MS // HOUR_MS - 50) * 3600, (NOW_MS // HOUR_MS - 2) * 3600)]  # whole hours only
+    inside_one_hour = [(now_s - 3 * 86_400 + 100, now_s - 3 * 86_400 + 2_000)]
+    return [(s, e) for s, e in cut if s < e] + aligned + inside_one_hour + [(now_s - 5 * 86_400, now_s)]
+
+
+def assert_same(store, environment, now_ms: int, rng, idle_s: float = 3600) -> int:
+    held = 0
+    for scope, ids in ((Scope.ASSET, ["a1", "a2"]), (Scope.PLAYBACK_ID, ["p1", "p2", "p3"]),
+                       (Scope.VIDEO, ["v1", "v2"])):
+        for scope_id in ids:
+            if not store.scope_exists(environment.environment_id, scope, scope_id):
+                continue
+            for window in windows(rng):
+                ours = stats.engagement(store, environment, scope, scope_id, window, now_ms, idle_s)
+                n, values = raw_result(store, environment, scope, scope_id, window, now_ms, idle_s)
+                assert ours.total_views == n, (scope, scope_id, window)
+                if n:
+                    assert np.array_equal(ours.values, values), (scope, scope_id, window)
+                query = ViewQuery(environment.environment_id, scope, scope_id, window[0] * 1000,
+                                  window[1] * 1000, now_ms - int(idle_s * 1000))
+                if ours.duration_ms:
+                    held += store.coverage(query, ours.duration_ms, False).n_views
+    return held
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rollups_equal_raw_views(store, seed):
+    rng = np.random.default_rng(seed)
+    environment, _ = accounts.create_environment(store, "rollups")
+    env = environment.environment_id
+    store.put_asset(env, Asset("a1", 60_000, ("p1",)))
+    views = [random_view(rng, f"v{i}", completed=rng.random() < 0.85) for i in range(600)]
+    for batch in range(0, len(views), 97):
+        store.upsert_views(env, views[batch:batch + 97], NOW_MS - 2 * 3_600_000)
+    assert assert_same(store, environment, NOW_MS, rng) > 0  # rollups really held views
+
+    # Replaced views (new ranges, other ids, completed or reopened) and late completions.
+    replaced = [random_view(rng, f"v{i}", completed=rng.random() < 0.7) for i in rng.choice(600, 150, replace=False)]
+    store.upsert_views(env, replaced, NOW_MS - 3_600_000)
+    assert_same(store, environment, NOW_MS, rng)
+
+    # Registration after the fact, a changed duration, and a playback ID moving between assets.
+    store.put_asset(env, Asset("a2", 125_500, ("p2", "p3")))
+    assert_same(store, environment, NOW_MS, rng)
+    store.put_asset(env, Asset("a2", 90_000, ("p3",)))
+    store.put_asset(env, Asset("a1", 61_000, ("p1", "p2")))
+    assert_same(store, environment, NOW_MS, rng)
+
+    # The idle task closes in-progress views: they move from raw reads into rollups.
+    closed = store.finalize_idle_views(NOW_MS)
+    assert closed > 0
+    assert_same(store, environment, NOW_MS, rng, idle_s=0)
+
+    # Retention drops whole hours from views and rollups alike.
+    store.expire(NOW_MS + 98 * DAY_MS)
+    assert_same(store, environment, NOW_MS, rng)
