@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from moments.engagement.heatmap import watched_scaled
-from moments.model import RangeSet, Scope
+from moments.model import RangeSet
 
 HOUR_MS = 3_600_000
 
@@ -41,28 +41,55 @@ def hour_of(ms: np.ndarray | int):
     return (ms // HOUR_MS) * HOUR_MS
 
 
-def _keys_for_view(asset_id, playback_id, video_id, duration, index: AssetIndex) -> list[tuple[str, str, int]]:
-    keys = []
-    owners = set()
-    if asset_id is not None:
-        owners.add(asset_id)
-    if playback_id is not None:
-        owner = index.playback_asset.get(playback_id)
-        if owner is not None:
-            owners.add(owner[0])
-        keys.append((Scope.PLAYBACK_ID.value, playback_id, owner[1] if owner else duration))
-    for asset in owners:
-        keys.append((Scope.ASSET.value, asset, index.asset_duration.get(asset, duration)))
-    if video_id is not None:
-        keys.append((Scope.VIDEO.value, video_id, duration))
-    return [k for k in keys if k[2] > 0]  # no grid without a duration: such views are read raw
+def _encoded(column: pa.ChunkedArray) -> tuple[np.ndarray, list]:
+    """(codes, values): dictionary codes per row (-1 for null) and the distinct values."""
+    encoded = pc.dictionary_encode(column).combine_chunks()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    codes = np.where(encoded.is_valid().to_numpy(zero_copy_only=False), codes, -1).astype(np.int64)
+    return codes, encoded.dictionary.to_pylist()
+
+
+def _scope_pairs(views: pa.Table, index: AssetIndex) -> list[tuple[str, np.ndarray, list[str], np.ndarray, np.ndarray]]:
+    """Per scope: (scope, view indices, ids, id codes, grid durations) of the (view, scope id) pairs."""
+    durations = views["duration_ms"].to_numpy()
+    asset_codes, asset_ids = _encoded(views["asset_id"])
+    playback_codes, playback_ids = _encoded(views["playback_id"])
+    video_codes, video_ids = _encoded(views["video_id"])
+    asset_registered = np.array([index.asset_duration.get(a, 0) for a in asset_ids] + [0], dtype=np.int64)
+    owners = [index.playback_asset.get(p) for p in playback_ids]
+    owner_registered = np.array([o[1] if o else 0 for o in owners] + [0], dtype=np.int64)
+    # Assets reached through a playback ID, coded after the views' own asset ids.
+    owner_ids = sorted({o[0] for o in owners if o} - set(asset_ids))
+    all_assets = asset_ids + owner_ids
+    position = {a: i for i, a in enumerate(all_assets)}
+    owner_codes = np.array([position[o[0]] if o else -1 for o in owners] + [-1], dtype=np.int64)
+
+    def registered_or_reported(registered: np.ndarray) -> np.ndarray:
+        return np.where(registered > 0, registered, durations)
+
+    own = np.flatnonzero(asset_codes >= 0)
+    with_playback = np.flatnonzero(playback_codes >= 0)
+    via = with_playback[(owner_codes[playback_codes[with_playback]] >= 0)
+                        & (owner_codes[playback_codes[with_playback]] != asset_codes[with_playback])]
+    via_codes = owner_codes[playback_codes[via]]
+    via_registered = np.array([index.asset_duration.get(a, 0) for a in all_assets] + [0], dtype=np.int64)
+    videos = np.flatnonzero(video_codes >= 0)
+    return [
+        ("asset", np.concatenate((own, via)), all_assets, np.concatenate((asset_codes[own], via_codes)),
+         np.concatenate((registered_or_reported(asset_registered[asset_codes])[own],
+                         np.where(via_registered[via_codes] > 0, via_registered[via_codes], durations[via])))),
+        ("playback_id", with_playback, playback_ids, playback_codes[with_playback],
+         registered_or_reported(owner_registered[playback_codes])[with_playback]),
+        ("video", videos, video_ids, video_codes[videos], durations[videos]),
+    ]
 
 
 def rollup_rows(views: pa.Table, index: AssetIndex) -> dict[RollupKey, tuple[int, np.ndarray]]:
     """(n_views, watched) per rollup key for the views that rollups hold.
 
     `views` has columns asset_id, playback_id, video_id, view_start_ms, view_end_ms,
-    duration_ms, range_starts, range_ends, reports_ranges.
+    duration_ms, range_starts, range_ends, reports_ranges. Vectorised: the bulk path
+    feeds it hundreds of thousands of views at once.
     """
     held = pc.and_(pc.and_(pc.is_valid(views["view_end_ms"]), views["reports_ranges"]),
                    pc.greater(pc.list_value_length(views["range_starts"]), 0))
@@ -75,30 +102,29 @@ def rollup_rows(views: pa.Table, index: AssetIndex) -> dict[RollupKey, tuple[int
     range_starts = pc.list_flatten(starts_col).to_numpy()
     range_ends = pc.list_flatten(views["range_ends"].combine_chunks()).to_numpy()
     hours = hour_of(views["view_start_ms"].to_numpy())
-    durations = views["duration_ms"].to_numpy()
-    columns = [views[c].to_pylist() for c in ("asset_id", "playback_id", "video_id")]
-    group_ids: dict[RollupKey, int] = {}
-    pair_view, pair_group = [], []
-    for i, (asset_id, playback_id, video_id) in enumerate(zip(*columns)):
-        for scope, scope_id, duration in _keys_for_view(asset_id, playback_id, video_id, int(durations[i]), index):
-            pair_view.append(i)
-            pair_group.append(group_ids.setdefault((scope, scope_id, int(hours[i]), duration), len(group_ids)))
-    views_of_pair, groups_of_pair = np.array(pair_view, dtype=np.int64), np.array(pair_group, dtype=np.int64)
-    # Every (view, group) pair brings all of the view's ranges; sort them by group.
-    lengths = offsets[views_of_pair + 1] - offsets[views_of_pair]
-    range_group = np.repeat(groups_of_pair, lengths)
-    range_view = np.repeat(views_of_pair, lengths)
-    first = np.repeat(offsets[views_of_pair] - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-    range_index = first + np.arange(lengths.sum())
-    order = np.argsort(range_group, kind="stable")
-    bounds = np.searchsorted(range_group[order], np.arange(len(group_ids) + 1))
-    members = np.bincount(groups_of_pair, minlength=len(group_ids))
-    rows = {}
-    for key, g in group_ids.items():
-        picked = order[bounds[g]:bounds[g + 1]]
-        ranges = RangeSet(int(members[g]), range_view[picked], range_starts[range_index[picked]],
-                          range_ends[range_index[picked]], np.zeros(0, dtype=np.int64))
-        rows[key] = (int(members[g]), watched_scaled(ranges, key[3]))
+    rows: dict[RollupKey, tuple[int, np.ndarray]] = {}
+    for scope, pair_view, ids, pair_id, pair_duration in _scope_pairs(views, index):
+        keep = pair_duration > 0  # no grid without a duration: such views are read raw
+        pair_view, pair_id, pair_duration = pair_view[keep], pair_id[keep], pair_duration[keep]
+        if pair_view.size == 0:
+            continue
+        keys = np.stack((pair_id, hours[pair_view], pair_duration), axis=1)
+        distinct, group_of_pair = np.unique(keys, axis=0, return_inverse=True)
+        group_of_pair = group_of_pair.reshape(-1)
+        # Every (view, group) pair brings all of the view's ranges; sort them by group.
+        lengths = offsets[pair_view + 1] - offsets[pair_view]
+        range_group = np.repeat(group_of_pair, lengths)
+        range_view = np.repeat(pair_view, lengths)
+        first = np.repeat(offsets[pair_view] - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+        range_index = first + np.arange(lengths.sum())
+        order = np.argsort(range_group, kind="stable")
+        bounds = np.searchsorted(range_group[order], np.arange(len(distinct) + 1))
+        members = np.bincount(group_of_pair, minlength=len(distinct))
+        for g, (id_code, hour, duration) in enumerate(distinct.tolist()):
+            picked = order[bounds[g]:bounds[g + 1]]
+            ranges = RangeSet(int(members[g]), range_view[picked], range_starts[range_index[picked]],
+                              range_ends[range_index[picked]], np.zeros(0, dtype=np.int64))
+            rows[(scope, ids[id_code], hour, duration)] = (int(members[g]), watched_scaled(ranges, duration))
     return rows
 
 
