@@ -37,9 +37,10 @@ class Token:
     permissions: tuple[str, ...]
 
     def allows(self, permission: str) -> bool:
-        # admin implies write, write implies read.
+        # admin implies write, write implies read. A name this version does not know grants
+        # nothing (and must not turn a permission check into a 500).
         rank = PERMISSIONS.index(permission)
-        return any(PERMISSIONS.index(p) >= rank for p in self.permissions)
+        return any(p in PERMISSIONS and PERMISSIONS.index(p) >= rank for p in self.permissions)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""PUT /v1/assets/{ASSET_ID}: register an asset's duration and playback IDs."""
+"""PUT /v1/assets/{ASSET_ID}: register an asset's duration and playback IDs; read it back, also by playback ID."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from moments.api.routes.imports import read_capped_body
 from moments.api.validation import only_parameters, path_id
 from moments.ingestion.assets import InvalidAsset, validate_asset
 from moments.ingestion.imports import loads
+from moments.model import Scope
 
 router = APIRouter(tags=["moments: assets"])
 MAX_ASSET_BODY = 256 * 1024
@@ -51,3 +52,18 @@ async def get_asset(request: Request, asset_id: str) -> JSONResponse:
     if asset is None:
         raise not_found("asset", asset_id)
     return JSONResponse(asset_json(asset), headers=caller.headers)
+
+
+@router.get("/v1/playback-ids/{playback_id}", summary="A playback ID and the registered asset it plays, if any")
+async def get_playback_id(request: Request, playback_id: str) -> JSONResponse:
+    caller = authorize(request, "read")
+    only_parameters(request, set())
+    path_id("playback ID", playback_id)
+    store = request.app.state.store
+    env_id = caller.environment.environment_id
+    if not store.scope_exists(env_id, Scope.PLAYBACK_ID, playback_id):
+        raise not_found("playback ID", playback_id)
+    # Seen on views but never registered: known, with no asset (so no duration or playback URL).
+    asset = store.asset_for_playback_id(env_id, playback_id)
+    body = {"playback_id": playback_id, "asset": asset_json(asset)["data"] if asset else None}
+    return JSONResponse({"data": body}, headers=caller.headers)

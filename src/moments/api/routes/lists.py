@@ -1,0 +1,66 @@
+"""GET /v1/{assets,videos,playback-ids}: the environment's ids of one kind, most viewed first.
+
+Ours, not Mux's: the dashboard's searchable pickers. Same auth and errors as the rest of the API.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from moments.api.auth import authorize
+from moments.api.errors import bad_request
+from moments.api.validation import only_parameters
+from moments.ingestion.imports import MAX_ID_LENGTH
+from moments.model import Scope
+
+router = APIRouter(tags=["moments: lists"])
+
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 100
+# total_row_count is exact up to here; counting further would read every id for a number
+# nobody pages through.
+COUNT_CAP = 10_000
+PARAMS = {"search", "limit"}
+
+
+def _limit(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_LIMIT
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise bad_request(f"limit must be an integer in 1..{MAX_LIMIT}")
+    return int(text)
+
+
+def _search(text: str | None) -> str | None:
+    if text is None or text == "":
+        return None
+    if len(text) > MAX_ID_LENGTH or not text.isprintable():
+        raise bad_request(f"search must be at most {MAX_ID_LENGTH} printable characters")
+    return text
+
+
+def list_ids(store, environment_id: str, scope: Scope, search: str | None, limit: int) -> dict:
+    """The response body: the first `limit` matches and how many match (up to COUNT_CAP)."""
+    rows = store.list_scope_ids(environment_id, scope, search, limit)
+    total = len(rows)
+    if total == limit:  # there may be more: count them (one query, capped)
+        total = len(store.list_scope_ids(environment_id, scope, search, COUNT_CAP))
+    return {"data": [{"id": scope_id, "views": views} for scope_id, views in rows], "total_row_count": total}
+
+
+def _add_route(segment: str, scope: Scope, label: str) -> None:
+    @router.get(f"/v1/{segment}", name=f"list_{segment}",
+                summary=f"List {label}s, most viewed first (`search`: case-insensitive substring)")
+    async def list_route(request: Request, search: str | None = None, limit: str | None = None) -> JSONResponse:
+        caller = authorize(request, "read")
+        only_parameters(request, PARAMS)
+        body = await run_in_threadpool(list_ids, request.app.state.store, caller.environment.environment_id,
+                                       scope, _search(search), _limit(limit))
+        return JSONResponse(body, headers=caller.headers)
+
+
+for _segment, _scope, _label in (("assets", Scope.ASSET, "asset ID"), ("videos", Scope.VIDEO, "video ID"),
+                                 ("playback-ids", Scope.PLAYBACK_ID, "playback ID")):
+    _add_route(_segment, _scope, _label)
