@@ -1,4 +1,4 @@
-"""Shared fixtures: a real DuckDB file and a real uvicorn server on 127.0.0.1."""
+"""Shared fixtures: a real DuckDB file, a real uvicorn server on 127.0.0.1, and Debian's Chromium."""
 
 from __future__ import annotations
 
@@ -104,3 +104,32 @@ def start_server(store: DuckDBStore) -> Iterator[Callable[..., Server]]:
 @pytest.fixture
 def server(start_server) -> Server:
     return start_server()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's /usr/bin/chromium, headless, driven by Playwright (no downloaded browsers)."""
+    from chromium import CHROMIUM, CHROMIUM_ARGS  # here, not at the top: chromium.py imports this module
+
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium", pytrace=False)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the `playwright` package is missing: pip install -e '.[test]'", pytrace=False)
+    playwright = sync_playwright().start()
+    try:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+    finally:
+        playwright.stop()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Say where the browser tests left their screenshots (CI uploads artifacts/)."""
+    import sys
+
+    chromium = sys.modules.get("chromium")
+    for folder in sorted(getattr(chromium, "written_artifact_dirs", ())):
+        terminalreporter.write_line(f"browser screenshots and records: {folder}")

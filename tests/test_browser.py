@@ -19,33 +19,24 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlencode, urlsplit
 
-import httpx
 import pytest
-import uvicorn
-from starlette.applications import Starlette
-from starlette.routing import Mount
-from starlette.staticfiles import StaticFiles
 
 from moments.ingestion.beacons import decode_body
 from moments.ingestion.views import fold
 
-from conftest import Server, free_port
-from npm import ensure_node_modules, require_tool
+from chromium import ARTIFACTS as ALL_ARTIFACTS
+from chromium import StaticSite, artifact_dir, make_test_video
+from conftest import Server
+from npm import ensure_node_modules
 
 BROWSER_DIR = Path(__file__).parent / "browser"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--autoplay-policy=no-user-gesture-required"]
+ARTIFACTS = ALL_ARTIFACTS / "browser"
 MUX_EMBED_VERSION = "5.19.0"
 MUX_PLAYER_VERSION = "3.14.0"
 # @mux/mux-player 3.14.0's self-contained bundle (dist/mux-player.js) carries its own copy of
@@ -76,56 +67,19 @@ def node_modules() -> None:
 
 @pytest.fixture(scope="session")
 def media_dir(tmp_path_factory) -> Path:
-    """A 30 s testsrc H.264 (baseline, 1 s GOP, moov first) + AAC tone mp4, made with ffmpeg."""
-    ffmpeg = require_tool("ffmpeg", "the browser tests make their test video with ffmpeg")
+    """A 30 s test mp4 (chromium.make_test_video)."""
     folder = tmp_path_factory.mktemp("media")
-    command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
-               "-f", "lavfi", "-i", f"testsrc=size=320x240:rate=25:duration={VIDEO_SECONDS}",
-               "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={VIDEO_SECONDS}",
-               "-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-g", "25",
-               "-keyint_min", "25", "-sc_threshold", "0", "-c:a", "aac", "-b:a", "64k",
-               "-t", str(VIDEO_SECONDS), "-movflags", "+faststart", str(folder / "test.mp4")]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
+    make_test_video(folder / "test.mp4", VIDEO_SECONDS)
     return folder
 
 
 @pytest.fixture(scope="session")
 def site(node_modules, media_dir) -> Iterator[str]:
     """The pages (tests/browser, with its node_modules) and /media, with Range support."""
-    app = Starlette(routes=[Mount("/media", StaticFiles(directory=media_dir)),
-                            Mount("/", StaticFiles(directory=BROWSER_DIR))])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
-    threading.Thread(target=server.run, daemon=True).start()
-    deadline = time.time() + 10
-    while not server.started:
-        assert time.time() < deadline, "static server did not start"
-        time.sleep(0.02)
-    base = f"http://127.0.0.1:{port}"
-    # Chromium seeks in an mp4 with Range requests.
-    response = httpx.get(f"{base}/media/test.mp4", headers={"Range": "bytes=100-199"})
-    assert response.status_code == 206 and len(response.content) == 100
-    yield base
-    server.should_exit = True
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium", pytrace=False)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the `playwright` package is missing: pip install -e '.[test]'", pytrace=False)
-    playwright = sync_playwright().start()
-    try:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-    finally:
-        playwright.stop()
+    static = StaticSite({"/media": media_dir, "/": BROWSER_DIR})
+    static.check_range_requests("/media/test.mp4")
+    yield static.base_url
+    static.stop()
 
 
 # ---------------------------------------------------------------------------------------
@@ -164,7 +118,7 @@ def watch_in_browser(browser, site: str, page_name: str, server: Server, env_key
     page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
     record = {"page": page_name, "video_id": video_id, "log": None, "beacon_bodies": beacons,
               "external_requests": external, "failed_requests": failed, "console": console}
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    artifact_dir("browser")
     print(f"\nbrowser artifacts: {ARTIFACTS / artifact}.png, .json")
     try:
         page.goto(f"{site}/{page_name}?{query}")

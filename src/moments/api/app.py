@@ -1,4 +1,4 @@
-"""The ASGI application: one process serves the API, the beacon collector (and later the dashboard)."""
+"""The ASGI application: one process serves the API, the beacon collector and the dashboard."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from moments import __version__
 from moments.api import errors
 from moments.api.ratelimit import RateLimiter
-from moments.api.routes import assets, collector, engagement, health, imports
+from moments.api.routes import assets, collector, dashboard, engagement, health, imports, lists
 from moments.config import Settings
 from moments.metrics import Metrics
 from moments.store.base import Store
@@ -61,7 +61,8 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter()
     app.state.metrics = Metrics()
     errors.install(app)
-    for module in (engagement, imports, assets, health):
+    for module in (engagement, imports, lists, assets, health):
         app.include_router(module.router)
     collector.mount(app, settings.beacon_path)
+    dashboard.mount(app)
     return app

@@ -1,0 +1,78 @@
+// The moments API as the page uses it: every request carries the token in the Authorization
+// header (HTTP Basic), and every failure becomes an ApiError or an Unreachable.
+
+/** The API's root: the dashboard is served at <root>/dashboard/, so a reverse-proxy prefix still works. */
+const ROOT = new URL('..', document.baseURI);
+const RATE_LIMIT_RETRIES = 2;
+const MAX_RETRY_WAIT_MS = 5000;
+
+export class ApiError extends Error {
+  constructor(status, type, messages) {
+    super(messages.join(' ') || `HTTP ${status}`);
+    this.status = status;
+    this.type = type;
+    this.messages = messages;
+  }
+}
+
+/** The server did not answer at all (stopped, network down, blocked). */
+export class Unreachable extends Error {}
+
+function basic(credentials) {
+  // btoa only takes Latin-1: encode as UTF-8 first, as the server decodes it.
+  const bytes = new TextEncoder().encode(`${credentials.id}:${credentials.secret}`);
+  return `Basic ${btoa(String.fromCharCode(...bytes))}`;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function errorFrom(response) {
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // not JSON (a proxy's error page): fall back to the status
+  }
+  if (body?.error) return new ApiError(response.status, body.error.type, body.error.messages || []);
+  if (Array.isArray(body?.errors)) return new ApiError(response.status, 'rate_limited', body.errors);
+  return new ApiError(response.status, 'error', [`The server answered HTTP ${response.status}.`]);
+}
+
+export function client(credentials) {
+  const authorization = basic(credentials);
+
+  /** GET path (relative to the API root) with query params (arrays repeat the key). */
+  async function get(path, params = {}) {
+    const url = new URL(path, ROOT);
+    for (const [key, value] of Object.entries(params)) {
+      for (const item of [].concat(value)) if (item !== undefined && item !== null) url.searchParams.append(key, item);
+    }
+    for (let attempt = 0; ; attempt++) {
+      let response;
+      try {
+        response = await fetch(url, {
+          headers: { Authorization: authorization, Accept: 'application/json' },
+          credentials: 'omit', cache: 'no-store', referrerPolicy: 'no-referrer',
+        });
+      } catch {
+        throw new Unreachable(`Cannot reach the moments server at ${ROOT.origin}.`);
+      }
+      if (response.ok) return response.json();
+      if (response.status === 429 && attempt < RATE_LIMIT_RETRIES) {
+        const wait = Number(response.headers.get('Retry-After')) * 1000 || 1000;
+        await sleep(Math.min(wait, MAX_RETRY_WAIT_MS));
+        continue;
+      }
+      throw await errorFrom(response);
+    }
+  }
+
+  const segment = (id) => encodeURIComponent(id);
+  return {
+    list: (kind, search, limit) => get(`v1/${kind}`, { search: search || undefined, limit }),
+    heatmap: (kind, id, timeframe) => get(`data/v1/engagement/${kind}/${segment(id)}/heatmap`, { 'timeframe[]': timeframe }),
+    hotspots: (kind, id, timeframe) => get(`data/v1/engagement/${kind}/${segment(id)}/hotspots`, { 'timeframe[]': timeframe }),
+    asset: (id) => get(`v1/assets/${segment(id)}`),
+    playbackId: (id) => get(`v1/playback-ids/${segment(id)}`),
+  };
+}
