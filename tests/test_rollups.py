@@ -1,5 +1,5 @@
 """Rollups give exactly what the raw views give: random data, replaced and late views,
-asset (re)registration, idle closing, retention, and timeframes that cut hours."""
+asset (re)registration, idle closing, retention, and timeframes that cut partitions."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from moments import accounts, stats
 from moments.engagement.heatmap import content_duration, heatmap
 from moments.model import Asset, Scope, View
 from moments.store.base import ViewQuery
-from moments.store.rollups import HOUR_MS
+from moments.store.rollups import PARTITION_MS
 
 NOW_MS = 1_795_600_000_000
 DAY_MS = 86_400_000
@@ -48,9 +48,10 @@ def raw_result(store, environment, scope, scope_id, window_s, now_ms, idle_s):
 def windows(rng: np.random.Generator) -> list[tuple[int, int]]:
     now_s = NOW_MS // 1000
     cut = [(now_s - int(rng.integers(0, 4 * 86_400)), now_s - int(rng.integers(0, 3_600))) for _ in range(6)]
-    aligned = [((NOW_MS // HOUR_MS - 50) * 3600, (NOW_MS // HOUR_MS - 2) * 3600)]  # whole hours only
-    inside_one_hour = [(now_s - 3 * 86_400 + 100, now_s - 3 * 86_400 + 2_000)]
-    return [(s, e) for s, e in cut if s < e] + aligned + inside_one_hour + [(now_s - 5 * 86_400, now_s)]
+    step = PARTITION_MS // 1000
+    aligned = [((NOW_MS // PARTITION_MS - 500) * step, (NOW_MS // PARTITION_MS - 2) * step)]  # whole partitions
+    inside_one = [(now_s - 3 * 86_400 + 10, now_s - 3 * 86_400 + 200)]
+    return [(s, e) for s, e in cut if s < e] + aligned + inside_one + [(now_s - 5 * 86_400, now_s)]
 
 
 def assert_same(store, environment, now_ms: int, rng, idle_s: float = 3600) -> int:
@@ -101,6 +102,6 @@ def test_rollups_equal_raw_views(store, seed):
     assert closed > 0
     assert_same(store, environment, NOW_MS, rng, idle_s=0)
 
-    # Retention drops whole hours from views and rollups alike.
+    # Retention drops whole partitions from views and rollups alike.
     store.expire(NOW_MS + 98 * DAY_MS)
     assert_same(store, environment, NOW_MS, rng)

@@ -59,15 +59,12 @@ def leave_times(audience: Audience, rng: np.random.Generator, starts: np.ndarray
     # Inverse-transform sampling of a hazard h(t) = h0 * (1 + growth * t / D).
     h0 = audience.hazard_per_minute / 60_000
     target = rng.exponential(size=n)  # cumulative hazard at which the viewer leaves
-    growth = audience.hazard_growth
-    # Cumulative hazard from s to t: h0 * ((t - s) + growth/(2D) * (t^2 - s^2)); solve for t.
-    if growth == 0:
-        leave = starts + target / h0
-    else:
-        a = h0 * growth / (2 * d)
-        b = h0
-        c = -(target + h0 * starts + a * starts**2)
-        leave = (-b + np.sqrt(b * b - 4 * a * c)) / (2 * a)
+    # Cumulative hazard from 0 to t: h0 * t + a * t^2 with a = h0 * growth / (2D); a viewer
+    # who starts at s leaves at the t where it reaches target + (its value at s). The root
+    # is written 2C / (b + sqrt(b^2 + 4aC)), which stays exact as a goes to 0.
+    a = h0 * audience.hazard_growth / (2 * d)
+    total = target + h0 * starts + a * starts**2
+    leave = 2 * total / (h0 + np.sqrt(h0 * h0 + 4 * a * total))
     early = rng.random(n) < audience.intro_drop
     leave = np.where(early, starts + rng.uniform(500, 6000, n), leave)
     return np.minimum(leave, d)

@@ -6,6 +6,8 @@ import contextlib
 import json
 import re
 import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from importlib import resources
 from typing import Sequence
 
@@ -30,6 +32,62 @@ VIEW_COLUMNS = (
 )
 
 
+PREFIX_CACHE_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RollupPrefix:
+    """One scope's rollup rows on one grid as running sums: any run of partitions in O(B)."""
+
+    partitions: np.ndarray  # sorted partition starts
+    n_cum: np.ndarray  # n_cum[k] = views in the first k partitions
+    watched_cum: np.ndarray  # (P + 1, B)
+
+    @classmethod
+    def of(cls, rows: pa.Table, n_buckets: int) -> "RollupPrefix":
+        watched = np.zeros((rows.num_rows, n_buckets), dtype=np.int64)
+        if rows.num_rows:
+            watched = pc.list_flatten(rows["watched"].combine_chunks()).to_numpy().reshape(rows.num_rows, n_buckets)
+        zero = np.zeros((1, n_buckets), dtype=np.int64)
+        return cls(rows["partition_ms"].to_numpy(), np.concatenate(([0], np.cumsum(rows["n_views"].to_numpy()))),
+                   np.concatenate((zero, np.cumsum(watched, axis=0))))
+
+    @property
+    def nbytes(self) -> int:
+        return self.watched_cum.nbytes + self.n_cum.nbytes + self.partitions.nbytes
+
+    def between(self, start_ms: int, end_ms: int) -> tuple[int, np.ndarray]:
+        """(views, watched) of the partitions starting in [start_ms, end_ms)."""
+        a, b = np.searchsorted(self.partitions, [start_ms, end_ms])
+        return int(self.n_cum[b] - self.n_cum[a]), self.watched_cum[b] - self.watched_cum[a]
+
+
+class SizedCache:
+    """A least-recently-used mapping bounded by the bytes of its values."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget, self.used = budget, 0
+        self._items: OrderedDict = OrderedDict()
+
+    def get(self, key):
+        if key not in self._items:
+            return None
+        self._items.move_to_end(key)
+        return self._items[key][0]
+
+    def put(self, key, value, size: int) -> None:
+        self.drop(lambda k: k == key)
+        self._items[key] = (value, size)
+        self.used += size
+        while self.used > self.budget and len(self._items) > 1:
+            _, (_, freed) = self._items.popitem(last=False)
+            self.used -= freed
+
+    def drop(self, predicate) -> None:
+        for key in [k for k in self._items if predicate(k)]:
+            self.used -= self._items.pop(key)[1]
+
+
 def migrations() -> list[tuple[int, str]]:
     """(version, SQL) blocks of store/schema/duckdb.sql, in order."""
     text = resources.files("moments.store.schema").joinpath("duckdb.sql").read_text()
@@ -43,6 +101,12 @@ class DuckDBStore:
         self._conn = duckdb.connect(path)
         # One connection, used by one thread at a time: DuckDB serialises writers anyway.
         self._lock = threading.Lock()
+        # Read-through caches, kept coherent by the writes below (one process owns the file).
+        self._prefixes = SizedCache(PREFIX_CACHE_BYTES)
+        self._tokens: dict[str, Token] = {}
+        self._environments: dict[tuple[str, str], Environment | None] = {}
+        self._assets: dict[tuple[str, str, str], Asset | None] = {}
+        self._known_ids: set[tuple[str, Scope, str]] = set()
         self._migrate()
 
     def _migrate(self) -> None:
@@ -80,12 +144,17 @@ class DuckDBStore:
         )
 
     def _environment(self, where: str, value: str) -> Environment | None:
+        if (where, value) in self._environments:
+            return self._environments[(where, value)]
         row = self._one(
             "SELECT environment_id, name, env_key, retention_days, rate_limit_per_s, rate_limit_burst "
             f"FROM environments WHERE {where} = ?",
             [value],
         )
-        return Environment(*row) if row else None
+        environment = Environment(*row) if row else None
+        if environment is not None:  # environments do not change once created
+            self._environments[(where, value)] = environment
+        return environment
 
     def get_environment(self, environment_id: str) -> Environment | None:
         return self._environment("environment_id", environment_id)
@@ -100,10 +169,15 @@ class DuckDBStore:
         )
 
     def get_token(self, token_id: str) -> Token | None:
+        if token_id in self._tokens:
+            return self._tokens[token_id]
         row = self._one(
             "SELECT token_id, environment_id, secret_hash, permissions FROM tokens WHERE token_id = ?", [token_id]
         )
-        return Token(row[0], row[1], row[2], tuple(row[3].split(","))) if row else None
+        if not row:
+            return None
+        self._tokens[token_id] = Token(row[0], row[1], row[2], tuple(row[3].split(",")))  # tokens are immutable
+        return self._tokens[token_id]
 
     # assets -------------------------------------------------------------------
 
@@ -121,10 +195,14 @@ class DuckDBStore:
             for playback_id in asset.playback_ids:
                 self._exec("INSERT OR REPLACE INTO playback_ids VALUES (?, ?, ?)",
                            [environment_id, playback_id, asset.asset_id])
+            self._assets.clear()
             # The asset's duration and playback IDs decide its rows' grid and members.
             self._rebuild_rollups(environment_id, asset.asset_id, before | set(asset.playback_ids))
 
     def get_asset(self, environment_id: str, asset_id: str) -> Asset | None:
+        key = (environment_id, "asset", asset_id)
+        if key in self._assets:
+            return self._assets[key]
         row = self._one(
             "SELECT a.asset_id, a.duration_ms, "
             "  list(p.playback_id ORDER BY p.playback_id) FILTER (WHERE p.playback_id IS NOT NULL), a.playback_url "
@@ -132,14 +210,18 @@ class DuckDBStore:
             "WHERE a.environment_id = ? AND a.asset_id = ? GROUP BY ALL",
             [environment_id, asset_id],
         )
-        return Asset(row[0], row[1], tuple(row[2] or ()), row[3]) if row else None
+        self._assets[key] = Asset(row[0], row[1], tuple(row[2] or ()), row[3]) if row else None
+        return self._assets[key]
 
     def asset_for_playback_id(self, environment_id: str, playback_id: str) -> Asset | None:
-        row = self._one(
-            "SELECT asset_id FROM playback_ids WHERE environment_id = ? AND playback_id = ?",
-            [environment_id, playback_id],
-        )
-        return self.get_asset(environment_id, row[0]) if row else None
+        key = (environment_id, "playback_id", playback_id)
+        if key not in self._assets:
+            row = self._one(
+                "SELECT asset_id FROM playback_ids WHERE environment_id = ? AND playback_id = ?",
+                [environment_id, playback_id],
+            )
+            self._assets[key] = self.get_asset(environment_id, row[0]) if row else None
+        return self._assets[key]
 
     # views --------------------------------------------------------------------
 
@@ -193,20 +275,22 @@ class DuckDBStore:
         deltas = {k: v for k, v in deltas.items() if v[0] != 0 or v[1].any()}
         if not deltas:
             return
+        touched = {(environment_id, k[0], k[1]) for k in deltas}
+        self._prefixes.drop(lambda key: key[:3] in touched)
         keys = pa.table({
             "scope": [k[0] for k in deltas], "scope_id": [k[1] for k in deltas],
-            "hour_ms": pa.array([k[2] for k in deltas], pa.int64()),
+            "partition_ms": pa.array([k[2] for k in deltas], pa.int64()),
             "duration_ms": pa.array([k[3] for k in deltas], pa.int64()),
         })
         self._conn.register("rollup_keys", keys)
         try:
             existing = self._conn.sql(
-                "SELECT scope, scope_id, hour_ms, duration_ms, n_views, watched FROM rollups "
-                "JOIN rollup_keys USING (scope, scope_id, hour_ms, duration_ms) WHERE environment_id = $env",
+                "SELECT scope, scope_id, partition_ms, duration_ms, n_views, watched FROM rollups "
+                "JOIN rollup_keys USING (scope, scope_id, partition_ms, duration_ms) WHERE environment_id = $env",
                 params={"env": environment_id},
             ).fetchall()
-            self._exec("DELETE FROM rollups WHERE environment_id = $env AND (scope, scope_id, hour_ms, duration_ms) "
-                       "IN (SELECT (scope, scope_id, hour_ms, duration_ms) FROM rollup_keys)", {"env": environment_id})
+            self._exec("DELETE FROM rollups WHERE environment_id = $env AND (scope, scope_id, partition_ms, duration_ms) "
+                       "IN (SELECT (scope, scope_id, partition_ms, duration_ms) FROM rollup_keys)", {"env": environment_id})
         finally:
             self._conn.unregister("rollup_keys")
         totals = dict(deltas)
@@ -217,7 +301,7 @@ class DuckDBStore:
         rows = pa.table({
             "environment_id": pa.array([environment_id] * len(kept), pa.string()),
             "scope": [k[0] for k, _, _ in kept], "scope_id": [k[1] for k, _, _ in kept],
-            "hour_ms": pa.array([k[2] for k, _, _ in kept], pa.int64()),
+            "partition_ms": pa.array([k[2] for k, _, _ in kept], pa.int64()),
             "duration_ms": pa.array([k[3] for k, _, _ in kept], pa.int64()),
             "n_views": pa.array([n for _, n, _ in kept], pa.int64()),
             "watched": pa.array([w for _, _, w in kept], pa.list_(pa.int64())),
@@ -230,6 +314,7 @@ class DuckDBStore:
 
     def _rebuild_rollups(self, environment_id: str, asset_id: str, playback_ids: set[str]) -> None:
         """Recompute the asset's rows and these playback IDs' rows from the raw views."""
+        self._prefixes.drop(lambda key: key[0] == environment_id)
         self._exec(
             "DELETE FROM rollups WHERE environment_id = $env AND ((scope = 'asset' AND scope_id = $asset) "
             "OR (scope = 'playback_id' AND list_contains($pids, scope_id)))",
@@ -255,6 +340,8 @@ class DuckDBStore:
         return views_from_arrow(table)[0] if table.num_rows else None
 
     def scope_exists(self, environment_id: str, scope: Scope, scope_id: str) -> bool:
+        if (environment_id, scope, scope_id) in self._known_ids:
+            return True
         if scope is Scope.ASSET:
             sql = (
                 "SELECT EXISTS (SELECT 1 FROM assets WHERE environment_id = $1 AND asset_id = $2) "
@@ -267,7 +354,10 @@ class DuckDBStore:
             )
         else:
             sql = "SELECT EXISTS (SELECT 1 FROM views WHERE environment_id = $1 AND video_id = $2)"
-        return bool(self._one(sql, [environment_id, scope_id])[0])
+        exists = bool(self._one(sql, [environment_id, scope_id])[0])
+        if exists:  # ids only disappear through retention, which clears this
+            self._known_ids.add((environment_id, scope, scope_id))
+        return exists
 
     def list_scope_ids(self, environment_id: str, scope: Scope, search: str | None, limit: int) -> list[tuple[str, int]]:
         column = {Scope.ASSET: "asset_id", Scope.VIDEO: "video_id", Scope.PLAYBACK_ID: "playback_id"}[scope]
@@ -299,13 +389,27 @@ class DuckDBStore:
             table = self._conn.sql(sql, params={**_query_params(query), **extra_params}).to_arrow_table()
         return range_set_from_arrow(table)
 
+    def _rollup_prefix(self, environment_id: str, scope: str, scope_id: str, duration_ms: int) -> RollupPrefix:
+        """Running sums of a scope's rows over partitions, cached until a write touches the scope."""
+        key = (environment_id, scope, scope_id, duration_ms)
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            rows = self._conn.sql(
+                "SELECT partition_ms, n_views, watched FROM rollups WHERE environment_id = $env AND scope = $scope "
+                "AND scope_id = $scope_id AND duration_ms = $duration ORDER BY partition_ms",
+                params={"env": environment_id, "scope": scope, "scope_id": scope_id, "duration": duration_ms},
+            ).to_arrow_table()
+            prefix = RollupPrefix.of(rows, bucket_count(duration_ms))
+            self._prefixes.put(key, prefix, prefix.nbytes)
+        return prefix
+
     def duration_histogram(self, query: ViewQuery) -> list[tuple[int, int]]:
-        hours = _full_hours(query)
-        params = {**_query_params(query), "h0": hours[0], "h1": hours[1], "scope": query.scope.value}
+        parts = _full_partitions(query)
+        params = {**_query_params(query), "p0": parts[0], "p1": parts[1], "scope": query.scope.value}
         sql = (
             "SELECT duration_ms, sum(n) FROM ("
             "  SELECT duration_ms, n_views AS n FROM rollups WHERE environment_id = $env AND scope = $scope "
-            "  AND scope_id = $scope_id AND hour_ms >= $h0 AND hour_ms < $h1"
+            "  AND scope_id = $scope_id AND partition_ms >= $p0 AND partition_ms < $p1"
             "  UNION ALL"
             f" SELECT duration_ms, 1 AS n FROM views WHERE {_counted_sql(query.scope)} AND NOT ({_HELD_SQL})"
             ") GROUP BY duration_ms"
@@ -314,23 +418,13 @@ class DuckDBStore:
             return [(int(d), int(n)) for d, n in self._exec(sql, params)]
 
     def coverage(self, query: ViewQuery, duration_ms: int, registered: bool) -> Coverage:
-        hours = _full_hours(query)
-        params = {"env": query.environment_id, "scope": query.scope.value, "scope_id": query.scope_id,
-                  "h0": hours[0], "h1": hours[1], "duration": duration_ms}
+        parts = _full_partitions(query)
         with self._lock:
-            rows = self._conn.sql(
-                "SELECT n_views, watched FROM rollups WHERE environment_id = $env AND scope = $scope "
-                "AND scope_id = $scope_id AND hour_ms >= $h0 AND hour_ms < $h1 AND duration_ms = $duration",
-                params=params,
-            ).to_arrow_table()
-        n_views = int(pc.sum(rows["n_views"]).as_py() or 0)
-        watched = np.zeros(bucket_count(duration_ms), dtype=np.int64)
-        if rows.num_rows:
-            flat = pc.list_flatten(rows["watched"].combine_chunks()).to_numpy()
-            watched = flat.reshape(rows.num_rows, -1).sum(axis=0)
-        # Everything the summed rows do not hold is read raw: the partial hours at both
+            prefix = self._rollup_prefix(query.environment_id, query.scope.value, query.scope_id, duration_ms)
+        n_views, watched = prefix.between(*parts)
+        # Everything the summed rows do not hold is read raw: the partial partitions at both
         # ends, views still in progress, and (without a registered duration) other grids.
-        held, held_params = _HELD_SQL, {"h0": hours[0], "h1": hours[1]}
+        held, held_params = _HELD_SQL, {"p0": parts[0], "p1": parts[1]}
         if not registered:
             held, held_params = f"{held} AND duration_ms = $duration", {**held_params, "duration": duration_ms}
         raw = self._raw_ranges(query, f"NOT ({held})", held_params)
@@ -352,12 +446,12 @@ class DuckDBStore:
     def expire(self, now_ms: int) -> int:
         """Drop views (and their rollups and events) older than each environment's retention.
 
-        Whole hours only, so rollups and raw views never disagree about an hour.
+        Whole partitions only, so rollups and raw views never disagree about one.
         """
         removed = 0
         environments = self._exec_locked("SELECT environment_id, retention_days FROM environments")
         for environment_id, retention_days in environments:
-            cutoff = int(rollups.hour_of(now_ms - retention_days * 86_400_000))
+            cutoff = int(rollups.partition_of(now_ms - retention_days * 86_400_000))
             with self._lock, self._transaction():
                 params = {"env": environment_id, "cutoff": cutoff}
                 self._exec(
@@ -365,7 +459,9 @@ class DuckDBStore:
                     "WHERE environment_id = $env AND view_start_ms < $cutoff)", params)
                 removed += len(self._exec(
                     "DELETE FROM views WHERE environment_id = $env AND view_start_ms < $cutoff RETURNING 1", params))
-                self._exec("DELETE FROM rollups WHERE environment_id = $env AND hour_ms < $cutoff", params)
+                self._exec("DELETE FROM rollups WHERE environment_id = $env AND partition_ms < $cutoff", params)
+                self._prefixes.drop(lambda key: key[0] == environment_id)
+                self._known_ids.clear()
         return removed
 
     def _exec_locked(self, sql: str, params: list | dict | None = None) -> list[tuple]:
@@ -426,8 +522,8 @@ _SCOPE_SQL = {
     Scope.VIDEO: "video_id = $scope_id",
     Scope.PLAYBACK_ID: "playback_id = $scope_id",
 }
-# Views whose share sits in rollup rows of the full hours [$h0, $h1) (on some grid).
-_HELD_SQL = "view_end_ms IS NOT NULL AND view_start_ms >= $h0 AND view_start_ms < $h1"
+# Views whose share sits in rollup rows of the whole partitions [$p0, $p1) (on some grid).
+_HELD_SQL = "view_end_ms IS NOT NULL AND view_start_ms >= $p0 AND view_start_ms < $p1"
 
 
 def _counted_sql(scope: Scope) -> str:
@@ -441,10 +537,10 @@ def _query_params(query: ViewQuery) -> dict:
             "end": query.end_ms, "idle_before": query.idle_before_ms}
 
 
-def _full_hours(query: ViewQuery) -> tuple[int, int]:
-    """[h0, h1): the whole hours inside the window (empty when it spans none)."""
-    h0 = -(-query.start_ms // rollups.HOUR_MS) * rollups.HOUR_MS
-    h1 = int(rollups.hour_of(query.end_ms))
+def _full_partitions(query: ViewQuery) -> tuple[int, int]:
+    """[p0, p1): the whole partitions inside the window (empty when it spans none)."""
+    h0 = -(-query.start_ms // rollups.PARTITION_MS) * rollups.PARTITION_MS
+    h1 = int(rollups.partition_of(query.end_ms))
     return (h0, h1) if h0 < h1 else (h0, h0)
 
 

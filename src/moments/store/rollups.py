@@ -1,7 +1,7 @@
-"""Rollups: watched coverage pre-summed per scope, hour and bucket grid.
+"""Rollups: watched coverage pre-summed per scope, time partition and bucket grid.
 
 A completed, counted view adds, to each scope it belongs to (its asset, by id or through a
-registered playback ID; its playback ID; its video ID) and to the hour its view started
+registered playback ID; its playback ID; its video ID) and to the partition its view started
 in, its exact B-scaled watched time per bucket (`engagement.heatmap.watched_scaled`) on
 the bucket grid of the duration that scope's heatmap will use:
 - assets and playback IDs of a registered asset: the registered duration;
@@ -23,7 +23,9 @@ import pyarrow.compute as pc
 from moments.engagement.heatmap import watched_scaled
 from moments.model import RangeSet
 
-HOUR_MS = 3_600_000
+# Rollup partitions: short enough that the partial partitions at a window's ends, read raw,
+# hold few views even at millions of views a month.
+PARTITION_MS = 300_000
 
 
 @dataclass(frozen=True)
@@ -34,11 +36,11 @@ class AssetIndex:
     playback_asset: dict[str, tuple[str, int]]
 
 
-RollupKey = tuple[str, str, int, int]  # scope, scope_id, hour_ms, duration_ms
+RollupKey = tuple[str, str, int, int]  # scope, scope_id, partition_ms, duration_ms
 
 
-def hour_of(ms: np.ndarray | int):
-    return (ms // HOUR_MS) * HOUR_MS
+def partition_of(ms: np.ndarray | int):
+    return (ms // PARTITION_MS) * PARTITION_MS
 
 
 def _encoded(column: pa.ChunkedArray) -> tuple[np.ndarray, list]:
@@ -84,6 +86,25 @@ def _scope_pairs(views: pa.Table, index: AssetIndex) -> list[tuple[str, np.ndarr
     ]
 
 
+def _groups(*columns: np.ndarray) -> tuple[list[tuple[int, ...]], np.ndarray]:
+    """Distinct rows of the columns and each row's group number (one 1-D sort, not a row sort)."""
+    key = np.zeros(columns[0].size, dtype=np.int64)
+    values = []
+    for column in columns:
+        distinct, codes = np.unique(column, return_inverse=True)
+        key = key * distinct.size + codes.reshape(-1)
+        values.append(distinct)
+    groups, group_of_row = np.unique(key, return_inverse=True)
+    rows = []
+    for g in groups.tolist():  # decode the mixed-radix key back into column values
+        row = []
+        for distinct in reversed(values):
+            g, code = divmod(g, distinct.size)
+            row.append(int(distinct[code]))
+        rows.append(tuple(reversed(row)))
+    return rows, group_of_row.reshape(-1)
+
+
 def rollup_rows(views: pa.Table, index: AssetIndex) -> dict[RollupKey, tuple[int, np.ndarray]]:
     """(n_views, watched) per rollup key for the views that rollups hold.
 
@@ -101,16 +122,14 @@ def rollup_rows(views: pa.Table, index: AssetIndex) -> dict[RollupKey, tuple[int
     offsets = offsets - offsets[0]  # list_flatten below starts at the first referenced value
     range_starts = pc.list_flatten(starts_col).to_numpy()
     range_ends = pc.list_flatten(views["range_ends"].combine_chunks()).to_numpy()
-    hours = hour_of(views["view_start_ms"].to_numpy())
+    partitions = partition_of(views["view_start_ms"].to_numpy())
     rows: dict[RollupKey, tuple[int, np.ndarray]] = {}
     for scope, pair_view, ids, pair_id, pair_duration in _scope_pairs(views, index):
         keep = pair_duration > 0  # no grid without a duration: such views are read raw
         pair_view, pair_id, pair_duration = pair_view[keep], pair_id[keep], pair_duration[keep]
         if pair_view.size == 0:
             continue
-        keys = np.stack((pair_id, hours[pair_view], pair_duration), axis=1)
-        distinct, group_of_pair = np.unique(keys, axis=0, return_inverse=True)
-        group_of_pair = group_of_pair.reshape(-1)
+        distinct, group_of_pair = _groups(pair_id, partitions[pair_view], pair_duration)
         # Every (view, group) pair brings all of the view's ranges; sort them by group.
         lengths = offsets[pair_view + 1] - offsets[pair_view]
         range_group = np.repeat(group_of_pair, lengths)
@@ -120,11 +139,11 @@ def rollup_rows(views: pa.Table, index: AssetIndex) -> dict[RollupKey, tuple[int
         order = np.argsort(range_group, kind="stable")
         bounds = np.searchsorted(range_group[order], np.arange(len(distinct) + 1))
         members = np.bincount(group_of_pair, minlength=len(distinct))
-        for g, (id_code, hour, duration) in enumerate(distinct.tolist()):
+        for g, (id_code, partition, duration) in enumerate(distinct):
             picked = order[bounds[g]:bounds[g + 1]]
             ranges = RangeSet(int(members[g]), range_view[picked], range_starts[range_index[picked]],
                               range_ends[range_index[picked]], np.zeros(0, dtype=np.int64))
-            rows[(scope, ids[id_code], hour, duration)] = (int(members[g]), watched_scaled(ranges, duration))
+            rows[(scope, ids[id_code], partition, duration)] = (int(members[g]), watched_scaled(ranges, duration))
     return rows
 
 

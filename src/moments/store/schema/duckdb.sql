@@ -79,14 +79,14 @@ CREATE TABLE beacon_events (
 ALTER TABLE views ADD COLUMN last_event_ms BIGINT;
 
 -- migration 3
--- Watched coverage pre-summed per scope, hour of view start and bucket grid (store/rollups.py).
+-- Watched coverage pre-summed per scope, 5-minute partition of view start and bucket grid (store/rollups.py).
 CREATE TABLE rollups (
     environment_id VARCHAR NOT NULL,
     scope          VARCHAR NOT NULL,  -- asset | video | playback_id
     scope_id       VARCHAR NOT NULL,
-    hour_ms        BIGINT NOT NULL,   -- start of the hour the views started in
+    partition_ms   BIGINT NOT NULL,   -- start of the 5-minute partition the views started in
     duration_ms    BIGINT NOT NULL,   -- the D of the bucket grid
     n_views        BIGINT NOT NULL,
     watched        BIGINT[] NOT NULL, -- B * watched ms per bucket, exact
-    PRIMARY KEY (environment_id, scope, scope_id, hour_ms, duration_ms)
+    PRIMARY KEY (environment_id, scope, scope_id, partition_ms, duration_ms)
 );

@@ -1,0 +1,285 @@
+"""The benchmark suite: one command, writes docs/benchmarks.md.
+
+    python bench/run.py                       # 1e3 .. 1e7 views (about 30 min on 2 cores)
+    python bench/run.py --sizes 1e3,1e4,1e5   # a quick look
+
+For each audience size it builds one asset's views over 30 days through the store's bulk
+path, then measures, in the same run: in-process heatmap and hotspots query time (ours,
+from rollups) against the naive baseline (one SQL query over the raw ranges in DuckDB);
+the same endpoints over HTTP under `wrk`; bulk import throughput through POST /v1/views
+and through `moments import`; and the server's peak RSS. Times are reported as medians and
+p99 with ratios against the baseline measured in the same run, since absolute times drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from generate import views_table  # noqa: E402
+
+from moments import accounts, stats  # noqa: E402
+from moments.config import Settings  # noqa: E402
+from moments.model import Asset, Scope  # noqa: E402
+from moments.store.duckdb import DuckDBStore  # noqa: E402
+
+DURATION_MS = 600_000
+ASSET, PLAYBACK_IDS, VIDEO = "bench-asset", ["benchpb1", "benchpb2"], "bench-video"
+CHUNK = 250_000
+NAIVE_TIMEOUT_S = 900
+
+NAIVE_SQL = """
+WITH r AS (
+    SELECT view_id, greatest(0, least(s, $D)) AS s, greatest(0, least(e, $D)) AS e
+    FROM (SELECT view_id, unnest(range_starts) AS s, unnest(range_ends) AS e FROM views
+          WHERE environment_id = $env AND (asset_id = $asset OR playback_id IN (SELECT playback_id FROM playback_ids
+                WHERE environment_id = $env AND asset_id = $asset))
+            AND view_start_ms >= $start AND view_start_ms < $end AND reports_ranges AND len(range_starts) > 0
+            AND view_end_ms IS NOT NULL)
+), ordered AS (
+    SELECT view_id, s, e, max(e) OVER (PARTITION BY view_id ORDER BY s, e
+                                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+    FROM r WHERE e > s
+), islands AS (
+    SELECT view_id, s, e, sum(CASE WHEN reach IS NULL OR s > reach THEN 1 ELSE 0 END)
+        OVER (PARTITION BY view_id ORDER BY s, e) AS island FROM ordered
+), merged AS (SELECT view_id, min(s) AS s, max(e) AS e FROM islands GROUP BY view_id, island),
+buckets AS (SELECT i, i * $D / $B AS lo, (i + 1) * $D / $B AS hi FROM range($B) t(i))
+SELECT i, coalesce(sum(least(m.e, hi) - greatest(m.s, lo)), 0) / (hi - lo)
+          / (SELECT count(DISTINCT view_id) FROM r) AS value
+FROM buckets LEFT JOIN merged m ON m.s < hi AND m.e > lo GROUP BY i, lo, hi ORDER BY i
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    return float(np.median(samples)), float(np.percentile(samples, 99))
+
+
+def timed(fn, repeats: int) -> list[float]:
+    fn()  # warm
+    out = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def build(path: Path, n_views: int, now_ms: int) -> tuple[str, accounts.IssuedToken, float]:
+    store = DuckDBStore(str(path))
+    environment, issued = accounts.create_environment(store, "bench", rate_limit_per_s=1e6, rate_limit_burst=10**6)
+    store.put_asset(environment.environment_id, Asset(ASSET, DURATION_MS, tuple(PLAYBACK_IDS)))
+    started = time.perf_counter()
+    for first in range(0, n_views, CHUNK):
+        count = min(CHUNK, n_views - first)
+        store.bulk_upsert_views(views_table(environment.environment_id, ASSET, PLAYBACK_IDS, VIDEO, DURATION_MS,
+                                            count, now_ms, 30, seed=first, first_index=first))
+    elapsed = time.perf_counter() - started
+    store.close()
+    return environment.environment_id, issued, elapsed
+
+
+def in_process(path: Path, environment_id: str, n_views: int, now_ms: int) -> dict:
+    store = DuckDBStore(str(path))
+    environment = store.get_environment(environment_id)
+    window = stats.effective_timeframe(["30:days"], environment, now_ms // 1000, 7 * 86_400)
+    settings = Settings()
+
+    def ours(hotspots: bool):
+        return stats.engagement(store, environment, Scope.ASSET, ASSET, window, now_ms, settings.idle_timeout_s,
+                                hotspots)
+
+    result = ours(False)
+    repeats = 30
+    heat = timed(lambda: ours(False), repeats)
+    spots = timed(lambda: ours(True), repeats)
+    params = {"env": environment_id, "asset": ASSET, "start": window[0] * 1000, "end": window[1] * 1000,
+              "D": DURATION_MS, "B": len(result.values)}
+    naive_repeats = 5 if n_views <= 100_000 else (2 if n_views <= 1_000_000 else 1)
+
+    def naive():
+        with store._lock:
+            return store._conn.sql(NAIVE_SQL, params=params).fetchall()
+
+    naive_values = np.array([row[1] for row in naive()])
+    # Same numbers both ways (float SQL vs exact integers): the comparison is fair.
+    assert np.allclose(naive_values, result.values, atol=1e-9), "naive and ours disagree"
+    naive_times = timed(naive, naive_repeats) if n_views < 10_000_000 else [_once(naive)]
+    store.close()
+    return {"views": result.total_views, "heatmap": percentiles(heat), "hotspots": percentiles(spots),
+            "naive": percentiles(naive_times), "naive_runs": len(naive_times)}
+
+
+def _once(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return (time.perf_counter() - started) * 1000
+
+
+def serve(path: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moments", "serve", "--db", str(path), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return server, base
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError("server did not start")
+
+
+def rss_peak_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+
+
+def wrk(url: str, token: accounts.IssuedToken, seconds: int = 10, connections: int = 16) -> dict:
+    auth = base64.b64encode(f"{token.token.token_id}:{token.secret}".encode()).decode()
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
+                          "-H", f"Authorization: Basic {auth}", url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p99_ms": float(p99.group(1)) * scale, "errors": int(non2xx.group(1)) if non2xx else 0}
+
+
+def over_http(path: Path, token: accounts.IssuedToken) -> dict:
+    server, base = serve(path)
+    try:
+        query = "timeframe%5B%5D=30:days"
+        heat = wrk(f"{base}/data/v1/engagement/assets/{ASSET}/heatmap?{query}", token)
+        spots = wrk(f"{base}/data/v1/engagement/assets/{ASSET}/hotspots?{query}", token)
+        return {"heatmap": heat, "hotspots": spots, "rss_mb": rss_peak_mb(server.pid)}
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def import_throughput(folder: Path, now_ms: int, n_views: int) -> dict:
+    path = folder / "import.duckdb"
+    store = DuckDBStore(str(path))
+    environment, issued = accounts.create_environment(store, "import", rate_limit_per_s=1e6, rate_limit_burst=10**6)
+    store.close()
+    table = views_table(environment.environment_id, ASSET, PLAYBACK_IDS, VIDEO, DURATION_MS, n_views, now_ms, 30, 7)
+    lines = [json.dumps({"view_id": f"imp-{i}", "playback_id": r["playback_id"], "video_id": r["video_id"],
+                         "view_start": r["view_start_ms"], "view_end": r["view_end_ms"],
+                         "duration_ms": r["duration_ms"],
+                         "ranges": [[s, e] for s, e in zip(r["range_starts"], r["range_ends"])]})
+             for i, r in enumerate(table.to_pylist())]
+    ndjson = folder / "views.ndjson"
+    ndjson.write_text("\n".join(lines) + "\n")
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "moments", "import", str(ndjson), "--env", environment.environment_id,
+                    "--db", str(path), "--json"], check=True, capture_output=True)
+    cli = n_views / (time.perf_counter() - started)
+    server, base = serve(path)
+    try:
+        batch = 50_000
+        with httpx.Client(base_url=base, auth=(issued.token.token_id, issued.secret), timeout=600) as client:
+            bodies = ["\n".join(line.replace('"imp-', '"http-', 1) for line in lines[i:i + batch])
+                      for i in range(0, n_views, batch)]
+            started = time.perf_counter()
+            for body in bodies:
+                response = client.post("/v1/views", content=body, headers={"content-type": "application/x-ndjson"})
+                assert response.json()["data"]["accepted"] == len(body.splitlines())
+            http = n_views / (time.perf_counter() - started)
+    finally:
+        server.terminate()
+        server.wait(30)
+    return {"cli": cli, "http": http, "views": n_views}
+
+
+def fmt(ms: float) -> str:
+    return f"{ms / 1000:.1f} s" if ms >= 10_000 else (f"{ms:.0f} ms" if ms >= 100 else f"{ms:.2f} ms")
+
+
+def report(rows: list[dict], imports: dict, command: str, elapsed_s: float) -> str:
+    out = ["# Benchmarks", "", f"Command: `{command}` (one run, {elapsed_s / 60:.0f} min, on this 2-core machine; "
+           "absolute times drift between runs, ratios within a run are what to compare).", "",
+           "One asset (10 min content, 600 buckets, two playback IDs) with views spread over 30 days; queries ask "
+           "for `timeframe[]=30:days`, so both ends cut an hour and are read raw.", "",
+           "## Query time, in process (median / p99)", "",
+           "| views | build (bulk path) | heatmap, ours | hotspots, ours | naive SQL over raw ranges | "
+           "naive / ours (median) |", "|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        q = r["query"]
+        out.append(f"| {r['n']:,} | {r['build_s']:.0f} s ({r['n'] / r['build_s']:,.0f}/s) | {fmt(q['heatmap'][0])} / "
+                   f"{fmt(q['heatmap'][1])} | {fmt(q['hotspots'][0])} / {fmt(q['hotspots'][1])} | "
+                   f"{fmt(q['naive'][0])} / {fmt(q['naive'][1])} ({q['naive_runs']} runs) | "
+                   f"{q['naive'][0] / q['heatmap'][0]:,.0f}x |")
+    base = next((r for r in rows if r["n"] == 10_000), rows[0])
+    out += ["", "Growth of our heatmap query time with views (median, relative to "
+            f"{base['n']:,} views): " + ", ".join(
+                f"{r['n']:,}: {r['query']['heatmap'][0] / base['query']['heatmap'][0]:.2f}x" for r in rows), ""]
+    out += ["## Over HTTP (`wrk -t2 -c16 -d10s`, one server process)", "",
+            "| views | heatmap req/s | heatmap p99 | hotspots req/s | hotspots p99 | non-2xx | server peak RSS |",
+            "|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        h = r["http"]
+        out.append(f"| {r['n']:,} | {h['heatmap']['rps']:,.0f} | {h['heatmap']['p99_ms']:.1f} ms | "
+                   f"{h['hotspots']['rps']:,.0f} | {h['hotspots']['p99_ms']:.1f} ms | "
+                   f"{h['heatmap']['errors'] + h['hotspots']['errors']} | {h['rss_mb']:.0f} MiB |")
+    out += ["", "## Bulk import", "",
+            f"{imports['views']:,} views as NDJSON (validated view by view, rollups maintained):", "",
+            "| path | views/s |", "|---|---:|",
+            f"| `moments import views.ndjson` (whole command, process start included) | {imports['cli']:,.0f} |",
+            f"| `POST /v1/views`, 50,000 views per request | {imports['http']:,.0f} |", ""]
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1e3,1e4,1e5,1e6,1e7")
+    parser.add_argument("--import-views", type=float, default=2e5)
+    parser.add_argument("--out", default=str(Path(__file__).parents[1] / "docs" / "benchmarks.md"))
+    args = parser.parse_args()
+    sizes = [int(float(s)) for s in args.sizes.split(",")]
+    command = "python bench/run.py" + ("" if args.sizes == parser.get_default("sizes") else f" --sizes {args.sizes}")
+    started = time.perf_counter()
+    now_ms = int(time.time() * 1000)
+    rows = []
+    with tempfile.TemporaryDirectory(dir=os.environ.get("MOMENTS_BENCH_DIR")) as folder:
+        for n in sizes:
+            path = Path(folder) / f"views-{n}.duckdb"
+            environment_id, token, build_s = build(path, n, now_ms)
+            print(f"{n:,} views built in {build_s:.1f} s", flush=True)
+            query = in_process(path, environment_id, n, now_ms)
+            print(f"  in process: {json.dumps(query)}", flush=True)
+            http = over_http(path, token)
+            print(f"  http: {json.dumps(http)}", flush=True)
+            rows.append({"n": n, "build_s": build_s, "query": query, "http": http})
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        imports = import_throughput(Path(folder), now_ms, int(args.import_views))
+        print(f"imports: {json.dumps(imports)}", flush=True)
+    text = report(rows, imports, command, time.perf_counter() - started)
+    Path(args.out).write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
