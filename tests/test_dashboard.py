@@ -520,6 +520,15 @@ def test_dashboard_is_keyboard_reachable(browsing, demo):
     unlabelled = page.eval_on_selector_all(
         "input:not([type=hidden])", "els => els.filter(e => !e.labels || !e.labels.length).map(e => e.id)")
     assert unlabelled == []
+    # The chart from the keyboard: a visible focus ring, a cursor, the moment read out.
+    page.focus("#chart")
+    for _ in range(30):
+        page.keyboard.press("ArrowRight")
+    assert page.is_visible(".chart-tooltip")
+    announced = page.text_content("#chart-announce")
+    assert announced.startswith(f"{mmss(30_000)}–{mmss(31_000)}: ") and "of viewers" in announced
+    assert page.evaluate("document.querySelector('#chart').matches(':focus-visible')")
+    browsing.shot("keyboard-chart-focus")
     no_trouble(browsing)
 
 

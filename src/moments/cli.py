@@ -93,6 +93,8 @@ Demo environment: {environment_id}
   token id:     {issued.token.token_id}
   token secret: {issued.secret}
 
+Dashboard: {url}/dashboard/  (sign in with the token id and secret above)
+
 Try:
   curl -sS -u {auth} '{url}/data/v1/engagement/assets/demo-trailer/heatmap'
   curl -sS -u {auth} '{url}/data/v1/engagement/assets/demo-keynote/hotspots?order_direction=desc&limit=5'

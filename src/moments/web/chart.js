@@ -69,8 +69,17 @@ export class Chart {
     this.tooltip.hidden = true;
     this.tooltip.setAttribute('aria-hidden', 'true'); // the keyboard path announces through `announce`
     container.addEventListener('keydown', (event) => this.onKey(event));
-    container.addEventListener('focus', () => this.data && this.show(this.index ?? 0, false));
-    container.addEventListener('blur', () => this.hide());
+    this.keyboard = false; // the cursor follows the keyboard (stays put) rather than the pointer
+    container.addEventListener('focus', () => {
+      if (this.data && container.matches(':focus-visible')) {
+        this.keyboard = true;
+        this.show(this.index ?? 0, false);
+      }
+    });
+    container.addEventListener('blur', () => {
+      this.keyboard = false;
+      this.hide();
+    });
     new ResizeObserver(() => this.data && this.draw()).observe(container);
   }
 
@@ -135,13 +144,16 @@ export class Chart {
 
     // One transparent layer takes the pointer, so the hover never flickers between shapes.
     const hit = el('rect', { class: 'hit', x: MARGIN.left, y: MARGIN.top - 26, width: this.plotWidth, height: bottom - MARGIN.top + 26 }, svg);
-    hit.addEventListener('pointermove', (event) => this.show(this.bucketAt(event), true));
+    hit.addEventListener('pointermove', (event) => {
+      this.keyboard = false;
+      this.show(this.bucketAt(event), true);
+    });
     hit.addEventListener('pointerleave', () => this.hide());
     hit.addEventListener('click', (event) => this.pick(this.bucketAt(event), this.hotspotAt(event)));
     this.svg = svg;
     this.container.replaceChildren(svg, this.tooltip);
     this.setPlayhead(this.playheadMs);
-    if (this.index !== null && document.activeElement === this.container) this.show(this.index, false);
+    if (this.index !== null && this.keyboard && document.activeElement === this.container) this.show(this.index, false);
   }
 
   defs(svg) {
@@ -257,7 +269,7 @@ export class Chart {
   }
 
   hide() {
-    if (document.activeElement === this.container && this.index !== null) return;
+    if (this.keyboard && document.activeElement === this.container) return;
     this.tooltip.hidden = true;
     this.cursor?.setAttribute('visibility', 'hidden');
   }
@@ -278,6 +290,7 @@ export class Chart {
       return;
     } else return;
     event.preventDefault();
+    this.keyboard = true;
     this.show(Math.min(n - 1, Math.max(0, next)), false);
   }
 }
