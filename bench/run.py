@@ -30,7 +30,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from generate import views_table  # noqa: E402
+from generate import DAY_MS, views_table  # noqa: E402
 
 from moments import accounts, stats  # noqa: E402
 from moments.config import Settings  # noqa: E402
@@ -90,10 +90,13 @@ def build(path: Path, n_views: int, now_ms: int) -> tuple[str, accounts.IssuedTo
     environment, issued = accounts.create_environment(store, "bench", rate_limit_per_s=1e6, rate_limit_burst=10**6)
     store.put_asset(environment.environment_id, Asset(ASSET, DURATION_MS, tuple(PLAYBACK_IDS)))
     started = time.perf_counter()
-    for first in range(0, n_views, CHUNK):
-        count = min(CHUNK, n_views - first)
-        store.bulk_upsert_views(views_table(environment.environment_id, ASSET, PLAYBACK_IDS, VIDEO, DURATION_MS,
-                                            count, now_ms, 30, seed=first, first_index=first))
+    chunks = max(1, -(-n_views // CHUNK))
+    span = 30 * DAY_MS
+    for k in range(chunks):  # consecutive slices of the 30 days, in time order
+        first, count = k * CHUNK, min(CHUNK, n_views - k * CHUNK)
+        begin = now_ms - span + span * k // chunks
+        store.bulk_upsert_views(views_table(environment.environment_id, ASSET, PLAYBACK_IDS, VIDEO, DURATION_MS, count,
+                                            begin, now_ms - span + span * (k + 1) // chunks, seed=k, first_index=first))
     elapsed = time.perf_counter() - started
     store.close()
     return environment.environment_id, issued, elapsed
@@ -185,7 +188,8 @@ def import_throughput(folder: Path, now_ms: int, n_views: int) -> dict:
     store = DuckDBStore(str(path))
     environment, issued = accounts.create_environment(store, "import", rate_limit_per_s=1e6, rate_limit_burst=10**6)
     store.close()
-    table = views_table(environment.environment_id, ASSET, PLAYBACK_IDS, VIDEO, DURATION_MS, n_views, now_ms, 30, 7)
+    table = views_table(environment.environment_id, ASSET, PLAYBACK_IDS, VIDEO, DURATION_MS, n_views,
+                        now_ms - 30 * DAY_MS, now_ms, 7)
     lines = [json.dumps({"view_id": f"imp-{i}", "playback_id": r["playback_id"], "video_id": r["video_id"],
                          "view_start": r["view_start_ms"], "view_end": r["view_end_ms"],
                          "duration_ms": r["duration_ms"],

@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from moments import __version__
 from moments.api import errors
+from moments.api.cache import ResponseCache
 from moments.api.ratelimit import RateLimiter
 from moments.api.routes import assets, collector, dashboard, engagement, health, imports, lists
 from moments.config import Settings
@@ -22,22 +23,24 @@ from moments.store.base import Store
 log = logging.getLogger("moments")
 
 
-async def finalize_idle_views(app: FastAPI) -> None:
-    """Close views that had no update for longer than the idle timeout, forever."""
+async def housekeeping(app: FastAPI) -> None:
+    """Forever: close views idle for longer than the idle timeout, drop data past retention."""
     settings: Settings = app.state.settings
     while True:
         await asyncio.sleep(settings.finalize_interval_s)
-        cutoff = int((time.time() - settings.idle_timeout_s) * 1000)
+        now = time.time()
         try:
-            closed = await run_in_threadpool(app.state.store.finalize_idle_views, cutoff)
+            closed = await run_in_threadpool(app.state.store.finalize_idle_views,
+                                             int((now - settings.idle_timeout_s) * 1000))
             app.state.metrics.views_completed.inc(closed)
+            await run_in_threadpool(app.state.store.expire, int(now * 1000))
         except Exception:  # keep the loop alive; the next round retries
-            log.exception("finalising idle views failed")
+            log.exception("housekeeping failed")
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    task = asyncio.create_task(finalize_idle_views(app))
+    task = asyncio.create_task(housekeeping(app))
     try:
         yield
     finally:
@@ -59,6 +62,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     app.state.store = store
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter()
+    app.state.response_cache = ResponseCache()
     app.state.metrics = Metrics()
     errors.install(app)
     for module in (engagement, imports, lists, assets, health):

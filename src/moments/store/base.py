@@ -72,6 +72,9 @@ class Store(Protocol):
         rather than the median of reported durations (rows hold the views that reported it).
         """
 
+    def data_version(self) -> int | None:
+        """A counter every data write moves, or None when writes elsewhere cannot be seen."""
+
     def expire(self, now_ms: int) -> int:
         """Delete what is older than each environment's retention; the number of views removed."""
 

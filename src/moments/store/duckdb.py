@@ -107,6 +107,7 @@ class DuckDBStore:
         self._environments: dict[tuple[str, str], Environment | None] = {}
         self._assets: dict[tuple[str, str, str], Asset | None] = {}
         self._known_ids: set[tuple[str, Scope, str]] = set()
+        self._version = 0
         self._migrate()
 
     def _migrate(self) -> None:
@@ -261,6 +262,11 @@ class DuckDBStore:
             self._exec("ROLLBACK")
             raise
         self._exec("COMMIT")
+        self._version += 1
+
+    def data_version(self) -> int | None:
+        """Moves with every committed change of views, assets or rollups (this process owns the file)."""
+        return self._version
 
     def _asset_index(self, environment_id: str) -> rollups.AssetIndex:
         assets = dict(self._exec(

@@ -3,12 +3,13 @@
 # No "from __future__ import annotations": FastAPI reads these annotations at runtime.
 
 
+import json
 import time
-from typing import Annotated, Literal
+from typing import Annotated, Callable, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from moments import stats
@@ -93,23 +94,32 @@ def _checked_caller(request: Request, allowed: set[str], label: str, scope_id: s
     return caller
 
 
-async def _compute(request: Request, caller: Caller, scope: Scope, label: str, scope_id: str,
-                   timeframe: list[str] | None, with_hotspots: bool) -> stats.Engagement:
+async def _respond(request: Request, caller: Caller, scope: Scope, label: str, scope_id: str,
+                   timeframe: list[str] | None, render: Callable[[stats.Engagement], dict],
+                   variant: tuple = ()) -> Response:
+    """The JSON body for one query: from the response cache, or computed and cached."""
     settings = request.app.state.settings
-    now_ms = int(time.time() * 1000)
+    now_s = int(time.time())  # whole seconds: results are a function of the second asked in
     try:
-        window = stats.effective_timeframe(timeframe or [], caller.environment, now_ms // 1000,
-                                           settings.default_timeframe_s)
+        window = stats.effective_timeframe(timeframe or [], caller.environment, now_s, settings.default_timeframe_s)
     except TimeframeError as error:
         raise bad_request(str(error)) from None
-    try:
-        result = await run_in_threadpool(
-            stats.engagement, request.app.state.store, caller.environment, scope, scope_id, window, now_ms,
-            settings.idle_timeout_s, with_hotspots,
-        )
-    except stats.UnknownScopeId:
-        raise not_found(label, scope_id) from None
-    return result
+    store = request.app.state.store
+    version = store.data_version()
+    key = (caller.environment.environment_id, scope, scope_id, window, now_s, version, variant)
+    body = request.app.state.response_cache.get(key) if version is not None else None
+    if body is None:
+        try:
+            result = await run_in_threadpool(
+                stats.engagement, store, caller.environment, scope, scope_id, window, now_s * 1000,
+                settings.idle_timeout_s, bool(variant),
+            )
+        except stats.UnknownScopeId:
+            raise not_found(label, scope_id) from None
+        body = json.dumps(render(result), separators=(",", ":")).encode()
+        if version is not None:
+            request.app.state.response_cache.put(key, body)
+    return Response(body, media_type="application/json", headers=caller.headers)
 
 
 def _add_routes(segment: str, scope: Scope, label: str, allow_slash: bool) -> None:
@@ -118,22 +128,21 @@ def _add_routes(segment: str, scope: Scope, label: str, allow_slash: bool) -> No
     @router.get(f"/{segment}/{{scope_id:path}}/heatmap", response_model=HeatmapResponse,
                 name=f"{segment}_heatmap", summary=f"Engagement heatmap of a{'n' if label[0] == 'a' else ''} {label}")
     async def heatmap(request: Request, scope_id: Annotated[str, Path(description=id_doc)],
-                      timeframe: Timeframe = None) -> JSONResponse:
+                      timeframe: Timeframe = None) -> Response:
         caller = _checked_caller(request, HEATMAP_PARAMS, label, scope_id, allow_slash)
-        result = await _compute(request, caller, scope, label, scope_id, timeframe, False)
-        return JSONResponse(stats.heatmap_json(result), headers=caller.headers)
+        return await _respond(request, caller, scope, label, scope_id, timeframe, stats.heatmap_json)
 
     @router.get(f"/{segment}/{{scope_id:path}}/hotspots", response_model=HotspotsResponse,
                 name=f"{segment}_hotspots", summary=f"Engagement hotspots and cold spots of a {label}")
     async def hotspots(request: Request, scope_id: Annotated[str, Path(description=id_doc)],
                        timeframe: Timeframe = None, limit: str | None = None,
                        order_direction: Literal["asc", "desc"] | str | None = None,
-                       order_by: str | None = None) -> JSONResponse:
+                       order_by: str | None = None) -> Response:
         caller = _checked_caller(request, HOTSPOT_PARAMS, label, scope_id, allow_slash)
         count, direction = _limit(limit), _direction(order_direction)
         _order_by(order_by)
-        result = await _compute(request, caller, scope, label, scope_id, timeframe, True)
-        return JSONResponse(stats.hotspots_json(result, count, direction), headers=caller.headers)
+        return await _respond(request, caller, scope, label, scope_id, timeframe,
+                              lambda result: stats.hotspots_json(result, count, direction), ("hotspots", count, direction))
 
 
 for _segment, _scope, _label, _allow_slash in KINDS:
