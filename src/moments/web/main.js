@@ -60,10 +60,11 @@ function explain(error) {
     return `${error.message} Check that \`moments serve\` is running and reachable from this browser, then try again.`;
   }
   if (!(error instanceof ApiError)) return `Something went wrong in the page: ${error.message}`;
-  const said = error.messages.join(' ');
+  // The server's own words, as one sentence or more ending in a full stop.
+  const said = error.messages.join(' ').replace(/([^.!?])$/, '$1.');
   switch (error.status) {
     case 401:
-      return `The server did not accept this token (401: ${said}). Check the token ID and secret, `
+      return `The server did not accept this token (401): ${said} Check the token ID and secret, `
         + 'or create a token with `moments token create --env ENV_ID --permissions read`.';
     case 403:
       return `This token lacks the read permission (403), so it cannot show engagement. Sign in with a token `
@@ -542,7 +543,13 @@ function wire() {
   buildPresets();
   wireDownloads();
   $('sign-in-form').addEventListener('submit', signIn);
-  $('sign-out').addEventListener('click', () => signOut());
+  $('sign-out').addEventListener('click', () => {
+    // Leaving on purpose also forgets the selection; a rejected token keeps it for the next sign-in.
+    Object.assign(state, { id: null, heatmap: null, hotspots: null, items: [] });
+    $('content').hidden = true;
+    history.replaceState(null, '', location.pathname);
+    signOut();
+  });
   $('banner-retry').addEventListener('click', () => {
     const retry = state.retry;
     clearBanner();
