@@ -1,9 +1,9 @@
 """The engagement heatmap: the share of viewers who watched each moment.
 
 See docs/engagement.md for the definition. The computation is exact: a view's watched
-time is the union of its ranges clipped to [0, D]; the integral of the number of views
-covering time t is evaluated at the bucket edges in closed form, in exact integers, so no
-per-millisecond arrays are built, whatever the duration.
+time is the union of its ranges clipped to [0, D]; each merged interval adds its exact
+(B-scaled, integer) overlap to the buckets it touches, through differences for the full
+buckets between its ends, so no per-millisecond arrays are built, whatever the duration.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ def content_duration(registered_ms: int | None, reported: list[tuple[int, int]])
     return int(round((low + high) / 2))
 
 
-def merged_coverage(ranges: RangeSet, duration_ms: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-view union of ranges clipped to [0, D], as disjoint (start, end) arrays.
+def merged_coverage(ranges: RangeSet, duration_ms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-view union of ranges clipped to [0, D], as disjoint (view, start, end) arrays.
 
     Each view's ranges are shifted into their own slot of width D+1, so a single
     global sort-and-sweep merges overlaps within a view and never across views.
@@ -52,7 +52,7 @@ def merged_coverage(ranges: RangeSet, duration_ms: int) -> tuple[np.ndarray, np.
     keep = ends > starts
     starts, ends, views = starts[keep], ends[keep], ranges.view_index[keep].astype(np.int64)
     if starts.size == 0:
-        return starts, ends
+        return views, starts, ends
     slot = views * (duration_ms + 1)
     order = np.argsort(starts + slot, kind="stable")
     s, e = (starts + slot)[order], (ends + slot)[order]
@@ -62,42 +62,55 @@ def merged_coverage(ranges: RangeSet, duration_ms: int) -> tuple[np.ndarray, np.
     new_segment[1:] = s[1:] > running_end[:-1]
     seg_start = s[new_segment]
     seg_end = np.maximum.reduceat(e, np.flatnonzero(new_segment))
-    base = (seg_start // (duration_ms + 1)) * (duration_ms + 1)
-    return seg_start - base, seg_end - base
+    seg_view = seg_start // (duration_ms + 1)
+    base = seg_view * (duration_ms + 1)
+    return seg_view, seg_start - base, seg_end - base
 
 
-def coverage_integral(starts: np.ndarray, ends: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """F(x) = sum over intervals of |[s, e) ∩ [0, x)|, evaluated at each x in `at` (int64, exact).
+# Cells (groups x buckets) summed per numpy pass: bounds the memory of bucket_sums.
+CELLS_PER_PASS = 1 << 22
 
-    F(x) = sum_{s<x} (x - s) - sum_{e<x} (x - e), computed with sorted prefix sums.
+
+def bucket_sums(groups: np.ndarray, starts: np.ndarray, ends: np.ndarray, duration_ms: int,
+                n_groups: int) -> np.ndarray:
+    """(n_groups, B) int64: B * (ms of the disjoint intervals [start, end) inside bucket i), per group.
+
+    Scaling by B puts every bucket edge i*D/B on an integer (i*D), so everything is exact
+    integer arithmetic: an interval adds its partial first and last buckets directly and
+    D to each full bucket between them (through a running sum of differences).
     """
-    s = np.sort(starts.astype(np.int64))
-    e = np.sort(ends.astype(np.int64))
-    s_cum = np.concatenate(([0], np.cumsum(s)))
-    e_cum = np.concatenate(([0], np.cumsum(e)))
-    ks = np.searchsorted(s, at, side="left")
-    ke = np.searchsorted(e, at, side="left")
-    return (ks * at - s_cum[ks]) - (ke * at - e_cum[ke])
-
-
-# Intervals per exact int64 pass: keeps prefix sums of B-scaled positions far from overflow.
-CHUNK = 1 << 16
+    n_buckets = bucket_count(duration_ms)
+    out = np.zeros((n_groups, n_buckets), dtype=np.int64)
+    per_pass = max(1, CELLS_PER_PASS // (n_buckets + 1))
+    order = np.argsort(groups, kind="stable")
+    groups, starts, ends = groups[order], starts[order] * n_buckets, ends[order] * n_buckets
+    bounds = np.searchsorted(groups, np.arange(0, n_groups + per_pass, per_pass))
+    for k, lo in enumerate(range(0, n_groups, per_pass)):
+        rows = min(per_pass, n_groups - lo)
+        sl = slice(bounds[k], bounds[k + 1])
+        g, s, e = groups[sl] - lo, starts[sl], ends[sl]
+        first, last = s // duration_ms, (e - 1) // duration_ms
+        width = n_buckets + 1
+        same = first == last
+        direct = np.zeros(rows * width, dtype=np.int64)
+        np.add.at(direct, g[same] * width + first[same], e[same] - s[same])
+        split = ~same
+        gs, fs, ls = g[split] * width, first[split], last[split]
+        np.add.at(direct, gs + fs, (fs + 1) * duration_ms - s[split])
+        np.add.at(direct, gs + ls, e[split] - ls * duration_ms)
+        steps = np.zeros(rows * width, dtype=np.int64)
+        np.add.at(steps, gs + fs + 1, duration_ms)
+        np.add.at(steps, gs + ls, -duration_ms)
+        full = np.cumsum(steps.reshape(rows, width), axis=1)
+        out[lo:lo + rows] = (direct.reshape(rows, width) + full)[:, :n_buckets]
+    return out
 
 
 def watched_scaled(ranges: RangeSet, duration_ms: int) -> np.ndarray:
-    """B * (watched ms in bucket i, summed over views), as exact int64.
-
-    Scaling by B puts every bucket edge i*D/B on an integer (i*D), so the whole sum is
-    integer arithmetic: rollups of any partition add up to exactly what raw views give.
-    """
-    n_buckets = bucket_count(duration_ms)
-    edges = np.arange(n_buckets + 1, dtype=np.int64) * duration_ms
-    total = np.zeros(n_buckets, dtype=np.int64)
-    starts, ends = merged_coverage(ranges, duration_ms)
-    for lo in range(0, starts.size, CHUNK):
-        integral = coverage_integral(starts[lo:lo + CHUNK] * n_buckets, ends[lo:lo + CHUNK] * n_buckets, edges)
-        total += np.diff(integral)
-    return total
+    """B * (watched ms in bucket i, summed over views), as exact int64: rollups of any
+    partition add up to exactly what raw views give."""
+    _, starts, ends = merged_coverage(ranges, duration_ms)
+    return bucket_sums(np.zeros(starts.size, dtype=np.int64), starts, ends, duration_ms, 1)[0]
 
 
 def values_from_watched(watched: np.ndarray, n_views: int, duration_ms: int) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from moments.engagement.heatmap import watched_scaled
+from moments.engagement.heatmap import bucket_sums, merged_coverage
 from moments.model import RangeSet
 
 # Rollup partitions: short enough that the partial partitions at a window's ends, read raw,
@@ -130,20 +130,24 @@ def rollup_rows(views: pa.Table, index: AssetIndex) -> dict[RollupKey, tuple[int
         if pair_view.size == 0:
             continue
         distinct, group_of_pair = _groups(pair_id, partitions[pair_view], pair_duration)
-        # Every (view, group) pair brings all of the view's ranges; sort them by group.
+        members = np.bincount(group_of_pair, minlength=len(distinct))
+        # Every (view, group) pair brings all of the view's ranges, in a slot of its own.
         lengths = offsets[pair_view + 1] - offsets[pair_view]
-        range_group = np.repeat(group_of_pair, lengths)
-        range_view = np.repeat(pair_view, lengths)
         first = np.repeat(offsets[pair_view] - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
         range_index = first + np.arange(lengths.sum())
-        order = np.argsort(range_group, kind="stable")
-        bounds = np.searchsorted(range_group[order], np.arange(len(distinct) + 1))
-        members = np.bincount(group_of_pair, minlength=len(distinct))
-        for g, (id_code, partition, duration) in enumerate(distinct):
-            picked = order[bounds[g]:bounds[g + 1]]
-            ranges = RangeSet(int(members[g]), range_view[picked], range_starts[range_index[picked]],
-                              range_ends[range_index[picked]], np.zeros(0, dtype=np.int64))
-            rows[(scope, ids[id_code], partition, duration)] = (int(members[g]), watched_scaled(ranges, duration))
+        pair_of_range = np.repeat(np.arange(pair_view.size), lengths)
+        # One grid per duration: groups of one duration are summed in one pass.
+        for duration in np.unique(pair_duration).tolist():
+            on_grid = pair_duration[pair_of_range] == duration
+            ranges = RangeSet(pair_view.size, pair_of_range[on_grid], range_starts[range_index[on_grid]],
+                              range_ends[range_index[on_grid]], np.zeros(0, dtype=np.int64))
+            slots, starts, ends = merged_coverage(ranges, duration)
+            # Every group on this grid, including those whose ranges all fall past the end.
+            present = np.unique(group_of_pair[pair_duration == duration])
+            sums = bucket_sums(np.searchsorted(present, group_of_pair[slots]), starts, ends, duration, present.size)
+            for row, g in enumerate(present.tolist()):
+                id_code, partition, _ = distinct[g]
+                rows[(scope, ids[id_code], partition, duration)] = (int(members[g]), sums[row])
     return rows
 
 

@@ -105,10 +105,8 @@ async def _respond(request: Request, caller: Caller, scope: Scope, label: str, s
     except TimeframeError as error:
         raise bad_request(str(error)) from None
     store = request.app.state.store
-    version = store.data_version()
-    key = (caller.environment.environment_id, scope, scope_id, window, now_s, version, variant)
-    body = request.app.state.response_cache.get(key) if version is not None else None
-    if body is None:
+
+    async def compute() -> bytes:
         try:
             result = await run_in_threadpool(
                 stats.engagement, store, caller.environment, scope, scope_id, window, now_s * 1000,
@@ -116,9 +114,14 @@ async def _respond(request: Request, caller: Caller, scope: Scope, label: str, s
             )
         except stats.UnknownScopeId:
             raise not_found(label, scope_id) from None
-        body = json.dumps(render(result), separators=(",", ":")).encode()
-        if version is not None:
-            request.app.state.response_cache.put(key, body)
+        return json.dumps(render(result), separators=(",", ":")).encode()
+
+    version = store.data_version()
+    if version is None:
+        body = await compute()
+    else:
+        key = (caller.environment.environment_id, scope, scope_id, window, now_s, version, variant)
+        body = await request.app.state.response_cache.get_or_compute(key, compute)
     return Response(body, media_type="application/json", headers=caller.headers)
 
 
