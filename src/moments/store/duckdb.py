@@ -177,7 +177,8 @@ class DuckDBStore:
         )
         if not row:
             return None
-        self._tokens[token_id] = Token(row[0], row[1], row[2], tuple(row[3].split(",")))  # tokens are immutable
+        permissions = tuple(p for p in row[3].split(",") if p)
+        self._tokens[token_id] = Token(row[0], row[1], row[2], permissions)  # tokens are immutable
         return self._tokens[token_id]
 
     # assets -------------------------------------------------------------------
@@ -245,7 +246,8 @@ class DuckDBStore:
                     f"SELECT {ROLLUP_INPUT} FROM views WHERE environment_id = $env "
                     "AND view_id IN (SELECT view_id FROM incoming_views)", params={"env": environment_id},
                 ).to_arrow_table()
-                self._exec(f"INSERT OR REPLACE INTO views SELECT {', '.join(VIEW_COLUMNS)} FROM incoming_views")
+                verb = "INSERT OR REPLACE" if old.num_rows else "INSERT"  # plain INSERT is cheaper on the key
+                self._exec(f"{verb} INTO views SELECT {', '.join(VIEW_COLUMNS)} FROM incoming_views")
             finally:
                 self._conn.unregister("incoming_views")
             index = self._asset_index(environment_id)
