@@ -257,7 +257,49 @@ def report(rows: list[dict], imports: dict, command: str, elapsed_s: float) -> s
             "| path | views/s |", "|---|---:|",
             f"| `moments import views.ndjson` (whole command, process start included) | {imports['cli']:,.0f} |",
             f"| `POST /v1/views`, 50,000 views per request | {imports['http']:,.0f} |", ""]
-    return "\n".join(out)
+    return "\n".join(out + targets(rows, imports))
+
+
+def targets(rows: list[dict], imports: dict) -> list[str]:
+    """The issue's targets, each with the measured figure and whether it is met."""
+    by_n = {r["n"]: r for r in rows}
+    top, base = by_n.get(10_000_000), by_n.get(10_000)
+    lines = ["## Targets (2-core machine)", "", "| target | measured | met |", "|---|---|:-:|"]
+
+    def line(target: str, measured: str, met: bool) -> None:
+        lines.append(f"| {target} | {measured} | {'yes' if met else 'no'} |")
+
+    if top:
+        ratio = top["query"]["naive"][0] / top["query"]["heatmap"][0]
+        line("1e7 views: ours >= 1,000x faster than the naive query", f"{ratio:,.0f}x", ratio >= 1000)
+        rss = top["http"]["rss_mb"]
+        line("server RSS under 1 GiB while serving 1e7 views", f"{rss:.0f} MiB", rss < 1024)
+    if top and base:
+        growth = top["query"]["heatmap"][0] / base["query"]["heatmap"][0]
+        line("ours at 1e7 within 1.5x of ours at 1e4 (heatmap, median)", f"{growth:.2f}x", growth <= 1.5)
+    for r in rows:
+        h = r["http"]["heatmap"]
+        line(f">= 2,000 heatmap req/s, p99 < 20 ms ({r['n']:,} views)", f"{h['rps']:,.0f} req/s, p99 {h['p99_ms']:.1f} ms",
+             h["rps"] >= 2000 and h["p99_ms"] < 20)
+    line("bulk import >= 200,000 views/s through the CLI", f"{imports['cli']:,.0f} views/s", imports["cli"] >= 200_000)
+    return lines + [""]
+
+
+def from_log(log: Path) -> tuple[list[dict], dict]:
+    """Rows and imports as printed by a run (to re-render its report)."""
+    rows, imports, current = [], {}, None
+    for text in log.read_text().splitlines():
+        built = re.match(r"([\d,]+) views built in ([\d.]+) s", text)
+        if built:
+            current = {"n": int(built.group(1).replace(",", "")), "build_s": float(built.group(2))}
+            rows.append(current)
+        elif text.startswith("  in process: "):
+            current["query"] = json.loads(text.split(": ", 1)[1])
+        elif text.startswith("  http: "):
+            current["http"] = json.loads(text.split(": ", 1)[1])
+        elif text.startswith("imports: "):
+            imports = json.loads(text.split(": ", 1)[1])
+    return rows, imports
 
 
 def main() -> None:
@@ -265,7 +307,15 @@ def main() -> None:
     parser.add_argument("--sizes", default="1e3,1e4,1e5,1e6,1e7")
     parser.add_argument("--import-views", type=float, default=2e5)
     parser.add_argument("--out", default=str(Path(__file__).parents[1] / "docs" / "benchmarks.md"))
+    parser.add_argument("--from-log", type=Path, help="Re-render the report of a run from its printed output.")
+    parser.add_argument("--elapsed-min", type=float, default=0, help="With --from-log: how long that run took.")
     args = parser.parse_args()
+    if args.from_log:
+        rows, imports = from_log(args.from_log)
+        text = report(rows, imports, "python bench/run.py", args.elapsed_min * 60)
+        Path(args.out).write_text(text + "\n")
+        print(text)
+        return
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     command = "python bench/run.py" + ("" if args.sizes == parser.get_default("sizes") else f" --sizes {args.sizes}")
     started = time.perf_counter()

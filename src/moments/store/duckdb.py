@@ -248,6 +248,11 @@ class DuckDBStore:
                 ).to_arrow_table()
                 verb = "INSERT OR REPLACE" if old.num_rows else "INSERT"  # plain INSERT is cheaper on the key
                 self._exec(f"{verb} INTO views SELECT {', '.join(VIEW_COLUMNS)} FROM incoming_views")
+                if old.num_rows:
+                    self._exec("DELETE FROM unrolled_views WHERE environment_id = $env "
+                               "AND view_id IN (SELECT view_id FROM incoming_views)", {"env": environment_id})
+                self._exec(f"INSERT INTO unrolled_views SELECT environment_id, view_id, view_start_ms "
+                           f"FROM incoming_views WHERE {_UNROLLED_SQL}")
             finally:
                 self._conn.unregister("incoming_views")
             index = self._asset_index(environment_id)
@@ -387,14 +392,9 @@ class DuckDBStore:
         return [(row[0], int(row[1])) for row in rows]
 
     def view_ranges(self, query: ViewQuery) -> RangeSet:
-        return self._raw_ranges(query, "true", {})
-
-    def _raw_ranges(self, query: ViewQuery, extra_sql: str, extra_params: dict) -> RangeSet:
-        """Ranges of the counted views of `query` that also satisfy `extra_sql`."""
-        sql = (f"SELECT range_starts, range_ends, duration_ms FROM views WHERE {_counted_sql(query.scope)} "
-               f"AND ({extra_sql})")
+        sql = f"SELECT range_starts, range_ends, duration_ms FROM views WHERE {_counted_sql(query.scope)}"
         with self._lock:
-            table = self._conn.sql(sql, params={**_query_params(query), **extra_params}).to_arrow_table()
+            table = self._conn.sql(sql, params=_query_params(query)).to_arrow_table()
         return range_set_from_arrow(table)
 
     def _rollup_prefix(self, environment_id: str, scope: str, scope_id: str, duration_ms: int) -> RollupPrefix:
@@ -418,34 +418,48 @@ class DuckDBStore:
             "SELECT duration_ms, sum(n) FROM ("
             "  SELECT duration_ms, n_views AS n FROM rollups WHERE environment_id = $env AND scope = $scope "
             "  AND scope_id = $scope_id AND partition_ms >= $p0 AND partition_ms < $p1"
-            "  UNION ALL"
-            f" SELECT duration_ms, 1 AS n FROM views WHERE {_counted_sql(query.scope)} AND NOT ({_HELD_SQL})"
-            ") GROUP BY duration_ms"
+            "  UNION ALL "
+            + " UNION ALL ".join(f"SELECT duration_ms, 1 AS n FROM views WHERE {_counted_sql(query.scope)} AND {part}"
+                                 for part in _unheld_parts(registered=False, other_grids=False))
+            + ") GROUP BY duration_ms"
         )
         with self._lock:
             return [(int(d), int(n)) for d, n in self._exec(sql, params)]
 
     def coverage(self, query: ViewQuery, duration_ms: int, registered: bool) -> Coverage:
         parts = _full_partitions(query)
+        params = {**_query_params(query), "p0": parts[0], "p1": parts[1]}
         with self._lock:
             prefix = self._rollup_prefix(query.environment_id, query.scope.value, query.scope_id, duration_ms)
+            # Without a registered duration, views on other grids are read raw, if there are any.
+            other_grids = not registered and self._exec(
+                "SELECT EXISTS (SELECT 1 FROM rollups WHERE environment_id = $env AND scope = $scope AND "
+                "scope_id = $scope_id AND partition_ms >= $p0 AND partition_ms < $p1 AND duration_ms <> $duration)",
+                {"env": query.environment_id, "scope": query.scope.value, "scope_id": query.scope_id,
+                 "p0": parts[0], "p1": parts[1], "duration": duration_ms})[0][0]
         n_views, watched = prefix.between(*parts)
-        # Everything the summed rows do not hold is read raw: the partial partitions at both
-        # ends, views still in progress, and (without a registered duration) other grids.
-        held, held_params = _HELD_SQL, {"p0": parts[0], "p1": parts[1]}
-        if not registered:
-            held, held_params = f"{held} AND duration_ms = $duration", {**held_params, "duration": duration_ms}
-        raw = self._raw_ranges(query, f"NOT ({held})", held_params)
-        return Coverage(n_views, watched, raw)
+        selects = [f"SELECT range_starts, range_ends, duration_ms FROM views WHERE {_counted_sql(query.scope)} AND {part}"
+                   for part in _unheld_parts(registered, other_grids)]
+        if other_grids:
+            params["duration"] = duration_ms
+        with self._lock:
+            table = self._conn.sql(" UNION ALL ".join(selects), params=params).to_arrow_table()
+        return Coverage(n_views, watched, range_set_from_arrow(table))
 
 
     def finalize_idle_views(self, idle_before_ms: int) -> int:
         with self._lock, self._transaction():
             closed = self._conn.sql(
                 "UPDATE views SET view_end_ms = greatest(view_start_ms, coalesce(last_event_ms, view_start_ms)) "
-                f"WHERE view_end_ms IS NULL AND received_at_ms < $cutoff RETURNING environment_id, {ROLLUP_INPUT}",
+                f"WHERE view_end_ms IS NULL AND received_at_ms < $cutoff RETURNING environment_id, view_id, {ROLLUP_INPUT}",
                 params={"cutoff": idle_before_ms},
             ).to_arrow_table()
+            self._conn.register("closed_views", closed)
+            try:  # closed views with a duration now sit in rollups
+                self._exec("DELETE FROM unrolled_views WHERE (environment_id, view_id) IN "
+                           "(SELECT (environment_id, view_id) FROM closed_views WHERE duration_ms > 0)")
+            finally:
+                self._conn.unregister("closed_views")
             for environment_id in set(closed["environment_id"].to_pylist()):
                 mine = closed.filter(pc.equal(closed["environment_id"], environment_id))
                 self._apply_rollups(environment_id, rollups.rollup_rows(mine, self._asset_index(environment_id)))
@@ -467,6 +481,7 @@ class DuckDBStore:
                     "WHERE environment_id = $env AND view_start_ms < $cutoff)", params)
                 removed += len(self._exec(
                     "DELETE FROM views WHERE environment_id = $env AND view_start_ms < $cutoff RETURNING 1", params))
+                self._exec("DELETE FROM unrolled_views WHERE environment_id = $env AND view_start_ms < $cutoff", params)
                 self._exec("DELETE FROM rollups WHERE environment_id = $env AND partition_ms < $cutoff", params)
                 self._prefixes.drop(lambda key: key[0] == environment_id)
                 self._known_ids.clear()
@@ -530,8 +545,20 @@ _SCOPE_SQL = {
     Scope.VIDEO: "video_id = $scope_id",
     Scope.PLAYBACK_ID: "playback_id = $scope_id",
 }
-# Views whose share sits in rollup rows of the whole partitions [$p0, $p1) (on some grid).
-_HELD_SQL = "view_end_ms IS NOT NULL AND view_start_ms >= $p0 AND view_start_ms < $p1"
+# Views some scope's rollups cannot hold: in progress, or no duration to grid by.
+_UNROLLED_SQL = "view_end_ms IS NULL OR duration_ms = 0"
+
+
+def _unheld_parts(registered: bool, other_grids: bool) -> list[str]:
+    """Conditions, each prunable by view start, that together pick the window's views the
+    rollup rows of the whole partitions [$p0, $p1) (on grid $duration) do not hold."""
+    inside = "view_start_ms >= $p0 AND view_start_ms < $p1"
+    unrolled = (f"{inside} AND view_id IN (SELECT view_id FROM unrolled_views WHERE environment_id = $env "
+                f"AND {inside}) AND (view_end_ms IS NULL{'' if registered else ' OR duration_ms = 0'})")
+    parts = ["view_start_ms < $p0", "view_start_ms >= $p1", unrolled]
+    if other_grids:
+        parts.append(f"{inside} AND view_end_ms IS NOT NULL AND duration_ms > 0 AND duration_ms <> $duration")
+    return parts
 
 
 def _counted_sql(scope: Scope) -> str:

@@ -90,3 +90,15 @@ CREATE TABLE rollups (
     watched        BIGINT[] NOT NULL, -- B * watched ms per bucket, exact
     PRIMARY KEY (environment_id, scope, scope_id, partition_ms, duration_ms)
 );
+
+-- migration 4
+-- Views rollups do not hold on every grid: in progress, or with no duration to grid by.
+-- Queries read these raw; keeping them apart spares a scan of every view in the window.
+CREATE TABLE unrolled_views (
+    environment_id VARCHAR NOT NULL,
+    view_id        VARCHAR NOT NULL,
+    view_start_ms  BIGINT NOT NULL,
+    PRIMARY KEY (environment_id, view_id)
+);
+INSERT INTO unrolled_views SELECT environment_id, view_id, view_start_ms FROM views
+    WHERE view_end_ms IS NULL OR duration_ms = 0;
