@@ -74,13 +74,9 @@ class View:
     os: str | None = None
     device_type: str | None = None
     player_name: str | None = None
-    reports_ranges: bool = True
+    reports_ranges: bool = True  # counts for engagement: false for too-old SDKs and live content
     dimensions: dict[str, str] = field(default_factory=dict)
     last_event_ms: int | None = None  # client time of the latest beacon event
-
-    @property
-    def completed(self) -> bool:
-        return self.view_end_ms is not None
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ CREATE TABLE views (
     range_ends     BIGINT[] NOT NULL,
     sdk_name       VARCHAR,
     sdk_version    VARCHAR,
-    reports_ranges BOOLEAN NOT NULL,  -- false for SDKs older than the engagement minimums
+    reports_ranges BOOLEAN NOT NULL,  -- counts for engagement: false for SDKs older than the minimums and for live
     country        VARCHAR,
     browser        VARCHAR,
     os             VARCHAR,
