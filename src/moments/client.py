@@ -1,0 +1,270 @@
+"""A Python client for moments (and for the Mux Data Engagement API it mirrors).
+
+    from moments.client import Client
+    with Client() as client:  # MUX_TOKEN_ID, MUX_TOKEN_SECRET, MUX_BASE_URL, like Mux's SDKs
+        heatmap = client.heatmap("assets", "movie-1", timeframe=["7:days"])
+        for point in buckets_to_timeline(heatmap.value, heatmap.duration_ms):
+            ...
+
+`AsyncClient` has the same methods, awaitable. Errors raise the same classes Mux's SDKs
+map statuses to (`BadRequestError`, `AuthenticationError`, `NotFoundError`, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, Iterable, Literal, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+Kind = Literal["assets", "videos", "playback-ids"]
+T = TypeVar("T")
+
+
+class APIError(Exception):
+    """An error response: `status`, Mux's error `type` and its `messages`."""
+
+    def __init__(self, status: int, error_type: str, messages: list[str]) -> None:
+        super().__init__(f"{status} {error_type}: {'; '.join(messages)}")
+        self.status, self.type, self.messages = status, error_type, messages
+
+
+class BadRequestError(APIError): ...
+class AuthenticationError(APIError): ...
+class PermissionDeniedError(APIError): ...
+class NotFoundError(APIError): ...
+class RateLimitError(APIError): ...
+class InternalServerError(APIError): ...
+
+
+ERRORS = {400: BadRequestError, 401: AuthenticationError, 403: PermissionDeniedError, 404: NotFoundError,
+          429: RateLimitError}
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    total_views: int
+    value: list[float]
+    timeframe: tuple[int, int]
+    total_row_count: int
+    duration_ms: int | None  # ours: to place the buckets on the timeline
+
+
+@dataclass(frozen=True)
+class Hotspot:
+    start_ms: int
+    end_ms: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Hotspots:
+    total_views: int
+    hotspots: list[Hotspot]
+    timeframe: tuple[int, int]
+    total_row_count: int
+
+
+@dataclass(frozen=True)
+class Rejected:
+    index: int
+    view_id: str | None
+    messages: list[str]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    accepted: int
+    rejected: list[Rejected]
+
+
+@dataclass(frozen=True)
+class Asset:
+    asset_id: str
+    duration_ms: int | None
+    playback_ids: list[str]
+    playback_url: str | None
+
+
+@dataclass(frozen=True)
+class IdCount:
+    id: str
+    views: int
+
+
+@dataclass(frozen=True)
+class IdList:
+    data: list[IdCount]
+    total_row_count: int
+
+
+@dataclass(frozen=True)
+class TimelinePoint:
+    start_s: float
+    end_s: float
+    value: float
+
+
+def buckets_to_timeline(values: Iterable[float], duration_ms: int) -> list[TimelinePoint]:
+    """Each heatmap value with the stretch of content it covers, in seconds."""
+    values = list(values)
+    width = duration_ms / 1000 / len(values) if values else 0.0
+    return [TimelinePoint(i * width, (i + 1) * width, v) for i, v in enumerate(values)]
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One request and how to read its answer; both clients send the same calls."""
+
+    method: str
+    path: str
+    parse: Callable[[Any], T]
+    params: list[tuple[str, str]] | None = None
+    json: Any = None
+    content: bytes | None = None
+    headers: dict[str, str] | None = None
+
+
+def _timeframe(timeframe: Iterable[str | int] | None) -> list[tuple[str, str]]:
+    return [("timeframe[]", str(t)) for t in (timeframe or [])]
+
+
+def _engagement_path(kind: Kind, scope_id: str, what: str) -> str:
+    return f"/data/v1/engagement/{kind}/{quote(scope_id, safe='')}/{what}"
+
+
+def _heatmap(body: dict) -> Heatmap:
+    data = body["data"]
+    return Heatmap(data["total_views"], data["value"], tuple(body["timeframe"]), body["total_row_count"],
+                   data.get("duration_ms"))
+
+
+def _hotspots(body: dict) -> Hotspots:
+    data = body["data"]
+    return Hotspots(data["total_views"], [Hotspot(**h) for h in data["hotspots"]], tuple(body["timeframe"]),
+                    body["total_row_count"])
+
+
+def _asset(body: dict) -> Asset:
+    return Asset(**body["data"])
+
+
+def _import(body: dict) -> ImportResult:
+    data = body["data"]
+    return ImportResult(data["accepted"], [Rejected(**r) for r in data["rejected"]])
+
+
+def _ids(body: dict) -> IdList:
+    return IdList([IdCount(**item) for item in body["data"]], body["total_row_count"])
+
+
+class _Endpoints:
+    """Every endpoint as a method that builds a `Call`; `_send` makes it sync or async."""
+
+    def _send(self, call: Call):
+        raise NotImplementedError
+
+    # -- the Mux-compatible six ------------------------------------------------------
+    def heatmap(self, kind: Kind, scope_id: str, timeframe: Iterable[str | int] | None = None):
+        """-> Heatmap. `kind`: "assets", "videos" or "playback-ids"."""
+        return self._send(Call("GET", _engagement_path(kind, scope_id, "heatmap"), _heatmap, _timeframe(timeframe)))
+
+    def hotspots(self, kind: Kind, scope_id: str, timeframe: Iterable[str | int] | None = None,
+                 limit: int | None = None, order_direction: Literal["asc", "desc"] | None = None):
+        """-> Hotspots, strongest peaks first (`order_direction="asc"`: deepest cold spots first)."""
+        params = _timeframe(timeframe)
+        if limit is not None:
+            params.append(("limit", str(limit)))
+        if order_direction is not None:
+            params.append(("order_direction", order_direction))
+        return self._send(Call("GET", _engagement_path(kind, scope_id, "hotspots"), _hotspots, params))
+
+    # -- moments' own ------------------------------------------------------------------
+    def import_views(self, views: Iterable[dict]):
+        """-> ImportResult. Views in the import format (README), sent as NDJSON."""
+        body = "\n".join(json.dumps(v) for v in views).encode()
+        return self._send(Call("POST", "/v1/views", _import, content=body,
+                               headers={"content-type": "application/x-ndjson"}))
+
+    def put_asset(self, asset_id: str, duration_ms: int, playback_ids: Iterable[str] = (),
+                  playback_url: str | None = None):
+        """-> Asset. Register or replace an asset."""
+        payload = {"duration_ms": duration_ms, "playback_ids": list(playback_ids), "playback_url": playback_url}
+        return self._send(Call("PUT", f"/v1/assets/{quote(asset_id, safe='')}", _asset, json=payload))
+
+    def get_asset(self, asset_id: str):
+        """-> Asset."""
+        return self._send(Call("GET", f"/v1/assets/{quote(asset_id, safe='')}", _asset))
+
+    def list_ids(self, kind: Kind, search: str | None = None, limit: int | None = None):
+        """-> IdList: the environment's ids of one kind, most viewed first."""
+        params = [(k, str(v)) for k, v in (("search", search), ("limit", limit)) if v is not None]
+        return self._send(Call("GET", f"/v1/{kind}", _ids, params))
+
+
+def _settings(token_id: str | None, token_secret: str | None, base_url: str | None) -> tuple[str, tuple[str, str]]:
+    token_id = token_id or os.environ.get("MUX_TOKEN_ID")
+    token_secret = token_secret or os.environ.get("MUX_TOKEN_SECRET")
+    base_url = base_url or os.environ.get("MUX_BASE_URL")
+    if not (token_id and token_secret and base_url):
+        raise ValueError("give token_id, token_secret and base_url, or set MUX_TOKEN_ID, MUX_TOKEN_SECRET, MUX_BASE_URL")
+    return base_url.rstrip("/"), (token_id, token_secret)
+
+
+def _result(call: Call[T], response: httpx.Response) -> T:
+    if response.status_code < 400:
+        return call.parse(response.json())
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code == 429:
+        raise RateLimitError(429, "rate_limited", body.get("errors") or ["Too many requests"])
+    error = body.get("error") or {}
+    kind = ERRORS.get(response.status_code, InternalServerError if response.status_code >= 500 else APIError)
+    raise kind(response.status_code, error.get("type", "error"), error.get("messages") or [response.text[:200]])
+
+
+class Client(_Endpoints):
+    def __init__(self, token_id: str | None = None, token_secret: str | None = None, base_url: str | None = None,
+                 timeout: float = 30.0) -> None:
+        base, auth = _settings(token_id, token_secret, base_url)
+        self._http = httpx.Client(base_url=base, auth=auth, timeout=timeout)
+
+    def _send(self, call: Call[T]) -> T:
+        response = self._http.request(call.method, call.path, params=call.params, json=call.json,
+                                      content=call.content, headers=call.headers)
+        return _result(call, response)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class AsyncClient(_Endpoints):
+    def __init__(self, token_id: str | None = None, token_secret: str | None = None, base_url: str | None = None,
+                 timeout: float = 30.0) -> None:
+        base, auth = _settings(token_id, token_secret, base_url)
+        self._http = httpx.AsyncClient(base_url=base, auth=auth, timeout=timeout)
+
+    async def _send(self, call: Call[T]) -> T:
+        response = await self._http.request(call.method, call.path, params=call.params, json=call.json,
+                                            content=call.content, headers=call.headers)
+        return _result(call, response)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
