@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -52,3 +54,23 @@ def test_layers_against_a_per_view_reference(duration_ms):
             for i in range(n_buckets):
                 expected_plays[i] += max(0.0, min(e, (i + 1) * width) - max(s, i * width)) / width
     np.testing.assert_allclose(rewatch(range_set(views), duration_ms), expected_plays / len(views), atol=1e-9)
+
+
+def test_layers_endpoint(server):
+    tenant = server.tenant()
+    now = int(time.time() * 1000) - 3_600_000
+    views = [{"view_id": "a", "asset_id": "m", "view_start": now, "view_end": now + 1, "duration_ms": 10_000,
+              "ranges": [[0, 4000], [2000, 3000]]},
+             {"view_id": "b", "asset_id": "m", "view_start": now, "view_end": now + 1, "duration_ms": 10_000,
+              "ranges": [[0, 5000], [8000, 10_000]]}]
+    with server.client(tenant) as c:
+        assert c.post("/v1/views", json=views).json()["data"]["accepted"] == 2
+        body = c.get("/v1/engagement/assets/m/layers").json()
+        heatmap = c.get("/data/v1/engagement/assets/m/heatmap").json()
+        assert c.get("/v1/engagement/assets/nope/layers").status_code == 404
+        assert c.get("/v1/engagement/assets/m/layers", params={"timeframe[]": "x"}).status_code == 400
+    data = body["data"]
+    assert data["total_views"] == 2 and data["unique"] == heatmap["data"]["value"]
+    assert data["rewatch"][2] == 1.5 and data["rewatch"][9] == 0.5
+    assert data["arrivals"][0] == 1 and data["arrivals"][8] == 0.5
+    assert data["departures"][3] == 0.5 and data["departures"][4] == 0.5 and data["departures"][9] == 0

@@ -11,6 +11,7 @@ import numpy as np
 
 from moments.engagement import heatmap as heatmap_math
 from moments.engagement import hotspots as hotspot_math
+from moments.engagement import layers as layer_math
 from moments.engagement.timeframe import clamp_to_retention, parse_timeframe
 from moments.model import Environment, Scope
 from moments.store.base import Store, ViewQuery
@@ -45,6 +46,21 @@ def registered_duration(store: Store, environment_id: str, scope: Scope, scope_i
     return asset.duration_ms if asset else None
 
 
+def _query(store: Store, environment: Environment, scope: Scope, scope_id: str, timeframe_s: tuple[int, int],
+           now_ms: int, idle_timeout_s: float) -> ViewQuery:
+    """The views that count for a scope and window; UnknownScopeId if the id is not in this environment."""
+    if not store.scope_exists(environment.environment_id, scope, scope_id):
+        raise UnknownScopeId(scope_id)
+    return ViewQuery(
+        environment_id=environment.environment_id,
+        scope=scope,
+        scope_id=scope_id,
+        start_ms=timeframe_s[0] * 1000,
+        end_ms=timeframe_s[1] * 1000,
+        idle_before_ms=now_ms - int(idle_timeout_s * 1000),
+    )
+
+
 def engagement(
     store: Store,
     environment: Environment,
@@ -55,16 +71,7 @@ def engagement(
     idle_timeout_s: float,
     with_hotspots: bool = False,
 ) -> Engagement:
-    if not store.scope_exists(environment.environment_id, scope, scope_id):
-        raise UnknownScopeId(scope_id)
-    query = ViewQuery(
-        environment_id=environment.environment_id,
-        scope=scope,
-        scope_id=scope_id,
-        start_ms=timeframe_s[0] * 1000,
-        end_ms=timeframe_s[1] * 1000,
-        idle_before_ms=now_ms - int(idle_timeout_s * 1000),
-    )
+    query = _query(store, environment, scope, scope_id, timeframe_s, now_ms, idle_timeout_s)
     registered = registered_duration(store, environment.environment_id, scope, scope_id)
     duration = heatmap_math.content_duration(registered, [] if registered else store.duration_histogram(query))
     if duration is None:
@@ -77,6 +84,44 @@ def engagement(
     values = heatmap_math.values_from_watched(watched, n_views, duration)
     spots = hotspot_math.detect(values, n_views, duration) if with_hotspots else []
     return Engagement(timeframe_s, n_views, duration, values, spots)
+
+
+@dataclass(frozen=True)
+class Layers:
+    timeframe: tuple[int, int]
+    total_views: int
+    duration_ms: int | None
+    unique: np.ndarray  # the heatmap
+    rewatch: np.ndarray
+    arrivals: np.ndarray
+    departures: np.ndarray
+
+
+def layers(store: Store, environment: Environment, scope: Scope, scope_id: str, timeframe_s: tuple[int, int],
+           now_ms: int, idle_timeout_s: float) -> Layers:
+    """The heatmap with its rewatch, arrival and departure layers, from the counted views read raw
+    (rollups hold only the union coverage, so this reads every counted view in the window)."""
+    query = _query(store, environment, scope, scope_id, timeframe_s, now_ms, idle_timeout_s)
+    ranges = store.view_ranges(query)
+    durations, counts = np.unique(ranges.reported_durations_ms, return_counts=True)
+    registered = registered_duration(store, environment.environment_id, scope, scope_id)
+    duration = heatmap_math.content_duration(registered, list(zip(durations.tolist(), counts.tolist())))
+    if duration is None or ranges.n_views == 0:
+        empty = np.zeros(0)
+        return Layers(timeframe_s, 0, duration, empty, empty, empty, empty)
+    arrivals, departures = layer_math.arrivals_and_departures(ranges, duration)
+    return Layers(timeframe_s, ranges.n_views, duration, heatmap_math.heatmap(ranges, duration),
+                  layer_math.rewatch(ranges, duration), arrivals, departures)
+
+
+def layers_json(result: Layers) -> dict:
+    return {
+        "total_row_count": 1 if result.total_views else 0,
+        "timeframe": list(result.timeframe),
+        "data": {"total_views": result.total_views, "duration_ms": result.duration_ms,
+                 "unique": result.unique.tolist(), "rewatch": result.rewatch.tolist(),
+                 "arrivals": result.arrivals.tolist(), "departures": result.departures.tolist()},
+    }
 
 
 def heatmap_json(result: Engagement) -> dict:

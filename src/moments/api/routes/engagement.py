@@ -86,7 +86,7 @@ def _order_by(text: str | None) -> None:
         raise bad_request("order_by must be 'score' (the only ordering)")
 
 
-def _checked_caller(request: Request, allowed: set[str], label: str, scope_id: str, allow_slash: bool) -> Caller:
+def checked_caller(request: Request, allowed: set[str], label: str, scope_id: str, allow_slash: bool) -> Caller:
     """Authenticate first (nothing is revealed to strangers), then check the request's shape."""
     caller = authorize(request, "read")
     only_parameters(request, allowed)
@@ -132,7 +132,7 @@ def _add_routes(segment: str, scope: Scope, label: str, allow_slash: bool) -> No
                 name=f"{segment}_heatmap", summary=f"Engagement heatmap of a{'n' if label[0] == 'a' else ''} {label}")
     async def heatmap(request: Request, scope_id: Annotated[str, Path(description=id_doc)],
                       timeframe: Timeframe = None) -> Response:
-        caller = _checked_caller(request, HEATMAP_PARAMS, label, scope_id, allow_slash)
+        caller = checked_caller(request, HEATMAP_PARAMS, label, scope_id, allow_slash)
         return await _respond(request, caller, scope, label, scope_id, timeframe, stats.heatmap_json)
 
     @router.get(f"/{segment}/{{scope_id:path}}/hotspots", response_model=HotspotsResponse,
@@ -141,7 +141,7 @@ def _add_routes(segment: str, scope: Scope, label: str, allow_slash: bool) -> No
                        timeframe: Timeframe = None, limit: str | None = None,
                        order_direction: Literal["asc", "desc"] | str | None = None,
                        order_by: str | None = None) -> Response:
-        caller = _checked_caller(request, HOTSPOT_PARAMS, label, scope_id, allow_slash)
+        caller = checked_caller(request, HOTSPOT_PARAMS, label, scope_id, allow_slash)
         count, direction = _limit(limit), _direction(order_direction)
         _order_by(order_by)
         return await _respond(request, caller, scope, label, scope_id, timeframe,

@@ -1,0 +1,46 @@
+"""GET /v1/engagement/{assets|videos|playback-ids}/{ID}/layers: why the curve moves (ours).
+
+The heatmap beside its rewatch, arrival and departure layers (`engagement/layers.py`).
+"""
+
+# No "from __future__ import annotations": FastAPI reads these annotations at runtime.
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from moments import stats
+from moments.api.errors import bad_request, not_found
+from moments.api.routes.engagement import HEATMAP_PARAMS, KINDS, checked_caller
+from moments.engagement.timeframe import TimeframeError
+from moments.model import Scope
+
+router = APIRouter(prefix="/v1/engagement", tags=["moments: engagement layers"])
+
+
+def _add_route(segment: str, scope: Scope, label: str, allow_slash: bool) -> None:
+    @router.get(f"/{segment}/{{scope_id:path}}/layers", name=f"{segment}_layers",
+                summary=f"Heatmap with rewatch, arrival and departure layers of a {label}")
+    async def layers(request: Request, scope_id: Annotated[str, Path(description=f"The {label} id.")],
+                     timeframe: Annotated[list[str] | None, Query(alias="timeframe[]")] = None) -> JSONResponse:
+        caller = checked_caller(request, HEATMAP_PARAMS, label, scope_id, allow_slash)
+        settings = request.app.state.settings
+        now_s = int(time.time())
+        try:
+            window = stats.effective_timeframe(timeframe or [], caller.environment, now_s,
+                                               settings.default_timeframe_s)
+        except TimeframeError as error:
+            raise bad_request(str(error)) from None
+        try:
+            result = await run_in_threadpool(stats.layers, request.app.state.store, caller.environment, scope,
+                                             scope_id, window, now_s * 1000, settings.idle_timeout_s)
+        except stats.UnknownScopeId:
+            raise not_found(label, scope_id) from None
+        return JSONResponse(stats.layers_json(result), headers=caller.headers)
+
+
+for _segment, _scope, _label, _allow_slash in KINDS:
+    _add_route(_segment, _scope, _label, _allow_slash)
