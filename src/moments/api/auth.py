@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -29,7 +28,7 @@ def _credentials(request: Request) -> tuple[str, str]:
     if scheme.lower() == "basic":
         try:
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII (header bytes are latin-1), not UTF-8
             raise ApiError(401, "Malformed Basic credentials", headers=CHALLENGE) from None
     elif scheme.lower() == "bearer":
         # Bearer carries "TOKEN_ID:TOKEN_SECRET", raw or base64-encoded.
@@ -37,7 +36,7 @@ def _credentials(request: Request) -> tuple[str, str]:
         if ":" not in value:
             try:
                 decoded = base64.b64decode(value, validate=True).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
+            except ValueError:  # as above: then it is no credential at all
                 decoded = ""
     else:
         raise ApiError(401, "Authentication required: use HTTP Basic with your access token id and secret",

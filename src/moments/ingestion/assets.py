@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moments.ingestion.imports import MAX_MEDIA_MS, identifier, is_int
+from moments.ingestion.imports import MAX_MEDIA_MS, identifier, is_int, quoted
 from moments.model import Asset
 
 MAX_PLAYBACK_IDS = 100
@@ -21,7 +21,7 @@ def validate_asset(asset_id: str, body: Any) -> Asset:
     if not isinstance(body, dict):
         raise InvalidAsset(["body must be a JSON object"])
     errors: list[str] = []
-    unknown = sorted(str(k)[:40] for k in body if k not in ("duration_ms", "playback_ids", "playback_url"))
+    unknown = sorted(quoted(str(k)[:40]) for k in body if k not in ("duration_ms", "playback_ids", "playback_url"))
     if unknown:
         errors.append(f"unknown field(s): {', '.join(unknown)}")
     duration = body.get("duration_ms")

@@ -9,9 +9,10 @@ exactly the same messages as on the slow path; nothing is lost by taking the fas
 
 from __future__ import annotations
 
+import io
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -29,16 +30,46 @@ INTEGER_TYPES = (pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.u
 STRING_FIELDS = ("sdk_name", "sdk_version") + imports.DIMENSION_FIELDS
 
 
-def read_body(body: bytes) -> pa.Table | None:
-    """An NDJSON body as Arrow, or None when Arrow cannot read it (the slow path will say why)."""
-    import io
+# Deepest bracket nesting handed to Arrow's JSON reader, which recurses without a limit
+# (tens of thousands of levels crash the process). The import format needs 3 levels.
+MAX_ARROW_NESTING = 32
+NESTING_CHUNK = 4 * 1024 * 1024
 
+
+def shallow(stream: BinaryIO, limit: int = MAX_ARROW_NESTING) -> bool:
+    """Do brackets nest at most `limit` deep? Brackets inside strings count too, so this can
+    only send a body to the slow path (same results), never a deep one to Arrow."""
+    depth = 0
+    while chunk := stream.read(NESTING_CHUNK):
+        folded = np.frombuffer(chunk, dtype=np.uint8) | 0x20  # "[" -> "{", "]" -> "}"
+        brackets = folded[(folded == ord("{")) | (folded == ord("}"))]
+        if brackets.size:
+            levels = depth + np.cumsum(np.where(brackets == ord("{"), 1, -1), dtype=np.int64)
+            if levels.max() > limit:
+                return False
+            depth = int(levels[-1])
+    return True
+
+
+def _arrow_json(source: BinaryIO) -> pa.Table | None:
+    """NDJSON read by Arrow, or None when the slow path should read it (and say what is wrong)."""
     import pyarrow.json as pj
 
+    if not shallow(source):
+        return None
+    source.seek(0)
     try:
-        return pj.read_json(io.BytesIO(body))
+        table = pj.read_json(source)
+        # Arrow's reader can build invalid arrays (null items inside lists); using them fails.
+        table.validate(full=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return None
+    return table
+
+
+def read_body(body: bytes) -> pa.Table | None:
+    """An NDJSON body as Arrow, or None when Arrow cannot read it (the slow path will say why)."""
+    return _arrow_json(io.BytesIO(body))
 
 
 def read_columns(path: Path) -> pa.Table | None:
@@ -50,9 +81,8 @@ def read_columns(path: Path) -> pa.Table | None:
 
             return pq.read_table(path)
         if suffix in (".ndjson", ".jsonl"):
-            import pyarrow.json as pj
-
-            return pj.read_json(path)
+            with path.open("rb") as f:
+                return _arrow_json(f)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError):
         return None  # let the slow path read it and say what is wrong, line by line
     return None
@@ -100,7 +130,8 @@ def _ranges_ok(ranges: pa.ChunkedArray) -> np.ndarray:
     pairs = pc.list_flatten(outer)
     pair_row = pc.list_parent_indices(outer).to_numpy()
     pair_ok = pc.fill_null(pc.equal(pc.list_value_length(pairs), 2), False).to_numpy(zero_copy_only=False)
-    values = pc.list_flatten(pairs).to_numpy(zero_copy_only=False)
+    # A null position reads as -1, which fails the range check (so the row takes the slow path).
+    values = pc.fill_null(pc.list_flatten(pairs).cast(pa.int64()), -1).to_numpy(zero_copy_only=False)
     value_pair = pc.list_parent_indices(pairs).to_numpy()
     good_pairs = np.flatnonzero(pair_ok)
     starts = np.zeros(len(pairs), dtype=np.int64)
@@ -184,7 +215,7 @@ def import_table(store, environment_id: str, table: pa.Table, first_index: int =
         try:
             slow_views[row] = validate_view(record)
         except imports.InvalidView as invalid:
-            result.rejected.append(Rejected(first_index + row, record.get("view_id"), invalid.messages))
+            result.rejected.append(Rejected(first_index + row, imports.echoed_view_id(record), invalid.messages))
     valid = np.sort(np.concatenate((np.flatnonzero(ok), np.array(list(slow_views), dtype=np.int64))))
     result.accepted = int(valid.size)
     ids = table["view_id"].combine_chunks().take(pa.array(valid)).to_numpy(zero_copy_only=False)

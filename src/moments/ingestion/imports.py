@@ -69,6 +69,17 @@ class ImportResult:
         }
 
 
+def quoted(text: str) -> str:
+    """Client text to echo in a message: a lone surrogate (JSON can escape one) is not UTF-8."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def echoed_view_id(record: Any) -> str | None:
+    """The view_id to name a rejected record by: only one that could have been stored."""
+    view_id = record.get("view_id") if isinstance(record, dict) else None
+    return view_id if isinstance(view_id, str) and len(view_id) <= MAX_ID_LENGTH and view_id.isprintable() else None
+
+
 def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -139,7 +150,7 @@ def validate_view(obj: Any) -> View:
     if not isinstance(obj, dict):
         raise InvalidView(["each view must be a JSON object"])
     errors: list[str] = []
-    unknown = sorted(str(k) for k in obj if k not in KNOWN_FIELDS)
+    unknown = sorted(quoted(str(k)) for k in obj if k not in KNOWN_FIELDS)
     if unknown:
         errors.append(f"unknown field(s): {', '.join(unknown)[:300]}")
     view_id = identifier("view_id", obj.get("view_id"), errors, path_safe=False)
@@ -191,10 +202,7 @@ def validate_all(records: Iterable[Any]) -> tuple[list[View], list[Rejected]]:
         try:
             views.append(validate_view(record))
         except InvalidView as invalid:
-            view_id = record.get("view_id") if isinstance(record, dict) else None
-            if not isinstance(view_id, str) or len(view_id) > MAX_ID_LENGTH:
-                view_id = None
-            rejected.append(Rejected(index, view_id, invalid.messages))
+            rejected.append(Rejected(index, echoed_view_id(record), invalid.messages))
     return views, rejected
 
 

@@ -14,7 +14,8 @@ import re
 import statistics
 from typing import Any, Iterable
 
-from moments.ingestion.imports import MAX_DIMENSION_LENGTH, MAX_ID_LENGTH, MAX_MEDIA_MS, MAX_RANGES_PER_VIEW
+from moments.ingestion.imports import (MAX_DIMENSION_LENGTH, MAX_EPOCH_MS, MAX_ID_LENGTH, MAX_MEDIA_MS,
+                                       MAX_RANGES_PER_VIEW, MIN_EPOCH_MS)
 from moments.ingestion.sdks import is_known_sdk, reports_ranges
 from moments.model import BeaconEvent, View
 
@@ -40,6 +41,13 @@ def _int(value: Any) -> int | None:
     return None
 
 
+def epoch_ms(value: Any) -> int | None:
+    """A wall-clock time in the range imports accept (2000..2100), else None: a client's
+    clock value outside it is noise, and would overflow the store's 64-bit columns."""
+    ms = _int(value)
+    return ms if ms is not None and MIN_EPOCH_MS <= ms <= MAX_EPOCH_MS else None
+
+
 def _text(value: Any, limit: int = MAX_DIMENSION_LENGTH) -> str | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
@@ -54,7 +62,8 @@ def event_key(fields: dict[str, Any]) -> BeaconEvent | None:
     sequence = _int(fields.get("view_sequence_number"))
     if view_id is None or sequence is None or not 0 <= sequence < 2**31:
         return None
-    return BeaconEvent(view_id, sequence, str(fields.get("event", ""))[:64], fields)
+    # Printable text only: a lone surrogate (valid in JSON escapes) cannot be stored as UTF-8.
+    return BeaconEvent(view_id, sequence, _text(fields.get("event"), 64) or "", fields)
 
 
 def parse_ranges(text: Any) -> tuple[tuple[int, int], ...]:
@@ -116,12 +125,12 @@ def assemble(events: list[BeaconEvent]) -> View:
     offsets = [o for e in ordered if (o := _int(e.fields.get(CLOCK_OFFSET))) is not None]
     skew = int(statistics.median(offsets)) if offsets else 0
     skew = skew if abs(skew) > TRUSTED_SKEW_MS else 0
-    times = [t for e in ordered if (t := _int(e.fields.get("viewer_time"))) is not None]
+    times = [t for e in ordered if (t := epoch_ms(e.fields.get("viewer_time"))) is not None]
     received = [t for e in ordered if (t := _int(e.fields.get(RECEIVED_AT))) is not None]
     first_ms = times[0] if times else (received[0] if received else 0)
-    start = _int(state.get("view_start")) or first_ms
+    start = epoch_ms(state.get("view_start")) or first_ms
     end_event = next((e for e in ordered if e.name == "viewend"), None)
-    end = _int(end_event.fields.get("viewer_time")) if end_event else None
+    end = epoch_ms(end_event.fields.get("viewer_time")) if end_event else None
     duration = _int(state.get("video_source_duration")) or _int(state.get("video_duration")) or 0
     sdks = sdk_identities(state)
     sdk_name, sdk_version = sdks[0] if sdks else (None, None)
