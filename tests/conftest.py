@@ -133,3 +133,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
     chromium = sys.modules.get("chromium")
     for folder in sorted(getattr(chromium, "written_artifact_dirs", ())):
         terminalreporter.write_line(f"browser screenshots and records: {folder}")
+    # The figures docs/reliability.md quotes: kills survived, duplicates absorbed, requests fuzzed...
+    figures = getattr(sys.modules.get("reliability"), "FIGURES", {})
+    for name, value in sorted(figures.items()):
+        terminalreporter.write_line(f"reliability figure: {name}: {value}")
