@@ -188,6 +188,10 @@ class DuckDBStore:
             before = {r[0] for r in self._exec(
                 "SELECT playback_id FROM playback_ids WHERE environment_id = ? AND asset_id = ?",
                 [environment_id, asset.asset_id])}
+            # Assets that lose a playback ID to this one: their rows change too.
+            losers = {r[0] for r in self._exec(
+                "SELECT DISTINCT asset_id FROM playback_ids WHERE environment_id = ? AND list_contains(?, playback_id) "
+                "AND asset_id <> ?", [environment_id, list(asset.playback_ids), asset.asset_id])}
             self._exec(
                 "INSERT OR REPLACE INTO assets VALUES (?, ?, ?, ?, epoch_ms(now()))",
                 [environment_id, asset.asset_id, asset.duration_ms, asset.playback_url],
@@ -200,6 +204,8 @@ class DuckDBStore:
             self._assets.clear()
             # The asset's duration and playback IDs decide its rows' grid and members.
             self._rebuild_rollups(environment_id, asset.asset_id, before | set(asset.playback_ids))
+            for loser in sorted(losers):
+                self._rebuild_rollups(environment_id, loser, set())
 
     def get_asset(self, environment_id: str, asset_id: str) -> Asset | None:
         key = (environment_id, "asset", asset_id)
@@ -255,6 +261,8 @@ class DuckDBStore:
                            f"FROM incoming_views WHERE {_UNROLLED_SQL}")
             finally:
                 self._conn.unregister("incoming_views")
+            if old.num_rows:  # a replaced view may take the last trace of an id with it
+                self._known_ids.clear()
             index = self._asset_index(environment_id)
             deltas = rollups.rollup_rows(table, index)
             rollups.combine(deltas, rollups.rollup_rows(old, index), -1)
@@ -368,7 +376,7 @@ class DuckDBStore:
         else:
             sql = "SELECT EXISTS (SELECT 1 FROM views WHERE environment_id = $1 AND video_id = $2)"
         exists = bool(self._one(sql, [environment_id, scope_id])[0])
-        if exists:  # ids only disappear through retention, which clears this
+        if exists:  # ids only disappear through retention or replaced views, which clear this
             self._known_ids.add((environment_id, scope, scope_id))
         return exists
 

@@ -1,0 +1,615 @@
+"""The ClickHouse store: the same `Store` on a ClickHouse server, cluster or chdb.
+
+SQL designed for ClickHouse (schema in store/schema/clickhouse.sql, docs/clickhouse.md):
+
+- Views are stored once per scope they are looked up by (the view itself, its asset, its
+  playback ID, its video), ordered by (environment, scope, scope id, view start), so an
+  engagement query reads one key range per scope. ReplacingMergeTree(version, deleted)
+  with FINAL at query time: a replaced view's newest rows win right after the write,
+  whether or not the engine merged; rows whose key changed get tombstones.
+- Rollups are computed here (store/rollups.py, exact integers) and inserted as deltas: a
+  replaced view inserts its old share negated. The AggregatingMergeTree sums rows of one
+  key when it merges, and queries sum them (sum, sumMap), so no merge is needed for a
+  right answer and no row is ever updated in place.
+- Several `moments` processes may share the database: nothing mutable is cached here
+  (`data_version()` is None, so responses are not cached either), beacon views are rebuilt
+  from stored events, and housekeeping runs in one process at a time under a lease.
+
+Every statement goes through an executor (store/executor.py): chdb in-process, or
+clickhouse-connect over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+import uuid
+from importlib import resources
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from moments.engagement.heatmap import bucket_count
+from moments.model import Asset, BeaconEvent, Environment, RangeSet, Scope, Token, View
+from moments.store import rollups
+from moments.store.base import Coverage, ViewQuery
+from moments.store.duckdb import VIEW_COLUMNS, range_set_from_arrow, views_from_arrow, views_to_arrow
+from moments.store.executor import Executor
+
+_STR, _I64 = pa.string(), pa.int64()
+VIEW_SCHEMA = pa.schema([
+    ("environment_id", _STR), ("view_id", _STR), ("asset_id", _STR), ("playback_id", _STR), ("video_id", _STR),
+    ("view_start_ms", _I64), ("view_end_ms", _I64), ("duration_ms", _I64),
+    ("range_starts", pa.list_(_I64)), ("range_ends", pa.list_(_I64)), ("sdk_name", _STR), ("sdk_version", _STR),
+    ("reports_ranges", pa.bool_()), ("country", _STR), ("browser", _STR), ("os", _STR), ("device_type", _STR),
+    ("player_name", _STR), ("dimensions", pa.map_(_STR, _STR)), ("received_at_ms", _I64), ("last_event_ms", _I64),
+])
+assert tuple(VIEW_SCHEMA.names) == VIEW_COLUMNS
+ROW_COLUMNS = ", ".join(VIEW_COLUMNS)
+# The scopes a view is stored under, with the column that holds its id there.
+SCOPES = (("view", "view_id"), ("asset", "asset_id"), ("playback_id", "playback_id"), ("video", "video_id"))
+LOOKUP_CHUNK = 50_000  # view ids per lookup query
+LEASE_MS = 300_000  # housekeeping lease: another process takes over this long after the holder stops
+
+_PARAM = re.compile(r"\{(\w+):")
+
+
+def migrations() -> list[tuple[int, list[str]]]:
+    """(version, statements) blocks of store/schema/clickhouse.sql, in order."""
+    text = resources.files("moments.store.schema").joinpath("clickhouse.sql").read_text()
+    # Comments go (they may hold ";"); the schema has no "--" inside a string.
+    text = "\n".join(line if line.startswith("-- migration") else line.split("--")[0] for line in text.splitlines())
+    parts = re.split(r"^-- migration (\d+)\s*$", text, flags=re.MULTILINE)
+    return [(int(parts[i]), [s.strip() for s in parts[i + 1].split(";") if s.strip()])
+            for i in range(1, len(parts), 2)]
+
+
+class ClickHouseStore:
+    def __init__(self, executor: Executor, lease_settle_s: float = 0.5) -> None:
+        self._x = executor
+        self.engine_version = executor.engine_version
+        self.lease_settle_s = lease_settle_s
+        self._holder = f"{os.uname().nodename}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+        self._clock_lock = threading.Lock()
+        self._last_version = 0
+        # Only what never changes once written is cached: environments and tokens.
+        self._environments: dict[tuple[str, str], Environment] = {}
+        self._tokens: dict[str, Token] = {}
+        self._migrate()
+
+    def _migrate(self) -> None:
+        self._x.command("CREATE TABLE IF NOT EXISTS schema_version (version UInt32, applied_at_ms Int64) "
+                        "ENGINE = MergeTree ORDER BY version")
+        current = self._x.query("SELECT max(version) AS v FROM schema_version")["v"][0].as_py() or 0
+        for version, statements in migrations():
+            if version <= current:
+                continue
+            for statement in statements:
+                self._x.command(statement)
+            self._x.command("INSERT INTO schema_version VALUES ({v:UInt32}, {now:Int64})",
+                            {"v": version, "now": _now_ms()})
+
+    def _version(self) -> int:
+        """A row version: the clock in ns, strictly increasing within this process."""
+        with self._clock_lock:
+            self._last_version = max(self._last_version + 1, time.time_ns())
+            return self._last_version
+
+    def data_version(self) -> int | None:
+        """None: other processes may write to the same database, so results are not cached."""
+        return None
+
+    def close(self) -> None:
+        self._x.close()
+
+    # environments and tokens -------------------------------------------------
+
+    def create_environment(self, environment: Environment) -> None:
+        e = environment
+        self._x.command(
+            "INSERT INTO environments VALUES ({id:String}, {name:String}, {key:String}, {days:UInt16}, "
+            "{rate:Float64}, {burst:UInt32}, {now:Int64})",
+            {"id": e.environment_id, "name": e.name, "key": e.env_key, "days": e.retention_days,
+             "rate": float(e.rate_limit_per_s), "burst": e.rate_limit_burst, "now": _now_ms()})
+
+    def _environment(self, column: str, value: str) -> Environment | None:
+        cached = self._environments.get((column, value))
+        if cached is not None:
+            return cached
+        rows = self._x.query(
+            "SELECT environment_id, name, env_key, retention_days, rate_limit_per_s, rate_limit_burst "
+            f"FROM environments FINAL WHERE {column} = {{value:String}} ORDER BY created_at_ms LIMIT 1",
+            {"value": value}).to_pylist()
+        if not rows:
+            return None
+        r = rows[0]
+        environment = Environment(r["environment_id"], r["name"], r["env_key"], int(r["retention_days"]),
+                                  float(r["rate_limit_per_s"]), int(r["rate_limit_burst"]))
+        self._environments[(column, value)] = environment  # environments never change once created
+        return environment
+
+    def get_environment(self, environment_id: str) -> Environment | None:
+        return self._environment("environment_id", environment_id)
+
+    def environment_by_env_key(self, env_key: str) -> Environment | None:
+        return self._environment("env_key", env_key)
+
+    def _retention(self, environment_id: str) -> int:
+        environment = self.get_environment(environment_id)
+        return environment.retention_days if environment else 36500
+
+    def create_token(self, token: Token) -> None:
+        self._x.command(
+            "INSERT INTO tokens VALUES ({id:String}, {env:String}, {hash:String}, {permissions:String}, {now:Int64})",
+            {"id": token.token_id, "env": token.environment_id, "hash": token.secret_hash,
+             "permissions": ",".join(token.permissions), "now": _now_ms()})
+
+    def get_token(self, token_id: str) -> Token | None:
+        if token_id in self._tokens:
+            return self._tokens[token_id]
+        rows = self._x.query("SELECT token_id, environment_id, secret_hash, permissions FROM tokens FINAL "
+                             "WHERE token_id = {id:String}", {"id": token_id}).to_pylist()
+        if not rows:
+            return None
+        r = rows[0]
+        token = Token(r["token_id"], r["environment_id"], r["secret_hash"],
+                      tuple(p for p in r["permissions"].split(",") if p))
+        self._tokens[token_id] = token  # tokens are immutable
+        return token
+
+    # assets -------------------------------------------------------------------
+
+    def put_asset(self, environment_id: str, asset: Asset) -> None:
+        env = {"env": environment_id, "asset": asset.asset_id}
+        before = set(self._x.query(
+            "SELECT playback_id FROM playback_ids FINAL WHERE environment_id = {env:String} AND asset_id = {asset:String}",
+            env)["playback_id"].to_pylist())
+        # Assets that lose a playback ID to this one: their rows change too.
+        losers = set(self._x.query(
+            "SELECT DISTINCT asset_id FROM playback_ids FINAL WHERE environment_id = {env:String} "
+            "AND playback_id IN {pids:Array(String)} AND asset_id != {asset:String}",
+            {**env, "pids": sorted(asset.playback_ids)})["asset_id"].to_pylist())
+        version = self._version()
+        self._x.command(
+            "INSERT INTO assets VALUES ({env:String}, {asset:String}, {duration:Nullable(Int64)}, "
+            "{url:Nullable(String)}, {now:Int64}, {version:UInt64})",
+            {**env, "duration": asset.duration_ms, "url": asset.playback_url, "now": _now_ms(), "version": version})
+        gone = sorted(before - set(asset.playback_ids))
+        self._x.insert("playback_ids", pa.table({
+            "environment_id": pa.array([environment_id] * (len(gone) + len(asset.playback_ids)), _STR),
+            "playback_id": pa.array(gone + list(asset.playback_ids), _STR),
+            "asset_id": pa.array([asset.asset_id] * (len(gone) + len(asset.playback_ids)), _STR),
+            "version": pa.array([version] * (len(gone) + len(asset.playback_ids)), pa.uint64()),
+            "deleted": pa.array([1] * len(gone) + [0] * len(asset.playback_ids), pa.uint8()),
+        }))
+        # The asset's duration and playback IDs decide its rows' grid and members.
+        self._rebuild_rollups(environment_id, {asset.asset_id} | losers, before | set(asset.playback_ids))
+
+    def get_asset(self, environment_id: str, asset_id: str) -> Asset | None:
+        params = {"env": environment_id, "asset": asset_id}
+        rows = self._x.query(
+            "SELECT asset_id, duration_ms, playback_url, "
+            "  (SELECT groupArray(playback_id) FROM (SELECT playback_id FROM playback_ids FINAL "
+            "   WHERE environment_id = {env:String} AND asset_id = {asset:String} ORDER BY playback_id)) AS pids "
+            "FROM assets FINAL WHERE environment_id = {env:String} AND asset_id = {asset:String}", params).to_pylist()
+        if not rows:
+            return None
+        r = rows[0]
+        return Asset(r["asset_id"], r["duration_ms"], tuple(r["pids"]), r["playback_url"])
+
+    def asset_for_playback_id(self, environment_id: str, playback_id: str) -> Asset | None:
+        rows = self._x.query(
+            "SELECT asset_id FROM playback_ids FINAL WHERE environment_id = {env:String} AND playback_id = {pid:String}",
+            {"env": environment_id, "pid": playback_id})["asset_id"].to_pylist()
+        return self.get_asset(environment_id, rows[0]) if rows else None
+
+    def _asset_index(self, environment_id: str) -> rollups.AssetIndex:
+        rows = self._x.query(
+            "SELECT a.asset_id AS asset_id, ifNull(a.duration_ms, 0) AS duration, p.playback_id AS playback_id "
+            "FROM (SELECT asset_id, duration_ms FROM assets FINAL WHERE environment_id = {env:String}) AS a "
+            "LEFT JOIN (SELECT playback_id, asset_id FROM playback_ids FINAL WHERE environment_id = {env:String}) AS p "
+            "ON a.asset_id = p.asset_id SETTINGS join_use_nulls = 1", {"env": environment_id}).to_pylist()
+        assets = {r["asset_id"]: int(r["duration"]) for r in rows if r["duration"] > 0}
+        playback = {r["playback_id"]: (r["asset_id"], int(r["duration"])) for r in rows if r["playback_id"] is not None}
+        return rollups.AssetIndex(assets, playback)
+
+    # views --------------------------------------------------------------------
+
+    def upsert_views(self, environment_id: str, views: Sequence[View], received_at_ms: int) -> None:
+        latest = {v.view_id: v for v in views}  # the last version of a view in one batch wins
+        if latest:
+            self.bulk_upsert_views(views_to_arrow(environment_id, list(latest.values()), received_at_ms))
+
+    def bulk_upsert_views(self, table: pa.Table) -> None:
+        """An Arrow table with VIEW_COLUMNS (one environment, unique view_ids): stored, replacing
+        earlier versions, with rollups moved by the difference."""
+        table = _as_views(table)
+        environment_id = table["environment_id"][0].as_py()
+        old = self._stored_views(environment_id, table["view_id"])
+        self._replace(environment_id, table, old)
+
+    def _stored_views(self, environment_id: str, view_ids: pa.ChunkedArray | pa.Array) -> pa.Table:
+        """The stored (newest) versions of these views."""
+        ids = view_ids.to_pylist() if not isinstance(view_ids, list) else view_ids
+        parts = [self._x.query(
+            f"SELECT {ROW_COLUMNS} FROM views FINAL WHERE environment_id = {{env:String}} AND scope = 'view' "
+            "AND scope_id IN {ids:Array(String)}", {"env": environment_id, "ids": ids[i:i + LOOKUP_CHUNK]})
+            for i in range(0, len(ids), LOOKUP_CHUNK)]
+        return _as_views(pa.concat_tables([_as_views(p) for p in parts]) if parts else VIEW_SCHEMA.empty_table())
+
+    def _replace(self, environment_id: str, new: pa.Table, old: pa.Table) -> None:
+        """Store `new` views over their `old` versions (same ids or fewer): rows, open rows, rollups."""
+        version, retention = self._version(), self._retention(environment_id)
+        self._x.insert("views", _replacement_rows(new, old, version, retention))
+        self._x.insert("open_views", _replacement_rows(new.filter(_unrolled(new)), old.filter(_unrolled(old)),
+                                                       version, retention))
+        index = self._asset_index(environment_id)
+        deltas = rollups.rollup_rows(new, index)
+        if old.num_rows:
+            rollups.combine(deltas, rollups.rollup_rows(old, index), -1)
+        self._insert_rollups(environment_id, deltas)
+
+    def _insert_rollups(self, environment_id: str, deltas: dict) -> None:
+        kept = [(k, n, w) for k, (n, w) in deltas.items() if n != 0 or w.any()]
+        if not kept:
+            return
+        buckets, sums = [], []
+        for _, _, watched in kept:
+            nonzero = np.flatnonzero(watched)
+            buckets.append(nonzero.astype(np.uint16))
+            sums.append(watched[nonzero])
+        watched_type = pa.struct([("1", pa.list_(pa.uint16())), ("2", pa.list_(_I64))])  # an unnamed Tuple
+        self._x.insert("rollups", pa.table({
+            "environment_id": pa.array([environment_id] * len(kept), _STR),
+            "scope": pa.array([k[0] for k, _, _ in kept], _STR),
+            "scope_id": pa.array([k[1] for k, _, _ in kept], _STR),
+            "duration_ms": pa.array([k[3] for k, _, _ in kept], _I64),
+            "partition_ms": pa.array([k[2] for k, _, _ in kept], _I64),
+            "n_views": pa.array([n for _, n, _ in kept], _I64),
+            "watched": pa.StructArray.from_arrays([_list_of(buckets, pa.uint16()), _list_of(sums, _I64)],
+                                                  fields=list(watched_type)),
+            "retention_days": pa.array([self._retention(environment_id)] * len(kept), pa.uint16()),
+        }))
+
+    def _rebuild_rollups(self, environment_id: str, asset_ids: set[str], playback_ids: set[str]) -> None:
+        """Bring the rows of these assets and playback IDs to what their raw views give, by deltas."""
+        index = self._asset_index(environment_id)
+        members = set(playback_ids) | {p for p, (a, _) in index.playback_asset.items() if a in asset_ids}
+        params = {"env": environment_id, "assets": sorted(asset_ids), "pids": sorted(members)}
+        views = _as_views(self._x.query(
+            f"SELECT {ROW_COLUMNS} FROM views FINAL WHERE environment_id = {{env:String}} AND "
+            "((scope = 'asset' AND scope_id IN {assets:Array(String)}) OR "
+            "(scope = 'playback_id' AND scope_id IN {pids:Array(String)})) LIMIT 1 BY view_id", params))
+
+        def wanted(key) -> bool:
+            return (key[0] == "asset" and key[1] in asset_ids) or (key[0] == "playback_id" and key[1] in playback_ids)
+
+        deltas = {k: v for k, v in rollups.rollup_rows(views, index).items() if wanted(k)}
+        current = self._x.query(
+            "SELECT scope, scope_id, partition_ms, duration_ms, sum(n_views) AS n, sumMap(watched) AS w "
+            "FROM rollups WHERE environment_id = {env:String} AND ((scope = 'asset' AND scope_id IN {assets:Array(String)}) "
+            "OR (scope = 'playback_id' AND scope_id IN {pids:Array(String)})) "
+            "GROUP BY scope, scope_id, partition_ms, duration_ms",
+            {**params, "pids": sorted(playback_ids)})
+        stored = {}
+        for row, dense in zip(current.select(["scope", "scope_id", "partition_ms", "duration_ms", "n"]).to_pylist(),
+                              _dense(current["w"], current["duration_ms"].to_pylist())):
+            key = (row["scope"], row["scope_id"], row["partition_ms"], row["duration_ms"])
+            if wanted(key):
+                stored[key] = (int(row["n"]), dense)
+        rollups.combine(deltas, stored, -1)
+        self._insert_rollups(environment_id, deltas)
+
+    def rebuild_rollups(self, environment_id: str) -> int:
+        """Repair: bring every rollup row of the environment to what its raw views give (deltas).
+
+        Needed only after a write was cut off between tables (see docs/clickhouse.md)."""
+        scopes = self._x.query(
+            "SELECT DISTINCT scope, scope_id FROM (SELECT scope, scope_id FROM rollups WHERE environment_id = {env:String} "
+            "UNION ALL SELECT scope, scope_id FROM views WHERE environment_id = {env:String} AND scope IN ('asset', 'playback_id'))",
+            {"env": environment_id}).to_pylist()
+        assets = {r["scope_id"] for r in scopes if r["scope"] == "asset"}
+        pids = {r["scope_id"] for r in scopes if r["scope"] == "playback_id"}
+        assets |= set(self._asset_index(environment_id).asset_duration)
+        self._rebuild_rollups(environment_id, assets, pids)
+        videos = self._x.query(
+            "SELECT DISTINCT scope_id FROM (SELECT scope_id FROM rollups WHERE environment_id = {env:String} "
+            "AND scope = 'video' UNION ALL SELECT scope_id FROM views WHERE environment_id = {env:String} "
+            "AND scope = 'video')", {"env": environment_id})["scope_id"].to_pylist()
+        index = self._asset_index(environment_id)
+        for i in range(0, len(videos), 1000):
+            chunk = videos[i:i + 1000]
+            params = {"env": environment_id, "ids": chunk}
+            views = _as_views(self._x.query(
+                f"SELECT {ROW_COLUMNS} FROM views FINAL WHERE environment_id = {{env:String}} AND scope = 'video' "
+                "AND scope_id IN {ids:Array(String)}", params))
+            deltas = {k: v for k, v in rollups.rollup_rows(views, index).items() if k[0] == "video"}
+            current = self._x.query(
+                "SELECT scope, scope_id, partition_ms, duration_ms, sum(n_views) AS n, sumMap(watched) AS w FROM rollups "
+                "WHERE environment_id = {env:String} AND scope = 'video' AND scope_id IN {ids:Array(String)} "
+                "GROUP BY scope, scope_id, partition_ms, duration_ms", params)
+            stored = {(r["scope"], r["scope_id"], r["partition_ms"], r["duration_ms"]): (int(r["n"]), dense)
+                      for r, dense in zip(current.select(["scope", "scope_id", "partition_ms", "duration_ms", "n"])
+                                          .to_pylist(), _dense(current["w"], current["duration_ms"].to_pylist()))}
+            rollups.combine(deltas, stored, -1)
+            self._insert_rollups(environment_id, deltas)
+        return len(assets) + len(pids) + len(videos)
+
+    def get_view(self, environment_id: str, view_id: str) -> View | None:
+        table = self._stored_views(environment_id, [view_id])
+        return views_from_arrow(table)[0] if table.num_rows else None
+
+    def scope_exists(self, environment_id: str, scope: Scope, scope_id: str) -> bool:
+        params = {"env": environment_id, "id": scope_id}
+        seen = (f"SELECT 1 FROM views FINAL WHERE environment_id = {{env:String}} AND scope = '{scope.value}' "
+                "AND scope_id = {id:String} LIMIT 1")
+        registered = {
+            Scope.ASSET: "SELECT 1 FROM assets FINAL WHERE environment_id = {env:String} AND asset_id = {id:String}",
+            Scope.PLAYBACK_ID: ("SELECT 1 FROM playback_ids FINAL WHERE environment_id = {env:String} "
+                                "AND playback_id = {id:String}"),
+        }.get(scope)
+        sql = f"SELECT count() AS n FROM ({seen}{f' UNION ALL {registered}' if registered else ''})"
+        return self._x.query(sql, params)["n"][0].as_py() > 0
+
+    def list_scope_ids(self, environment_id: str, scope: Scope, search: str | None, limit: int) -> list[tuple[str, int]]:
+        registered = {
+            Scope.ASSET: "SELECT asset_id AS id, 0 AS n FROM assets FINAL WHERE environment_id = {env:String}",
+            Scope.PLAYBACK_ID: "SELECT playback_id AS id, 0 AS n FROM playback_ids FINAL WHERE environment_id = {env:String}",
+        }.get(scope)
+        seen = (f"SELECT scope_id AS id, count() AS n FROM views FINAL WHERE environment_id = {{env:String}} "
+                f"AND scope = '{scope.value}' GROUP BY scope_id")
+        sql = (f"SELECT id, sum(n) AS views FROM ({seen}{f' UNION ALL {registered}' if registered else ''}) "
+               "WHERE {search:Nullable(String)} IS NULL OR position(lowerUTF8(id), lowerUTF8(assumeNotNull({search:Nullable(String)}))) > 0 "
+               "GROUP BY id ORDER BY views DESC, id ASC LIMIT {limit:UInt64}")
+        rows = self._x.query(sql, {"env": environment_id, "search": search, "limit": limit}).to_pylist()
+        return [(r["id"], int(r["views"])) for r in rows]
+
+    def view_ranges(self, query: ViewQuery) -> RangeSet:
+        table = self._x.query(f"SELECT range_starts, range_ends, duration_ms FROM views FINAL WHERE {_counted_sql(query.scope)}",
+                              _query_params(query))
+        return range_set_from_arrow(table)
+
+    def duration_histogram(self, query: ViewQuery) -> list[tuple[int, int]]:
+        p0, p1 = _full_partitions(query)
+        counted = _counted_sql(query.scope)
+        sql = (
+            "SELECT duration_ms, sum(n) AS n FROM ("
+            "  SELECT duration_ms, sum(n_views) AS n FROM rollups WHERE environment_id = {env:String} "
+            "  AND scope = {scope:String} AND scope_id = {scope_id:String} AND partition_ms >= {p0:Int64} "
+            "  AND partition_ms < {p1:Int64} GROUP BY duration_ms"
+            + "".join(f" UNION ALL SELECT duration_ms, toInt64(count()) AS n FROM {table} FINAL WHERE {counted} AND {part} "
+                      "GROUP BY duration_ms" for table, part in _unheld_parts(registered=False, other_grids=False))
+            + ") GROUP BY duration_ms HAVING n != 0 ORDER BY duration_ms"
+        )
+        params = {**_query_params(query), "p0": p0, "p1": p1, "scope": query.scope.value}
+        return [(int(r["duration_ms"]), int(r["n"])) for r in self._x.query(sql, params).to_pylist()]
+
+    def coverage(self, query: ViewQuery, duration_ms: int, registered: bool) -> Coverage:
+        p0, p1 = _full_partitions(query)
+        params = {**_query_params(query), "p0": p0, "p1": p1, "scope": query.scope.value, "duration": duration_ms}
+        summed = self._x.query(
+            "SELECT sumIf(n_views, duration_ms = {duration:Int64}) AS n, "
+            "  sumMapIf(watched, duration_ms = {duration:Int64}) AS w, "
+            "  groupUniqArrayIf(duration_ms, duration_ms != {duration:Int64}) AS others "
+            "FROM rollups WHERE environment_id = {env:String} AND scope = {scope:String} AND scope_id = {scope_id:String} "
+            "AND partition_ms >= {p0:Int64} AND partition_ms < {p1:Int64}", params)
+        n_views = int(summed["n"][0].as_py() or 0)
+        watched = _dense(summed["w"], [duration_ms])[0]
+        # Without a registered duration, views on other grids are read raw, if there are any.
+        # (A grid listed here whose rows sum to nothing only costs an empty read.)
+        other_grids = not registered and len(summed["others"][0]) > 0
+        counted = _counted_sql(query.scope)
+        sql = " UNION ALL ".join(f"SELECT range_starts, range_ends, duration_ms FROM {table} FINAL WHERE {counted} AND {part}"
+                                 for table, part in _unheld_parts(registered, other_grids))
+        return Coverage(n_views, watched, range_set_from_arrow(self._x.query(sql, params)))
+
+    # housekeeping -----------------------------------------------------------------
+
+    def _lease(self, name: str) -> bool:
+        """Hold the named lease (one process at a time), taking it when free or expired.
+
+        Without compare-and-set, writers race: each writes a claim, waits for concurrent
+        claims to land, and the newest claim (FINAL) wins for everyone."""
+        now = _now_ms()
+
+        def holder() -> dict | None:
+            rows = self._x.query("SELECT holder, until_ms FROM leases FINAL WHERE name = {name:String}",
+                                 {"name": name}).to_pylist()
+            return rows[0] if rows else None
+
+        current = holder()
+        if current and current["holder"] != self._holder and current["until_ms"] > now:
+            return False
+        self._x.command("INSERT INTO leases VALUES ({name:String}, {holder:String}, {until:Int64}, {version:UInt64})",
+                        {"name": name, "holder": self._holder, "until": now + LEASE_MS, "version": self._version()})
+        if current is None or current["holder"] != self._holder:
+            time.sleep(self.lease_settle_s)
+            current = holder()
+            return current is not None and current["holder"] == self._holder
+        return True
+
+    def finalize_idle_views(self, idle_before_ms: int) -> int:
+        if not self._lease("housekeeping"):
+            return 0
+        idle = _as_views(self._x.query(
+            f"SELECT {ROW_COLUMNS} FROM open_views FINAL WHERE scope = 'view' AND view_end_ms IS NULL "
+            "AND received_at_ms < {cutoff:Int64}", {"cutoff": idle_before_ms}))
+        for environment_id in sorted(set(idle["environment_id"].to_pylist())):
+            old = idle.filter(pc.equal(idle["environment_id"], environment_id))
+            ends = pc.max_element_wise(old["view_start_ms"], pc.coalesce(old["last_event_ms"], old["view_start_ms"]))
+            closed = old.set_column(old.schema.get_field_index("view_end_ms"), "view_end_ms", ends)
+            self._replace(environment_id, closed, old)
+        return idle.num_rows
+
+    def expire(self, now_ms: int) -> int:
+        """Drop views (and their rollups and events) older than each environment's retention.
+
+        Whole 5-minute partitions, so rollups and raw views never disagree about one. The
+        tables' TTLs remove the same rows in the background; this makes it exact and prompt."""
+        if not self._lease("housekeeping"):
+            return 0
+        removed = 0
+        environments = self._x.query("SELECT environment_id, retention_days FROM environments FINAL").to_pylist()
+        for e in environments:
+            cutoff = int(rollups.partition_of(now_ms - int(e["retention_days"]) * 86_400_000))
+            params = {"env": e["environment_id"], "cutoff": cutoff}
+            stale = self._x.query(
+                "SELECT (SELECT count() FROM views WHERE environment_id = {env:String} AND view_start_ms < {cutoff:Int64}) "
+                "+ (SELECT count() FROM rollups WHERE environment_id = {env:String} AND partition_ms < {cutoff:Int64}) AS n",
+                params)["n"][0].as_py()
+            if not stale:
+                continue
+            removed += self._x.query(
+                "SELECT count() AS n FROM views FINAL WHERE environment_id = {env:String} AND scope = 'view' "
+                "AND view_start_ms < {cutoff:Int64}", params)["n"][0].as_py()
+            self._x.command(
+                "DELETE FROM beacon_events WHERE environment_id = {env:String} AND view_id IN (SELECT scope_id FROM views "
+                "WHERE environment_id = {env:String} AND scope = 'view' AND view_start_ms < {cutoff:Int64})", params)
+            for table, column in (("views", "view_start_ms"), ("open_views", "view_start_ms"),
+                                  ("rollups", "partition_ms")):
+                self._x.command(f"DELETE FROM {table} WHERE environment_id = {{env:String}} "
+                                f"AND {column} < {{cutoff:Int64}}", params)
+        return removed
+
+    # beacon events ----------------------------------------------------------------
+
+    def add_beacon_events(self, environment_id: str, events: Sequence[BeaconEvent]) -> list[BeaconEvent]:
+        unique = list({(e.view_id, e.sequence): e for e in reversed(events)}.values())[::-1]
+        if not unique:
+            return []
+        known = {(r["view_id"], r["sequence"]) for r in self._x.query(
+            "SELECT DISTINCT view_id, sequence FROM beacon_events WHERE environment_id = {env:String} "
+            "AND view_id IN {ids:Array(String)}", {"env": environment_id, "ids": sorted({e.view_id for e in unique})},
+        ).to_pylist()}
+        new = [e for e in unique if (e.view_id, e.sequence) not in known]
+        if new:
+            self._x.insert("beacon_events", pa.table({
+                "environment_id": pa.array([environment_id] * len(new), _STR),
+                "view_id": pa.array([e.view_id for e in new], _STR),
+                "sequence": pa.array([e.sequence for e in new], pa.int32()),
+                "event": pa.array([e.name for e in new], _STR),
+                "fields": pa.array([json.dumps(e.fields) for e in new], _STR),
+                "stored_at_ms": pa.array([_now_ms()] * len(new), _I64),
+                "retention_days": pa.array([self._retention(environment_id)] * len(new), pa.uint16()),
+            }))
+        return new
+
+    def beacon_events(self, environment_id: str, view_ids: Sequence[str]) -> dict[str, list[BeaconEvent]]:
+        rows = self._x.query(
+            "SELECT view_id, sequence, event, fields FROM beacon_events FINAL WHERE environment_id = {env:String} "
+            "AND view_id IN {ids:Array(String)} ORDER BY view_id, sequence",
+            {"env": environment_id, "ids": list(view_ids)}).to_pylist()
+        grouped: dict[str, list[BeaconEvent]] = {}
+        for r in rows:
+            grouped.setdefault(r["view_id"], []).append(
+                BeaconEvent(r["view_id"], r["sequence"], r["event"], json.loads(r["fields"])))
+        return grouped
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _as_views(table: pa.Table) -> pa.Table:
+    """A table of VIEW_COLUMNS in the canonical Arrow types (engines differ in nullability flags)."""
+    return pa.table([table[name].cast(VIEW_SCHEMA.field(name).type) for name in VIEW_COLUMNS], schema=VIEW_SCHEMA)
+
+
+def _unrolled(views: pa.Table) -> pa.ChunkedArray:
+    """Views rollups cannot hold on every grid: in progress, or no duration to grid by."""
+    return pc.or_(pc.is_null(views["view_end_ms"]), pc.equal(views["duration_ms"], 0))
+
+
+def _scope_rows(views: pa.Table, scope: str, column: str) -> pa.Table:
+    rows = views if column == "view_id" else views.filter(pc.is_valid(views[column]))
+    return rows.append_column("scope", pa.repeat(pa.scalar(scope, _STR), rows.num_rows)) \
+        .append_column("scope_id", rows[column])
+
+
+def _replacement_rows(new: pa.Table, old: pa.Table, version: int, retention_days: int) -> pa.Table:
+    """The rows that store `new` over `old`: every scope row of the new views, plus a tombstone
+    for each old scope row whose key (scope, scope id, view start, view id) the new ones do not reuse."""
+    parts = []
+    for scope, column in SCOPES:
+        fresh = _scope_rows(new, scope, column)
+        parts.append(_stamped(fresh, version, 0, retention_days))
+        stale = _scope_rows(old, scope, column)
+        if stale.num_rows and not new.num_rows:
+            parts.append(_stamped(stale, version, 1, retention_days))
+        elif stale.num_rows:
+            position = pc.index_in(stale["view_id"], value_set=new["view_id"].combine_chunks())
+            same = pc.and_(pc.equal(pc.take(new[column], pc.fill_null(position, 0)), stale["scope_id"]),
+                           pc.equal(pc.take(new["view_start_ms"], pc.fill_null(position, 0)), stale["view_start_ms"]))
+            reused = pc.and_(pc.is_valid(position), pc.fill_null(same, False))
+            parts.append(_stamped(stale.filter(pc.invert(reused)), version, 1, retention_days))
+    return pa.concat_tables(parts)
+
+
+def _stamped(rows: pa.Table, version: int, deleted: int, retention_days: int) -> pa.Table:
+    n = rows.num_rows
+    return (rows.append_column("version", pa.repeat(pa.scalar(version, pa.uint64()), n))
+            .append_column("deleted", pa.repeat(pa.scalar(deleted, pa.uint8()), n))
+            .append_column("retention_days", pa.repeat(pa.scalar(retention_days, pa.uint16()), n)))
+
+
+def _list_of(arrays: list[np.ndarray], value_type: pa.DataType) -> pa.ListArray:
+    offsets = np.concatenate(([0], np.cumsum([len(a) for a in arrays]))).astype(np.int32)
+    values = np.concatenate(arrays) if arrays else np.zeros(0)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, value_type))
+
+
+def _dense(watched: pa.ChunkedArray, durations: list[int]) -> list[np.ndarray]:
+    """sumMap results ((buckets, sums) per row) as dense B-length int64 arrays."""
+    out = []
+    for value, duration in zip(watched.to_pylist(), durations):
+        dense = np.zeros(bucket_count(duration), dtype=np.int64)
+        if value:
+            buckets, sums = list(value.values())
+            dense[np.asarray(buckets, dtype=np.int64)] = sums
+        out.append(dense)
+    return out
+
+
+# Counted views of a query's scope and window ({env}, {scope_id}, {start}, {end}, {idle_before}).
+_SCOPE_SQL = {
+    Scope.ASSET: ("((scope = 'asset' AND scope_id = {scope_id:String}) OR (scope = 'playback_id' AND scope_id IN "
+                  "(SELECT playback_id FROM playback_ids FINAL WHERE environment_id = {env:String} "
+                  "AND asset_id = {scope_id:String}) AND (asset_id IS NULL OR asset_id != {scope_id:String})))"),
+    Scope.VIDEO: "scope = 'video' AND scope_id = {scope_id:String}",
+    Scope.PLAYBACK_ID: "scope = 'playback_id' AND scope_id = {scope_id:String}",
+}
+
+
+def _counted_sql(scope: Scope) -> str:
+    return ("environment_id = {env:String} AND " + _SCOPE_SQL[scope] + " AND view_start_ms >= {start:Int64} "
+            "AND view_start_ms < {end:Int64} AND reports_ranges AND notEmpty(range_starts) "
+            "AND (view_end_ms IS NOT NULL OR received_at_ms < {idle_before:Int64})")
+
+
+def _unheld_parts(registered: bool, other_grids: bool) -> list[tuple[str, str]]:
+    """(table, condition) pairs, each a key range by view start, that together pick the
+    window's views the rollup rows of the whole partitions [p0, p1) (grid {duration}) do not hold."""
+    inside = "view_start_ms >= {p0:Int64} AND view_start_ms < {p1:Int64}"
+    parts = [("views", "view_start_ms < {p0:Int64}"), ("views", "view_start_ms >= {p1:Int64}"),
+             ("open_views", f"{inside} AND (view_end_ms IS NULL{'' if registered else ' OR duration_ms = 0'})")]
+    if other_grids:
+        parts.append(("views", f"{inside} AND view_end_ms IS NOT NULL AND duration_ms > 0 "
+                               "AND duration_ms != {duration:Int64}"))
+    return parts
+
+
+def _query_params(query: ViewQuery) -> dict:
+    return {"env": query.environment_id, "scope_id": query.scope_id, "start": query.start_ms,
+            "end": query.end_ms, "idle_before": query.idle_before_ms}
+
+
+def _full_partitions(query: ViewQuery) -> tuple[int, int]:
+    """[p0, p1): the whole partitions inside the window (empty when it spans none)."""
+    h0 = -(-query.start_ms // rollups.PARTITION_MS) * rollups.PARTITION_MS
+    h1 = int(rollups.partition_of(query.end_ms))
+    return (h0, h1) if h0 < h1 else (h0, h0)

@@ -1,0 +1,134 @@
+-- The whole ClickHouse schema (single server or chdb; docs/clickhouse.md shows the cluster
+-- form). Each migration is a block headed "-- migration N" of statements ending in ";";
+-- store/clickhouse.py applies the blocks above the recorded version, in order. Every
+-- statement is idempotent (IF NOT EXISTS), so processes starting together cannot clash.
+--
+-- Replaced rows: ReplacingMergeTree(version[, deleted]) keyed by what identifies a row;
+-- queries read with FINAL, so the newest version wins at query time, right after a write,
+-- whether or not a background merge ran. A row whose key changes is retired by a
+-- tombstone (same key, newer version, deleted = 1).
+
+-- migration 1
+CREATE TABLE IF NOT EXISTS environments (
+    environment_id   String,
+    name             String,
+    env_key          String,
+    retention_days   UInt16,
+    rate_limit_per_s Float64,
+    rate_limit_burst UInt32,
+    created_at_ms    Int64
+) ENGINE = ReplacingMergeTree
+ORDER BY environment_id;
+
+CREATE TABLE IF NOT EXISTS tokens (
+    token_id       String,
+    environment_id String,
+    secret_hash    String,   -- sha256 of the secret; the secret itself is never stored
+    permissions    String,   -- comma separated: read,write,admin
+    created_at_ms  Int64
+) ENGINE = ReplacingMergeTree
+ORDER BY token_id;
+
+CREATE TABLE IF NOT EXISTS assets (
+    environment_id String,
+    asset_id       String,
+    duration_ms    Nullable(Int64),
+    playback_url   Nullable(String),
+    updated_at_ms  Int64,
+    version        UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (environment_id, asset_id);
+
+-- Which asset a playback ID plays; a playback ID an asset no longer lists gets a tombstone.
+CREATE TABLE IF NOT EXISTS playback_ids (
+    environment_id String,
+    playback_id    String,
+    asset_id       String,
+    version        UInt64,
+    deleted        UInt8
+) ENGINE = ReplacingMergeTree(version, deleted)
+ORDER BY (environment_id, playback_id);
+
+-- Every view, once per scope it can be looked up by: scope 'view' (scope_id = view_id:
+-- the view itself), 'asset', 'playback_id' and 'video' (its own ids). So every engagement
+-- query reads one contiguous key range (environment, scope, scope id, time), and a view
+-- is found by id through the same key. A view sent again replaces its rows (newer
+-- version); rows whose key changed (another id, another start) get tombstones.
+CREATE TABLE IF NOT EXISTS views (
+    environment_id String,
+    scope          LowCardinality(String),
+    scope_id       String,
+    view_start_ms  Int64,
+    view_id        String,
+    version        UInt64,
+    deleted        UInt8,
+    asset_id       Nullable(String),
+    playback_id    Nullable(String),
+    video_id       Nullable(String),
+    view_end_ms    Nullable(Int64),   -- NULL while the view is in progress
+    duration_ms    Int64,             -- content duration the player reported
+    range_starts   Array(Int64),      -- watched ranges as reported: may overlap, unsorted
+    range_ends     Array(Int64),
+    sdk_name       Nullable(String),
+    sdk_version    Nullable(String),
+    reports_ranges Bool,              -- false for SDKs older than the engagement minimums
+    country        Nullable(String),
+    browser        Nullable(String),
+    os             Nullable(String),
+    device_type    Nullable(String),
+    player_name    Nullable(String),
+    dimensions     Map(String, String),
+    received_at_ms Int64,             -- server time of the latest version: drives the idle timeout
+    last_event_ms  Nullable(Int64),   -- client time of the latest beacon event
+    retention_days UInt16             -- the environment's, for the TTL
+) ENGINE = ReplacingMergeTree(version, deleted)
+PARTITION BY toYYYYMMDD(toDateTime(intDiv(view_start_ms, 1000), 'UTC'))
+ORDER BY (environment_id, scope, scope_id, view_start_ms, view_id)
+TTL toDateTime(intDiv(view_start_ms, 1000), 'UTC') + toIntervalDay(retention_days);
+
+-- The rows of the views rollups do not hold on every grid: in progress, or with no
+-- duration to grid by (the same rows as in views, same versions). Queries read these
+-- raw; keeping them apart spares a scan of every view in the window.
+CREATE TABLE IF NOT EXISTS open_views AS views;
+
+-- Watched coverage pre-summed per scope, bucket grid and 5-minute partition of view start
+-- (store/rollups.py). Writes insert deltas (a replaced view's old share negated); the
+-- engine sums rows of one key at merge time, and queries sum them at query time.
+-- `watched` is sparse: (bucket, B * watched ms) pairs, summed by bucket (sumMap).
+CREATE TABLE IF NOT EXISTS rollups (
+    environment_id String,
+    scope          LowCardinality(String),  -- asset | video | playback_id
+    scope_id       String,
+    duration_ms    Int64,                   -- the D of the bucket grid
+    partition_ms   Int64,                   -- start of the 5-minute partition the views started in
+    n_views        SimpleAggregateFunction(sum, Int64),
+    watched        SimpleAggregateFunction(sumMap, Tuple(Array(UInt16), Array(Int64))),
+    retention_days SimpleAggregateFunction(max, UInt16)
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMMDD(toDateTime(intDiv(partition_ms, 1000), 'UTC'))
+ORDER BY (environment_id, scope, scope_id, duration_ms, partition_ms)
+TTL toDateTime(intDiv(partition_ms, 1000), 'UTC') + toIntervalDay(retention_days);
+
+-- Every accepted beacon event, expanded; one row per (environment, view, sequence) after
+-- FINAL. Views from beacons are rebuilt from these, so no view state lives only in a
+-- process's memory.
+CREATE TABLE IF NOT EXISTS beacon_events (
+    environment_id String,
+    view_id        String,
+    sequence       Int32,    -- view_sequence_number
+    event          String,
+    fields         String,   -- the expanded event, JSON
+    stored_at_ms   Int64,
+    retention_days UInt16
+) ENGINE = ReplacingMergeTree
+ORDER BY (environment_id, view_id, sequence)
+TTL toDateTime(intDiv(stored_at_ms, 1000), 'UTC') + toIntervalDay(retention_days + 1);
+
+-- Housekeeping (closing idle views, retention) runs in one process at a time: a lease.
+CREATE TABLE IF NOT EXISTS leases (
+    name     String,
+    holder   String,
+    until_ms Int64,
+    version  UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY name;

@@ -1,0 +1,352 @@
+"""One suite for every store: each test runs on DuckDB and on the ClickHouse store.
+
+Backends:
+- `duckdb`: the embedded DuckDB file (the default store);
+- `chdb`: the ClickHouse store on the in-process ClickHouse engine (chdb): every statement,
+  schema included, is executed by a real ClickHouse engine;
+- `clickhouse-connect`: the same ClickHouse store through the clickhouse-connect executor
+  (the HTTP client's API), with chdb as its transport, so that executor's binding and
+  Arrow paths run here too. Only the transport differs from a ClickHouse server.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from moments import accounts, stats
+from moments.model import Asset, BeaconEvent, Environment, Scope, Token, View
+from moments.store.base import ViewQuery
+from moments.store.duckdb import DuckDBStore
+
+import test_rollups
+
+chdb = pytest.importorskip("chdb")
+
+BACKENDS = ["duckdb", "chdb", "clickhouse-connect"]
+NOW_MS = test_rollups.NOW_MS
+DAY_MS = 86_400_000
+# Ids as hostile as the API lets through (and more): quotes, backslashes, slashes, unicode.
+NASTY = ["o'brien", 'say "hi"', "back\\slash", "a/b/c", "日本語🎬", "tab\tnew\nline", "{x:String}", "%27; DROP",
+         "\\N", "'", "\\"]
+
+
+def open_backend(kind: str, folder) -> object:
+    from moments.store.clickhouse import ClickHouseStore
+    from moments.store.executor import ChdbExecutor, ConnectExecutor
+
+    if kind == "duckdb":
+        return DuckDBStore(str(folder / "moments.duckdb"))
+    if kind == "chdb":
+        return ClickHouseStore(ChdbExecutor(str(folder / "chdb")), lease_settle_s=0)
+    import clickhouse_connect
+
+    client = clickhouse_connect.get_client(interface="chdb", path=str(folder / "chdb"))
+    return ClickHouseStore(ConnectExecutor(client), lease_settle_s=0)
+
+
+@pytest.fixture(params=BACKENDS)
+def any_store(request, tmp_path):
+    store = open_backend(request.param, tmp_path)
+    yield store
+    store.close()
+
+
+def env_of(store, name="contract", **options) -> Environment:
+    environment, _ = accounts.create_environment(store, name, **options)
+    return environment
+
+
+def done(view_id: str, start_ms: int = NOW_MS - 3_600_000, ranges=((0, 30_000),), **fields) -> View:
+    fields.setdefault("view_end_ms", start_ms + 100_000)
+    fields.setdefault("duration_ms", 60_000)
+    return View(view_id=view_id, view_start_ms=start_ms, ranges=tuple(ranges), **fields)
+
+
+def engagement(store, environment, scope, scope_id, window_s=None, idle_s=3600, now_ms=NOW_MS):
+    window_s = window_s or ((now_ms - 3 * DAY_MS) // 1000, now_ms // 1000)
+    return stats.engagement(store, environment, scope, scope_id, window_s, now_ms, idle_s)
+
+
+# --- environments, tokens, assets --------------------------------------------------------
+
+def test_environments_and_tokens(any_store):
+    environment = Environment("env-1", "Name 'quoted' ü", "key-1", 30, 2.5, 7)
+    any_store.create_environment(environment)
+    assert any_store.get_environment("env-1") == environment
+    assert any_store.environment_by_env_key("key-1") == environment
+    assert any_store.get_environment("nope") is None and any_store.environment_by_env_key("nope") is None
+    assert any_store.get_environment("") is None
+    token = Token("tok-1", "env-1", "ab" * 32, ("read", "write"))
+    any_store.create_token(token)
+    assert any_store.get_token("tok-1") == token
+    assert any_store.get_token("tok-2") is None
+
+
+def test_assets_and_playback_ids(any_store):
+    env = env_of(any_store).environment_id
+    assert any_store.get_asset(env, "a1") is None
+    any_store.put_asset(env, Asset("a1", 60_000, ("p2", "p1"), "https://x/y.m3u8"))
+    assert any_store.get_asset(env, "a1") == Asset("a1", 60_000, ("p1", "p2"), "https://x/y.m3u8")
+    assert any_store.asset_for_playback_id(env, "p1").asset_id == "a1"
+    # Re-registering replaces duration and playback IDs; a dropped playback ID is free again.
+    any_store.put_asset(env, Asset("a1", 90_000, ("p2",)))
+    assert any_store.get_asset(env, "a1") == Asset("a1", 90_000, ("p2",), None)
+    assert any_store.asset_for_playback_id(env, "p1") is None
+    # A playback ID moves to the asset that registers it last.
+    any_store.put_asset(env, Asset("a2", 30_000, ("p2", "p3")))
+    assert any_store.asset_for_playback_id(env, "p2").asset_id == "a2"
+    assert any_store.get_asset(env, "a1").playback_ids == ()
+    assert any_store.scope_exists(env, Scope.ASSET, "a1") and any_store.scope_exists(env, Scope.PLAYBACK_ID, "p3")
+    assert not any_store.scope_exists(env, Scope.PLAYBACK_ID, "p1")
+
+
+# --- views ----------------------------------------------------------------------------------
+
+def test_views_round_trip_with_hostile_ids(any_store):
+    env = env_of(any_store).environment_id
+    views = [done(f"view-{i}-{text}", asset_id=f"asset-{text}", playback_id=f"pb-{text}", video_id=f"video/{text}",
+                  ranges=((5_000, 9_000), (0, 3_000), (1_000, 2_000)), sdk_name="mux-embed", sdk_version="5.19.0",
+                  country="DE", browser="Firefox", os="Linux", device_type="desktop", player_name=text,
+                  dimensions={"k'": text, "ü": "v"}, last_event_ms=NOW_MS)
+             for i, text in enumerate(NASTY)]
+    any_store.upsert_views(env, views, NOW_MS)
+    for view, text in zip(views, NASTY):
+        assert any_store.get_view(env, view.view_id) == view
+        for scope, scope_id in ((Scope.ASSET, view.asset_id), (Scope.PLAYBACK_ID, view.playback_id),
+                                (Scope.VIDEO, view.video_id)):
+            assert any_store.scope_exists(env, scope, scope_id)
+            assert engagement(any_store, Environment(env, "", ""), scope, scope_id).total_views == 1
+    assert any_store.get_view(env, "missing") is None
+    in_progress = done("live", view_end_ms=None, asset_id="a")
+    any_store.upsert_views(env, [in_progress], NOW_MS)
+    assert any_store.get_view(env, "live") == in_progress
+
+
+def test_a_view_sent_again_replaces_every_trace_of_the_old_one(any_store):
+    environment = env_of(any_store)
+    env = environment.environment_id
+    any_store.upsert_views(env, [done("v", asset_id="old-asset", playback_id="old-pb", video_id="old-video",
+                                      ranges=((0, 60_000),))], NOW_MS)
+    assert engagement(any_store, environment, Scope.ASSET, "old-asset").total_views == 1
+    # Other ids, another start (another day), other ranges: nothing of the first version stays.
+    newer = done("v", start_ms=NOW_MS - DAY_MS - 7_000, asset_id="new-asset", video_id="old-video",
+                 ranges=((0, 30_000),))
+    any_store.upsert_views(env, [newer], NOW_MS + 1)
+    assert any_store.get_view(env, "v") == newer
+    assert not any_store.scope_exists(env, Scope.ASSET, "old-asset")
+    assert not any_store.scope_exists(env, Scope.PLAYBACK_ID, "old-pb")
+    video = engagement(any_store, environment, Scope.VIDEO, "old-video")
+    assert video.total_views == 1 and video.values.sum() == pytest.approx(30.0 / 60.0 * len(video.values))
+    assert engagement(any_store, environment, Scope.ASSET, "new-asset").total_views == 1
+    assert any_store.list_scope_ids(env, Scope.ASSET, None, 10) == [("new-asset", 1)]
+    # The last version of a view within one batch wins.
+    any_store.upsert_views(env, [done("w", asset_id="x"), done("w", asset_id="y")], NOW_MS)
+    assert any_store.get_view(env, "w").asset_id == "y"
+
+
+def test_list_scope_ids(any_store):
+    env = env_of(any_store).environment_id
+    any_store.put_asset(env, Asset("Registered-Only", 60_000, ("pb-reg",)))
+    views = [done(f"v{i}", asset_id="alpha" if i < 3 else "Beta-ü", playback_id="pb-1", video_id=f"vid-{i % 2}")
+             for i in range(5)]
+    any_store.upsert_views(env, views, NOW_MS)
+    assert any_store.list_scope_ids(env, Scope.ASSET, None, 10) == [("alpha", 3), ("Beta-ü", 2), ("Registered-Only", 0)]
+    assert any_store.list_scope_ids(env, Scope.ASSET, "BETA", 10) == [("Beta-ü", 2)]
+    assert any_store.list_scope_ids(env, Scope.ASSET, "Ü", 10) == [("Beta-ü", 2)]
+    assert any_store.list_scope_ids(env, Scope.ASSET, None, 1) == [("alpha", 3)]
+    assert any_store.list_scope_ids(env, Scope.PLAYBACK_ID, None, 10) == [("pb-1", 5), ("pb-reg", 0)]
+    assert any_store.list_scope_ids(env, Scope.VIDEO, "vid", 10) == [("vid-0", 3), ("vid-1", 2)]
+    assert any_store.list_scope_ids(env, Scope.VIDEO, "nothing", 10) == []
+
+
+def test_tenancy(any_store):
+    a, b = env_of(any_store, "a"), env_of(any_store, "b")
+    any_store.put_asset(a.environment_id, Asset("shared", 60_000, ("pb",)))
+    any_store.upsert_views(a.environment_id, [done("v1", asset_id="shared", video_id="vid")], NOW_MS)
+    any_store.add_beacon_events(a.environment_id, [BeaconEvent("v1", 1, "viewstart", {"x": 1})])
+    for scope, scope_id in ((Scope.ASSET, "shared"), (Scope.PLAYBACK_ID, "pb"), (Scope.VIDEO, "vid")):
+        assert any_store.scope_exists(a.environment_id, scope, scope_id)
+        assert not any_store.scope_exists(b.environment_id, scope, scope_id)
+        assert any_store.list_scope_ids(b.environment_id, scope, None, 10) == []
+    assert any_store.get_view(b.environment_id, "v1") is None
+    assert any_store.get_asset(b.environment_id, "shared") is None
+    assert any_store.beacon_events(b.environment_id, ["v1"]) == {}
+    query = ViewQuery(b.environment_id, Scope.VIDEO, "vid", 0, NOW_MS * 2, NOW_MS)
+    assert any_store.view_ranges(query).n_views == 0 and any_store.duration_histogram(query) == []
+    # The same view id in another environment is another view.
+    any_store.upsert_views(b.environment_id, [done("v1", asset_id="mine")], NOW_MS)
+    assert any_store.get_view(a.environment_id, "v1").asset_id == "shared"
+
+
+def test_views_queries_and_duration_histogram(any_store):
+    environment = env_of(any_store)
+    env = environment.environment_id
+    views = [done("a", video_id="v", duration_ms=60_000), done("b", video_id="v", duration_ms=60_000),
+             done("c", video_id="v", duration_ms=61_000),
+             done("old-sdk", video_id="v", sdk_name="mux-embed", sdk_version="5.0.0", reports_ranges=False),
+             done("no-ranges", video_id="v", ranges=()), done("live", video_id="v", view_end_ms=None)]
+    any_store.upsert_views(env, views, NOW_MS - 2 * 3_600_000)
+    query = ViewQuery(env, Scope.VIDEO, "v", NOW_MS - DAY_MS, NOW_MS, NOW_MS - 3_600_000)
+    assert any_store.view_ranges(query).n_views == 4  # the live view is idle by now; old SDK and empty ones never count
+    assert sorted(any_store.duration_histogram(query)) == [(60_000, 3), (61_000, 1)]
+    fresh = ViewQuery(env, Scope.VIDEO, "v", NOW_MS - DAY_MS, NOW_MS, NOW_MS - 3 * 3_600_000)
+    assert any_store.view_ranges(fresh).n_views == 3
+    result = engagement(any_store, environment, Scope.VIDEO, "v", idle_s=3600)
+    assert result.total_views == 4 and result.duration_ms == 60_000
+
+
+# --- rollups equal raw views ------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_rollups_equal_raw_views(any_store, seed, request):
+    if request.node.callspec.params["any_store"] == "clickhouse-connect" and seed:
+        pytest.skip("one seed is enough to cover the executor; the chdb backend runs the SQL for all")
+    test_rollups.test_rollups_equal_raw_views(any_store, seed)
+
+
+def test_rollups_follow_a_playback_id_moving_between_registered_assets(any_store):
+    rng = np.random.default_rng(7)
+    environment = env_of(any_store)
+    env = environment.environment_id
+    any_store.put_asset(env, Asset("a1", 60_000, ("p1", "p2")))
+    any_store.put_asset(env, Asset("a2", 125_500, ("p3",)))
+    views = [test_rollups.random_view(rng, f"v{i}") for i in range(300)]
+    any_store.upsert_views(env, views, NOW_MS - 2 * 3_600_000)
+    test_rollups.assert_same(any_store, environment, NOW_MS, rng)
+    any_store.put_asset(env, Asset("a2", 125_500, ("p3", "p2")))  # p2 leaves a1 without a1 being registered again
+    assert any_store.get_asset(env, "a1").playback_ids == ("p1",)
+    test_rollups.assert_same(any_store, environment, NOW_MS, rng)
+
+
+# --- idle views, retention, beacon events ------------------------------------------------------------
+
+def test_idle_views_are_closed_at_their_last_event(any_store):
+    environment = env_of(any_store)
+    env = environment.environment_id
+    any_store.upsert_views(env, [done("quiet", view_end_ms=None, asset_id="a", last_event_ms=NOW_MS - 3_500_000),
+                                 done("no-events", view_end_ms=None, asset_id="a"),
+                                 done("recent", view_end_ms=None, asset_id="a")], NOW_MS - 2 * 3_600_000)
+    any_store.upsert_views(env, [done("recent", view_end_ms=None, asset_id="a")], NOW_MS)
+    before = engagement(any_store, environment, Scope.ASSET, "a", idle_s=3600)
+    assert before.total_views == 2
+    assert any_store.finalize_idle_views(NOW_MS - 3_600_000) == 2
+    assert any_store.get_view(env, "quiet").view_end_ms == NOW_MS - 3_500_000
+    assert any_store.get_view(env, "no-events").view_end_ms == NOW_MS - 3_600_000  # its start
+    assert any_store.get_view(env, "recent").view_end_ms is None
+    after = engagement(any_store, environment, Scope.ASSET, "a", idle_s=3600)
+    assert after.total_views == 2 and np.array_equal(after.values, before.values)
+    assert any_store.finalize_idle_views(NOW_MS - 3_600_000) == 0
+
+
+def test_expiry_drops_views_rollups_and_events_past_retention(any_store):
+    environment = env_of(any_store, retention_days=10)
+    keep = env_of(any_store, "long", retention_days=100)
+    env = environment.environment_id
+    old = [done(f"old{i}", start_ms=NOW_MS - 20 * DAY_MS, asset_id="a") for i in range(3)]
+    any_store.upsert_views(env, old + [done("new", asset_id="a")], NOW_MS)
+    any_store.upsert_views(keep.environment_id, [done("old0", start_ms=NOW_MS - 20 * DAY_MS, asset_id="a")], NOW_MS)
+    any_store.add_beacon_events(env, [BeaconEvent("old0", 1, "viewstart", {}), BeaconEvent("new", 1, "viewstart", {})])
+    window = ((NOW_MS - 30 * DAY_MS) // 1000, NOW_MS // 1000)
+    assert engagement(any_store, environment, Scope.ASSET, "a", window).total_views == 4
+    assert any_store.expire(NOW_MS) == 3
+    assert any_store.get_view(env, "old0") is None and any_store.get_view(env, "new") is not None
+    assert engagement(any_store, environment, Scope.ASSET, "a", window).total_views == 1
+    query = ViewQuery(env, Scope.ASSET, "a", 0, NOW_MS, NOW_MS)
+    assert any_store.view_ranges(query).n_views == 1
+    assert list(any_store.beacon_events(env, ["old0", "new"])) == ["new"]
+    assert any_store.get_view(keep.environment_id, "old0") is not None
+    assert any_store.expire(NOW_MS) == 0
+
+
+def test_beacon_events_are_kept_once(any_store):
+    env = env_of(any_store).environment_id
+    first = [BeaconEvent("v'1", 2, "playing", {"t": 2}), BeaconEvent("v'1", 1, "viewstart", {"t": 1, "ü": "é"}),
+             BeaconEvent("v2", 1, "viewstart", {})]
+    assert any_store.add_beacon_events(env, first) == first
+    again = [BeaconEvent("v'1", 1, "viewstart", {"t": 1, "ü": "é"}), BeaconEvent("v'1", 3, "pause", {"t": 3}),
+             BeaconEvent("v'1", 3, "pause", {"t": 3})]
+    assert any_store.add_beacon_events(env, again) == [again[1]]
+    stored = any_store.beacon_events(env, ["v'1", "v2", "none"])
+    assert [e.sequence for e in stored["v'1"]] == [1, 2, 3]
+    assert stored["v'1"][0] == BeaconEvent("v'1", 1, "viewstart", {"t": 1, "ü": "é"})
+    assert list(stored) == ["v'1", "v2"]
+
+
+# --- ClickHouse only ----------------------------------------------------------------------------
+
+def test_clickhouse_store_never_caches_results(any_store):
+    from moments.store.clickhouse import ClickHouseStore
+
+    if isinstance(any_store, ClickHouseStore):
+        assert any_store.data_version() is None  # other processes may write: the response cache stays off
+    else:
+        before = any_store.data_version()
+        any_store.upsert_views(env_of(any_store).environment_id, [done("v", asset_id="a")], NOW_MS)
+        assert any_store.data_version() != before
+
+
+def test_two_stores_on_one_database_see_each_others_writes_and_share_housekeeping(tmp_path):
+    """Two ClickHouse stores on one database stand in for two `moments` processes on one cluster."""
+    first, second = open_backend("chdb", tmp_path), open_backend("chdb", tmp_path)
+    try:
+        environment = env_of(first)
+        env = environment.environment_id
+        assert second.get_environment(env) == environment
+        second.put_asset(env, Asset("a", 60_000, ("p",)))
+        first.upsert_views(env, [done("v1", playback_id="p", view_end_ms=None)], NOW_MS - 2 * 3_600_000)
+        assert second.get_view(env, "v1") is not None
+        # Beacon view state lives in the store: events one process stored, the other rebuilds from.
+        first.add_beacon_events(env, [BeaconEvent("b", 1, "viewstart", {})])
+        assert second.add_beacon_events(env, [BeaconEvent("b", 1, "viewstart", {}), BeaconEvent("b", 2, "x", {})]) \
+            == [BeaconEvent("b", 2, "x", {})]
+        # Housekeeping runs in one of them at a time (a lease), so idle views close once.
+        assert first.finalize_idle_views(NOW_MS - 3_600_000) == 1
+        second.upsert_views(env, [done("v2", playback_id="p", view_end_ms=None)], NOW_MS - 2 * 3_600_000)
+        assert second.finalize_idle_views(NOW_MS - 3_600_000) == 0
+        assert second.expire(NOW_MS) == 0
+        assert first.finalize_idle_views(NOW_MS - 3_600_000) == 1
+        result = engagement(second, environment, Scope.ASSET, "a")
+        assert result.total_views == 2
+    finally:
+        first.close()
+        second.close()
+
+
+def test_parameters_reach_the_engine_intact(tmp_path):
+    """encode_param (chdb) sends what clickhouse-connect sends over HTTP, and the engine reads it back."""
+    from clickhouse_connect.driver.binding import format_bind_value
+
+    from moments.store.executor import ChdbExecutor, encode_param
+
+    values = NASTY + ["", "cr\rx", "nul\0x", "\b\f", "a,b", "[1]", "ünï€😀"]
+    for value in values + [None, 0, -5, 2**62, [], ["x'", "y\\"], [None, "z"]]:
+        assert encode_param(value) == format_bind_value(value), value
+    executor = ChdbExecutor(str(tmp_path / "chdb"))
+    try:
+        for value in values:
+            row = executor.query("SELECT {v:String} AS v, {a:Array(String)} AS a, {n:Nullable(String)} AS n",
+                                 {"v": value, "a": [value, "x"], "n": None}).to_pylist()[0]
+            assert row == {"v": value, "a": [value, "x"], "n": None}, value
+    finally:
+        executor.close()
+
+
+def test_open_store_urls(tmp_path):
+    from moments.store import StoreUnavailable, open_store
+    from moments.store.clickhouse import ClickHouseStore
+
+    store = open_store(f"chdb://{tmp_path / 'dir'}")
+    try:
+        assert isinstance(store, ClickHouseStore) and store.engine_version
+    finally:
+        store.close()
+    duck = open_store(f"duckdb://{tmp_path / 'x.duckdb'}")
+    assert isinstance(duck, DuckDBStore)
+    duck.close()
+    with pytest.raises(ValueError, match="unsupported store URL"):
+        open_store("postgres://x")
+    with pytest.raises(StoreUnavailable):
+        open_store("chdb://")
+    with pytest.raises(StoreUnavailable):
+        open_store("clickhouse://nobody:pw@127.0.0.1:1/db")
