@@ -2,10 +2,11 @@
 
     python bench/run.py                       # 1e3 .. 1e7 views (about 30 min on 2 cores)
     python bench/run.py --sizes 1e3,1e4,1e5   # a quick look
+    python bench/run.py --store chdb --sizes 1e6   # the ClickHouse store on chdb (its own section)
 
 For each audience size it builds one asset's views over 30 days through the store's bulk
 path, then measures, in the same run: in-process heatmap and hotspots query time (ours,
-from rollups) against the naive baseline (one SQL query over the raw ranges in DuckDB);
+from rollups) against the naive baseline (one SQL query over the raw ranges in the same engine);
 the same endpoints over HTTP under `wrk`; bulk import throughput through POST /v1/views
 and through `moments import`; and the server's peak RSS. Times are reported as medians and
 p99 with ratios against the baseline measured in the same run, since absolute times drift.
@@ -35,6 +36,7 @@ from generate import DAY_MS, views_table  # noqa: E402
 from moments import accounts, stats  # noqa: E402
 from moments.config import Settings  # noqa: E402
 from moments.model import Asset, Scope  # noqa: E402
+from moments.store import open_store  # noqa: E402
 from moments.store.duckdb import DuckDBStore  # noqa: E402
 
 DURATION_MS = 600_000
@@ -65,6 +67,30 @@ FROM buckets LEFT JOIN merged m ON m.s < hi AND m.e > lo GROUP BY i, lo, hi ORDE
 """
 
 
+# The same baseline in ClickHouse SQL (the ClickHouse store's rows: one per view and scope).
+NAIVE_SQL_CLICKHOUSE = """
+WITH {D:Int64} AS D, {B:Int64} AS B,
+counted AS (
+    SELECT view_id, arraySort(x -> x.1, arrayFilter(x -> x.2 > x.1, arrayMap((s, e) -> (greatest(0, least(s, D)),
+           greatest(0, least(e, D))), range_starts, range_ends))) AS r
+    FROM views FINAL WHERE COUNTED
+),
+merged AS (
+    SELECT arrayJoin(arrayFold((acc, x) -> if(empty(acc) OR x.1 > acc[-1].2, arrayPushBack(acc, x),
+           arrayPushBack(arrayPopBack(acc), (acc[-1].1, greatest(acc[-1].2, x.2)))), r,
+           CAST([], 'Array(Tuple(Int64, Int64))'))) AS m FROM counted
+)
+SELECT b, sum(greatest(0., least(toFloat64(m.2), (b + 1) * D / B) - greatest(toFloat64(m.1), b * D / B))) / (D / B)
+          / (SELECT count() FROM counted) AS value
+FROM merged ARRAY JOIN range(toUInt64(intDiv(m.1 * B, D)), toUInt64(least(B, intDiv(m.2 * B + D - 1, D)))) AS b
+GROUP BY b ORDER BY b
+"""
+
+
+def store_url(kind: str, path: Path) -> str:
+    return f"{kind}://{path}"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -85,8 +111,8 @@ def timed(fn, repeats: int) -> list[float]:
     return out
 
 
-def build(path: Path, n_views: int, now_ms: int) -> tuple[str, accounts.IssuedToken, float]:
-    store = DuckDBStore(str(path))
+def build(url: str, n_views: int, now_ms: int) -> tuple[str, accounts.IssuedToken, float]:
+    store = open_store(url)
     environment, issued = accounts.create_environment(store, "bench", rate_limit_per_s=1e6, rate_limit_burst=10**6)
     store.put_asset(environment.environment_id, Asset(ASSET, DURATION_MS, tuple(PLAYBACK_IDS)))
     started = time.perf_counter()
@@ -102,8 +128,8 @@ def build(path: Path, n_views: int, now_ms: int) -> tuple[str, accounts.IssuedTo
     return environment.environment_id, issued, elapsed
 
 
-def in_process(path: Path, environment_id: str, n_views: int, now_ms: int) -> dict:
-    store = DuckDBStore(str(path))
+def in_process(url: str, environment_id: str, n_views: int, now_ms: int) -> dict:
+    store = open_store(url)
     environment = store.get_environment(environment_id)
     window = stats.effective_timeframe(["30:days"], environment, now_ms // 1000, 7 * 86_400)
     settings = Settings()
@@ -121,10 +147,20 @@ def in_process(path: Path, environment_id: str, n_views: int, now_ms: int) -> di
     naive_repeats = 5 if n_views <= 100_000 else (2 if n_views <= 1_000_000 else 1)
 
     def naive():
-        with store._lock:
-            return store._conn.sql(NAIVE_SQL, params=params).fetchall()
+        if isinstance(store, DuckDBStore):
+            with store._lock:
+                return store._conn.sql(NAIVE_SQL, params=params).fetchall()
+        from moments.store.clickhouse import _counted_sql
 
-    naive_values = np.array([row[1] for row in naive()])
+        sql = NAIVE_SQL_CLICKHOUSE.replace("COUNTED", _counted_sql(Scope.ASSET))
+        rows = store._x.query(sql, {"env": environment_id, "scope_id": ASSET, "pids": PLAYBACK_IDS,
+                                    "start": params["start"], "end": params["end"], "idle_before": 0,
+                                    "D": DURATION_MS, "B": params["B"]})
+        return list(zip(rows["b"].to_pylist(), rows["value"].to_pylist()))
+
+    naive_values = np.zeros(len(result.values))
+    for bucket, value in naive():
+        naive_values[bucket] = value
     # Same numbers both ways (float SQL vs exact integers): the comparison is fair.
     assert np.allclose(naive_values, result.values, atol=1e-9), "naive and ours disagree"
     naive_times = timed(naive, naive_repeats) if n_views < 10_000_000 else [_once(naive)]
@@ -139,9 +175,9 @@ def _once(fn) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def serve(path: Path) -> tuple[subprocess.Popen, str]:
+def serve(url: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "moments", "serve", "--db", str(path), "--port", str(port)],
+    server = subprocess.Popen([sys.executable, "-m", "moments", "serve", "--store", url, "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
@@ -171,8 +207,8 @@ def wrk(url: str, token: accounts.IssuedToken, seconds: int = 10, connections: i
     return {"rps": rps, "p99_ms": float(p99.group(1)) * scale, "errors": int(non2xx.group(1)) if non2xx else 0}
 
 
-def over_http(path: Path, token: accounts.IssuedToken) -> dict:
-    server, base = serve(path)
+def over_http(url: str, token: accounts.IssuedToken) -> dict:
+    server, base = serve(url)
     try:
         query = "timeframe%5B%5D=30:days"
         for kind in ("heatmap", "hotspots"):  # warm up: first loads of the file and caches are not steady state
@@ -185,9 +221,9 @@ def over_http(path: Path, token: accounts.IssuedToken) -> dict:
         server.wait(30)
 
 
-def import_throughput(folder: Path, now_ms: int, n_views: int) -> dict:
-    path = folder / "import.duckdb"
-    store = DuckDBStore(str(path))
+def import_throughput(folder: Path, now_ms: int, n_views: int, kind: str = "duckdb") -> dict:
+    url = store_url(kind, folder / f"import.{kind}")
+    store = open_store(url)
     environment, issued = accounts.create_environment(store, "import", rate_limit_per_s=1e6, rate_limit_burst=10**6)
     store.close()
     table = views_table(environment.environment_id, ASSET, PLAYBACK_IDS, VIDEO, DURATION_MS, n_views,
@@ -201,9 +237,9 @@ def import_throughput(folder: Path, now_ms: int, n_views: int) -> dict:
     ndjson.write_text("\n".join(lines) + "\n")
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "moments", "import", str(ndjson), "--env", environment.environment_id,
-                    "--db", str(path), "--json"], check=True, capture_output=True)
+                    "--store", url, "--json"], check=True, capture_output=True)
     cli = n_views / (time.perf_counter() - started)
-    server, base = serve(path)
+    server, base = serve(url)
     try:
         batch = 50_000
         with httpx.Client(base_url=base, auth=(issued.token.token_id, issued.secret), timeout=600) as client:
@@ -305,6 +341,9 @@ def from_log(log: Path) -> tuple[list[dict], dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1e3,1e4,1e5,1e6,1e7")
+    parser.add_argument("--store", choices=("duckdb", "chdb"), default="duckdb",
+                        help="duckdb (the default store) or chdb (the ClickHouse store on the in-process engine); "
+                        "a chdb run writes its own section of the report and keeps the DuckDB one.")
     parser.add_argument("--import-views", type=float, default=2e5)
     parser.add_argument("--out", default=str(Path(__file__).parents[1] / "docs" / "benchmarks.md"))
     parser.add_argument("--from-log", type=Path, help="Re-render the report of a run from its printed output.")
@@ -312,31 +351,76 @@ def main() -> None:
     args = parser.parse_args()
     if args.from_log:
         rows, imports = from_log(args.from_log)
-        text = report(rows, imports, "python bench/run.py", args.elapsed_min * 60)
-        Path(args.out).write_text(text + "\n")
-        print(text)
+        command = "python bench/run.py" + (f" --store {args.store}" if args.store != "duckdb" else "")
+        write_report(Path(args.out), args.store, rows, imports, command, args.elapsed_min * 60)
         return
     sizes = [int(float(s)) for s in args.sizes.split(",")]
-    command = "python bench/run.py" + ("" if args.sizes == parser.get_default("sizes") else f" --sizes {args.sizes}")
+    command = "python bench/run.py" + (f" --store {args.store}" if args.store != "duckdb" else "") + \
+        ("" if args.sizes == parser.get_default("sizes") else f" --sizes {args.sizes}")
     started = time.perf_counter()
     now_ms = int(time.time() * 1000)
     rows = []
     with tempfile.TemporaryDirectory(dir=os.environ.get("MOMENTS_BENCH_DIR")) as folder:
         for n in sizes:
-            path = Path(folder) / f"views-{n}.duckdb"
-            environment_id, token, build_s = build(path, n, now_ms)
+            path = Path(folder) / f"views-{n}.{args.store}"
+            url = store_url(args.store, path)
+            environment_id, token, build_s = build(url, n, now_ms)
             print(f"{n:,} views built in {build_s:.1f} s", flush=True)
-            query = in_process(path, environment_id, n, now_ms)
+            query = in_process(url, environment_id, n, now_ms)
             print(f"  in process: {json.dumps(query)}", flush=True)
-            http = over_http(path, token)
+            http = over_http(url, token)
             print(f"  http: {json.dumps(http)}", flush=True)
             rows.append({"n": n, "build_s": build_s, "query": query, "http": http})
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-        imports = import_throughput(Path(folder), now_ms, int(args.import_views))
+        imports = import_throughput(Path(folder), now_ms, int(args.import_views), args.store)
         print(f"imports: {json.dumps(imports)}", flush=True)
-    text = report(rows, imports, command, time.perf_counter() - started)
-    Path(args.out).write_text(text + "\n")
+    write_report(Path(args.out), args.store, rows, imports, command, time.perf_counter() - started)
+
+
+CHDB_START, CHDB_END = "<!-- chdb section: bench/run.py --store chdb -->", "<!-- end of chdb section -->"
+
+
+def write_report(out: Path, kind: str, rows: list[dict], imports: dict, command: str, elapsed_s: float) -> None:
+    """DuckDB runs write the page and keep its ClickHouse section; chdb runs replace only that section."""
+    old = out.read_text() if out.exists() else ""
+    section = ""
+    if CHDB_START in old:
+        section = old[old.index(CHDB_START):old.index(CHDB_END) + len(CHDB_END)]
+    if kind == "chdb":
+        section = f"{CHDB_START}\n{report_chdb(rows, imports, command, elapsed_s)}\n{CHDB_END}"
+        text = old[:old.index(CHDB_START)].rstrip("\n") if CHDB_START in old else old.rstrip("\n")
+        text = f"{text}\n\n{section}\n"
+    else:
+        text = report(rows, imports, command, elapsed_s) + (f"\n{section}\n" if section else "")
+        text = text.rstrip("\n") + "\n"
+    out.write_text(text)
     print(text)
+
+
+def report_chdb(rows: list[dict], imports: dict, command: str, elapsed_s: float) -> str:
+    """The ClickHouse store's figures (chdb: the ClickHouse engine in this process), one section."""
+    from moments.store.executor import ChdbExecutor  # noqa: F401  (chdb is installed if this ran)
+    import chdb
+
+    out = ["## The ClickHouse store on chdb", "",
+           f"Command: `{command}` (one run, {elapsed_s / 60:.0f} min, same machine; chdb {chdb.__version__}, "
+           f"ClickHouse engine {chdb.engine_version if hasattr(chdb, 'engine_version') else '?'}). Same data and "
+           "queries as above; the store is `--store chdb:///dir` (store/clickhouse.py, docs/clickhouse.md). The "
+           "ClickHouse store reports no data version (several processes may write), so the HTTP figures are "
+           "computed on every request: there is no response cache on this store.", "",
+           "| views | build (bulk path) | heatmap, ours | hotspots, ours | naive SQL over raw ranges (ClickHouse) | "
+           "naive / ours (median) | HTTP heatmap req/s, p99 | HTTP hotspots req/s, p99 | server peak RSS |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        q, h = r["query"], r["http"]
+        out.append(f"| {r['n']:,} | {r['build_s']:.0f} s ({r['n'] / r['build_s']:,.0f}/s) | {fmt(q['heatmap'][0])} / "
+                   f"{fmt(q['heatmap'][1])} | {fmt(q['hotspots'][0])} / {fmt(q['hotspots'][1])} | "
+                   f"{fmt(q['naive'][0])} / {fmt(q['naive'][1])} ({q['naive_runs']} runs) | "
+                   f"{q['naive'][0] / q['heatmap'][0]:,.0f}x | {h['heatmap']['rps']:,.0f}, {h['heatmap']['p99_ms']:.1f} ms | "
+                   f"{h['hotspots']['rps']:,.0f}, {h['hotspots']['p99_ms']:.1f} ms | {h['rss_mb']:.0f} MiB |")
+    out += ["", f"Bulk import, {imports['views']:,} views as NDJSON: `moments import --store chdb:///dir` "
+            f"{imports['cli']:,.0f} views/s; `POST /v1/views` (50,000 per request) {imports['http']:,.0f} views/s."]
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

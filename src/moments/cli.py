@@ -26,7 +26,8 @@ PROGRESS_FROM = 50_000  # records; smaller imports finish before a bar would hel
 
 def store_options(command):
     command = click.option("--store", "store_url", default=None,
-                           help="Store URL (duckdb:///path). Default: $MOMENTS_STORE, else --db.")(command)
+                           help="Store URL: duckdb:///path, chdb:///dir (ClickHouse in-process) or "
+                           "clickhouse://user:pass@host:8123/database. Default: $MOMENTS_STORE, else --db.")(command)
     return click.option("--db", default=None, help="DuckDB file (default: $MOMENTS_DB, else ./moments.duckdb).")(command)
 
 

@@ -54,6 +54,7 @@ ROW_COLUMNS = ", ".join(VIEW_COLUMNS)
 # The scopes a view is stored under, with the column that holds its id there.
 SCOPES = (("view", "view_id"), ("asset", "asset_id"), ("playback_id", "playback_id"), ("video", "video_id"))
 LOOKUP_CHUNK = 50_000  # view ids per lookup query
+GRAINS = (rollups.PARTITION_MS, 3_600_000, 86_400_000)  # rollup rows: 5 minutes, hours, days
 LEASE_MS = 300_000  # housekeeping lease: another process takes over this long after the holder stops
 
 _PARAM = re.compile(r"\{(\w+):")
@@ -255,7 +256,19 @@ class ClickHouseStore:
         self._insert_rollups(environment_id, deltas)
 
     def _insert_rollups(self, environment_id: str, deltas: dict) -> None:
-        kept = [(k, n, w) for k, (n, w) in deltas.items() if n != 0 or w.any()]
+        """Insert 5-minute deltas, with the same deltas summed into their hour and day rows."""
+        grained: dict[tuple, tuple[int, np.ndarray]] = {}
+        for (scope, scope_id, partition, duration), (n, watched) in deltas.items():
+            if n == 0 and not watched.any():
+                continue
+            for grain in GRAINS:
+                key = (scope, scope_id, partition // grain * grain, duration, grain)
+                if key in grained:
+                    old_n, old_watched = grained[key]
+                    grained[key] = (old_n + n, old_watched + watched)
+                else:
+                    grained[key] = (n, watched)
+        kept = [(k, n, w) for k, (n, w) in grained.items() if n != 0 or w.any()]
         if not kept:
             return
         buckets, sums = [], []
@@ -269,6 +282,7 @@ class ClickHouseStore:
             "scope": pa.array([k[0] for k, _, _ in kept], _STR),
             "scope_id": pa.array([k[1] for k, _, _ in kept], _STR),
             "duration_ms": pa.array([k[3] for k, _, _ in kept], _I64),
+            "grain_ms": pa.array([k[4] for k, _, _ in kept], _I64),
             "partition_ms": pa.array([k[2] for k, _, _ in kept], _I64),
             "n_views": pa.array([n for _, n, _ in kept], _I64),
             "watched": pa.StructArray.from_arrays([_list_of(buckets, pa.uint16()), _list_of(sums, _I64)],
@@ -292,10 +306,11 @@ class ClickHouseStore:
         deltas = {k: v for k, v in rollups.rollup_rows(views, index).items() if wanted(k)}
         current = self._x.query(
             "SELECT scope, scope_id, partition_ms, duration_ms, sum(n_views) AS n, sumMap(watched) AS w "
-            "FROM rollups WHERE environment_id = {env:String} AND ((scope = 'asset' AND scope_id IN {assets:Array(String)}) "
+            "FROM rollups WHERE environment_id = {env:String} AND grain_ms = {grain:Int64} "
+            "AND ((scope = 'asset' AND scope_id IN {assets:Array(String)}) "
             "OR (scope = 'playback_id' AND scope_id IN {pids:Array(String)})) "
             "GROUP BY scope, scope_id, partition_ms, duration_ms",
-            {**params, "pids": sorted(playback_ids)})
+            {**params, "pids": sorted(playback_ids), "grain": rollups.PARTITION_MS})
         stored = {}
         for row, dense in zip(current.select(["scope", "scope_id", "partition_ms", "duration_ms", "n"]).to_pylist(),
                               _dense(current["w"], current["duration_ms"].to_pylist())):
@@ -332,7 +347,7 @@ class ClickHouseStore:
             current = self._x.query(
                 "SELECT scope, scope_id, partition_ms, duration_ms, sum(n_views) AS n, sumMap(watched) AS w FROM rollups "
                 "WHERE environment_id = {env:String} AND scope = 'video' AND scope_id IN {ids:Array(String)} "
-                "GROUP BY scope, scope_id, partition_ms, duration_ms", params)
+                f"AND grain_ms = {rollups.PARTITION_MS} GROUP BY scope, scope_id, partition_ms, duration_ms", params)
             stored = {(r["scope"], r["scope_id"], r["partition_ms"], r["duration_ms"]): (int(r["n"]), dense)
                       for r, dense in zip(current.select(["scope", "scope_id", "partition_ms", "duration_ms", "n"])
                                           .to_pylist(), _dense(current["w"], current["duration_ms"].to_pylist()))}
@@ -371,7 +386,7 @@ class ClickHouseStore:
 
     def view_ranges(self, query: ViewQuery) -> RangeSet:
         table = self._x.query(f"SELECT range_starts, range_ends, duration_ms FROM views FINAL WHERE {_counted_sql(query.scope)}",
-                              _query_params(query))
+                              _query_params(query, self._x))
         return range_set_from_arrow(table)
 
     def duration_histogram(self, query: ViewQuery) -> list[tuple[int, int]]:
@@ -380,24 +395,24 @@ class ClickHouseStore:
         sql = (
             "SELECT duration_ms, sum(n) AS n FROM ("
             "  SELECT duration_ms, sum(n_views) AS n FROM rollups WHERE environment_id = {env:String} "
-            "  AND scope = {scope:String} AND scope_id = {scope_id:String} AND partition_ms >= {p0:Int64} "
-            "  AND partition_ms < {p1:Int64} GROUP BY duration_ms"
+            f"  AND scope = {{scope:String}} AND scope_id = {{scope_id:String}} AND {_grained_sql(p0, p1)} "
+            "  GROUP BY duration_ms"
             + "".join(f" UNION ALL SELECT duration_ms, toInt64(count()) AS n FROM {table} FINAL WHERE {counted} AND {part} "
                       "GROUP BY duration_ms" for table, part in _unheld_parts(registered=False, other_grids=False))
             + ") GROUP BY duration_ms HAVING n != 0 ORDER BY duration_ms"
         )
-        params = {**_query_params(query), "p0": p0, "p1": p1, "scope": query.scope.value}
+        params = {**_query_params(query, self._x), "p0": p0, "p1": p1, "scope": query.scope.value}
         return [(int(r["duration_ms"]), int(r["n"])) for r in self._x.query(sql, params).to_pylist()]
 
     def coverage(self, query: ViewQuery, duration_ms: int, registered: bool) -> Coverage:
         p0, p1 = _full_partitions(query)
-        params = {**_query_params(query), "p0": p0, "p1": p1, "scope": query.scope.value, "duration": duration_ms}
+        params = {**_query_params(query, self._x), "p0": p0, "p1": p1, "scope": query.scope.value, "duration": duration_ms}
         summed = self._x.query(
             "SELECT sumIf(n_views, duration_ms = {duration:Int64}) AS n, "
             "  sumMapIf(watched, duration_ms = {duration:Int64}) AS w, "
             "  groupUniqArrayIf(duration_ms, duration_ms != {duration:Int64}) AS others "
             "FROM rollups WHERE environment_id = {env:String} AND scope = {scope:String} AND scope_id = {scope_id:String} "
-            "AND partition_ms >= {p0:Int64} AND partition_ms < {p1:Int64}", params)
+            f"AND {_grained_sql(p0, p1)}", params)
         n_views = int(summed["n"][0].as_py() or 0)
         watched = _dense(summed["w"], [duration_ms])[0]
         # Without a registered duration, views on other grids are read raw, if there are any.
@@ -470,10 +485,22 @@ class ClickHouseStore:
             self._x.command(
                 "DELETE FROM beacon_events WHERE environment_id = {env:String} AND view_id IN (SELECT scope_id FROM views "
                 "WHERE environment_id = {env:String} AND scope = 'view' AND view_start_ms < {cutoff:Int64})", params)
-            for table, column in (("views", "view_start_ms"), ("open_views", "view_start_ms"),
-                                  ("rollups", "partition_ms")):
+            for table in ("views", "open_views"):
                 self._x.command(f"DELETE FROM {table} WHERE environment_id = {{env:String}} "
-                                f"AND {column} < {{cutoff:Int64}}", params)
+                                "AND view_start_ms < {cutoff:Int64}", params)
+            # Hour and day rows that straddle the cutoff lose the share of the 5-minute rows
+            # that go; then every row wholly before the cutoff goes.
+            for grain in GRAINS[1:]:
+                self._x.command(
+                    "INSERT INTO rollups SELECT environment_id, scope, scope_id, duration_ms, {grain:Int64}, "
+                    "intDiv(partition_ms, {grain:Int64}) * {grain:Int64} AS coarse, -sum(n_views), "
+                    "(sumMap(watched).1, arrayMap(v -> -v, sumMap(watched).2)), max(retention_days) FROM rollups "
+                    "WHERE environment_id = {env:String} AND grain_ms = {fine:Int64} AND partition_ms < {cutoff:Int64} "
+                    "AND partition_ms >= intDiv({cutoff:Int64}, {grain:Int64}) * {grain:Int64} "
+                    "GROUP BY environment_id, scope, scope_id, duration_ms, coarse",
+                    {**params, "grain": grain, "fine": rollups.PARTITION_MS})
+            self._x.command("DELETE FROM rollups WHERE environment_id = {env:String} "
+                            "AND partition_ms + grain_ms <= {cutoff:Int64}", params)
         return removed
 
     # beacon events ----------------------------------------------------------------
@@ -577,9 +604,9 @@ def _dense(watched: pa.ChunkedArray, durations: list[int]) -> list[np.ndarray]:
 
 # Counted views of a query's scope and window ({env}, {scope_id}, {start}, {end}, {idle_before}).
 _SCOPE_SQL = {
+    # {pids}: the asset's registered playback IDs, looked up once per call (_query_params).
     Scope.ASSET: ("((scope = 'asset' AND scope_id = {scope_id:String}) OR (scope = 'playback_id' AND scope_id IN "
-                  "(SELECT playback_id FROM playback_ids FINAL WHERE environment_id = {env:String} "
-                  "AND asset_id = {scope_id:String}) AND (asset_id IS NULL OR asset_id != {scope_id:String})))"),
+                  "{pids:Array(String)} AND (asset_id IS NULL OR asset_id != {scope_id:String})))"),
     Scope.VIDEO: "scope = 'video' AND scope_id = {scope_id:String}",
     Scope.PLAYBACK_ID: "scope = 'playback_id' AND scope_id = {scope_id:String}",
 }
@@ -603,9 +630,41 @@ def _unheld_parts(registered: bool, other_grids: bool) -> list[tuple[str, str]]:
     return parts
 
 
-def _query_params(query: ViewQuery) -> dict:
-    return {"env": query.environment_id, "scope_id": query.scope_id, "start": query.start_ms,
-            "end": query.end_ms, "idle_before": query.idle_before_ms}
+def _grained_sql(p0: int, p1: int) -> str:
+    """Rollup rows that sum to the 5-minute partitions [p0, p1): whole days, then whole hours,
+    then 5-minute rows at the ends (p0, p1 are multiples of 5 minutes)."""
+    ranges: list[tuple[int, int, int]] = []
+
+    def split(lo: int, hi: int, level: int) -> None:
+        if lo >= hi:
+            return
+        grain = GRAINS[level]
+        if level == 0:
+            ranges.append((grain, lo, hi))
+            return
+        a, b = -(-lo // grain) * grain, hi // grain * grain
+        if a >= b:
+            split(lo, hi, level - 1)
+            return
+        ranges.append((grain, a, b))
+        split(lo, a, level - 1)
+        split(b, hi, level - 1)
+
+    split(p0, p1, len(GRAINS) - 1)
+    if not ranges:
+        return "0"
+    return "(" + " OR ".join(f"(grain_ms = {g} AND partition_ms >= {lo} AND partition_ms < {hi})"
+                             for g, lo, hi in ranges) + ")"
+
+
+def _query_params(query: ViewQuery, executor: Executor) -> dict:
+    params = {"env": query.environment_id, "scope_id": query.scope_id, "start": query.start_ms,
+              "end": query.end_ms, "idle_before": query.idle_before_ms}
+    if query.scope is Scope.ASSET:
+        params["pids"] = executor.query(
+            "SELECT playback_id FROM playback_ids FINAL WHERE environment_id = {env:String} AND asset_id = {scope_id:String}",
+            params)["playback_id"].to_pylist()
+    return params
 
 
 def _full_partitions(query: ViewQuery) -> tuple[int, int]:

@@ -60,7 +60,7 @@ def encode_param(value: Any, top_level: bool = True) -> str:
     if isinstance(value, str):
         return _escape(value) if top_level else f"'{_escape(value)}'"
     if isinstance(value, (list, tuple, set, frozenset)):
-        return "[" + ",".join(encode_param(v, False) for v in value) + "]"
+        return "[" + ", ".join(encode_param(v, False) for v in value) + "]"
     raise TypeError(f"cannot send {type(value).__name__} as a query parameter")
 
 

@@ -91,23 +91,27 @@ TTL toDateTime(intDiv(view_start_ms, 1000), 'UTC') + toIntervalDay(retention_day
 -- raw; keeping them apart spares a scan of every view in the window.
 CREATE TABLE IF NOT EXISTS open_views AS views;
 
--- Watched coverage pre-summed per scope, bucket grid and 5-minute partition of view start
--- (store/rollups.py). Writes insert deltas (a replaced view's old share negated); the
--- engine sums rows of one key at merge time, and queries sum them at query time.
--- `watched` is sparse: (bucket, B * watched ms) pairs, summed by bucket (sumMap).
+-- Watched coverage pre-summed per scope, bucket grid and time partition of view start
+-- (store/rollups.py), at three grains: 5 minutes, 1 hour and 1 day (UTC); a coarse row is
+-- the sum of the fine rows inside it. A query sums whole days, then whole hours, then
+-- 5-minute partitions at the ends: about a hundred rows for a 30-day window. Writes
+-- insert deltas (a replaced view's old share negated); the engine sums rows of one key
+-- at merge time, and queries sum them at query time. `watched` is sparse: (bucket,
+-- B * watched ms) pairs, summed by bucket (sumMap). Not partitioned by day: a query spans
+-- many days, and every partition is at least one more part to open; the rows are few.
 CREATE TABLE IF NOT EXISTS rollups (
     environment_id String,
     scope          LowCardinality(String),  -- asset | video | playback_id
     scope_id       String,
     duration_ms    Int64,                   -- the D of the bucket grid
-    partition_ms   Int64,                   -- start of the 5-minute partition the views started in
+    grain_ms       Int64,                   -- 300000, 3600000 or 86400000
+    partition_ms   Int64,                   -- start of the partition (of this grain) the views started in
     n_views        SimpleAggregateFunction(sum, Int64),
     watched        SimpleAggregateFunction(sumMap, Tuple(Array(UInt16), Array(Int64))),
     retention_days SimpleAggregateFunction(max, UInt16)
 ) ENGINE = AggregatingMergeTree
-PARTITION BY toYYYYMMDD(toDateTime(intDiv(partition_ms, 1000), 'UTC'))
-ORDER BY (environment_id, scope, scope_id, duration_ms, partition_ms)
-TTL toDateTime(intDiv(partition_ms, 1000), 'UTC') + toIntervalDay(retention_days);
+ORDER BY (environment_id, scope, scope_id, duration_ms, grain_ms, partition_ms)
+TTL toDateTime(intDiv(partition_ms + grain_ms, 1000), 'UTC') + toIntervalDay(retention_days);
 
 -- Every accepted beacon event, expanded; one row per (environment, view, sequence) after
 -- FINAL. Views from beacons are rebuilt from these, so no view state lives only in a
