@@ -377,6 +377,7 @@ def main() -> None:
     write_report(Path(args.out), args.store, rows, imports, command, time.perf_counter() - started)
 
 
+CHDB_NOTE = ("Reading these figures: a heatmap is five statements on this store (scope check, asset, the asset's playback IDs, the rollup sums, the raw reads at the window's ends), each a few milliseconds to tens of milliseconds on chdb, where every statement opens every part its key range touches (views are partitioned by day: about 30 parts for 30 days). chdb runs one statement at a time per connection (`ChdbExecutor` holds a lock), and there is no response cache on this store, so over HTTP the throughput is about one over the query time and the p99 is queueing behind 16 connections. The figures are for the in-process engine on 2 cores shared with the load generator, not for a ClickHouse server, which runs statements concurrently and would be measured with `--store clickhouse://...` (not available here).")
 CHDB_START, CHDB_END = "<!-- chdb section: bench/run.py --store chdb -->", "<!-- end of chdb section -->"
 
 
@@ -419,7 +420,8 @@ def report_chdb(rows: list[dict], imports: dict, command: str, elapsed_s: float)
                    f"{q['naive'][0] / q['heatmap'][0]:,.0f}x | {h['heatmap']['rps']:,.0f}, {h['heatmap']['p99_ms']:.1f} ms | "
                    f"{h['hotspots']['rps']:,.0f}, {h['hotspots']['p99_ms']:.1f} ms | {h['rss_mb']:.0f} MiB |")
     out += ["", f"Bulk import, {imports['views']:,} views as NDJSON: `moments import --store chdb:///dir` "
-            f"{imports['cli']:,.0f} views/s; `POST /v1/views` (50,000 per request) {imports['http']:,.0f} views/s."]
+            f"{imports['cli']:,.0f} views/s; `POST /v1/views` (50,000 per request) {imports['http']:,.0f} views/s.",
+            "", CHDB_NOTE]
     return "\n".join(out)
 
 
