@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import time
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -30,19 +30,21 @@ INTEGER_TYPES = (pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.u
 STRING_FIELDS = ("sdk_name", "sdk_version") + imports.DIMENSION_FIELDS
 
 
-# Deepest bracket nesting handed to Arrow's JSON reader, which recurses without a limit
-# (tens of thousands of levels crash the process). The import format needs 3 levels.
+# Arrow's JSON reader crashes the whole process (segfault) on some bodies: brackets nested
+# tens of thousands deep (it recurses without a limit), or a first value that is `null`.
+# Only bodies that cannot be either reach it; the rest take the slow path, which gives the
+# same results. The import format nests 3 levels deep and has one object per line.
 MAX_ARROW_NESTING = 32
 NESTING_CHUNK = 4 * 1024 * 1024
 
 
-def shallow(stream: BinaryIO, limit: int = MAX_ARROW_NESTING) -> bool:
+def shallow(data: bytes, limit: int = MAX_ARROW_NESTING) -> bool:
     """Do brackets nest at most `limit` deep? Brackets inside strings count too, so this can
-    only send a body to the slow path (same results), never a deep one to Arrow."""
+    only send a body to the slow path, never a deep one to Arrow."""
     depth = 0
-    while chunk := stream.read(NESTING_CHUNK):
-        folded = np.frombuffer(chunk, dtype=np.uint8) | 0x20  # "[" -> "{", "]" -> "}"
-        brackets = folded[(folded == ord("{")) | (folded == ord("}"))]
+    for at in range(0, len(data), NESTING_CHUNK):
+        folded = np.frombuffer(data, dtype=np.uint8, count=min(NESTING_CHUNK, len(data) - at), offset=at) | 0x20
+        brackets = folded[(folded == ord("{")) | (folded == ord("}"))]  # "[" and "]" fold onto these
         if brackets.size:
             levels = depth + np.cumsum(np.where(brackets == ord("{"), 1, -1), dtype=np.int64)
             if levels.max() > limit:
@@ -51,25 +53,30 @@ def shallow(stream: BinaryIO, limit: int = MAX_ARROW_NESTING) -> bool:
     return True
 
 
-def _arrow_json(source: BinaryIO) -> pa.Table | None:
+def object_lines(data: bytes) -> bool:
+    """Does every line that is not blank start an object?"""
+    return all(line.lstrip()[:1] in (b"{", b"") for line in data.split(b"\n"))
+
+
+def _arrow_json(data: bytes) -> pa.Table | None:
     """NDJSON read by Arrow, or None when the slow path should read it (and say what is wrong)."""
     import pyarrow.json as pj
 
-    if not shallow(source):
+    if not (shallow(data) and object_lines(data)):
         return None
-    source.seek(0)
     try:
-        table = pj.read_json(source)
-        # Arrow's reader can build invalid arrays (null items inside lists); using them fails.
+        table = pj.read_json(io.BytesIO(data))
+        # Arrow's reader can build invalid arrays (null items inside lists) and field names
+        # that are not UTF-8; using them fails.
         table.validate(full=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, UnicodeDecodeError):
         return None
     return table
 
 
 def read_body(body: bytes) -> pa.Table | None:
     """An NDJSON body as Arrow, or None when Arrow cannot read it (the slow path will say why)."""
-    return _arrow_json(io.BytesIO(body))
+    return _arrow_json(body)
 
 
 def read_columns(path: Path) -> pa.Table | None:
@@ -81,8 +88,7 @@ def read_columns(path: Path) -> pa.Table | None:
 
             return pq.read_table(path)
         if suffix in (".ndjson", ".jsonl"):
-            with path.open("rb") as f:
-                return _arrow_json(f)
+            return _arrow_json(path.read_bytes())
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError):
         return None  # let the slow path read it and say what is wrong, line by line
     return None

@@ -154,7 +154,7 @@ def validate_view(obj: Any) -> View:
     if unknown:
         errors.append(f"unknown field(s): {', '.join(unknown)[:300]}")
     view_id = identifier("view_id", obj.get("view_id"), errors, path_safe=False)
-    if "view_id" not in obj:
+    if obj.get("view_id") is None:  # null too: the store's key cannot be empty
         errors.append("view_id is required")
     ids = {
         name: identifier(name, obj.get(name), errors, path_safe=name != "video_id") for name in ID_FIELDS

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from moments.api import bodies
 from moments.api.auth import authorize
 from moments.api.errors import bad_request, not_found
 from moments.api.routes.imports import read_capped_body
@@ -22,7 +23,7 @@ def asset_json(asset) -> dict:
                      "playback_ids": list(asset.playback_ids), "playback_url": asset.playback_url}}
 
 
-@router.put("/v1/assets/{asset_id}", summary="Register or replace an asset")
+@router.put("/v1/assets/{asset_id}", summary="Register or replace an asset", openapi_extra=bodies.ASSET)
 async def put_asset(request: Request, asset_id: str) -> JSONResponse:
     caller = authorize(request, "write")
     only_parameters(request, set())

@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
+from moments.api import bodies
 from moments.api.errors import ApiError, error_response
 from moments.api.routes.imports import read_capped_body
 from moments.ingestion.beacons import InvalidBeacon, decode_body
@@ -59,6 +60,6 @@ def mount(app: FastAPI, path: str) -> None:
     paths = ["/"] + ([path.rstrip("/")] if path and path.strip("/") else [])
     for p in paths:
         router.add_api_route(p, receive_beacons, methods=["POST"], summary="Receive mux-embed beacons",
-                             include_in_schema=p == "/")
+                             include_in_schema=p == "/", openapi_extra=bodies.BEACONS)
         router.add_api_route(p, preflight, methods=["OPTIONS"], include_in_schema=False)
     app.include_router(router)

@@ -68,7 +68,7 @@ Timeframe = Annotated[
 def _limit(text: str | None) -> int | None:
     if text is None:
         return None
-    if not text.isdigit() or int(text) < 1 or len(text) > 9:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1 or len(text) > 9:  # isdigit alone takes '¹'
         raise bad_request("limit must be a positive integer")
     return int(text)
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from moments.api import bodies
 from moments.api.auth import authorize
 from moments.api.errors import ApiError, bad_request
 from moments.api.validation import only_parameters
@@ -19,7 +20,7 @@ router = APIRouter(tags=["moments: import"])
 async def read_capped_body(request: Request, limit: int) -> bytes:
     """The request body, or 413 as soon as it grows past `limit` bytes."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, f"Body larger than {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -30,7 +31,7 @@ async def read_capped_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("/v1/views", summary="Import views (JSON array or NDJSON)")
+@router.post("/v1/views", summary="Import views (JSON array or NDJSON)", openapi_extra=bodies.IMPORT)
 async def import_views(request: Request) -> JSONResponse:
     caller = authorize(request, "write")
     only_parameters(request, set())

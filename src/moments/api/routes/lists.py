@@ -28,7 +28,7 @@ PARAMS = {"search", "limit"}
 def _limit(text: str | None) -> int:
     if text is None:
         return DEFAULT_LIMIT
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:  # isdigit alone takes '¹'
         raise bad_request(f"limit must be an integer in 1..{MAX_LIMIT}")
     return int(text)
 
