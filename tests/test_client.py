@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 
 import pytest
@@ -81,7 +82,9 @@ def test_async_client(loaded):
                 await client.get_asset("nope")
             return heatmap, spots
 
-    heatmap, spots = asyncio.run(run())
+    # A fresh thread has no running event loop, whatever other tests (Playwright) left behind.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        heatmap, spots = pool.submit(asyncio.run, run()).result()
     assert heatmap.total_views == 600 and len(heatmap.value) == 120
     scores = [h.score for h in spots.hotspots]
     assert scores == sorted(scores)

@@ -11,6 +11,8 @@ Backends:
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -247,23 +249,27 @@ def test_idle_views_are_closed_at_their_last_event(any_store):
 
 
 def test_expiry_drops_views_rollups_and_events_past_retention(any_store):
+    # On the real clock: ClickHouse's TTLs drop expired rows by themselves, so "old" views are
+    # still within retention today and only past it at the `expire` time used below.
+    today = int(time.time() * 1000)
+    later = today + 15 * DAY_MS
     environment = env_of(any_store, retention_days=10)
     keep = env_of(any_store, "long", retention_days=100)
     env = environment.environment_id
-    old = [done(f"old{i}", start_ms=NOW_MS - 20 * DAY_MS, asset_id="a") for i in range(3)]
-    any_store.upsert_views(env, old + [done("new", asset_id="a")], NOW_MS)
-    any_store.upsert_views(keep.environment_id, [done("old0", start_ms=NOW_MS - 20 * DAY_MS, asset_id="a")], NOW_MS)
+    old = [done(f"old{i}", start_ms=today - 5 * DAY_MS, asset_id="a") for i in range(3)]
+    any_store.upsert_views(env, old + [done("new", start_ms=today + 10 * DAY_MS, asset_id="a")], today)
+    any_store.upsert_views(keep.environment_id, [done("old0", start_ms=today - 5 * DAY_MS, asset_id="a")], today)
     any_store.add_beacon_events(env, [BeaconEvent("old0", 1, "viewstart", {}), BeaconEvent("new", 1, "viewstart", {})])
-    window = ((NOW_MS - 30 * DAY_MS) // 1000, NOW_MS // 1000)
-    assert engagement(any_store, environment, Scope.ASSET, "a", window).total_views == 4
-    assert any_store.expire(NOW_MS) == 3
+    window = ((today - 30 * DAY_MS) // 1000, (today + 30 * DAY_MS) // 1000)
+    assert engagement(any_store, environment, Scope.ASSET, "a", window, now_ms=later).total_views == 4
+    assert any_store.expire(later) == 3
     assert any_store.get_view(env, "old0") is None and any_store.get_view(env, "new") is not None
-    assert engagement(any_store, environment, Scope.ASSET, "a", window).total_views == 1
-    query = ViewQuery(env, Scope.ASSET, "a", 0, NOW_MS, NOW_MS)
+    assert engagement(any_store, environment, Scope.ASSET, "a", window, now_ms=later).total_views == 1
+    query = ViewQuery(env, Scope.ASSET, "a", 0, later, later)
     assert any_store.view_ranges(query).n_views == 1
     assert list(any_store.beacon_events(env, ["old0", "new"])) == ["new"]
     assert any_store.get_view(keep.environment_id, "old0") is not None
-    assert any_store.expire(NOW_MS) == 0
+    assert any_store.expire(later) == 0
 
 
 def test_beacon_events_are_kept_once(any_store):
