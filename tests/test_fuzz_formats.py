@@ -30,7 +30,7 @@ import reliability
 from conftest import make_tenant, start_app
 from reliability import fingerprint, write_marker
 
-EXAMPLES = reliability.fuzz_examples(150)
+EXAMPLES = reliability.fuzz_examples(100)
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much])

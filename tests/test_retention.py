@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 
+import duckdb
 import httpx
 
 from moments.ingestion.beacons import decode_body
@@ -46,9 +47,9 @@ def test_views_past_retention_leave_results_and_store_on_schedule(tmp_path):
     store = DuckDBStore(str(db_path))
     short = make_tenant(store, "short", retention_days=1, env_key="shortkey")
     long = make_tenant(store, "long", retention_days=30, env_key="longkey")
-    for tenant in (short, long):
-        import_records(store, tenant.environment_id, views("old", now - 3 * DAY_MS, 40)
-                       + views("old-open", now - 3 * DAY_MS, 5, ended=False) + views("new", now - 3_600_000, 25))
+    for tenant, old in ((short, "expired"), (long, "longkept")):
+        import_records(store, tenant.environment_id, views(f"{old}view", now - 3 * DAY_MS, 40)
+                       + views(f"{old}open", now - 3 * DAY_MS, 5, ended=False) + views("kept", now - 3_600_000, 25))
         # A beacon view from three days ago: received then, so the clock-skew correction puts it there.
         for request in capture("seek-rewatch-destroy", tenant.env_key, tenant.env_key).requests:
             collect(store, decode_body(request.body), client_from_headers("", ""), now - 3 * DAY_MS)
@@ -90,3 +91,15 @@ def test_views_past_retention_leave_results_and_store_on_schedule(tmp_path):
     finally:
         store.close()
     reliability.count("retention: expired views removed by the housekeeping loop", 46)
+
+    # DuckDB does not zero freed blocks; the documented copy leaves no byte of expired views.
+    clean = tmp_path / "clean.duckdb"
+    connection = duckdb.connect()
+    connection.execute(f"ATTACH '{db_path}' AS moments; ATTACH '{clean}' AS clean; COPY FROM DATABASE moments TO clean")
+    connection.close()
+    assert b"expiredview" not in clean.read_bytes() and b"expiredopen" not in clean.read_bytes()
+    store = DuckDBStore(str(clean))
+    try:
+        assert rows(store, short.environment_id, "views") == 25 and store.get_token(short.token_id) is not None
+    finally:
+        store.close()
