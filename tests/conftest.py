@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+
 import socket
 import threading
 import time
@@ -137,3 +140,10 @@ def pytest_terminal_summary(terminalreporter) -> None:
     figures = getattr(sys.modules.get("reliability"), "FIGURES", {})
     for name, value in sorted(figures.items()):
         terminalreporter.write_line(f"reliability figure: {name}: {value}")
+
+
+def run_async(coroutine):
+    """Run a coroutine to completion on a fresh loop in its own thread: Playwright's sync API
+    (the session's browser) keeps an event loop running in the main thread."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

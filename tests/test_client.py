@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import time
 
 import pytest
@@ -11,6 +10,8 @@ import pytest
 from moments.client import (AsyncClient, AuthenticationError, BadRequestError, Client, NotFoundError,
                             buckets_to_timeline)
 from moments.simulate import Audience, Moment, Scenario, simulate_views
+
+from conftest import run_async
 
 NOW_MS = int(time.time() * 1000)
 
@@ -82,9 +83,7 @@ def test_async_client(loaded):
                 await client.get_asset("nope")
             return heatmap, spots
 
-    # A fresh thread has no running event loop, whatever other tests (Playwright) left behind.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        heatmap, spots = pool.submit(asyncio.run, run()).result()
+    heatmap, spots = run_async(run())
     assert heatmap.total_views == 600 and len(heatmap.value) == 120
     scores = [h.score for h in spots.hotspots]
     assert scores == sorted(scores)

@@ -18,7 +18,7 @@ from moments.ingestion.imports import import_records
 from moments.store.duckdb import DuckDBStore
 
 import reliability
-from conftest import make_tenant
+from conftest import make_tenant, run_async
 from reliability import ServerProcess
 
 FLOOD_SECONDS = 4.0
@@ -82,7 +82,7 @@ def test_flood_at_many_times_the_rate_limit(tmp_path):
             assert client.get("/data/v1/engagement/assets/load/heatmap").status_code == 200
         rss_before = server.rss_bytes()
         started = time.monotonic()
-        flooded, steady_results = asyncio.run(both(server.base_url, flooder.auth, other.auth))
+        flooded, steady_results = run_async(both(server.base_url, flooder.auth, other.auth))
         elapsed = time.monotonic() - started
         rss_after = server.rss_bytes()
 
