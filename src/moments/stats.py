@@ -13,6 +13,7 @@ from moments.engagement import heatmap as heatmap_math
 from moments.engagement import hotspots as hotspot_math
 from moments.engagement import layers as layer_math
 from moments.engagement.timeframe import clamp_to_retention, parse_timeframe
+from moments.filters import Filters
 from moments.model import Environment, Scope
 from moments.store.base import Store, ViewQuery
 
@@ -47,7 +48,7 @@ def registered_duration(store: Store, environment_id: str, scope: Scope, scope_i
 
 
 def _query(store: Store, environment: Environment, scope: Scope, scope_id: str, timeframe_s: tuple[int, int],
-           now_ms: int, idle_timeout_s: float) -> ViewQuery:
+           now_ms: int, idle_timeout_s: float, filters: Filters = ()) -> ViewQuery:
     """The views that count for a scope and window; UnknownScopeId if the id is not in this environment."""
     if not store.scope_exists(environment.environment_id, scope, scope_id):
         raise UnknownScopeId(scope_id)
@@ -58,6 +59,7 @@ def _query(store: Store, environment: Environment, scope: Scope, scope_id: str, 
         start_ms=timeframe_s[0] * 1000,
         end_ms=timeframe_s[1] * 1000,
         idle_before_ms=now_ms - int(idle_timeout_s * 1000),
+        filters=filters,
     )
 
 
@@ -70,8 +72,9 @@ def engagement(
     now_ms: int,
     idle_timeout_s: float,
     with_hotspots: bool = False,
+    filters: Filters = (),
 ) -> Engagement:
-    query = _query(store, environment, scope, scope_id, timeframe_s, now_ms, idle_timeout_s)
+    query = _query(store, environment, scope, scope_id, timeframe_s, now_ms, idle_timeout_s, filters)
     registered = registered_duration(store, environment.environment_id, scope, scope_id)
     duration = heatmap_math.content_duration(registered, [] if registered else store.duration_histogram(query))
     if duration is None:
@@ -98,10 +101,10 @@ class Layers:
 
 
 def layers(store: Store, environment: Environment, scope: Scope, scope_id: str, timeframe_s: tuple[int, int],
-           now_ms: int, idle_timeout_s: float) -> Layers:
+           now_ms: int, idle_timeout_s: float, filters: Filters = ()) -> Layers:
     """The heatmap with its rewatch, arrival and departure layers, from the counted views read raw
     (rollups hold only the union coverage, so this reads every counted view in the window)."""
-    query = _query(store, environment, scope, scope_id, timeframe_s, now_ms, idle_timeout_s)
+    query = _query(store, environment, scope, scope_id, timeframe_s, now_ms, idle_timeout_s, filters)
     ranges = store.view_ranges(query)
     durations, counts = np.unique(ranges.reported_durations_ms, return_counts=True)
     registered = registered_duration(store, environment.environment_id, scope, scope_id)

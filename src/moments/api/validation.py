@@ -1,10 +1,11 @@
-"""Checks shared by routes: path ids and unknown query parameters."""
+"""Checks shared by routes: path ids, unknown query parameters and filters."""
 
 from __future__ import annotations
 
 from fastapi import Request
 
 from moments.api.errors import bad_request
+from moments.filters import FilterError, Filters, parse_filters
 from moments.ingestion.imports import MAX_ID_LENGTH
 
 
@@ -23,3 +24,11 @@ def only_parameters(request: Request, allowed: set[str]) -> None:
     if unknown:
         names = ", ".join(repr(u[:40]) for u in unknown[:5])
         raise bad_request(f"unknown query parameter(s): {names}; accepted: {', '.join(sorted(allowed)) or 'none'}")
+
+
+def query_filters(request: Request) -> Filters:
+    """The request's `filters[]`, parsed (moments.filters); a 400 names the bad one."""
+    try:
+        return parse_filters(request.query_params.getlist("filters[]"))
+    except FilterError as error:
+        raise bad_request(str(error)) from None

@@ -11,6 +11,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from moments.filters import Filters
 from moments.model import Asset, BeaconEvent, Environment, RangeSet, Scope, Token, View
 
 
@@ -25,6 +26,7 @@ class ViewQuery:
     end_ms: int  # view start < end_ms
     # A view without an end counts when its latest update arrived before this time.
     idle_before_ms: int
+    filters: Filters = ()  # only views matching these (moments.filters)
 
 
 @dataclass(frozen=True)
