@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from moments import accounts
 from moments.config import Settings, default_db_path
+from moments.filters import FilterError, Filters, parse_filters
 from moments.ingestion.bulk import import_table, read_columns
 from moments.ingestion.imports import ImportResult, import_records, read_file
 from moments.ingestion.assets import InvalidAsset, validate_asset
@@ -247,41 +250,74 @@ def assets_put(asset_id: str, environment_id: str, duration_ms: int, playback_id
 # --- queries ---------------------------------------------------------------------
 
 def query_options(command):
-    command = click.option("--json", "as_json", is_flag=True)(command)
-    command = click.option("--timeframe", multiple=True,
-                           help="A duration (7:days) or two epoch seconds (repeat the option).")(command)
-    command = click.option("--playback-id", default=None)(command)
-    command = click.option("--video", default=None)(command)
-    command = click.option("--asset", default=None)(command)
-    command = click.option("--env", "environment_id", required=True)(command)
-    return store_options(command)
+    """--env, one of --asset/--video/--playback-id, --timeframe, --filter, --json and the store options;
+    the command receives them bundled as `target` (a QueryTarget) and `as_json`."""
+    @functools.wraps(command)
+    def bundled(environment_id, asset, video, playback_id, timeframe, filters, db, store_url, **rest):
+        chosen = [(s, v) for s, v in ((Scope.ASSET, asset), (Scope.VIDEO, video), (Scope.PLAYBACK_ID, playback_id)) if v]
+        if len(chosen) != 1:
+            raise click.UsageError("give exactly one of --asset, --video, --playback-id")
+        try:
+            parsed = parse_filters(list(filters))
+        except FilterError as error:
+            raise click.BadParameter(str(error), param_hint="--filter") from None
+        target = QueryTarget(environment_id, chosen[0][0], chosen[0][1], tuple(timeframe), parsed, db, store_url)
+        return command(target=target, **rest)
+
+    bundled = click.option("--json", "as_json", is_flag=True)(bundled)
+    bundled = click.option("--filter", "filters", multiple=True, metavar="DIM:VALUE",
+                           help="Only matching views, Mux syntax: country:US, !device_type:tv (repeat the option).")(bundled)
+    bundled = click.option("--timeframe", multiple=True,
+                           help="A duration (7:days) or two epoch seconds (repeat the option).")(bundled)
+    bundled = click.option("--playback-id", default=None)(bundled)
+    bundled = click.option("--video", default=None)(bundled)
+    bundled = click.option("--asset", default=None)(bundled)
+    bundled = click.option("--env", "environment_id", required=True)(bundled)
+    return store_options(bundled)
 
 
-def run_query(environment_id, asset, video, playback_id, timeframe, db, store_url, with_hotspots):
+@dataclass(frozen=True)
+class QueryTarget:
+    """What a query command asked about: environment, scope and id, timeframe, filters, store."""
+
+    environment_id: str
+    scope: Scope
+    scope_id: str
+    timeframe: tuple[str, ...]
+    filters: Filters
+    db: str | None
+    store_url: str | None
+
+    def run(self, query):
+        """`query(store, environment, window_s, now_ms, settings)` with usage errors as CLI messages."""
+        from moments import stats
+        from moments.engagement.timeframe import TimeframeError
+
+        settings = Settings()
+        store = open_from(self.db, self.store_url)
+        try:
+            environment = store.get_environment(self.environment_id)
+            if environment is None:
+                fail(f"no environment {self.environment_id!r}")
+            now_ms = int(time.time() * 1000)
+            window = stats.effective_timeframe(list(self.timeframe), environment, now_ms // 1000,
+                                               settings.default_timeframe_s)
+            return query(store, environment, window, now_ms, settings)
+        except TimeframeError as error:
+            raise click.BadParameter(str(error), param_hint="--timeframe") from None
+        except stats.UnknownScopeId:
+            fail(f"{self.scope.value} {self.scope_id!r} not found")
+        finally:
+            store.close()
+
+
+def run_query(target: QueryTarget, with_hotspots: bool):
     # Imported here: the engagement engine (numpy, scipy) is only needed by queries.
     from moments import stats
-    from moments.engagement.timeframe import TimeframeError
 
-    chosen = [(s, v) for s, v in ((Scope.ASSET, asset), (Scope.VIDEO, video), (Scope.PLAYBACK_ID, playback_id)) if v]
-    if len(chosen) != 1:
-        raise click.UsageError("give exactly one of --asset, --video, --playback-id")
-    scope, scope_id = chosen[0]
-    settings = Settings()
-    store = open_from(db, store_url)
-    try:
-        environment = store.get_environment(environment_id)
-        if environment is None:
-            fail(f"no environment {environment_id!r}")
-        now_ms = int(time.time() * 1000)
-        window = stats.effective_timeframe(list(timeframe), environment, now_ms // 1000, settings.default_timeframe_s)
-        return stats.engagement(store, environment, scope, scope_id, window, now_ms, settings.idle_timeout_s,
-                                with_hotspots)
-    except TimeframeError as error:
-        raise click.BadParameter(str(error), param_hint="--timeframe") from None
-    except stats.UnknownScopeId:
-        fail(f"{scope.value} {scope_id!r} not found")
-    finally:
-        store.close()
+    return target.run(lambda store, environment, window, now_ms, settings: stats.engagement(
+        store, environment, target.scope, target.scope_id, window, now_ms, settings.idle_timeout_s,
+        with_hotspots, target.filters))
 
 
 def mm_ss(ms: float) -> str:
@@ -292,11 +328,11 @@ def mm_ss(ms: float) -> str:
 
 @main.command()
 @query_options
-def heatmap(environment_id, asset, video, playback_id, timeframe, db, store_url, as_json) -> None:
+def heatmap(target: QueryTarget, as_json: bool) -> None:
     """The engagement heatmap (Mux response shape with --json)."""
     from moments import stats
 
-    result = run_query(environment_id, asset, video, playback_id, timeframe, db, store_url, False)
+    result = run_query(target, False)
     if as_json:
         click.echo(json.dumps(stats.heatmap_json(result)))
         return
@@ -310,12 +346,11 @@ def heatmap(environment_id, asset, video, playback_id, timeframe, db, store_url,
 @query_options
 @click.option("--limit", type=click.IntRange(1), default=None)
 @click.option("--order-direction", type=click.Choice(["desc", "asc"]), default="desc", show_default=True)
-def hotspots(environment_id, asset, video, playback_id, timeframe, db, store_url, as_json, limit,
-             order_direction) -> None:
+def hotspots(target: QueryTarget, as_json: bool, limit: int | None, order_direction: str) -> None:
     """Hotspots (peaks) and cold spots (Mux response shape with --json)."""
     from moments import stats
 
-    result = run_query(environment_id, asset, video, playback_id, timeframe, db, store_url, True)
+    result = run_query(target, True)
     body = stats.hotspots_json(result, limit, order_direction)
     if as_json:
         click.echo(json.dumps(body))
