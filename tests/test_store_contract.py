@@ -198,6 +198,37 @@ def test_views_queries_and_duration_histogram(any_store):
     assert result.total_views == 4 and result.duration_ms == 60_000
 
 
+def test_list_views_pages_the_counted_views_newest_first(any_store):
+    a, b = env_of(any_store, "a").environment_id, env_of(any_store, "b").environment_id
+    any_store.put_asset(a, Asset("movie", 60_000, ("pb-movie",)))
+    t = NOW_MS - 3_600_000
+    counted = [done("v1", t, asset_id="movie"), done("v2", t - 1000, asset_id="movie"),
+               done("v3", t - 1000, asset_id="movie"),  # same start as v2: view_id breaks the tie
+               done("v4", t - 5000, playback_id="pb-movie"),  # through the asset's playback ID
+               done("v5", t - 9000, asset_id="movie", view_end_ms=None)]  # idle by the query's cutoff
+    ignored = [done("too-old", NOW_MS - 5 * DAY_MS, asset_id="movie"), done("other", t, asset_id="other"),
+               done("no-ranges", t, asset_id="movie", ranges=()),
+               done("old-sdk", t, asset_id="movie", sdk_name="mux-embed", sdk_version="5.0.0", reports_ranges=False)]
+    any_store.upsert_views(a, counted + ignored, NOW_MS - 2 * 3_600_000)
+    any_store.upsert_views(b, [done("b1", t, asset_id="movie")], NOW_MS)
+    query = ViewQuery(a, Scope.ASSET, "movie", NOW_MS - DAY_MS, NOW_MS, NOW_MS - 3_600_000)
+    assert any_store.count_views(query) == any_store.view_ranges(query).n_views == 5
+    pages, after = [], None
+    while page := any_store.list_views(query, 2, after):
+        pages.append([v.view_id for v in page])
+        after = (page[-1].view_start_ms, page[-1].view_id)
+    assert pages == [["v1", "v3"], ["v2", "v4"], ["v5"]]
+    assert any_store.list_views(query, 10, None)[3] == counted[3]  # whole views, as stored
+    # A view still in progress (not idle yet) does not count; another environment sees none.
+    fresh = ViewQuery(a, Scope.ASSET, "movie", NOW_MS - DAY_MS, NOW_MS, NOW_MS - 3 * 3_600_000)
+    assert [v.view_id for v in any_store.list_views(fresh, 10, None)] == ["v1", "v3", "v2", "v4"]
+    assert any_store.count_views(fresh) == 4
+    other = ViewQuery(b, Scope.ASSET, "movie", NOW_MS - DAY_MS, NOW_MS, NOW_MS - 3_600_000)
+    assert [v.view_id for v in any_store.list_views(other, 10, None)] == ["b1"] and any_store.count_views(other) == 1
+    video = ViewQuery(a, Scope.PLAYBACK_ID, "pb-movie", NOW_MS - DAY_MS, NOW_MS, NOW_MS - 3_600_000)
+    assert [v.view_id for v in any_store.list_views(video, 10, None)] == ["v4"]
+
+
 def skip_on_connect(request) -> None:
     """The long rollup checks run on chdb: clickhouse-connect issues the same SQL (the other
     tests cover its executor), and chdb allows one engine per process, so time is all it adds."""
@@ -366,3 +397,44 @@ def test_open_store_urls(tmp_path):
         open_store("chdb://")
     with pytest.raises(StoreUnavailable):
         open_store("clickhouse://nobody:pw@127.0.0.1:1/db")
+
+
+# --- filters ---------------------------------------------------------------------------------
+
+def test_filters_pick_the_matching_views(any_store):
+    """Each filter set gives exactly the heatmap of the views it matches, on every backend;
+    rollups (which hold no dimensions) are never used for a filtered query."""
+    from moments.filters import parse_filters
+
+    environment = env_of(any_store)
+    rng = np.random.default_rng(7)
+    countries, devices = ["US", "CA", "DE", None], ["tv", "phone", None]
+    views = []
+    for i in range(60):
+        start = int(rng.integers(0, 50_000))
+        views.append(done(f"v{i}", ranges=((start, start + int(rng.integers(1_000, 10_000))),), asset_id="a",
+                          country=countries[i % 4], device_type=devices[i % 3],
+                          dimensions={"custom_3": "premium"} if i % 5 == 0 else {}))
+    any_store.upsert_views(environment.environment_id, views, NOW_MS - 3_000_000)
+    window = ((NOW_MS - 3 * DAY_MS) // 1000, NOW_MS // 1000)
+    cases = {
+        "country:US": lambda v: v.country == "US",
+        "!country:US": lambda v: v.country != "US",
+        "country:US,country:CA": lambda v: v.country in ("US", "CA"),
+        "country:DE,!device_type:tv": lambda v: v.country == "DE" and v.device_type != "tv",
+        "operating_system:none": lambda v: False,
+        "custom_3:premium": lambda v: v.dimensions.get("custom_3") == "premium",
+        "!custom_3:premium,viewer_device_category:phone": lambda v: "custom_3" not in v.dimensions
+        and v.device_type == "phone",
+    }
+    for text, keep in cases.items():
+        filters = parse_filters(text.split(","))
+        got = stats.engagement(any_store, environment, Scope.ASSET, "a", window, NOW_MS, 3600, filters=filters)
+        matching = [v for v in views if keep(v)]
+        assert got.total_views == len(matching), text
+        if matching:
+            from test_heatmap import range_set
+            from moments.engagement.heatmap import heatmap
+
+            expected = heatmap(range_set([list(v.ranges) for v in matching]), 60_000)
+            np.testing.assert_array_equal(got.values, expected, err_msg=text)

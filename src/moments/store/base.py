@@ -64,6 +64,13 @@ class Store(Protocol):
     def view_ranges(self, query: ViewQuery) -> RangeSet:
         """Watched ranges of all the views that count for engagement under `query` (no rollups)."""
 
+    def list_views(self, query: ViewQuery, limit: int, after: tuple[int, str] | None) -> list[View]:
+        """Up to `limit` of the views that count under `query` (the same ones as view_ranges), newest
+        first by (view_start_ms, view_id) descending; `after`: that pair of the previous page's last view."""
+
+    def count_views(self, query: ViewQuery) -> int:
+        """How many views count under `query`."""
+
     def duration_histogram(self, query: ViewQuery) -> list[tuple[int, int]]:
         """(reported duration, views) over the views that count under `query`."""
 

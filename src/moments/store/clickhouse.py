@@ -38,8 +38,10 @@ from moments.engagement.heatmap import bucket_count
 from moments.model import Asset, BeaconEvent, Environment, RangeSet, Scope, Token, View
 from moments.store import rollups
 from moments.store.base import Coverage, ViewQuery
-from moments.store.duckdb import VIEW_COLUMNS, range_set_from_arrow, views_from_arrow, views_to_arrow
+from moments.store.duckdb import (KEYSET_BEFORE, VIEW_COLUMNS, range_set_from_arrow, views_from_arrow,
+                                  views_to_arrow)
 from moments.store.executor import Executor
+from moments.store.filtering import filter_conditions
 
 _STR, _I64 = pa.string(), pa.int64()
 VIEW_SCHEMA = pa.schema([
@@ -385,13 +387,31 @@ class ClickHouseStore:
         return [(r["id"], int(r["views"])) for r in rows]
 
     def view_ranges(self, query: ViewQuery) -> RangeSet:
-        table = self._x.query(f"SELECT range_starts, range_ends, duration_ms FROM views FINAL WHERE {_counted_sql(query.scope)}",
+        table = self._x.query(f"SELECT range_starts, range_ends, duration_ms FROM views FINAL WHERE {_counted_sql(query)}",
                               _query_params(query, self._x))
         return range_set_from_arrow(table)
 
+    def list_views(self, query: ViewQuery, limit: int, after: tuple[int, str] | None) -> list[View]:
+        # The same condition as view_ranges, so a listing holds exactly the views the heatmap counts.
+        sql = f"SELECT {ROW_COLUMNS} FROM views FINAL WHERE {_counted_sql(query)}"
+        params = {**_query_params(query, self._x), "limit": limit}
+        if after is not None:
+            sql += f" AND {KEYSET_BEFORE.format(start='{after_start:Int64}', view='{after_view:String}')}"
+            params |= {"after_start": after[0], "after_view": after[1]}
+        sql += " ORDER BY view_start_ms DESC, view_id DESC LIMIT {limit:UInt64}"
+        return views_from_arrow(_as_views(self._x.query(sql, params)))
+
+    def count_views(self, query: ViewQuery) -> int:
+        sql = f"SELECT count() AS n FROM views FINAL WHERE {_counted_sql(query)}"
+        return int(self._x.query(sql, _query_params(query, self._x))["n"][0].as_py())
+
     def duration_histogram(self, query: ViewQuery) -> list[tuple[int, int]]:
+        if query.filters:  # rollups hold no dimensions: count the matching views
+            sql = (f"SELECT duration_ms, toInt64(count()) AS n FROM views FINAL WHERE {_counted_sql(query)} "
+                   "GROUP BY duration_ms ORDER BY duration_ms")
+            return [(int(r["duration_ms"]), int(r["n"])) for r in self._x.query(sql, _query_params(query, self._x)).to_pylist()]
         p0, p1 = _full_partitions(query)
-        counted = _counted_sql(query.scope)
+        counted = _counted_sql(query)
         sql = (
             "SELECT duration_ms, sum(n) AS n FROM ("
             "  SELECT duration_ms, sum(n_views) AS n FROM rollups WHERE environment_id = {env:String} "
@@ -405,6 +425,8 @@ class ClickHouseStore:
         return [(int(r["duration_ms"]), int(r["n"])) for r in self._x.query(sql, params).to_pylist()]
 
     def coverage(self, query: ViewQuery, duration_ms: int, registered: bool) -> Coverage:
+        if query.filters:  # rollups hold no dimensions: the matching views are read raw
+            return Coverage(0, np.zeros(bucket_count(duration_ms), dtype=np.int64), self.view_ranges(query))
         p0, p1 = _full_partitions(query)
         params = {**_query_params(query, self._x), "p0": p0, "p1": p1, "scope": query.scope.value, "duration": duration_ms}
         summed = self._x.query(
@@ -418,7 +440,7 @@ class ClickHouseStore:
         # Without a registered duration, views on other grids are read raw, if there are any.
         # (A grid listed here whose rows sum to nothing only costs an empty read.)
         other_grids = not registered and len(summed["others"][0]) > 0
-        counted = _counted_sql(query.scope)
+        counted = _counted_sql(query)
         sql = " UNION ALL ".join(f"SELECT range_starts, range_ends, duration_ms FROM {table} FINAL WHERE {counted} AND {part}"
                                  for table, part in _unheld_parts(registered, other_grids))
         return Coverage(n_views, watched, range_set_from_arrow(self._x.query(sql, params)))
@@ -612,10 +634,21 @@ _SCOPE_SQL = {
 }
 
 
-def _counted_sql(scope: Scope) -> str:
-    return ("environment_id = {env:String} AND " + _SCOPE_SQL[scope] + " AND view_start_ms >= {start:Int64} "
-            "AND view_start_ms < {end:Int64} AND reports_ranges AND notEmpty(range_starts) "
-            "AND (view_end_ms IS NOT NULL OR received_at_ms < {idle_before:Int64})")
+def _counted_sql(query: ViewQuery) -> str:
+    """The views that count under `query`, its filters included (parameters: _query_params)."""
+    return " AND ".join([
+        "environment_id = {env:String} AND " + _SCOPE_SQL[query.scope] + " AND view_start_ms >= {start:Int64} "
+        "AND view_start_ms < {end:Int64} AND reports_ranges AND notEmpty(range_starts) "
+        "AND (view_end_ms IS NOT NULL OR received_at_ms < {idle_before:Int64})",
+        *_filters(query)[0]])
+
+
+def _filters(query: ViewQuery) -> tuple[list[str], dict]:
+    return filter_conditions(
+        query.filters,
+        # custom_N names are checked by moments.filters, so quoting them inline is safe
+        column=lambda d: f"dimensions['{d}']" if d.startswith("custom_") else d,
+        member=lambda param, value: f"has({{{param}:Array(String)}}, {value})")
 
 
 def _unheld_parts(registered: bool, other_grids: bool) -> list[tuple[str, str]]:
@@ -659,7 +692,7 @@ def _grained_sql(p0: int, p1: int) -> str:
 
 def _query_params(query: ViewQuery, executor: Executor) -> dict:
     params = {"env": query.environment_id, "scope_id": query.scope_id, "start": query.start_ms,
-              "end": query.end_ms, "idle_before": query.idle_before_ms}
+              "end": query.end_ms, "idle_before": query.idle_before_ms, **_filters(query)[1]}
     if query.scope is Scope.ASSET:
         params["pids"] = executor.query(
             "SELECT playback_id FROM playback_ids FINAL WHERE environment_id = {env:String} AND asset_id = {scope_id:String}",
