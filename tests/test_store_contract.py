@@ -162,6 +162,27 @@ def test_list_scope_ids(any_store):
     assert any_store.list_scope_ids(env, Scope.VIDEO, "nothing", 10) == []
 
 
+def test_scope_durations(any_store):
+    """Peers for relative retention: registered duration first, else the median reported, in a band."""
+    env, other = env_of(any_store, "a").environment_id, env_of(any_store, "b").environment_id
+    reported = {"a0": 60_000, "a1": 61_000, "a2": 64_000, "b0": 60_000, "b1": 63_000, "g0": 90_000}
+    ids = {"a": ("alpha", "pb-1"), "b": ("beta", "pb-2"), "g": ("gamma", None)}
+    any_store.upsert_views(env, [done(v, asset_id=ids[v[0]][0], playback_id=ids[v[0]][1], video_id="vid-x",
+                                      duration_ms=d) for v, d in reported.items()], NOW_MS)
+    any_store.put_asset(env, Asset("gamma", 30_000, ("pb-2",)))  # registered: wins over the 90 s reported
+    any_store.put_asset(env, Asset("reg-long", 600_000, ("pb-reg",)))  # registered, never viewed
+    everything = (0, 10**9, 10)
+    assert any_store.scope_durations(env, Scope.ASSET, *everything) == [
+        ("alpha", 61_000, 3), ("beta", 61_500, 2), ("gamma", 30_000, 1), ("reg-long", 600_000, 0)]
+    assert any_store.scope_durations(env, Scope.ASSET, 30_000, 61_000, 10) == [("alpha", 61_000, 3), ("gamma", 30_000, 1)]
+    assert any_store.scope_durations(env, Scope.ASSET, 0, 10**9, 1) == [("alpha", 61_000, 3)]
+    assert any_store.scope_durations(env, Scope.PLAYBACK_ID, *everything) == [
+        ("pb-1", 61_000, 3), ("pb-2", 30_000, 2), ("pb-reg", 600_000, 0)]
+    assert any_store.scope_durations(env, Scope.VIDEO, *everything) == [("vid-x", 62_000, 6)]  # 60, 60, 61 | 63, 64, 90 s
+    for scope in Scope:
+        assert any_store.scope_durations(other, scope, *everything) == []
+
+
 def test_tenancy(any_store):
     a, b = env_of(any_store, "a"), env_of(any_store, "b")
     any_store.put_asset(a.environment_id, Asset("shared", 60_000, ("pb",)))

@@ -61,6 +61,14 @@ class Store(Protocol):
     def list_scope_ids(self, environment_id: str, scope: Scope, search: str | None, limit: int) -> list[tuple[str, int]]:
         """Known ids of one kind (registered or seen on views) with their view counts, most viewed first."""
 
+    def scope_durations(self, environment_id: str, scope: Scope, min_ms: int, max_ms: int,
+                        limit: int) -> list[tuple[str, int, int]]:
+        """(id, duration_ms, views) of the ids of one kind whose duration lies in [min_ms, max_ms],
+        most viewed first (then by id), at most `limit`: the peers a relative-retention query
+        compares with. Duration: the registered one (assets, and playback IDs of a registered
+        asset), else the median of what the id's stored views reported (lower and upper middle
+        averaged, rounded down). Views: those carrying the id, as in list_scope_ids."""
+
     def view_ranges(self, query: ViewQuery) -> RangeSet:
         """Watched ranges of all the views that count for engagement under `query` (no rollups)."""
 

@@ -386,6 +386,28 @@ class ClickHouseStore:
         rows = self._x.query(sql, {"env": environment_id, "search": search, "limit": limit}).to_pylist()
         return [(r["id"], int(r["views"])) for r in rows]
 
+    def scope_durations(self, environment_id: str, scope: Scope, min_ms: int, max_ms: int,
+                        limit: int) -> list[tuple[str, int, int]]:
+        nothing = "CAST(NULL AS Nullable(Int64))"
+        registered = {
+            Scope.ASSET: f"SELECT asset_id AS id, 0 AS n, {nothing} AS reported, duration_ms AS registered "
+                         "FROM assets FINAL WHERE environment_id = {env:String}",
+            Scope.PLAYBACK_ID: f"SELECT p.playback_id AS id, 0 AS n, {nothing} AS reported, a.duration_ms AS registered "
+                               "FROM (SELECT playback_id, asset_id FROM playback_ids FINAL WHERE environment_id = {env:String}) AS p "
+                               "INNER JOIN (SELECT asset_id, duration_ms FROM assets FINAL WHERE environment_id = {env:String}) AS a "
+                               "ON p.asset_id = a.asset_id",
+        }.get(scope)
+        # Median of the reported durations: the two middle values averaged (rounded down), as on DuckDB.
+        seen = ("SELECT scope_id AS id, count() AS n, CAST(intDiv(quantileExactLow(0.5)(duration_ms) "
+                f"+ quantileExactHigh(0.5)(duration_ms), 2) AS Nullable(Int64)) AS reported, {nothing} AS registered "
+                f"FROM views FINAL WHERE environment_id = {{env:String}} AND scope = '{scope.value}' GROUP BY scope_id")
+        sql = (f"SELECT id, sum(n) AS views, coalesce(any(registered), any(reported)) AS d "
+               f"FROM ({seen}{f' UNION ALL {registered}' if registered else ''}) GROUP BY id "
+               "HAVING d BETWEEN {min:Int64} AND {max:Int64} ORDER BY views DESC, id ASC LIMIT {limit:UInt64}")
+        params = {"env": environment_id, "min": min_ms, "max": max_ms, "limit": limit}
+        rows = self._x.query(sql, params).to_pylist()
+        return [(r["id"], int(r["d"]), int(r["views"])) for r in rows]
+
     def view_ranges(self, query: ViewQuery) -> RangeSet:
         table = self._x.query(f"SELECT range_starts, range_ends, duration_ms FROM views FINAL WHERE {_counted_sql(query)}",
                               _query_params(query, self._x))

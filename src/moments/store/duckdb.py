@@ -399,6 +399,30 @@ class DuckDBStore:
             rows = self._exec(sql, {"env": environment_id, "search": search, "limit": limit})
         return [(row[0], int(row[1])) for row in rows]
 
+    def scope_durations(self, environment_id: str, scope: Scope, min_ms: int, max_ms: int,
+                        limit: int) -> list[tuple[str, int, int]]:
+        column = {Scope.ASSET: "asset_id", Scope.VIDEO: "video_id", Scope.PLAYBACK_ID: "playback_id"}[scope]
+        registered = {
+            Scope.ASSET: "SELECT asset_id AS id, duration_ms AS d FROM assets WHERE environment_id = $env",
+            Scope.PLAYBACK_ID: "SELECT p.playback_id AS id, a.duration_ms AS d FROM playback_ids p JOIN assets a "
+                               "USING (environment_id, asset_id) WHERE p.environment_id = $env",
+            Scope.VIDEO: "SELECT NULL::VARCHAR AS id, NULL::BIGINT AS d WHERE false",
+        }[scope]
+        # Median of the reported durations: the two middle values averaged (rounded down), as on ClickHouse.
+        sql = (
+            f"WITH seen AS (SELECT {column} AS id, count(*) AS views, "
+            f"(quantile_disc(duration_ms, 0.5) - quantile_disc(-duration_ms, 0.5)) // 2 AS reported FROM views "
+            f"WHERE environment_id = $env AND {column} IS NOT NULL GROUP BY ALL), "
+            f"reg AS ({registered}), "
+            "ids AS (SELECT id, coalesce(reg.d, seen.reported) AS d, coalesce(seen.views, 0) AS views "
+            "FROM seen FULL JOIN reg USING (id)) "
+            "SELECT id, d, views FROM ids WHERE d BETWEEN $min AND $max ORDER BY views DESC, id LIMIT $limit"
+        )
+        params = {"env": environment_id, "min": min_ms, "max": max_ms, "limit": limit}
+        with self._lock:
+            rows = self._exec(sql, params)
+        return [(row[0], int(row[1]), int(row[2])) for row in rows]
+
     def view_ranges(self, query: ViewQuery) -> RangeSet:
         sql = f"SELECT range_starts, range_ends, duration_ms FROM views WHERE {_counted_sql(query.scope)}"
         with self._lock:
