@@ -15,7 +15,7 @@ from moments import __version__
 from moments.api import errors
 from moments.api.cache import ResponseCache
 from moments.api.ratelimit import RateLimiter
-from moments.api.routes import assets, collector, dashboard, engagement, health, imports, layers, lists
+from moments.api.routes import assets, collector, dashboard, engagement, exports, health, imports, layers, lists
 from moments.config import Settings
 from moments.metrics import Metrics
 from moments.store.base import Store
@@ -65,7 +65,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     app.state.response_cache = ResponseCache()
     app.state.metrics = Metrics()
     errors.install(app)
-    for module in (engagement, layers, imports, lists, assets, health):
+    for module in (engagement, layers, exports, imports, lists, assets, health):
         app.include_router(module.router)
     collector.mount(app, settings.beacon_path)
     dashboard.mount(app)

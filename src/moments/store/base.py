@@ -7,9 +7,10 @@ its migrations and its query language.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Iterator, Protocol, Sequence
 
 import numpy as np
+import pyarrow as pa
 
 from moments.filters import Filters
 from moments.model import Asset, BeaconEvent, Environment, RangeSet, Scope, Token, View
@@ -78,6 +79,14 @@ class Store(Protocol):
 
     def count_views(self, query: ViewQuery) -> int:
         """How many views count under `query`."""
+
+    def export_views(self, environment_id: str, start_ms: int, end_ms: int, scope: Scope | None = None,
+                     scope_id: str | None = None, filters: Filters = (),
+                     batch_rows: int = ...) -> Iterator[pa.Table]:
+        """The completed views (view_end_ms set) that started in [start_ms, end_ms), of one scope
+        (None: all of the environment's) and matching `filters`, as tables of VIEW_COLUMNS
+        (store/duckdb.py) of at most `batch_rows` rows, oldest first by (view_start_ms, view_id).
+        Lazy: each table is read when asked for, so an export holds one batch in memory."""
 
     def duration_histogram(self, query: ViewQuery) -> list[tuple[int, int]]:
         """(reported duration, views) over the views that count under `query`."""

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from moments import stats
 from moments.api.errors import bad_request, not_found
 from moments.api.routes.engagement import HEATMAP_PARAMS, KINDS, checked_caller
+from moments.api.validation import query_filters
 from moments.engagement.timeframe import TimeframeError
 from moments.model import Scope
 
@@ -26,7 +27,8 @@ def _add_route(segment: str, scope: Scope, label: str, allow_slash: bool) -> Non
                 summary=f"Heatmap with rewatch, arrival and departure layers of a {label}")
     async def layers(request: Request, scope_id: Annotated[str, Path(description=f"The {label} id.")],
                      timeframe: Annotated[list[str] | None, Query(alias="timeframe[]")] = None) -> JSONResponse:
-        caller = checked_caller(request, HEATMAP_PARAMS, label, scope_id, allow_slash)
+        caller = checked_caller(request, HEATMAP_PARAMS | {"filters[]"}, label, scope_id, allow_slash)
+        filters = query_filters(request)
         settings = request.app.state.settings
         now_s = int(time.time())
         try:
@@ -36,7 +38,7 @@ def _add_route(segment: str, scope: Scope, label: str, allow_slash: bool) -> Non
             raise bad_request(str(error)) from None
         try:
             result = await run_in_threadpool(stats.layers, request.app.state.store, caller.environment, scope,
-                                             scope_id, window, now_s * 1000, settings.idle_timeout_s)
+                                             scope_id, window, now_s * 1000, settings.idle_timeout_s, filters)
         except stats.UnknownScopeId:
             raise not_found(label, scope_id) from None
         return JSONResponse(stats.layers_json(result), headers=caller.headers)

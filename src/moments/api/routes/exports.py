@@ -1,0 +1,119 @@
+"""Exports (ours, on /v1; the Mux-compatible endpoints keep their one JSON shape):
+
+- GET /v1/engagement/{assets|videos|playback-ids}/{ID}/export/{heatmap|layers|hotspots}.{csv|json|parquet}
+  with `timeframe[]` and `filters[]`: the tidy tables of moments/exports.py, as an attachment;
+- GET /v1/exports/views.parquet with `timeframe[]`, `filters[]` and at most one of `asset_id`,
+  `video_id`, `playback_id`: the environment's completed views in the import format
+  (`moments import` reads the file back), streamed one batch of rows at a time.
+"""
+
+# No "from __future__ import annotations": FastAPI reads these annotations at runtime.
+
+import time
+from typing import Annotated, Iterator
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+
+from moments import exports, stats
+from moments.api.auth import Caller, authorize
+from moments.api.errors import ApiError, bad_request, not_found
+from moments.api.routes.engagement import KINDS, Timeframe, checked_caller
+from moments.api.validation import only_parameters, path_id, query_filters
+from moments.engagement.timeframe import TimeframeError
+from moments.model import Environment, Scope
+
+router = APIRouter(tags=["moments: exports"])
+
+EXPORT_PARAMS = {"timeframe[]", "filters[]"}
+VIEW_SCOPES = {"asset_id": (Scope.ASSET, "asset", False), "video_id": (Scope.VIDEO, "video", True),
+               "playback_id": (Scope.PLAYBACK_ID, "playback ID", False)}
+
+
+def window_of(request: Request, environment: Environment, timeframe: list[str] | None) -> tuple[int, int]:
+    """The effective timeframe (epoch seconds), or a 400 naming what is wrong with it."""
+    try:
+        return stats.effective_timeframe(timeframe or [], environment, int(time.time()),
+                                         request.app.state.settings.default_timeframe_s)
+    except TimeframeError as error:
+        raise bad_request(str(error)) from None
+
+
+def attachment(name: str) -> dict[str, str]:
+    # Names are ASCII by construction (exports.slug), so no filename* form is needed.
+    return {"Content-Disposition": f'attachment; filename="{name}"', "X-Content-Type-Options": "nosniff"}
+
+
+def _add_route(segment: str, scope: Scope, label: str, allow_slash: bool) -> None:
+    @router.get(f"/v1/engagement/{segment}/{{scope_id:path}}/export/{{file}}", name=f"{segment}_export",
+                summary=f"Heatmap, layers or hotspots of a {label} as CSV, JSON or Parquet",
+                response_class=Response,
+                responses={200: {"content": {media: {} for media in exports.MEDIA_TYPES.values()},
+                                 "description": "The table as an attachment"}})
+    async def export(request: Request, scope_id: Annotated[str, Path(description=f"The {label} id.")],
+                     file: Annotated[str, Path(description="heatmap|layers|hotspots . csv|json|parquet")],
+                     timeframe: Timeframe = None) -> Response:
+        caller = checked_caller(request, EXPORT_PARAMS, label, scope_id, allow_slash)
+        chosen = exports.parse_file(file)
+        if chosen is None:
+            raise ApiError(404, f"No export {file[:40]!r}: exports are {'|'.join(exports.WHATS)} . "
+                                f"{'|'.join(exports.FORMATS)}, e.g. heatmap.csv")
+        what, fmt = chosen
+        filters = query_filters(request)
+        window = window_of(request, caller.environment, timeframe)
+        settings = request.app.state.settings
+
+        def build() -> bytes:
+            table = exports.compute(what, request.app.state.store, caller.environment, scope, scope_id, window,
+                                    int(time.time()) * 1000, settings.idle_timeout_s, filters)
+            return exports.render(table, fmt)
+
+        try:
+            body = await run_in_threadpool(build)
+        except stats.UnknownScopeId:
+            raise not_found(label, scope_id) from None
+        name = exports.file_name(scope, scope_id, window, what, fmt)
+        return Response(body, media_type=exports.MEDIA_TYPES[fmt], headers={**caller.headers, **attachment(name)})
+
+
+for _segment, _scope, _label, _allow_slash in KINDS:
+    _add_route(_segment, _scope, _label, _allow_slash)
+
+
+def _view_scope(request: Request, caller: Caller) -> tuple[Scope | None, str | None]:
+    """The one scope parameter given, checked and known in the environment; (None, None) for all views."""
+    given = [name for name in VIEW_SCOPES if name in request.query_params]
+    if len(given) > 1:
+        raise bad_request(f"give at most one of {', '.join(VIEW_SCOPES)}")
+    if not given:
+        return None, None
+    scope, label, allow_slash = VIEW_SCOPES[given[0]]
+    values = request.query_params.getlist(given[0])
+    if len(values) != 1:
+        raise bad_request(f"{given[0]} must be given once")
+    scope_id = path_id(f"{label} id", values[0], allow_slash=allow_slash)
+    if not request.app.state.store.scope_exists(caller.environment.environment_id, scope, scope_id):
+        raise not_found(label, scope_id)
+    return scope, scope_id
+
+
+@router.get("/v1/exports/views.parquet", name="export_views", response_class=Response,
+            summary="Completed views of a timeframe as Parquet, in the import format",
+            responses={200: {"content": {exports.MEDIA_TYPES["parquet"]: {}}, "description": "views.parquet"}})
+async def export_views(request: Request, timeframe: Timeframe = None, asset_id: str | None = None,
+                       video_id: str | None = None, playback_id: str | None = None) -> StreamingResponse:
+    caller = authorize(request, "read")  # this environment's views only: the store query is keyed by it
+    only_parameters(request, EXPORT_PARAMS | set(VIEW_SCOPES))
+    filters = query_filters(request)
+    window = window_of(request, caller.environment, timeframe)
+    scope, scope_id = await run_in_threadpool(_view_scope, request, caller)
+    batches = request.app.state.store.export_views(caller.environment.environment_id, window[0] * 1000,
+                                                   window[1] * 1000, scope, scope_id, filters)
+    name = f"moments_views_{window[0]}-{window[1]}.parquet"
+
+    def body() -> Iterator[bytes]:  # a sync generator: Starlette runs each step in a worker thread
+        yield from exports.views_parquet_chunks(batches)
+
+    return StreamingResponse(body(), media_type=exports.MEDIA_TYPES["parquet"],
+                             headers={**caller.headers, **attachment(name)})
