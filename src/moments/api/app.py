@@ -16,6 +16,7 @@ from moments.api import errors
 from moments.api.cache import ResponseCache
 from moments.api.ratelimit import RateLimiter
 from moments.api.routes import assets, collector, dashboard, engagement, exports, health, imports, layers, lists
+from moments.api.routes import views as view_routes
 from moments.config import Settings
 from moments.metrics import Metrics
 from moments.store.base import Store
@@ -65,7 +66,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     app.state.response_cache = ResponseCache()
     app.state.metrics = Metrics()
     errors.install(app)
-    for module in (engagement, layers, exports, imports, lists, assets, health):
+    for module in (engagement, layers, exports, imports, lists, assets, health, view_routes):
         app.include_router(module.router)
     collector.mount(app, settings.beacon_path)
     dashboard.mount(app)

@@ -28,20 +28,21 @@ import threading
 import time
 import uuid
 from importlib import resources
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from moments.engagement.heatmap import bucket_count
+from moments.filters import Filters
 from moments.model import Asset, BeaconEvent, Environment, RangeSet, Scope, Token, View
 from moments.store import rollups
 from moments.store.base import Coverage, ViewQuery
-from moments.store.duckdb import (KEYSET_BEFORE, VIEW_COLUMNS, range_set_from_arrow, views_from_arrow,
-                                  views_to_arrow)
+from moments.store.duckdb import VIEW_COLUMNS, range_set_from_arrow, views_from_arrow, views_to_arrow
 from moments.store.executor import Executor
 from moments.store.filtering import filter_conditions
+from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, keyset_pages
 
 _STR, _I64 = pa.string(), pa.int64()
 VIEW_SCHEMA = pa.schema([
@@ -423,6 +424,29 @@ class ClickHouseStore:
         sql += " ORDER BY view_start_ms DESC, view_id DESC LIMIT {limit:UInt64}"
         return views_from_arrow(_as_views(self._x.query(sql, params)))
 
+    def export_views(self, environment_id: str, start_ms: int, end_ms: int, scope: Scope | None = None,
+                     scope_id: str | None = None, filters: Filters = (),
+                     batch_rows: int = EXPORT_BATCH_ROWS) -> Iterator[pa.Table]:
+        conditions, params = _filter_sql(filters)
+        # Unscoped: each view's own row ('view' scope), so a view is read once.
+        scoped = _SCOPE_SQL[scope] if scope else "scope = 'view'"
+        conditions = ["environment_id = {env:String} AND " + scoped + " AND view_start_ms >= {start:Int64} "
+                      "AND view_start_ms < {end:Int64} AND view_end_ms IS NOT NULL", *conditions]
+        params |= {"env": environment_id, "start": start_ms, "end": end_ms, "limit": batch_rows}
+        if scope:
+            params["scope_id"] = scope_id
+        if scope is Scope.ASSET:
+            params["pids"] = _asset_playback_ids(self._x, environment_id, scope_id)
+
+        def page(after: tuple[int, str] | None) -> pa.Table:
+            keyset = [KEYSET_AFTER.format(start="{after_start:Int64}", view="{after_view:String}")] if after else []
+            sql = (f"SELECT {ROW_COLUMNS} FROM views FINAL WHERE {' AND '.join(conditions + keyset)} "
+                   "ORDER BY view_start_ms, view_id LIMIT {limit:UInt64}")
+            values = params | ({"after_start": after[0], "after_view": after[1]} if after else {})
+            return _as_views(self._x.query(sql, values))
+
+        return keyset_pages(page, batch_rows)
+
     def count_views(self, query: ViewQuery) -> int:
         sql = f"SELECT count() AS n FROM views FINAL WHERE {_counted_sql(query)}"
         return int(self._x.query(sql, _query_params(query, self._x))["n"][0].as_py())
@@ -666,8 +690,12 @@ def _counted_sql(query: ViewQuery) -> str:
 
 
 def _filters(query: ViewQuery) -> tuple[list[str], dict]:
+    return _filter_sql(query.filters)
+
+
+def _filter_sql(filters: Filters) -> tuple[list[str], dict]:
     return filter_conditions(
-        query.filters,
+        filters,
         # custom_N names are checked by moments.filters, so quoting them inline is safe
         column=lambda d: f"dimensions['{d}']" if d.startswith("custom_") else d,
         member=lambda param, value: f"has({{{param}:Array(String)}}, {value})")
@@ -716,10 +744,14 @@ def _query_params(query: ViewQuery, executor: Executor) -> dict:
     params = {"env": query.environment_id, "scope_id": query.scope_id, "start": query.start_ms,
               "end": query.end_ms, "idle_before": query.idle_before_ms, **_filters(query)[1]}
     if query.scope is Scope.ASSET:
-        params["pids"] = executor.query(
-            "SELECT playback_id FROM playback_ids FINAL WHERE environment_id = {env:String} AND asset_id = {scope_id:String}",
-            params)["playback_id"].to_pylist()
+        params["pids"] = _asset_playback_ids(executor, query.environment_id, query.scope_id)
     return params
+
+
+def _asset_playback_ids(executor: Executor, environment_id: str, asset_id: str) -> list[str]:
+    return executor.query(
+        "SELECT playback_id FROM playback_ids FINAL WHERE environment_id = {env:String} AND asset_id = {asset:String}",
+        {"env": environment_id, "asset": asset_id})["playback_id"].to_pylist()
 
 
 def _full_partitions(query: ViewQuery) -> tuple[int, int]:

@@ -9,17 +9,20 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from importlib import resources
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from moments.filters import Filters
 from moments.model import Asset, BeaconEvent, Environment, RangeSet, Scope, Token, View
 from moments.store import rollups
 from moments.engagement.heatmap import bucket_count
 from moments.store.base import Coverage, ViewQuery
+from moments.store.filtering import filter_conditions
+from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, keyset_pages
 
 # What rollups need of a view (store/rollups.py).
 ROLLUP_INPUT = ("asset_id, playback_id, video_id, view_start_ms, view_end_ms, duration_ms, range_starts, "
@@ -424,10 +427,45 @@ class DuckDBStore:
         return [(row[0], int(row[1]), int(row[2])) for row in rows]
 
     def view_ranges(self, query: ViewQuery) -> RangeSet:
-        sql = f"SELECT range_starts, range_ends, duration_ms FROM views WHERE {_counted_sql(query.scope)}"
+        sql = f"SELECT range_starts, range_ends, duration_ms FROM views WHERE {_counted_sql(query)}"
         with self._lock:
             table = self._conn.sql(sql, params=_query_params(query)).to_arrow_table()
         return range_set_from_arrow(table)
+
+    def list_views(self, query: ViewQuery, limit: int, after: tuple[int, str] | None) -> list[View]:
+        # The same condition as view_ranges, so a listing holds exactly the views the heatmap counts.
+        sql = f"SELECT {', '.join(VIEW_COLUMNS)} FROM views WHERE {_counted_sql(query)}"
+        params = {**_query_params(query), "limit": limit}
+        if after is not None:
+            sql += f" AND {KEYSET_BEFORE.format(start='$after_start', view='$after_view')}"
+            params |= {"after_start": after[0], "after_view": after[1]}
+        sql += " ORDER BY view_start_ms DESC, view_id DESC LIMIT $limit"
+        with self._lock:
+            table = self._conn.sql(sql, params=params).to_arrow_table()
+        return views_from_arrow(table)
+
+    def count_views(self, query: ViewQuery) -> int:
+        return int(self._one(f"SELECT count(*) FROM views WHERE {_counted_sql(query)}", _query_params(query))[0])
+
+    def export_views(self, environment_id: str, start_ms: int, end_ms: int, scope: Scope | None = None,
+                     scope_id: str | None = None, filters: Filters = (),
+                     batch_rows: int = EXPORT_BATCH_ROWS) -> Iterator[pa.Table]:
+        conditions, params = _filter_sql(filters)
+        conditions = ["environment_id = $env AND view_start_ms >= $start AND view_start_ms < $end "
+                      "AND view_end_ms IS NOT NULL", *([_SCOPE_SQL[scope]] if scope else []), *conditions]
+        params |= {"env": environment_id, "start": start_ms, "end": end_ms, "limit": batch_rows}
+        if scope:
+            params["scope_id"] = scope_id
+
+        def page(after: tuple[int, str] | None) -> pa.Table:
+            keyset = [KEYSET_AFTER.format(start="$after_start", view="$after_view")] if after else []
+            sql = (f"SELECT {', '.join(VIEW_COLUMNS)} FROM views WHERE {' AND '.join(conditions + keyset)} "
+                   "ORDER BY view_start_ms, view_id LIMIT $limit")
+            values = params | ({"after_start": after[0], "after_view": after[1]} if after else {})
+            with self._lock:
+                return self._conn.sql(sql, params=values).to_arrow_table()
+
+        return keyset_pages(page, batch_rows)
 
     def _rollup_prefix(self, environment_id: str, scope: str, scope_id: str, duration_ms: int) -> RollupPrefix:
         """Running sums of a scope's rows over partitions, cached until a write touches the scope."""
@@ -444,6 +482,10 @@ class DuckDBStore:
         return prefix
 
     def duration_histogram(self, query: ViewQuery) -> list[tuple[int, int]]:
+        if query.filters:  # rollups hold no dimensions: count the matching views
+            sql = f"SELECT duration_ms, count(*) FROM views WHERE {_counted_sql(query)} GROUP BY duration_ms"
+            with self._lock:
+                return [(int(d), int(n)) for d, n in self._exec(sql, _query_params(query))]
         parts = _full_partitions(query)
         params = {**_query_params(query), "p0": parts[0], "p1": parts[1], "scope": query.scope.value}
         sql = (
@@ -451,7 +493,7 @@ class DuckDBStore:
             "  SELECT duration_ms, n_views AS n FROM rollups WHERE environment_id = $env AND scope = $scope "
             "  AND scope_id = $scope_id AND partition_ms >= $p0 AND partition_ms < $p1"
             "  UNION ALL "
-            + " UNION ALL ".join(f"SELECT duration_ms, 1 AS n FROM views WHERE {_counted_sql(query.scope)} AND {part}"
+            + " UNION ALL ".join(f"SELECT duration_ms, 1 AS n FROM views WHERE {_counted_sql(query)} AND {part}"
                                  for part in _unheld_parts(registered=False, other_grids=False))
             + ") GROUP BY duration_ms"
         )
@@ -459,6 +501,8 @@ class DuckDBStore:
             return [(int(d), int(n)) for d, n in self._exec(sql, params)]
 
     def coverage(self, query: ViewQuery, duration_ms: int, registered: bool) -> Coverage:
+        if query.filters:  # rollups hold no dimensions: the matching views are read raw
+            return Coverage(0, np.zeros(bucket_count(duration_ms), dtype=np.int64), self.view_ranges(query))
         parts = _full_partitions(query)
         params = {**_query_params(query), "p0": parts[0], "p1": parts[1]}
         with self._lock:
@@ -470,7 +514,7 @@ class DuckDBStore:
                 {"env": query.environment_id, "scope": query.scope.value, "scope_id": query.scope_id,
                  "p0": parts[0], "p1": parts[1], "duration": duration_ms})[0][0]
         n_views, watched = prefix.between(*parts)
-        selects = [f"SELECT range_starts, range_ends, duration_ms FROM views WHERE {_counted_sql(query.scope)} AND {part}"
+        selects = [f"SELECT range_starts, range_ends, duration_ms FROM views WHERE {_counted_sql(query)} AND {part}"
                    for part in _unheld_parts(registered, other_grids)]
         if other_grids:
             params["duration"] = duration_ms
@@ -593,15 +637,29 @@ def _unheld_parts(registered: bool, other_grids: bool) -> list[str]:
     return parts
 
 
-def _counted_sql(scope: Scope) -> str:
-    return (f"environment_id = $env AND {_SCOPE_SQL[scope]} AND view_start_ms >= $start AND view_start_ms < $end "
-            "AND reports_ranges AND len(range_starts) > 0 "
-            "AND (view_end_ms IS NOT NULL OR received_at_ms < $idle_before)")
+def _counted_sql(query: ViewQuery) -> str:
+    """The views that count under `query`, its filters included (parameters: _query_params)."""
+    return " AND ".join([
+        f"environment_id = $env AND {_SCOPE_SQL[query.scope]} AND view_start_ms >= $start AND view_start_ms < $end "
+        "AND reports_ranges AND len(range_starts) > 0 AND (view_end_ms IS NOT NULL OR received_at_ms < $idle_before)",
+        *_filters(query)[0]])
+
+
+def _filters(query: ViewQuery) -> tuple[list[str], dict]:
+    return _filter_sql(query.filters)
+
+
+def _filter_sql(filters: Filters) -> tuple[list[str], dict]:
+    return filter_conditions(
+        filters,
+        # custom_N names are checked by moments.filters, so quoting them inline is safe
+        column=lambda d: f"map_extract_value(dimensions, '{d}')" if d.startswith("custom_") else d,
+        member=lambda param, value: f"list_contains(${param}, {value})")
 
 
 def _query_params(query: ViewQuery) -> dict:
     return {"env": query.environment_id, "scope_id": query.scope_id, "start": query.start_ms,
-            "end": query.end_ms, "idle_before": query.idle_before_ms}
+            "end": query.end_ms, "idle_before": query.idle_before_ms, **_filters(query)[1]}
 
 
 def _full_partitions(query: ViewQuery) -> tuple[int, int]:

@@ -9,6 +9,8 @@ import pyarrow as pa
 EXPORT_BATCH_ROWS = 20_000  # views per page of an export: a few MB of Arrow at most
 # The rows that sort after a page's last (view_start_ms, view_id), oldest first.
 KEYSET_AFTER = "(view_start_ms > {start} OR (view_start_ms = {start} AND view_id > {view}))"
+# The same for listings newest first (Store.list_views): the rows that sort before it.
+KEYSET_BEFORE = "(view_start_ms < {start} OR (view_start_ms = {start} AND view_id < {view}))"
 
 
 def keyset_pages(fetch: Callable[[tuple[int, str] | None], pa.Table], batch_rows: int) -> Iterator[pa.Table]:

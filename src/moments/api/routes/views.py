@@ -1,0 +1,86 @@
+"""A content's views and one view's watch path (ours):
+
+- GET /v1/engagement/{assets|videos|playback-ids}/{ID}/views with `timeframe[]`, `filters[]`,
+  `limit` (1..1000, default 25) and `cursor`: the views the heatmap counts, newest first;
+- GET /v1/views/{VIEW_ID}: one view of the caller's environment with its ranges and path.
+"""
+
+# No "from __future__ import annotations": FastAPI reads these annotations at runtime.
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from moments import stats, view_paths
+from moments.api.auth import authorize
+from moments.api.errors import bad_request, not_found
+from moments.api.routes.engagement import KINDS, Timeframe, checked_caller
+from moments.api.validation import only_parameters, path_id, query_filters
+from moments.engagement.timeframe import TimeframeError
+from moments.model import Scope
+
+router = APIRouter(tags=["moments: views"])
+
+PARAMS = {"timeframe[]", "filters[]", "limit", "cursor"}
+
+
+def _limit(text: str | None) -> int:
+    if text is None:
+        return view_paths.DEFAULT_LIMIT
+    if not (text.isascii() and text.isdigit()) or len(text) > 9 or not 1 <= int(text) <= view_paths.MAX_LIMIT:
+        raise bad_request(f"limit must be an integer in 1..{view_paths.MAX_LIMIT}")
+    return int(text)
+
+
+def _after(cursor: str | None) -> tuple[int, str] | None:
+    if cursor is None:
+        return None
+    try:
+        return view_paths.decode_cursor(cursor)
+    except view_paths.BadCursor as error:
+        raise bad_request(str(error)) from None
+
+
+def _add_route(segment: str, scope: Scope, label: str, allow_slash: bool) -> None:
+    @router.get(f"/v1/engagement/{segment}/{{scope_id:path}}/views", name=f"{segment}_views",
+                summary=f"The counted views of a{'n' if label[0] == 'a' else ''} {label}, newest first (paged)")
+    async def views(request: Request, scope_id: Annotated[str, Path(description=f"The {label} id.")],
+                    timeframe: Timeframe = None,
+                    filters: Annotated[list[str] | None, Query(alias="filters[]")] = None,
+                    limit: str | None = None, cursor: str | None = None) -> JSONResponse:
+        caller = checked_caller(request, PARAMS, label, scope_id, allow_slash)
+        parsed = query_filters(request)
+        count, after = _limit(limit), _after(cursor)
+        settings = request.app.state.settings
+        now_s = int(time.time())
+        try:
+            window = stats.effective_timeframe(timeframe or [], caller.environment, now_s,
+                                               settings.default_timeframe_s)
+        except TimeframeError as error:
+            raise bad_request(str(error)) from None
+        try:
+            page = await run_in_threadpool(view_paths.list_views, request.app.state.store, caller.environment,
+                                           scope, scope_id, window, now_s * 1000, settings.idle_timeout_s, parsed,
+                                           count, after)
+        except stats.UnknownScopeId:
+            raise not_found(label, scope_id) from None
+        return JSONResponse(view_paths.page_json(page), headers=caller.headers)
+
+
+for _segment, _scope, _label, _allow_slash in KINDS:
+    _add_route(_segment, _scope, _label, _allow_slash)
+
+
+@router.get("/v1/views/{view_id:path}", name="get_view", summary="One view with its ranges and watch path")
+async def get_view(request: Request, view_id: Annotated[str, Path(description="The view id, percent-encoded.")]
+                   ) -> JSONResponse:
+    caller = authorize(request, "read")
+    only_parameters(request, set())
+    path_id("view id", view_id, allow_slash=True)
+    view = await run_in_threadpool(request.app.state.store.get_view, caller.environment.environment_id, view_id)
+    if view is None:  # the same answer for another environment's view as for none at all
+        raise not_found("view", view_id)
+    return JSONResponse(view_paths.view_json(view), headers=caller.headers)

@@ -1,0 +1,100 @@
+"""A content's views, page by page, and one view's watch path: store -> engagement.paths -> JSON.
+
+The API and the CLI share these shapes (the CLI's --json prints exactly what the API answers).
+Pages are keyset pages, newest view first: a cursor names the last view of the previous page
+by (view_start_ms, view_id), so views arriving meanwhile neither shift nor repeat a page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+
+from moments import stats
+from moments.engagement.paths import Play, WatchPath, watch_path
+from moments.filters import Filters
+from moments.model import Environment, Scope, View
+from moments.store.base import Store
+
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 1000
+MAX_CURSOR_LENGTH = 1024
+
+
+class BadCursor(ValueError):
+    """A cursor this server did not hand out (or one that was edited)."""
+
+
+def encode_cursor(view: View) -> str:
+    key = json.dumps([view.view_start_ms, view.view_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> tuple[int, str]:
+    if not 0 < len(text) <= MAX_CURSOR_LENGTH:
+        raise BadCursor("cursor is not one this server handed out")
+    try:
+        key = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (binascii.Error, ValueError):  # not base64, not UTF-8, not JSON
+        raise BadCursor("cursor is not one this server handed out") from None
+    valid = (isinstance(key, list) and len(key) == 2 and type(key[0]) is int and isinstance(key[1], str)
+             and abs(key[0]) < 2**62)
+    if not valid:
+        raise BadCursor("cursor is not one this server handed out")
+    return key[0], key[1]
+
+
+@dataclass(frozen=True)
+class ViewPage:
+    timeframe: tuple[int, int]  # epoch seconds
+    total: int  # views counted under the query, on every page
+    views: list[View]
+    next_cursor: str | None
+
+
+def list_views(store: Store, environment: Environment, scope: Scope, scope_id: str, timeframe_s: tuple[int, int],
+               now_ms: int, idle_timeout_s: float, filters: Filters, limit: int,
+               after: tuple[int, str] | None) -> ViewPage:
+    """One page of the views the heatmap counts; stats.UnknownScopeId if the id is not in the environment."""
+    query = stats._query(store, environment, scope, scope_id, timeframe_s, now_ms, idle_timeout_s, filters)
+    views = store.list_views(query, limit + 1, after)  # one more than asked says whether a next page exists
+    shown = views[:limit]
+    next_cursor = encode_cursor(shown[-1]) if len(views) > limit else None
+    return ViewPage(timeframe_s, store.count_views(query), shown, next_cursor)
+
+
+def path_of(view: View) -> WatchPath:
+    """The path against the duration the view's player reported (0 = unknown: never "completed")."""
+    return watch_path(view.ranges, view.duration_ms, in_progress=view.view_end_ms is None)
+
+
+def summary_json(view: View, path: WatchPath) -> dict:
+    return {
+        "view_id": view.view_id, "view_start": view.view_start_ms, "view_end": view.view_end_ms,
+        "duration_ms": view.duration_ms, "asset_id": view.asset_id, "playback_id": view.playback_id,
+        "video_id": view.video_id, "watched_ms": path.watched_ms, "unique_watched_ms": path.unique_watched_ms,
+        "seeks": path.seeks, "ended": {"kind": path.ending.kind, "at_ms": path.ending.at_ms},
+        "country": view.country, "browser": view.browser, "os": view.os, "device_type": view.device_type,
+        "player_name": view.player_name, "sdk_name": view.sdk_name, "sdk_version": view.sdk_version,
+    }
+
+
+def step_json(step) -> dict:
+    if isinstance(step, Play):
+        return {"type": "play", "start_ms": step.start_ms, "end_ms": step.end_ms}
+    return {"type": "seek", "from_ms": step.from_ms, "to_ms": step.to_ms, "direction": step.direction}
+
+
+def page_json(page: ViewPage) -> dict:
+    return {"total_row_count": page.total, "timeframe": list(page.timeframe),
+            "data": [summary_json(view, path_of(view)) for view in page.views], "next_cursor": page.next_cursor}
+
+
+def view_json(view: View) -> dict:
+    """GET /v1/views/{ID}: the view, its ranges as reported, and its path."""
+    path = path_of(view)
+    return {"data": {**summary_json(view, path), "ranges": [list(r) for r in view.ranges],
+                     "reports_ranges": view.reports_ranges, "dimensions": view.dimensions,
+                     "path": [step_json(step) for step in path.steps]}}
