@@ -17,6 +17,7 @@ from moments.api.cache import ResponseCache
 from moments.api.ratelimit import RateLimiter
 from moments.api.routes import assets, collector, dashboard, engagement, exports, health, imports, layers, lists
 from moments.api.routes import views as view_routes
+from moments.api.routes import compare as compare_routes
 from moments.config import Settings
 from moments.metrics import Metrics
 from moments.store.base import Store
@@ -68,6 +69,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (engagement, layers, exports, imports, lists, assets, health, view_routes):
         app.include_router(module.router)
+    app.include_router(compare_routes.router)
     collector.mount(app, settings.beacon_path)
     dashboard.mount(app)
     return app

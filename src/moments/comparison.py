@@ -1,0 +1,184 @@
+"""Compared with what: a curve against similar content, and two curves side by side.
+
+store (which peers) -> stats.engagement (each curve, from rollups) -> engagement/relative.py
+(the math) -> the JSON shapes of /v1/engagement/{kind}/{ID}/relative and /compare.
+docs/engagement.md ("Compared with what") defines every figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from moments import stats
+from moments.engagement import relative as relative_math
+from moments.filters import Filters
+from moments.model import Environment, Scope
+from moments.store.base import Store
+
+MAX_PEERS = 200  # the most viewed ids of similar length; each costs one engagement query
+MIN_PEER_VIEWS = 5  # a peer's curve from fewer views is noise, not "typical"
+
+KIND_NAMES = {Scope.ASSET: "assets", Scope.VIDEO: "video IDs", Scope.PLAYBACK_ID: "playback IDs"}
+
+
+class NotComparable(ValueError):
+    """The two sides of a comparison cannot be compared (the message says why)."""
+
+
+@dataclass(frozen=True)
+class RelativeResult:
+    own: stats.Engagement
+    band: tuple[int, int] | None  # durations of the peers, ms; None when this content has none
+    peers: int  # peers whose curves made the typical curve
+    candidates: int  # ids of similar length looked at (at most MAX_PEERS)
+    relative: relative_math.Relative | None  # None: no figure (see `note`)
+    note: str | None
+
+
+def _excluded_ids(store: Store, environment_id: str, scope: Scope, scope_id: str) -> set[str]:
+    """This content under other names: a playback ID's siblings play the same asset."""
+    excluded = {scope_id}
+    if scope is Scope.PLAYBACK_ID:
+        asset = store.asset_for_playback_id(environment_id, scope_id)
+        excluded |= set(asset.playback_ids) if asset else set()
+    return excluded
+
+
+def peer_curves(store: Store, environment: Environment, scope: Scope, scope_id: str, band: tuple[int, int],
+                window_s: tuple[int, int], now_ms: int, idle_timeout_s: float,
+                filters: Filters) -> tuple[list[np.ndarray], int]:
+    """(curves of the peers with at least MIN_PEER_VIEWS counted views, ids looked at).
+
+    Peers come from this environment only (store.scope_durations takes its id), and get the
+    same window and filters as the content they are compared with."""
+    excluded = _excluded_ids(store, environment.environment_id, scope, scope_id)
+    rows = store.scope_durations(environment.environment_id, scope, band[0], band[1], MAX_PEERS + len(excluded))
+    candidates = [peer_id for peer_id, _, _ in rows if peer_id not in excluded][:MAX_PEERS]
+    curves = []
+    for peer_id in candidates:
+        try:
+            peer = stats.engagement(store, environment, scope, peer_id, window_s, now_ms, idle_timeout_s,
+                                    filters=filters)
+        except stats.UnknownScopeId:  # removed since it was listed
+            continue
+        if peer.total_views >= MIN_PEER_VIEWS:
+            curves.append(peer.values)
+    return curves, len(candidates)
+
+
+def relative(store: Store, environment: Environment, scope: Scope, scope_id: str, window_s: tuple[int, int],
+             now_ms: int, idle_timeout_s: float, filters: Filters = ()) -> RelativeResult:
+    """This content's curve against the typical curve of the environment's content of similar length."""
+    own = stats.engagement(store, environment, scope, scope_id, window_s, now_ms, idle_timeout_s, filters=filters)
+    if own.duration_ms is None:
+        return RelativeResult(own, None, 0, 0, None, "no views in the timeframe and no registered duration")
+    band = relative_math.band(own.duration_ms)
+    curves, candidates = peer_curves(store, environment, scope, scope_id, band, window_s, now_ms, idle_timeout_s,
+                                     filters)
+    result = relative_math.relative_to_peers(own.values, curves)
+    note = None
+    if own.total_views == 0:
+        note = "no views in the timeframe"
+    elif result is None:
+        note = (f"not enough similar content: {len(curves)} other {KIND_NAMES[scope]} of {band[0]}..{band[1]} ms "
+                f"with at least {MIN_PEER_VIEWS} views in the timeframe ({relative_math.MIN_PEERS} needed)")
+    return RelativeResult(own, band, len(curves), candidates, result, note)
+
+
+def relative_json(result: RelativeResult) -> dict:
+    rel = result.relative
+    overall = None if rel is None else {
+        "average": rel.overall.average, "typical_average": rel.overall.typical_average,
+        "ratio": rel.overall.ratio, "better_than": rel.overall.better_than,
+    }
+    return {
+        "timeframe": list(result.own.timeframe),
+        "data": {
+            "total_views": result.own.total_views,
+            "duration_ms": result.own.duration_ms,
+            "value": result.own.values.tolist(),
+            "typical": [] if rel is None else rel.typical.tolist(),
+            "relative": [] if rel is None else rel.relative.tolist(),
+            "overall": overall,
+            "peers": result.peers,
+            "candidates": result.candidates,
+            "max_peers": MAX_PEERS,
+            "band": None if result.band is None else {"min_ms": result.band[0], "max_ms": result.band[1]},
+            "note": result.note,
+        },
+    }
+
+
+# --- two curves side by side ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class SideSpec:
+    """One side of a comparison: an id, the timeframe as asked (for its label) and its effective window."""
+
+    scope_id: str
+    timeframe: tuple[str, ...]
+    window_s: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a: stats.Engagement
+    b: stats.Engagement
+    a_spec: SideSpec
+    b_spec: SideSpec
+    b_on_a_grid: np.ndarray  # b's curve by relative position on a's buckets (b's own when a is empty)
+    difference: np.ndarray  # b - a; empty when either side has no views
+
+
+def check_comparable(store: Store, environment_id: str, scope: Scope, a_id: str, b_id: str) -> None:
+    """Two playback IDs are compared only when they play the same asset (another asset is another
+    content: compare assets for that). Existence is checked by the queries (404 first)."""
+    if scope is not Scope.PLAYBACK_ID or a_id == b_id:
+        return
+    for playback_id in (a_id, b_id):
+        if not store.scope_exists(environment_id, scope, playback_id):
+            raise stats.UnknownScopeId(playback_id)
+    a_asset = store.asset_for_playback_id(environment_id, a_id)
+    b_asset = store.asset_for_playback_id(environment_id, b_id)
+    if a_asset is None or b_asset is None or a_asset.asset_id != b_asset.asset_id:
+        raise NotComparable(f"playback IDs {a_id!r} and {b_id!r} do not belong to the same registered asset; "
+                            "compare two playback IDs of one asset, or compare assets")
+
+
+def compare(store: Store, environment: Environment, scope: Scope, a: SideSpec, b: SideSpec, now_ms: int,
+            idle_timeout_s: float, filters: Filters = ()) -> Comparison:
+    """Both curves on a's bucket grid and their difference b - a."""
+    check_comparable(store, environment.environment_id, scope, a.scope_id, b.scope_id)
+    first, second = (stats.engagement(store, environment, scope, side.scope_id, side.window_s, now_ms,
+                                      idle_timeout_s, filters=filters) for side in (a, b))
+    # Durations may differ (a video id's median, two assets): b is placed on a's grid by relative position.
+    b_values = relative_math.resample(second.values, first.values.size) if first.values.size and second.values.size \
+        else second.values
+    return Comparison(first, second, a, b, b_values, relative_math.difference(first.values, second.values))
+
+
+def _label(spec: SideSpec, other: SideSpec) -> str:
+    """What tells this side from the other: its id, its timeframe, or both."""
+    timeframe = "..".join(spec.timeframe) or "default timeframe"
+    if spec.scope_id != other.scope_id and spec.timeframe != other.timeframe:
+        return f"{spec.scope_id} ({timeframe})"
+    return timeframe if spec.scope_id == other.scope_id else spec.scope_id
+
+
+def _side_json(result: stats.Engagement, spec: SideSpec, other: SideSpec, values: np.ndarray) -> dict:
+    return {"id": spec.scope_id, "label": _label(spec, other), "timeframe": list(result.timeframe),
+            "total_views": result.total_views, "duration_ms": result.duration_ms, "value": values.tolist()}
+
+
+def compare_json(result: Comparison) -> dict:
+    return {
+        "timeframe": list(result.a.timeframe),
+        "data": {
+            "duration_ms": result.a.duration_ms,
+            "a": _side_json(result.a, result.a_spec, result.b_spec, result.a.values),
+            "b": _side_json(result.b, result.b_spec, result.a_spec, result.b_on_a_grid),
+            "difference": result.difference.tolist(),
+        },
+    }
