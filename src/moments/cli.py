@@ -328,13 +328,22 @@ def mm_ss(ms: float) -> str:
 
 @main.command()
 @query_options
-def heatmap(target: QueryTarget, as_json: bool) -> None:
+@click.option("--plot", is_flag=True, help="Draw the curve and the hotspots in the terminal.")
+@click.option("--png", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the curve and the hotspots as a PNG picture (needs the `plot` extra).")
+def heatmap(target: QueryTarget, as_json: bool, plot: bool, png: Path | None) -> None:
     """The engagement heatmap (Mux response shape with --json)."""
     from moments import stats
+    from moments.cli_exports import heatmap_png, heatmap_plot
 
-    result = run_query(target, False)
+    result = run_query(target, plot or png is not None)  # pictures mark the hotspots
+    if png is not None:
+        heatmap_png(result, target, png)
     if as_json:
         click.echo(json.dumps(stats.heatmap_json(result)))
+        return
+    if plot:
+        click.echo(heatmap_plot(result))
         return
     click.echo(f"views: {result.total_views}   timeframe: {result.timeframe[0]}..{result.timeframe[1]}")
     n = len(result.values)
@@ -372,3 +381,8 @@ def eval_hotspots(quick: bool) -> None:
     click.echo()
     click.echo(summary(results))
     click.echo(f"\n{len(results)} cases in {elapsed:.1f} s")
+
+
+# Commands defined in their own modules register themselves on `main` (imported last: they use the above).
+from moments import cli_exports  # noqa: E402,F401
+from moments import cli_views  # noqa: E402,F401
