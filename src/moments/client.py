@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Callable, Generic, Iterable, Literal, TypeVar
 from urllib.parse import quote
 
@@ -161,6 +161,84 @@ def _ids(body: dict) -> IdList:
     return IdList([IdCount(**item) for item in body["data"]], body["total_row_count"])
 
 
+@dataclass(frozen=True)
+class ViewEnding:
+    kind: Literal["completed", "left", "in_progress", "not_played"]
+    at_ms: int | None  # the last position played
+
+
+@dataclass(frozen=True)
+class ViewSummary:
+    """One row of a views listing (times: epoch ms; media positions and lengths: ms)."""
+
+    view_id: str
+    view_start: int
+    view_end: int | None
+    duration_ms: int
+    asset_id: str | None
+    playback_id: str | None
+    video_id: str | None
+    watched_ms: int  # rewatches included
+    unique_watched_ms: int
+    seeks: int
+    ended: ViewEnding
+    country: str | None
+    browser: str | None
+    os: str | None
+    device_type: str | None
+    player_name: str | None
+    sdk_name: str | None
+    sdk_version: str | None
+
+
+@dataclass(frozen=True)
+class ViewPage:
+    data: list[ViewSummary]  # newest first
+    total_row_count: int
+    timeframe: tuple[int, int]
+    next_cursor: str | None  # pass as `cursor` for the next page; None on the last one
+
+
+@dataclass(frozen=True)
+class PathStep:
+    """A play (start_ms, end_ms) or a seek (from_ms, to_ms, direction "forward" | "backward")."""
+
+    type: Literal["play", "seek"]
+    start_ms: int | None = None
+    end_ms: int | None = None
+    from_ms: int | None = None
+    to_ms: int | None = None
+    direction: Literal["forward", "backward"] | None = None
+
+
+@dataclass(frozen=True)
+class ViewDetail(ViewSummary):
+    ranges: list[tuple[int, int]]  # as the player reported them, in play order
+    reports_ranges: bool
+    dimensions: dict[str, str]
+    path: list[PathStep]
+
+
+def _known(cls: type, row: dict) -> dict:
+    """The fields `cls` has, from a row that may hold more (a newer server may add some)."""
+    return {f.name: row.get(f.name) for f in fields(cls)}
+
+
+def _view_summary(row: dict, cls: type = ViewSummary):
+    return cls(**{**_known(cls, row), "ended": ViewEnding(**_known(ViewEnding, row["ended"]))})
+
+
+def _view_page(body: dict) -> ViewPage:
+    return ViewPage([_view_summary(row) for row in body["data"]], body["total_row_count"], tuple(body["timeframe"]),
+                    body["next_cursor"])
+
+
+def _view_detail(body: dict) -> ViewDetail:
+    data = body["data"]
+    return _view_summary({**data, "ranges": [tuple(r) for r in data["ranges"]],
+                          "path": [PathStep(**_known(PathStep, step)) for step in data["path"]]}, ViewDetail)
+
+
 class _Endpoints:
     """Every endpoint as a method that builds a `Call`; `_send` makes it sync or async."""
 
@@ -203,6 +281,18 @@ class _Endpoints:
         """-> IdList: the environment's ids of one kind, most viewed first."""
         params = [(k, str(v)) for k, v in (("search", search), ("limit", limit)) if v is not None]
         return self._send(Call("GET", f"/v1/{kind}", _ids, params))
+
+    def list_views(self, kind: Kind, scope_id: str, timeframe: Iterable[str | int] | None = None,
+                   filters: Iterable[str] | None = None, limit: int | None = None, cursor: str | None = None):
+        """-> ViewPage: the views the heatmap counts, newest first; pass `next_cursor` back as `cursor`."""
+        params = _timeframe(timeframe) + [("filters[]", f) for f in (filters or [])]
+        params += [(k, str(v)) for k, v in (("limit", limit), ("cursor", cursor)) if v is not None]
+        path = f"/v1/engagement/{kind}/{quote(scope_id, safe='')}/views"
+        return self._send(Call("GET", path, _view_page, params))
+
+    def get_view(self, view_id: str):
+        """-> ViewDetail: one view with its ranges and watch path (plays and seeks in order)."""
+        return self._send(Call("GET", f"/v1/views/{quote(view_id, safe='')}", _view_detail))
 
 
 def _settings(token_id: str | None, token_secret: str | None, base_url: str | None) -> tuple[str, tuple[str, str]]:
