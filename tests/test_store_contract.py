@@ -17,11 +17,13 @@ import numpy as np
 import pytest
 
 from moments import accounts, stats
+from moments.filters import parse_filters
 from moments.model import Asset, BeaconEvent, Environment, Scope, Token, View
 from moments.store.base import ViewQuery
 from moments.store.duckdb import DuckDBStore
 
 import test_rollups
+from test_heatmap import reference_heatmap
 
 chdb = pytest.importorskip("chdb")
 
@@ -425,8 +427,6 @@ def test_open_store_urls(tmp_path):
 def test_filters_pick_the_matching_views(any_store):
     """Each filter set gives exactly the heatmap of the views it matches, on every backend;
     rollups (which hold no dimensions) are never used for a filtered query."""
-    from moments.filters import parse_filters
-
     environment = env_of(any_store)
     rng = np.random.default_rng(7)
     countries, devices = ["US", "CA", "DE", None], ["tv", "phone", None]
@@ -454,8 +454,5 @@ def test_filters_pick_the_matching_views(any_store):
         matching = [v for v in views if keep(v)]
         assert got.total_views == len(matching), text
         if matching:
-            from test_heatmap import range_set
-            from moments.engagement.heatmap import heatmap
-
-            expected = heatmap(range_set([list(v.ranges) for v in matching]), 60_000)
-            np.testing.assert_array_equal(got.values, expected, err_msg=text)
+            expected = [float(x) for x in reference_heatmap([list(v.ranges) for v in matching], 60_000)]
+            np.testing.assert_allclose(got.values, expected, rtol=1e-12, err_msg=text)

@@ -26,9 +26,13 @@ def only_parameters(request: Request, allowed: set[str]) -> None:
         raise bad_request(f"unknown query parameter(s): {names}; accepted: {', '.join(sorted(allowed)) or 'none'}")
 
 
-def query_filters(request: Request) -> Filters:
-    """The request's `filters[]`, parsed (moments.filters); a 400 names the bad one."""
+def parsed_filters(texts: list[str] | None) -> Filters:
+    """`filters[]` values, parsed (moments.filters); a 400 names the bad one."""
     try:
-        return parse_filters(request.query_params.getlist("filters[]"))
+        return parse_filters(texts)
     except FilterError as error:
         raise bad_request(str(error)) from None
+
+
+def query_filters(request: Request) -> Filters:
+    return parsed_filters(request.query_params.getlist("filters[]"))

@@ -27,7 +27,7 @@ ID_PATTERN = r"^[\x20-\x7e]{1,128}$"
 PATH_SAFE_ID_PATTERN = r"^[\x21-\x2e\x30-\x7e]{1,128}$"
 TEXT_PATTERN = r"^[\x20-\x7e]{1,256}$"
 INTEGER_TYPES = (pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16(), pa.uint32())
-STRING_FIELDS = ("sdk_name", "sdk_version") + imports.DIMENSION_FIELDS
+STRING_FIELDS = ("sdk_name", "sdk_version") + imports.DIMENSION_FIELDS + imports.CUSTOM_FIELDS
 
 
 # Arrow's JSON reader crashes the whole process (segfault) on some bodies: brackets nested
@@ -197,11 +197,21 @@ def _store_table(environment_id: str, table: pa.Table, received_at_ms: int) -> p
         "sdk_name": text("sdk_name"), "sdk_version": text("sdk_version"),
         "reports_ranges": pa.array([counted[pair] for pair in sdk], pa.bool_()),
         **{name: text(name) for name in imports.DIMENSION_FIELDS},
-        "dimensions": pa.nulls(n, pa.map_(pa.string(), pa.string())),
+        "dimensions": _custom_dimensions(table),
         "received_at_ms": pa.array(np.full(n, received_at_ms, dtype=np.int64)),
         "last_event_ms": pa.nulls(n, pa.int64()),
     }
     return pa.table({name: columns[name] for name in VIEW_COLUMNS})
+
+
+def _custom_dimensions(table: pa.Table) -> pa.Array:
+    """The custom_N columns as one map per row (the store's `dimensions`), empty values left out."""
+    kind = pa.map_(pa.string(), pa.string())
+    names = [name for name in imports.CUSTOM_FIELDS if name in table.column_names]
+    if not names:
+        return pa.nulls(table.num_rows, kind)
+    columns = [_column(table, name).to_pylist() for name in names]
+    return pa.array([[(name, value) for name, value in zip(names, row) if value] for row in zip(*columns)], kind)
 
 
 def import_table(store, environment_id: str, table: pa.Table, first_index: int = 0) -> ImportResult | None:

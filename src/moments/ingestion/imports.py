@@ -28,10 +28,12 @@ MIN_EPOCH_MS, MAX_EPOCH_MS = 946_684_800_000, 4_102_444_800_000
 WHOLE_NUMBER = re.compile(r"^-?\d+(\.0*)?$")
 ID_FIELDS = ("asset_id", "playback_id", "video_id")
 DIMENSION_FIELDS = ("country", "browser", "os", "device_type", "player_name")
+CUSTOM_FIELDS = tuple(f"custom_{i}" for i in range(1, 21))  # Mux's custom dimensions, as the beacons name them
 KNOWN_FIELDS = frozenset(
     ("view_id", "view_start", "view_end", "duration_ms", "ranges", "sdk_name", "sdk_version")
     + ID_FIELDS
     + DIMENSION_FIELDS
+    + CUSTOM_FIELDS
 )
 
 
@@ -174,7 +176,7 @@ def validate_view(obj: Any) -> View:
         errors.append("ranges is required")
     ranges = _ranges(obj.get("ranges"), errors) if "ranges" in obj else ()
     strings = {}
-    for name in ("sdk_name", "sdk_version") + DIMENSION_FIELDS:
+    for name in ("sdk_name", "sdk_version") + DIMENSION_FIELDS + CUSTOM_FIELDS:
         value = obj.get(name)
         if value is None:
             strings[name] = None
@@ -184,6 +186,7 @@ def validate_view(obj: Any) -> View:
             strings[name] = value
     if errors:
         raise InvalidView(errors)
+    custom = {name: strings.pop(name) for name in CUSTOM_FIELDS}
     return View(
         view_id=view_id,
         view_start_ms=view_start,
@@ -193,6 +196,7 @@ def validate_view(obj: Any) -> View:
         reports_ranges=reports_ranges(strings["sdk_name"], strings["sdk_version"]),
         **ids,
         **strings,
+        dimensions={name: value for name, value in custom.items() if value},
     )
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from moments import stats
 from moments.api.auth import Caller, authorize
 from moments.api.errors import bad_request, not_found
-from moments.api.validation import only_parameters, path_id
+from moments.api.validation import only_parameters, parsed_filters, path_id
 from moments.engagement.timeframe import TimeframeError
 from moments.model import Scope
 
@@ -27,8 +27,8 @@ KINDS = (
     ("videos", Scope.VIDEO, "video", True),
     ("playback-ids", Scope.PLAYBACK_ID, "playback ID", False),
 )
-HEATMAP_PARAMS = {"timeframe[]"}
-HOTSPOT_PARAMS = {"timeframe[]", "limit", "order_direction", "order_by"}
+HEATMAP_PARAMS = {"timeframe[]", "filters[]"}
+HOTSPOT_PARAMS = {"timeframe[]", "filters[]", "limit", "order_direction", "order_by"}
 
 
 class Heatmap(BaseModel):
@@ -65,6 +65,13 @@ Timeframe = Annotated[
 ]
 
 
+FiltersParam = Annotated[
+    list[str] | None,
+    Query(alias="filters[]", description="Only matching views, Mux syntax: `country:US`, `!device_type:tv`, "
+                                         "`custom_1:premium` (repeat; one dimension's values are ORed, dimensions ANDed)."),
+]
+
+
 def _limit(text: str | None) -> int | None:
     if text is None:
         return None
@@ -95,8 +102,8 @@ def checked_caller(request: Request, allowed: set[str], label: str, scope_id: st
 
 
 async def _respond(request: Request, caller: Caller, scope: Scope, label: str, scope_id: str,
-                   timeframe: list[str] | None, render: Callable[[stats.Engagement], dict],
-                   variant: tuple = ()) -> Response:
+                   timeframe: list[str] | None, filter_texts: list[str] | None,
+                   render: Callable[[stats.Engagement], dict], variant: tuple = ()) -> Response:
     """The JSON body for one query: from the response cache, or computed and cached."""
     settings = request.app.state.settings
     now_s = int(time.time())  # whole seconds: results are a function of the second asked in
@@ -104,13 +111,14 @@ async def _respond(request: Request, caller: Caller, scope: Scope, label: str, s
         window = stats.effective_timeframe(timeframe or [], caller.environment, now_s, settings.default_timeframe_s)
     except TimeframeError as error:
         raise bad_request(str(error)) from None
+    filters = parsed_filters(filter_texts)
     store = request.app.state.store
 
     async def compute() -> bytes:
         try:
             result = await run_in_threadpool(
                 stats.engagement, store, caller.environment, scope, scope_id, window, now_s * 1000,
-                settings.idle_timeout_s, bool(variant),
+                settings.idle_timeout_s, bool(variant), filters,
             )
         except stats.UnknownScopeId:
             raise not_found(label, scope_id) from None
@@ -120,7 +128,7 @@ async def _respond(request: Request, caller: Caller, scope: Scope, label: str, s
     if version is None:
         body = await compute()
     else:
-        key = (caller.environment.environment_id, scope, scope_id, window, now_s, version, variant)
+        key = (caller.environment.environment_id, scope, scope_id, window, filters, now_s, version, variant)
         body = await request.app.state.response_cache.get_or_compute(key, compute)
     return Response(body, media_type="application/json", headers=caller.headers)
 
@@ -131,20 +139,20 @@ def _add_routes(segment: str, scope: Scope, label: str, allow_slash: bool) -> No
     @router.get(f"/{segment}/{{scope_id:path}}/heatmap", response_model=HeatmapResponse,
                 name=f"{segment}_heatmap", summary=f"Engagement heatmap of a{'n' if label[0] == 'a' else ''} {label}")
     async def heatmap(request: Request, scope_id: Annotated[str, Path(description=id_doc)],
-                      timeframe: Timeframe = None) -> Response:
+                      timeframe: Timeframe = None, filters: FiltersParam = None) -> Response:
         caller = checked_caller(request, HEATMAP_PARAMS, label, scope_id, allow_slash)
-        return await _respond(request, caller, scope, label, scope_id, timeframe, stats.heatmap_json)
+        return await _respond(request, caller, scope, label, scope_id, timeframe, filters, stats.heatmap_json)
 
     @router.get(f"/{segment}/{{scope_id:path}}/hotspots", response_model=HotspotsResponse,
                 name=f"{segment}_hotspots", summary=f"Engagement hotspots and cold spots of a {label}")
     async def hotspots(request: Request, scope_id: Annotated[str, Path(description=id_doc)],
-                       timeframe: Timeframe = None, limit: str | None = None,
+                       timeframe: Timeframe = None, filters: FiltersParam = None, limit: str | None = None,
                        order_direction: Literal["asc", "desc"] | str | None = None,
                        order_by: str | None = None) -> Response:
         caller = checked_caller(request, HOTSPOT_PARAMS, label, scope_id, allow_slash)
         count, direction = _limit(limit), _direction(order_direction)
         _order_by(order_by)
-        return await _respond(request, caller, scope, label, scope_id, timeframe,
+        return await _respond(request, caller, scope, label, scope_id, timeframe, filters,
                               lambda result: stats.hotspots_json(result, count, direction), ("hotspots", count, direction))
 
 
