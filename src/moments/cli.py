@@ -386,3 +386,4 @@ def eval_hotspots(quick: bool) -> None:
 # Commands defined in their own modules register themselves on `main` (imported last: they use the above).
 from moments import cli_exports  # noqa: E402,F401
 from moments import cli_views  # noqa: E402,F401
+from moments import cli_compare  # noqa: E402,F401

@@ -1,0 +1,97 @@
+"""`moments relative` (against similar content) and `moments compare` (two timeframes or two ids).
+
+Registered on `moments.cli.main` when that module imports this one; --json prints the API's shapes.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from moments.cli import QueryTarget, fail, main, mm_ss, query_options
+
+
+def overall_words(overall: dict | None) -> str:
+    """The overall figures in words (the dashboard says the same)."""
+    if overall is None:
+        return ""
+    parts = []
+    if overall["ratio"] is not None:
+        change = round((overall["ratio"] - 1) * 100)
+        parts.append(f"retains {abs(change)}% {'more' if change >= 0 else 'less'} than similar content"
+                     if change else "retains as much as similar content")
+    parts.append(f"better than {round(overall['better_than'] * 100)}% of it")
+    return "; ".join(parts)
+
+
+@main.command("relative")
+@query_options
+def relative_command(target: QueryTarget, as_json: bool) -> None:
+    """The curve against the typical curve of similar-length content (the API's /relative shape with --json)."""
+    from moments import comparison
+
+    result = target.run(lambda store, environment, window, now_ms, settings: comparison.relative(
+        store, environment, target.scope, target.scope_id, window, now_ms, settings.idle_timeout_s, target.filters))
+    body = comparison.relative_json(result)
+    if as_json:
+        click.echo(json.dumps(body))
+        return
+    data = body["data"]
+    band = data["band"]
+    click.echo(f"views: {data['total_views']}   timeframe: {body['timeframe'][0]}..{body['timeframe'][1]}   "
+               f"peers: {data['peers']}" + (f" of {mm_ss(band['min_ms'])}..{mm_ss(band['max_ms'])}" if band else ""))
+    click.echo(data["note"] or overall_words(data["overall"]))
+    if not data["typical"]:
+        return
+    n = len(data["value"])
+    click.echo(f"{'time':>8}  {'this':>6}  {'typical':>7}  {'diff':>6}")
+    for i, (value, typical, diff) in enumerate(zip(data["value"], data["typical"], data["relative"])):
+        click.echo(f"{mm_ss(i * data['duration_ms'] / n):>8}  {value:6.3f}  {typical:7.3f}  {diff:+6.3f}")
+
+
+@main.command("compare")
+@query_options
+@click.option("--against-timeframe", multiple=True,
+              help="The other side's timeframe: a duration or two epoch seconds (repeat the option).")
+@click.option("--against", default=None, help="The other side's id, of the same kind (playback IDs: of the same asset).")
+def compare_command(target: QueryTarget, as_json: bool, against_timeframe: tuple[str, ...], against: str | None) -> None:
+    """Two timeframes, or two ids, side by side on one grid (the API's /compare shape with --json)."""
+    from moments import comparison, stats
+    from moments.engagement.timeframe import TimeframeError
+
+    if not against_timeframe and against is None:
+        raise click.UsageError("give --against-timeframe (the same id over another timeframe) or --against (another id)")
+
+    def query(store, environment, window, now_ms, settings):
+        b_values = against_timeframe or target.timeframe
+        try:
+            b_window = stats.effective_timeframe(list(b_values), environment, now_ms // 1000, settings.default_timeframe_s)
+        except TimeframeError as error:
+            raise click.BadParameter(str(error), param_hint="--against-timeframe") from None
+        a = comparison.SideSpec(target.scope_id, target.timeframe, window)
+        b = comparison.SideSpec(against or target.scope_id, b_values, b_window)
+        try:
+            return comparison.compare(store, environment, target.scope, a, b, now_ms, settings.idle_timeout_s,
+                                      target.filters)
+        except comparison.NotComparable as error:
+            fail(str(error))
+        except stats.UnknownScopeId as error:
+            fail(f"{target.scope.value} {str(error)!r} not found")
+
+    body = comparison.compare_json(target.run(query))
+    if as_json:
+        click.echo(json.dumps(body))
+        return
+    data = body["data"]
+    a, b = data["a"], data["b"]
+    for name, side in (("a", a), ("b", b)):
+        click.echo(f"{name}: {side['label']}   views: {side['total_views']}   "
+                   f"timeframe: {side['timeframe'][0]}..{side['timeframe'][1]}")
+    if not data["difference"]:
+        click.echo("nothing to compare: a side has no views")
+        return
+    n = len(a["value"])
+    click.echo(f"{'time':>8}  {'a':>6}  {'b':>6}  {'b - a':>6}")
+    for i, (va, vb, diff) in enumerate(zip(a["value"], b["value"], data["difference"])):
+        click.echo(f"{mm_ss(i * data['duration_ms'] / n):>8}  {va:6.3f}  {vb:6.3f}  {diff:+6.3f}")
