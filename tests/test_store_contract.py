@@ -456,3 +456,43 @@ def test_filters_pick_the_matching_views(any_store):
         if matching:
             expected = [float(x) for x in reference_heatmap([list(v.ranges) for v in matching], 60_000)]
             np.testing.assert_allclose(got.values, expected, rtol=1e-12, err_msg=text)
+
+def test_export_views_pages_the_completed_views_oldest_first(any_store):
+    """export_views: the completed views of a window (all, or one scope's), matching the filters,
+    of this environment only, in pages of at most batch_rows, oldest first; lazy."""
+    from moments.filters import parse_filters
+    from moments.store.duckdb import VIEW_COLUMNS, views_from_arrow
+
+    environment, other = env_of(any_store, "exports"), env_of(any_store, "other")
+    any_store.put_asset(environment.environment_id, Asset("a", 60_000, ("pa",)))
+    base = NOW_MS - 2 * 3_600_000
+    views = [done(f"v{i:02d}", start_ms=base + (i // 2) * 1000, asset_id="a" if i % 3 else None,
+                  playback_id="pa" if i % 3 == 0 else None, video_id="vid" if i % 2 else None,
+                  country="US" if i % 4 == 0 else "FR", dimensions={"custom_2": "x"} if i % 5 == 0 else {})
+             for i in range(23)]
+    views.append(done("open", start_ms=base, view_end_ms=None, asset_id="a"))
+    views.append(done("late", start_ms=NOW_MS + 1000, asset_id="a"))  # after the window
+    any_store.upsert_views(environment.environment_id, views, NOW_MS - 1000)
+    any_store.upsert_views(other.environment_id, [done("v00", start_ms=base, asset_id="a")], NOW_MS - 1000)
+    completed = views[:23]
+    start, end = NOW_MS - DAY_MS, NOW_MS
+
+    def exported(**options) -> list[View]:
+        pages = list(any_store.export_views(environment.environment_id, start, end, batch_rows=5, **options))
+        assert all(0 < page.num_rows <= 5 and tuple(page.column_names) == VIEW_COLUMNS for page in pages)
+        return [v for page in pages for v in views_from_arrow(page)]
+
+    everything = exported()
+    assert [v.view_id for v in everything] == [v.view_id for v in sorted(completed, key=lambda v: (v.view_start_ms, v.view_id))]
+    assert everything == sorted(completed, key=lambda v: (v.view_start_ms, v.view_id))  # every field, as stored
+    # The asset's views include those that name only one of its playback IDs.
+    assert [v.view_id for v in exported(scope=Scope.ASSET, scope_id="a")] == [v.view_id for v in everything]
+    assert [v.view_id for v in exported(scope=Scope.VIDEO, scope_id="vid")] == [
+        v.view_id for v in everything if v.video_id == "vid"]
+    assert [v.view_id for v in exported(scope=Scope.PLAYBACK_ID, scope_id="pa")] == [
+        v.view_id for v in everything if v.playback_id == "pa"]
+    assert [v.view_id for v in exported(filters=parse_filters(["country:US", "!custom_2:x"]))] == [
+        v.view_id for v in everything if v.country == "US" and "custom_2" not in v.dimensions]
+    assert exported(scope=Scope.VIDEO, scope_id="nope") == []
+    assert len(list(any_store.export_views(other.environment_id, start, end))) == 1
+
