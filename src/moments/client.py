@@ -239,6 +239,67 @@ def _view_detail(body: dict) -> ViewDetail:
                           "path": [PathStep(**_known(PathStep, step)) for step in data["path"]]}, ViewDetail)
 
 
+@dataclass(frozen=True)
+class RelativeOverall:
+    average: float  # mean of the curve: the average share of the content a view watched
+    typical_average: float
+    ratio: float | None  # average / typical_average (1.18: "retains 18% more than similar content")
+    better_than: float  # share of the peers whose average is lower, 0..1
+
+
+@dataclass(frozen=True)
+class Relative:
+    """A curve against the typical curve of similar-length content (docs/engagement.md)."""
+
+    total_views: int
+    duration_ms: int | None
+    value: list[float]
+    typical: list[float]  # on value's grid; empty when there is no figure (see `note`)
+    relative: list[float]  # value - typical
+    overall: RelativeOverall | None
+    peers: int
+    band: tuple[int, int] | None  # the peers' durations, (min_ms, max_ms)
+    note: str | None
+    timeframe: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class ComparisonSide:
+    id: str
+    label: str
+    timeframe: tuple[int, int]
+    total_views: int
+    duration_ms: int | None  # this side's own duration; `value` is on the comparison's grid
+    value: list[float]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    duration_ms: int | None  # side a's: the grid both values are on
+    a: ComparisonSide
+    b: ComparisonSide
+    difference: list[float]  # b - a; empty when a side has no views
+    timeframe: tuple[int, int]
+
+
+def _relative(body: dict) -> Relative:
+    data = body["data"]
+    overall = None if data["overall"] is None else RelativeOverall(**_known(RelativeOverall, data["overall"]))
+    band = None if data["band"] is None else (data["band"]["min_ms"], data["band"]["max_ms"])
+    return Relative(data["total_views"], data["duration_ms"], data["value"], data["typical"], data["relative"],
+                    overall, data["peers"], band, data["note"], tuple(body["timeframe"]))
+
+
+def _side(row: dict) -> ComparisonSide:
+    return ComparisonSide(**{**_known(ComparisonSide, row), "timeframe": tuple(row["timeframe"])})
+
+
+def _comparison(body: dict) -> Comparison:
+    data = body["data"]
+    return Comparison(data["duration_ms"], _side(data["a"]), _side(data["b"]), data["difference"],
+                      tuple(body["timeframe"]))
+
+
 class _Endpoints:
     """Every endpoint as a method that builds a `Call`; `_send` makes it sync or async."""
 
@@ -293,6 +354,23 @@ class _Endpoints:
     def get_view(self, view_id: str):
         """-> ViewDetail: one view with its ranges and watch path (plays and seeks in order)."""
         return self._send(Call("GET", f"/v1/views/{quote(view_id, safe='')}", _view_detail))
+
+    def relative(self, kind: Kind, scope_id: str, timeframe: Iterable[str | int] | None = None,
+                 filters: Iterable[str] | None = None):
+        """-> Relative: the curve against the typical curve of the environment's similar-length content."""
+        params = _timeframe(timeframe) + [("filters[]", f) for f in (filters or [])]
+        path = f"/v1/engagement/{kind}/{quote(scope_id, safe='')}/relative"
+        return self._send(Call("GET", path, _relative, params))
+
+    def compare(self, kind: Kind, scope_id: str, timeframe: Iterable[str | int] | None = None,
+                against_timeframe: Iterable[str | int] | None = None, against: str | None = None,
+                filters: Iterable[str] | None = None):
+        """-> Comparison: this id over `timeframe` (a) against `against` (another id of the kind; for
+        playback IDs, of the same asset) and/or over `against_timeframe` (b), on a's grid."""
+        params = _timeframe(timeframe) + [("against_timeframe[]", str(t)) for t in (against_timeframe or [])]
+        params += [("filters[]", f) for f in (filters or [])] + ([("against", against)] if against is not None else [])
+        path = f"/v1/engagement/{kind}/{quote(scope_id, safe='')}/compare"
+        return self._send(Call("GET", path, _comparison, params))
 
 
 def _settings(token_id: str | None, token_secret: str | None, base_url: str | None) -> tuple[str, tuple[str, str]]:
