@@ -8,6 +8,19 @@ import pyarrow as pa
 from moments.store.duckdb import VIEW_COLUMNS
 
 DAY_MS = 86_400_000
+# Who watches (share of views); None: the player did not say.
+COUNTRIES = {"US": 0.38, "GB": 0.12, "DE": 0.1, "IN": 0.1, "BR": 0.08, "JP": 0.06, "FR": 0.06, "CA": 0.05, None: 0.05}
+DEVICE_TYPES = {"desktop": 0.45, "phone": 0.35, "tv": 0.12, "tablet": 0.08}
+BROWSERS = {"Chrome": 0.6, "Safari": 0.25, "Firefox": 0.1, "Edge": 0.05}
+
+
+def _dimension(rng: np.random.Generator, shares: dict, n: int) -> pa.Array:
+    values = list(shares)
+    codes = rng.choice(len(values), size=n, p=np.array(list(shares.values())) / sum(shares.values()))
+    present = [v for v in values if v is not None]
+    lookup = np.array([present.index(v) if v is not None else -1 for v in values])[codes]
+    indices = pa.array(lookup.astype(np.int32), mask=lookup < 0)
+    return pa.DictionaryArray.from_arrays(indices, pa.array(present, pa.string())).dictionary_decode()
 
 
 def views_table(environment_id: str, asset_id: str, playback_ids: list[str], video_id: str, duration_ms: int,
@@ -46,10 +59,10 @@ def views_table(environment_id: str, asset_id: str, playback_ids: list[str], vid
         "sdk_name": pa.nulls(n_views, pa.string()),
         "sdk_version": pa.nulls(n_views, pa.string()),
         "reports_ranges": pa.array(np.ones(n_views, dtype=bool)),
-        "country": pa.nulls(n_views, pa.string()),
-        "browser": pa.nulls(n_views, pa.string()),
+        "country": _dimension(rng, COUNTRIES, n_views),
+        "browser": _dimension(rng, BROWSERS, n_views),
         "os": pa.nulls(n_views, pa.string()),
-        "device_type": pa.nulls(n_views, pa.string()),
+        "device_type": _dimension(rng, DEVICE_TYPES, n_views),
         "player_name": pa.nulls(n_views, pa.string()),
         "dimensions": pa.nulls(n_views, pa.map_(pa.string(), pa.string())),
         "received_at_ms": pa.array(np.full(n_views, end_ms, dtype=np.int64)),

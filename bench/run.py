@@ -37,7 +37,9 @@ from moments import accounts, stats  # noqa: E402
 from moments.config import Settings  # noqa: E402
 from moments.model import Asset, Scope  # noqa: E402
 from moments.store import open_store  # noqa: E402
-from moments.store.duckdb import DuckDBStore  # noqa: E402
+from moments.store.base import ViewQuery  # noqa: E402
+from moments.store.duckdb import DuckDBStore, _filter_sql  # noqa: E402
+from moments.filters import parse_filters  # noqa: E402
 
 DURATION_MS = 600_000
 ASSET, PLAYBACK_IDS, VIDEO = "bench-asset", ["benchpb1", "benchpb2"], "bench-video"
@@ -51,7 +53,7 @@ WITH r AS (
           WHERE environment_id = $env AND (asset_id = $asset OR playback_id IN (SELECT playback_id FROM playback_ids
                 WHERE environment_id = $env AND asset_id = $asset))
             AND view_start_ms >= $start AND view_start_ms < $end AND reports_ranges AND len(range_starts) > 0
-            AND view_end_ms IS NOT NULL)
+            AND view_end_ms IS NOT NULL FILTERS)
 ), ordered AS (
     SELECT view_id, s, e, max(e) OVER (PARTITION BY view_id ORDER BY s, e
                                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
@@ -149,10 +151,11 @@ def in_process(url: str, environment_id: str, n_views: int, now_ms: int) -> dict
     def naive():
         if isinstance(store, DuckDBStore):
             with store._lock:
-                return store._conn.sql(NAIVE_SQL, params=params).fetchall()
+                return store._conn.sql(NAIVE_SQL.replace("FILTERS", ""), params=params).fetchall()
         from moments.store.clickhouse import _counted_sql
 
-        sql = NAIVE_SQL_CLICKHOUSE.replace("COUNTED", _counted_sql(Scope.ASSET))
+        query = ViewQuery(environment_id, Scope.ASSET, ASSET, params["start"], params["end"], 0)
+        sql = NAIVE_SQL_CLICKHOUSE.replace("COUNTED", _counted_sql(query))
         rows = store._x.query(sql, {"env": environment_id, "scope_id": ASSET, "pids": PLAYBACK_IDS,
                                     "start": params["start"], "end": params["end"], "idle_before": 0,
                                     "D": DURATION_MS, "B": params["B"]})
@@ -167,6 +170,47 @@ def in_process(url: str, environment_id: str, n_views: int, now_ms: int) -> dict
     store.close()
     return {"views": result.total_views, "heatmap": percentiles(heat), "hotspots": percentiles(spots),
             "naive": percentiles(naive_times), "naive_runs": len(naive_times)}
+
+
+# Filter sets of the filtered-query benchmark: one value of a dimension, a negation, two
+# dimensions, and a rare value (bench/generate.py's audience shares).
+FILTER_SETS = (["country:US"], ["!device_type:tv"], ["country:US", "device_type:phone"], ["country:JP"])
+
+
+def filtered(url: str, environment_id: str, n_views: int, now_ms: int) -> dict:
+    """Filtered heatmaps (read raw, filters pushed into SQL) against the unfiltered one (rollups)
+    and against the naive query with the same filter, all in this run."""
+    store = open_store(url)
+    environment = store.get_environment(environment_id)
+    window = stats.effective_timeframe(["30:days"], environment, now_ms // 1000, 7 * 86_400)
+
+    def ours(filters):
+        return stats.engagement(store, environment, Scope.ASSET, ASSET, window, now_ms, 3600, False, filters)
+
+    repeats = 10 if n_views <= 1_000_000 else 3
+    result = {"unfiltered": percentiles(timed(lambda: ours(()), 30)), "sets": []}
+    for texts in FILTER_SETS:
+        filters = parse_filters(texts)
+        answer = ours(filters)
+        row = {"filters": texts, "views": answer.total_views, "ours": percentiles(timed(lambda: ours(filters), repeats))}
+        if isinstance(store, DuckDBStore) and n_views <= 1_000_000:  # the naive query at 1e7 takes minutes per set
+            conditions, filter_params = _filter_sql(filters)
+            sql = NAIVE_SQL.replace("FILTERS", "".join(f" AND {c}" for c in conditions))
+            params = {"env": environment_id, "asset": ASSET, "start": window[0] * 1000, "end": window[1] * 1000,
+                      "D": DURATION_MS, "B": len(answer.values), **filter_params}
+
+            def naive():
+                with store._lock:
+                    return store._conn.sql(sql, params=params).fetchall()
+
+            naive_values = np.zeros(len(answer.values))
+            for bucket, value in naive():
+                naive_values[bucket] = value
+            assert np.allclose(naive_values, answer.values, atol=1e-9), f"naive and ours disagree on {texts}"
+            row["naive"] = percentiles(timed(naive, 2))
+        result["sets"].append(row)
+    store.close()
+    return result
 
 
 def _once(fn) -> float:
@@ -344,6 +388,8 @@ def main() -> None:
     parser.add_argument("--store", choices=("duckdb", "chdb"), default="duckdb",
                         help="duckdb (the default store) or chdb (the ClickHouse store on the in-process engine); "
                         "a chdb run writes its own section of the report and keeps the DuckDB one.")
+    parser.add_argument("--filters", action="store_true",
+                        help="Only the filtered-query benchmark (its own section of the report).")
     parser.add_argument("--import-views", type=float, default=2e5)
     parser.add_argument("--out", default=str(Path(__file__).parents[1] / "docs" / "benchmarks.md"))
     parser.add_argument("--from-log", type=Path, help="Re-render the report of a run from its printed output.")
@@ -352,10 +398,11 @@ def main() -> None:
     if args.from_log:
         rows, imports = from_log(args.from_log)
         command = "python bench/run.py" + (f" --store {args.store}" if args.store != "duckdb" else "")
-        write_report(Path(args.out), args.store, rows, imports, command, args.elapsed_min * 60)
+        write_report(Path(args.out), args.store, render(args.store, rows, imports, command, args.elapsed_min * 60))
         return
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     command = "python bench/run.py" + (f" --store {args.store}" if args.store != "duckdb" else "") + \
+        (" --filters" if args.filters else "") + \
         ("" if args.sizes == parser.get_default("sizes") else f" --sizes {args.sizes}")
     started = time.perf_counter()
     now_ms = int(time.time() * 1000)
@@ -366,36 +413,70 @@ def main() -> None:
             url = store_url(args.store, path)
             environment_id, token, build_s = build(url, n, now_ms)
             print(f"{n:,} views built in {build_s:.1f} s", flush=True)
+            if args.filters:
+                rows.append({"n": n, "filters": filtered(url, environment_id, n, now_ms)})
+                print(f"  filters: {json.dumps(rows[-1]['filters'])}", flush=True)
+                path.unlink(missing_ok=True)
+                continue
             query = in_process(url, environment_id, n, now_ms)
             print(f"  in process: {json.dumps(query)}", flush=True)
             http = over_http(url, token)
             print(f"  http: {json.dumps(http)}", flush=True)
             rows.append({"n": n, "build_s": build_s, "query": query, "http": http})
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        if args.filters:
+            write_report(Path(args.out), "filters", report_filters(rows, command, time.perf_counter() - started))
+            return
         imports = import_throughput(Path(folder), now_ms, int(args.import_views), args.store)
         print(f"imports: {json.dumps(imports)}", flush=True)
-    write_report(Path(args.out), args.store, rows, imports, command, time.perf_counter() - started)
+    write_report(Path(args.out), args.store, render(args.store, rows, imports, command, time.perf_counter() - started))
+
+
+def render(kind: str, rows: list[dict], imports: dict, command: str, elapsed_s: float) -> str:
+    return (report_chdb if kind == "chdb" else report)(rows, imports, command, elapsed_s)
 
 
 CHDB_NOTE = ("Reading these figures: a heatmap is five statements on this store (scope check, asset, the asset's playback IDs, the rollup sums, the raw reads at the window's ends), each a few milliseconds to tens of milliseconds on chdb, where every statement opens every part its key range touches (views are partitioned by day: about 30 parts for 30 days). chdb runs one statement at a time per connection (`ChdbExecutor` holds a lock), and there is no response cache on this store, so over HTTP the throughput is about one over the query time and the p99 is queueing behind 16 connections. The figures are for the in-process engine on 2 cores shared with the load generator, not for a ClickHouse server, which runs statements concurrently and would be measured with `--store clickhouse://...` (not available here).")
-CHDB_START, CHDB_END = "<!-- chdb section: bench/run.py --store chdb -->", "<!-- end of chdb section -->"
 
 
-def write_report(out: Path, kind: str, rows: list[dict], imports: dict, command: str, elapsed_s: float) -> None:
-    """DuckDB runs write the page and keep its ClickHouse section; chdb runs replace only that section."""
+SECTIONS = {  # sections other runs keep: (start marker, end marker)
+    "chdb": ("<!-- chdb section: bench/run.py --store chdb -->", "<!-- end of chdb section -->"),
+    "filters": ("<!-- filters section: bench/run.py --filters -->", "<!-- end of filters section -->"),
+}
+
+
+def write_report(out: Path, kind: str, body: str) -> None:
+    """A DuckDB run writes the page's head; a chdb or --filters run writes its own section; each keeps the others."""
     old = out.read_text() if out.exists() else ""
-    section = ""
-    if CHDB_START in old:
-        section = old[old.index(CHDB_START):old.index(CHDB_END) + len(CHDB_END)]
-    if kind == "chdb":
-        section = f"{CHDB_START}\n{report_chdb(rows, imports, command, elapsed_s)}\n{CHDB_END}"
-        text = old[:old.index(CHDB_START)].rstrip("\n") if CHDB_START in old else old.rstrip("\n")
-        text = f"{text}\n\n{section}\n"
+    kept = {name: old[old.index(a):old.index(b) + len(b)] for name, (a, b) in SECTIONS.items() if a in old}
+    head = old[:min((old.index(a) for a, _ in SECTIONS.values() if a in old), default=len(old))].rstrip("\n")
+    if kind in SECTIONS:
+        kept[kind] = f"{SECTIONS[kind][0]}\n{body}\n{SECTIONS[kind][1]}"
     else:
-        text = report(rows, imports, command, elapsed_s) + (f"\n{section}\n" if section else "")
-        text = text.rstrip("\n") + "\n"
+        head = body.rstrip("\n")
+    text = "\n\n".join([head] + [kept[name] for name in SECTIONS if name in kept]) + "\n"
     out.write_text(text)
     print(text)
+
+
+def report_filters(rows: list[dict], command: str, elapsed_s: float) -> str:
+    out = ["## Filtered queries (`filters[]`)", "",
+           f"Command: `{command}` (one run, {elapsed_s / 60:.0f} min, same machine and data as above; audience shares "
+           "in bench/generate.py: US 38%, JP 6%, tv 12%, phone 35%). Rollups hold no dimensions, so a filtered query "
+           "reads the matching views of the window raw, with the filters pushed into the store's SQL "
+           "(docs/engagement.md, *Filters*); the unfiltered query of the same run, from rollups, and the naive "
+           "SQL with the same filter are the baselines.", "",
+           "| views | unfiltered (rollups) | filters | matching views | filtered, ours (median / p99) | "
+           "filtered / unfiltered | naive with the filter | naive / ours |",
+           "|---:|---:|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        f = r["filters"]
+        for row in f["sets"]:
+            naive = row.get("naive")
+            out.append(f"| {r['n']:,} | {fmt(f['unfiltered'][0])} | `{' & '.join(row['filters'])}` | {row['views']:,} | "
+                       f"{fmt(row['ours'][0])} / {fmt(row['ours'][1])} | {row['ours'][0] / f['unfiltered'][0]:,.1f}x | "
+                       + (f"{fmt(naive[0])} | {naive[0] / row['ours'][0]:,.0f}x |" if naive else "not run (minutes) | |"))
+    return "\n".join(out)
 
 
 def report_chdb(rows: list[dict], imports: dict, command: str, elapsed_s: float) -> str:
