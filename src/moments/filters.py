@@ -49,19 +49,20 @@ Filters = tuple[Filter, ...]
 
 
 def parse_filter(text: str) -> Filter:
+    shown = repr(text if len(text) <= 80 else text[:80] + "...")  # what an error echoes of the input
     negated = text.startswith("!")
     body = text[1:] if negated else text
     if body[:1] in ("+", "-"):
-        raise FilterError(f"filter {text!r}: set operations (+, -) apply to trace dimensions, which views here do not have")
+        raise FilterError(f"filter {shown}: set operations (+, -) apply to trace dimensions, which views here do not have")
     name, separator, value = body.partition(":")
     if not separator or not name or not value:
-        raise FilterError(f"filter {text!r} must look like dimension:value or !dimension:value")
+        raise FilterError(f"filter {shown} must look like dimension:value or !dimension:value")
     dimension = STANDARD_DIMENSIONS.get(name) or (name if CUSTOM_DIMENSION.match(name) else None)
     if dimension is None:
         known = ", ".join(sorted(STANDARD_DIMENSIONS)) + ", custom_1 ... custom_20"
-        raise FilterError(f"filter {text!r}: unknown dimension {name!r} (known: {known})")
+        raise FilterError(f"filter {shown}: unknown dimension {name[:40]!r} (known: {known})")
     if len(value) > MAX_VALUE_LENGTH or not value.isprintable():
-        raise FilterError(f"filter {text!r}: the value must be at most {MAX_VALUE_LENGTH} printable characters")
+        raise FilterError(f"filter {shown}: the value must be at most {MAX_VALUE_LENGTH} printable characters")
     return Filter(dimension, value, negated)
 
 
