@@ -74,5 +74,7 @@ export function client(credentials) {
     hotspots: (kind, id, timeframe) => get(`data/v1/engagement/${kind}/${segment(id)}/hotspots`, { 'timeframe[]': timeframe }),
     asset: (id) => get(`v1/assets/${segment(id)}`),
     playbackId: (id) => get(`v1/playback-ids/${segment(id)}`),
+    views: (kind, id, timeframe, cursor, limit) => get(`v1/engagement/${kind}/${segment(id)}/views`, { 'timeframe[]': timeframe, cursor, limit }),
+    view: (id) => get(`v1/views/${segment(id)}`),
   };
 }
