@@ -93,3 +93,57 @@ def test_buckets_to_timeline():
     points = buckets_to_timeline([0.5, 0.25, 1.0], 4_500)
     assert [(p.start_s, p.end_s, p.value) for p in points] == [(0.0, 1.5, 0.5), (1.5, 3.0, 0.25), (3.0, 4.5, 1.0)]
     assert buckets_to_timeline([], 1000) == []
+
+
+def test_layers_filters_and_exports(loaded):
+    import io
+
+    import pyarrow.parquet as pq
+
+    server, tenant = loaded
+    with Client(tenant.token_id, tenant.token_secret, server.base_url) as client, server.client(tenant) as raw:
+        layers = client.layers("videos", "video / one", timeframe=["7:days"])
+        expected = raw.get("/v1/engagement/videos/video%20%2F%20one/layers", params={"timeframe[]": "7:days"}).json()
+        assert layers.unique == expected["data"]["unique"] and layers.rewatch == expected["data"]["rewatch"]
+        assert layers.arrivals == expected["data"]["arrivals"] and layers.departures == expected["data"]["departures"]
+        assert layers.total_views == 600 and layers.duration_ms == 120_000 and len(layers.unique) == 120
+        # filters[] reach the server: no view has a country, so country:US keeps none and !country:US all.
+        assert client.heatmap("assets", "movie", filters=["country:US"]).total_views == 0
+        assert client.heatmap("assets", "movie", filters=["!country:US"]).total_views == 600
+        assert client.hotspots("assets", "movie", filters=["country:US"]).hotspots == []
+        assert client.layers("assets", "movie", filters=["country:US"]).total_views == 0
+        with pytest.raises(BadRequestError):
+            client.layers("assets", "movie", filters=["planet:mars"])
+
+        csv_bytes = client.export("playback-ids", "pbc1", "heatmap", "csv", timeframe=["7:days"])
+        assert csv_bytes == raw.get("/v1/engagement/playback-ids/pbc1/export/heatmap.csv",
+                                    params={"timeframe[]": "7:days"}).content
+        assert csv_bytes.startswith(b"bucket,start_ms,end_ms,value\r\n") and csv_bytes.count(b"\r\n") == 121
+        table = pq.read_table(io.BytesIO(client.export("assets", "movie", "hotspots", "parquet")))
+        assert table.column_names == ["start_ms", "end_ms", "score", "kind"] and table.num_rows >= 1
+        with pytest.raises(NotFoundError):
+            client.export("assets", "movie", "heatmap", "xlsx")
+
+        views = pq.read_table(io.BytesIO(client.export_views(timeframe=["7:days"], playback_id="pbc1")))
+        assert views.num_rows == 600 and set(views["playback_id"].to_pylist()) == {"pbc1"}
+        assert pq.read_table(io.BytesIO(client.export_views(filters=["country:US"]))).num_rows == 0
+
+
+def test_async_client_layers_and_exports(loaded):
+    server, tenant = loaded
+
+    async def run():
+        async with AsyncClient(tenant.token_id, tenant.token_secret, server.base_url) as client:
+            return await asyncio.gather(client.layers("assets", "movie", filters=["!country:US"]),
+                                        client.export("assets", "movie", "layers", "json"),
+                                        client.export_views(asset_id="movie"))
+
+    layers, exported, views = run_async(run())
+    import io
+    import json
+
+    import pyarrow.parquet as pq
+
+    assert layers.total_views == 600
+    assert [row["unique"] for row in json.loads(exported)["data"]] == layers.unique
+    assert pq.read_table(io.BytesIO(views)).num_rows == 600

@@ -69,6 +69,20 @@ class Hotspots:
 
 
 @dataclass(frozen=True)
+class Layers:
+    """Ours: the heatmap (`unique`) with its rewatch, arrival and departure layers, per bucket."""
+
+    total_views: int
+    duration_ms: int | None
+    unique: list[float]
+    rewatch: list[float]
+    arrivals: list[float]
+    departures: list[float]
+    timeframe: tuple[int, int]
+    total_row_count: int
+
+
+@dataclass(frozen=True)
 class Rejected:
     index: int
     view_id: str | None
@@ -126,10 +140,12 @@ class Call(Generic[T]):
     json: Any = None
     content: bytes | None = None
     headers: dict[str, str] | None = None
+    raw: bool = False  # parse gets the body's bytes (exports), not its JSON
 
 
-def _timeframe(timeframe: Iterable[str | int] | None) -> list[tuple[str, str]]:
-    return [("timeframe[]", str(t)) for t in (timeframe or [])]
+def _timeframe(timeframe: Iterable[str | int] | None, filters: Iterable[str] | None = None) -> list[tuple[str, str]]:
+    """timeframe[] and filters[] (Mux syntax: "country:US", "!device_type:tv") as query parameters."""
+    return [("timeframe[]", str(t)) for t in (timeframe or [])] + [("filters[]", f) for f in (filters or [])]
 
 
 def _engagement_path(kind: Kind, scope_id: str, what: str) -> str:
@@ -146,6 +162,16 @@ def _hotspots(body: dict) -> Hotspots:
     data = body["data"]
     return Hotspots(data["total_views"], [Hotspot(**h) for h in data["hotspots"]], tuple(body["timeframe"]),
                     body["total_row_count"])
+
+
+def _layers(body: dict) -> Layers:
+    data = body["data"]
+    return Layers(data["total_views"], data["duration_ms"], data["unique"], data["rewatch"], data["arrivals"],
+                  data["departures"], tuple(body["timeframe"]), body["total_row_count"])
+
+
+def _bytes(body: bytes) -> bytes:
+    return body
 
 
 def _asset(body: dict) -> Asset:
@@ -307,14 +333,17 @@ class _Endpoints:
         raise NotImplementedError
 
     # -- the Mux-compatible six ------------------------------------------------------
-    def heatmap(self, kind: Kind, scope_id: str, timeframe: Iterable[str | int] | None = None):
+    def heatmap(self, kind: Kind, scope_id: str, timeframe: Iterable[str | int] | None = None,
+                filters: Iterable[str] | None = None):
         """-> Heatmap. `kind`: "assets", "videos" or "playback-ids"."""
-        return self._send(Call("GET", _engagement_path(kind, scope_id, "heatmap"), _heatmap, _timeframe(timeframe)))
+        return self._send(Call("GET", _engagement_path(kind, scope_id, "heatmap"), _heatmap,
+                               _timeframe(timeframe, filters)))
 
     def hotspots(self, kind: Kind, scope_id: str, timeframe: Iterable[str | int] | None = None,
-                 limit: int | None = None, order_direction: Literal["asc", "desc"] | None = None):
+                 limit: int | None = None, order_direction: Literal["asc", "desc"] | None = None,
+                 filters: Iterable[str] | None = None):
         """-> Hotspots, strongest peaks first (`order_direction="asc"`: deepest cold spots first)."""
-        params = _timeframe(timeframe)
+        params = _timeframe(timeframe, filters)
         if limit is not None:
             params.append(("limit", str(limit)))
         if order_direction is not None:
@@ -322,6 +351,27 @@ class _Endpoints:
         return self._send(Call("GET", _engagement_path(kind, scope_id, "hotspots"), _hotspots, params))
 
     # -- moments' own ------------------------------------------------------------------
+    def layers(self, kind: Kind, scope_id: str, timeframe: Iterable[str | int] | None = None,
+               filters: Iterable[str] | None = None):
+        """-> Layers: the heatmap with rewatch, arrivals and departures per bucket."""
+        path = f"/v1/engagement/{kind}/{quote(scope_id, safe='')}/layers"
+        return self._send(Call("GET", path, _layers, _timeframe(timeframe, filters)))
+
+    def export(self, kind: Kind, scope_id: str, what: Literal["heatmap", "layers", "hotspots"],
+               format: Literal["csv", "json", "parquet"], timeframe: Iterable[str | int] | None = None,
+               filters: Iterable[str] | None = None):
+        """-> bytes: the tidy table of `what` as a CSV, JSON or Parquet file (README, "Exports")."""
+        path = f"/v1/engagement/{kind}/{quote(scope_id, safe='')}/export/{what}.{format}"
+        return self._send(Call("GET", path, _bytes, _timeframe(timeframe, filters), raw=True))
+
+    def export_views(self, timeframe: Iterable[str | int] | None = None, filters: Iterable[str] | None = None,
+                     asset_id: str | None = None, video_id: str | None = None, playback_id: str | None = None):
+        """-> bytes: the completed views as Parquet in the import format (at most one of the ids)."""
+        params = _timeframe(timeframe, filters)
+        params += [(k, v) for k, v in (("asset_id", asset_id), ("video_id", video_id), ("playback_id", playback_id))
+                   if v is not None]
+        return self._send(Call("GET", "/v1/exports/views.parquet", _bytes, params, raw=True))
+
     def import_views(self, views: Iterable[dict]):
         """-> ImportResult. Views in the import format (README), sent as NDJSON."""
         body = "\n".join(json.dumps(v) for v in views).encode()
@@ -384,7 +434,7 @@ def _settings(token_id: str | None, token_secret: str | None, base_url: str | No
 
 def _result(call: Call[T], response: httpx.Response) -> T:
     if response.status_code < 400:
-        return call.parse(response.json())
+        return call.parse(response.content if call.raw else response.json())
     try:
         body = response.json()
     except ValueError:
