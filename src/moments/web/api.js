@@ -74,6 +74,9 @@ export function client(credentials) {
     hotspots: (kind, id, timeframe) => get(`data/v1/engagement/${kind}/${segment(id)}/hotspots`, { 'timeframe[]': timeframe }),
     asset: (id) => get(`v1/assets/${segment(id)}`),
     playbackId: (id) => get(`v1/playback-ids/${segment(id)}`),
+    relative: (kind, id, timeframe) => get(`v1/engagement/${kind}/${segment(id)}/relative`, { 'timeframe[]': timeframe }),
+    compare: (kind, id, timeframe, other) => get(`v1/engagement/${kind}/${segment(id)}/compare`,
+      { 'timeframe[]': timeframe, 'against_timeframe[]': other.against_timeframe, against: other.against }),
     views: (kind, id, timeframe, cursor, limit) => get(`v1/engagement/${kind}/${segment(id)}/views`, { 'timeframe[]': timeframe, cursor, limit }),
     view: (id) => get(`v1/views/${segment(id)}`),
   };

@@ -10,6 +10,7 @@ import { KINDS, labelled } from './hotspots.js';
 import { Player, muxStreamUrl } from './player.js';
 import * as session from './session.js';
 import * as timeframes from './timeframe.js';
+import { ComparePanel } from './compare.js';
 import { ViewsPanel } from './views.js';
 
 // Below this many counted views the detector returns no hotspots by rule (docs/hotspots.md §5).
@@ -53,6 +54,7 @@ const chart = new Chart($('chart'), {
   announce: (text) => { $('chart-announce').textContent = text; },
 });
 const player = new Player($('player'), (message) => showPlayerNote(message, true));
+const comparePanel = new ComparePanel($('compare-panel'), { fail: (error, retry) => fail(error, retry) });
 const viewsPanel = new ViewsPanel($('views-panel'), { fail: (error, retry) => fail(error, retry) });
 
 // --- errors: what happened, and what to do about it ------------------------------------
@@ -171,6 +173,7 @@ function signOut(message = '') {
   player.unload();
   state.playerFor = null;
   chart.clear();
+  comparePanel.clear();
   viewsPanel.clear();
   showSignIn(message);
 }
@@ -352,6 +355,7 @@ async function loadContent() {
     if (seq !== state.loadSeq) return;
     clearBanner();
     showContent(heatmap, hotspots, media);
+    comparePanel.show({ api: state.api, kind, id, timeframe: range });
     viewsPanel.show({ api: state.api, kind, id, timeframe: range });
   } catch (error) {
     if (seq !== state.loadSeq) return;

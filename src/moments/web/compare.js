@@ -1,0 +1,219 @@
+// "Compared with": the content's curve against the typical curve of similar-length content
+// (/relative), and against another timeframe or another playback ID of the same asset
+// (/compare), each as a small SVG chart. Every number comes from the API.
+//
+// Curves are drawn through bucket midpoints by relative position (0..100 % of the content),
+// which is how the API puts curves of different lengths on one grid.
+
+import { ApiError } from './api.js';
+import * as format from './format.js';
+import * as timeframes from './timeframe.js';
+
+const SVG = 'http://www.w3.org/2000/svg';
+// The small charts' coordinate box (viewBox): the tests read the curves' vertices in it.
+export const BOX = { width: 600, height: 160, pad: 8 };
+const KIND_NAMES = { assets: 'assets', videos: 'video IDs', 'playback-ids': 'playback IDs' };
+
+const node = (tag, props = {}, ...children) => {
+  const element = Object.assign(document.createElement(tag), props);
+  element.append(...children);
+  return element;
+};
+
+function svgNode(name, attributes, parent) {
+  const element = document.createElementNS(SVG, name);
+  for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, value);
+  parent?.append(element);
+  return element;
+}
+
+/** "M x,y L x,y ..." through the bucket midpoints; y = pad + (1 - value) * (height - 2 pad). */
+export function curvePath(values) {
+  const inner = BOX.height - 2 * BOX.pad;
+  return values.map((v, i) => {
+    const x = ((i + 0.5) / values.length) * BOX.width;
+    const y = BOX.pad + (1 - v) * inner;
+    return `${i ? 'L' : 'M'}${x.toFixed(2)},${y.toFixed(2)}`;
+  }).join(' ');
+}
+
+/** A small chart of several curves: [{values, className, label}], with a legend below. */
+function smallChart(curves, title) {
+  const svg = svgNode('svg', { viewBox: `0 0 ${BOX.width} ${BOX.height}`, class: 'compare-chart', role: 'img', 'aria-label': title, preserveAspectRatio: 'none' });
+  for (const share of [0, 0.5, 1]) {
+    const y = BOX.pad + (1 - share) * (BOX.height - 2 * BOX.pad);
+    svgNode('line', { x1: 0, x2: BOX.width, y1: y, y2: y, class: 'compare-grid' }, svg);
+  }
+  for (const curve of curves) {
+    const path = svgNode('path', { d: curvePath(curve.values), class: `compare-curve ${curve.className}` }, svg);
+    path.dataset.curve = curve.className;
+    if (curve.dashed) path.setAttribute('stroke-dasharray', '6 4');
+  }
+  const legend = node('p', { className: 'compare-legend' }, ...curves.map((curve) => node('span',
+    { className: `compare-key ${curve.className}` }, node('span', { className: 'compare-swatch' }), curve.label)));
+  return node('figure', { className: 'compare-figure' }, svg, legend);
+}
+
+/** The overall figures in words, as the CLI prints them. */
+export function overallWords(overall, peers, kind, band) {
+  const parts = [];
+  if (overall.ratio !== null) {
+    const change = Math.round((overall.ratio - 1) * 100);
+    parts.push(change === 0 ? 'Retains as much as similar content'
+      : `Retains ${Math.abs(change)}% ${change > 0 ? 'more' : 'less'} than similar content`);
+  }
+  const range = `${format.mediaTime(band.min_ms)}–${format.mediaTime(band.max_ms)}`;
+  parts.push(`better than ${Math.round(overall.better_than * 100)}% of the ${peers} ${KIND_NAMES[kind]} of ${range} in this environment`);
+  const sentence = parts.join('; ');
+  return `${sentence.charAt(0).toUpperCase()}${sentence.slice(1)}.`;
+}
+
+/** The "previous period" of an effective window: the same length, just before it. */
+const previousPeriod = ([start, end]) => [String(2 * start - end), String(start)];
+
+export class ComparePanel {
+  /**
+   * @param {HTMLElement} container  the panel's <section>, filled in here
+   * @param {{fail: (error: Error, retry: () => void) => void}} options
+   */
+  constructor(container, { fail }) {
+    this.container = container;
+    this.fail = fail;
+    this.seq = 0;
+    this.current = null; // {api, kind, id, timeframe}
+    this.window = null; // the effective window of the relative answer, for "previous period"
+    this.against = ''; // the compare choice: '', 'previous', 'tf:24:hours', 'id:PLAYBACK_ID'
+    this.relativeBox = node('div', { className: 'compare-block', id: 'relative-block' });
+    this.select = node('select', { id: 'compare-with' });
+    this.select.addEventListener('change', () => {
+      this.against = this.select.value;
+      this.loadComparison();
+    });
+    this.compareBox = node('div', { className: 'compare-result', id: 'compare-result' });
+    container.replaceChildren(
+      node('h3', { id: 'compare-title', textContent: 'Compared with' }),
+      node('h4', { textContent: 'Similar content' }),
+      this.relativeBox,
+      node('div', { className: 'compare-control' },
+        node('label', { htmlFor: 'compare-with', textContent: 'Compare with' }), this.select),
+      this.compareBox,
+    );
+  }
+
+  clear() {
+    this.seq++;
+    this.current = null;
+    this.container.hidden = true;
+  }
+
+  /** Load both parts for this content and timeframe (the compare choice survives a timeframe change). */
+  async show(current) {
+    const sameContent = this.current && this.current.kind === current.kind && this.current.id === current.id;
+    if (!sameContent) this.against = '';
+    this.current = current;
+    const seq = ++this.seq;
+    this.container.hidden = false;
+    this.container.setAttribute('aria-busy', 'true');
+    try {
+      const [relative, siblings] = await Promise.all([
+        current.api.relative(current.kind, current.id, current.timeframe),
+        this.siblings(current),
+      ]);
+      if (seq !== this.seq) return;
+      this.window = relative.timeframe;
+      this.showRelative(relative);
+      this.fillChoices(siblings);
+      await this.loadComparison(seq);
+    } catch (error) {
+      if (seq === this.seq) this.fail(error, () => this.show(current));
+    } finally {
+      if (seq === this.seq) this.container.removeAttribute('aria-busy');
+    }
+  }
+
+  /** The other playback IDs of this playback ID's asset (only those can be compared with it). */
+  async siblings({ api, kind, id }) {
+    if (kind !== 'playback-ids') return [];
+    try {
+      const found = await api.playbackId(id);
+      return (found.data.asset?.playback_ids ?? []).filter((other) => other !== id);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) return [];
+      throw error;
+    }
+  }
+
+  showRelative(body) {
+    const { data } = body;
+    const kindName = KIND_NAMES[this.current.kind];
+    if (!data.typical.length) {
+      this.relativeBox.replaceChildren(node('p', { className: 'empty-note', id: 'relative-summary',
+        textContent: `No typical curve: ${data.note ?? 'nothing to compare with'}. Peers are other ${kindName} `
+          + 'between half and twice this length, with their views in the same timeframe.' }));
+      return;
+    }
+    const summary = node('p', { className: 'compare-summary', id: 'relative-summary',
+      textContent: overallWords(data.overall, data.peers, this.current.kind, data.band) });
+    const chart = smallChart([
+      { values: data.value, className: 'this', label: `this ${this.current.kind === 'assets' ? 'asset' : 'content'}` },
+      { values: data.typical, className: 'typical', label: `typical of ${data.peers} similar ${kindName} (median)`, dashed: true },
+    ], `This content's curve against the typical curve of similar content. ${summary.textContent}`);
+    this.relativeBox.replaceChildren(summary, chart);
+  }
+
+  fillChoices(siblings) {
+    const options = [node('option', { value: '', textContent: 'Nothing (pick a timeframe or a playback ID)' })];
+    const periods = node('optgroup', { label: 'The same content over' });
+    periods.append(node('option', { value: 'previous', textContent: 'The period just before' }),
+      ...timeframes.PRESETS.map((p) => node('option', { value: `tf:${p.value}`, textContent: p.title })));
+    options.push(periods);
+    if (siblings.length) {
+      const group = node('optgroup', { label: 'Another playback ID of this asset' });
+      group.append(...siblings.map((other) => node('option', { value: `id:${other}`, textContent: other })));
+      options.push(group);
+    }
+    this.select.replaceChildren(...options);
+    if (![...this.select.options].some((o) => o.value === this.against)) this.against = '';
+    this.select.value = this.against;
+  }
+
+  /** The API's parameters for the current choice. */
+  otherSide() {
+    if (this.against === 'previous') return { against_timeframe: previousPeriod(this.window) };
+    if (this.against.startsWith('tf:')) return { against_timeframe: [this.against.slice(3)] };
+    return { against: this.against.slice(3) };
+  }
+
+  async loadComparison(seq = ++this.seq) {
+    if (!this.against) {
+      this.compareBox.replaceChildren();
+      return;
+    }
+    const { api, kind, id, timeframe } = this.current;
+    try {
+      const body = await api.compare(kind, id, timeframe, this.otherSide());
+      if (seq === this.seq) this.showComparison(body);
+    } catch (error) {
+      if (seq === this.seq) this.fail(error, () => this.loadComparison());
+    }
+  }
+
+  showComparison({ data }) {
+    const { a, b, difference } = data;
+    const describe = (side) => `${side.label} (${format.plural(side.total_views, 'view')})`;
+    if (!difference.length) {
+      this.compareBox.replaceChildren(node('p', { className: 'empty-note', id: 'compare-summary',
+        textContent: `Nothing to compare: ${[a, b].filter((s) => !s.total_views).map((s) => s.label).join(' and ')} has no views.` }));
+      return;
+    }
+    const mean = (values) => values.reduce((sum, v) => sum + v, 0) / values.length;
+    const points = Math.round((mean(b.value) - mean(a.value)) * 100);
+    const summary = node('p', { className: 'compare-summary', id: 'compare-summary',
+      textContent: points === 0 ? `${describe(b)} retains as much as ${describe(a)} on average.`
+        : `${describe(b)} retains ${Math.abs(points)} points ${points > 0 ? 'more' : 'less'} of the content than ${describe(a)} on average.` });
+    this.compareBox.replaceChildren(summary, smallChart([
+      { values: a.value, className: 'side-a', label: a.label },
+      { values: b.value, className: 'side-b', label: b.label, dashed: true },
+    ], summary.textContent));
+  }
+}
