@@ -38,11 +38,17 @@ async function errorFrom(response) {
   return new ApiError(response.status, 'error', [`The server answered HTTP ${response.status}.`]);
 }
 
+/** A download: its bytes and the name the server gave it (Content-Disposition). */
+async function fileOf(response) {
+  const name = /filename="([^"]+)"/.exec(response.headers.get('Content-Disposition') ?? '')?.[1] ?? 'moments-export';
+  return { blob: await response.blob(), name };
+}
+
 export function client(credentials) {
   const authorization = basic(credentials);
 
-  /** GET path (relative to the API root) with query params (arrays repeat the key). */
-  async function get(path, params = {}) {
+  /** GET path (relative to the API root) with query params (arrays repeat the key); `read` takes the 2xx response. */
+  async function get(path, params = {}, read = (response) => response.json()) {
     const url = new URL(path, ROOT);
     for (const [key, value] of Object.entries(params)) {
       for (const item of [].concat(value)) if (item !== undefined && item !== null) url.searchParams.append(key, item);
@@ -57,7 +63,7 @@ export function client(credentials) {
       } catch {
         throw new Unreachable(`Cannot reach the moments server at ${ROOT.origin}.`);
       }
-      if (response.ok) return response.json();
+      if (response.ok) return read(response);
       if (response.status === 429 && attempt < RATE_LIMIT_RETRIES) {
         const wait = Number(response.headers.get('Retry-After')) * 1000 || 1000;
         await sleep(Math.min(wait, MAX_RETRY_WAIT_MS));
@@ -79,5 +85,7 @@ export function client(credentials) {
       { 'timeframe[]': timeframe, 'against_timeframe[]': other.against_timeframe, against: other.against }),
     views: (kind, id, timeframe, cursor, limit) => get(`v1/engagement/${kind}/${segment(id)}/views`, { 'timeframe[]': timeframe, cursor, limit }),
     view: (id) => get(`v1/views/${segment(id)}`),
+    layers: (kind, id, timeframe) => get(`v1/engagement/${kind}/${segment(id)}/layers`, { 'timeframe[]': timeframe }),
+    exportFile: (kind, id, file, timeframe) => get(`v1/engagement/${kind}/${segment(id)}/export/${file}`, { 'timeframe[]': timeframe }, fileOf),
   };
 }

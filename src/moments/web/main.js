@@ -12,6 +12,7 @@ import * as session from './session.js';
 import * as timeframes from './timeframe.js';
 import { ComparePanel } from './compare.js';
 import { ViewsPanel } from './views.js';
+import { LayersPanel } from './layers.js';
 
 // Below this many counted views the detector returns no hotspots by rule (docs/hotspots.md §5).
 export const MIN_HOTSPOT_VIEWS = 30;
@@ -56,6 +57,7 @@ const chart = new Chart($('chart'), {
 const player = new Player($('player'), (message) => showPlayerNote(message, true));
 const comparePanel = new ComparePanel($('compare-panel'), { fail: (error, retry) => fail(error, retry) });
 const viewsPanel = new ViewsPanel($('views-panel'), { fail: (error, retry) => fail(error, retry) });
+const layersPanel = new LayersPanel($('layers-panel'), { fail: (error, retry) => fail(error, retry) });
 
 // --- errors: what happened, and what to do about it ------------------------------------
 
@@ -175,6 +177,7 @@ function signOut(message = '') {
   chart.clear();
   comparePanel.clear();
   viewsPanel.clear();
+  layersPanel.clear();
   showSignIn(message);
 }
 
@@ -357,6 +360,7 @@ async function loadContent() {
     showContent(heatmap, hotspots, media);
     comparePanel.show({ api: state.api, kind, id, timeframe: range });
     viewsPanel.show({ api: state.api, kind, id, timeframe: range });
+    layersPanel.show({ api: state.api, kind, id, timeframe: range });
   } catch (error) {
     if (seq !== state.loadSeq) return;
     if (error instanceof ApiError && error.status === 404) {

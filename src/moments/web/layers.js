@@ -1,0 +1,211 @@
+// The "Why the curve moves" panel: the layers of /v1/engagement/{kind}/{id}/layers on one time
+// axis. Above: the share of viewers who watched each moment (the heatmap, solid line) and the
+// plays per view (rewatch, dashed line: above the solid one where people watch again). Below:
+// arrivals as bars up and departures as hatched bars down. A table under a <details> holds the
+// same numbers (the text alternative); the legend names each mark by shape and word, not colour.
+// Export links fetch the API's tidy files (CSV, JSON, Parquet) with the token in the header.
+
+import { save } from './downloads.js';
+import * as format from './format.js';
+
+const SVG = 'http://www.w3.org/2000/svg';
+const WIDTH = 800; // drawn in a viewBox, scaled to the panel's width
+const MARGIN = { left: 52, right: 12, top: 12 };
+const CURVES_HEIGHT = 160;
+const GAP = 16;
+const BARS_HEIGHT = 90; // half up (arrivals), half down (departures)
+const AXIS_HEIGHT = 26;
+const HEIGHT = MARGIN.top + CURVES_HEIGHT + GAP + BARS_HEIGHT + AXIS_HEIGHT;
+const EXPORTS = [['heatmap', 'Heatmap'], ['layers', 'Layers'], ['hotspots', 'Hotspots']];
+const FORMATS = [['csv', 'CSV'], ['json', 'JSON'], ['parquet', 'Parquet']];
+const COLUMNS = [['unique', 'Watched (share)'], ['rewatch', 'Plays per view'], ['arrivals', 'Arrivals'], ['departures', 'Departures']];
+
+const html = (name, props = {}, ...children) => {
+  const node = Object.assign(document.createElement(name), props);
+  node.append(...children);
+  return node;
+};
+
+function svg(name, attributes = {}, parent = null) {
+  const node = document.createElementNS(SVG, name);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  parent?.append(node);
+  return node;
+}
+
+/** The top of an axis: a round step above the highest value (at least `floor`). */
+export function axisTop(values, floor) {
+  const highest = Math.max(floor, ...values);
+  const step = highest <= 1 ? 0.25 : highest <= 2 ? 0.5 : 1;
+  return Math.ceil(highest / step - 1e-9) * step;
+}
+
+/** The bucket where `values` is highest (the first such), for the summary. */
+const argmax = (values) => values.reduce((best, v, i) => (v > values[best] ? i : best), 0);
+
+export class LayersPanel {
+  /**
+   * @param {HTMLElement} root  an empty <section>; the panel builds its contents inside
+   * @param {{fail: (error: Error, retry: Function) => void}} options  how failures are shown
+   */
+  constructor(root, options) {
+    this.root = root;
+    this.options = options;
+    this.query = null; // {api, kind, id, timeframe}
+    this.seq = 0; // only the latest request's answer is drawn
+    this.build();
+  }
+
+  build() {
+    this.status = html('p', { className: 'empty-note', id: 'layers-status', role: 'status' });
+    this.summary = html('p', { className: 'layers-summary', id: 'layers-summary' });
+    this.drawing = html('div', { className: 'layers-drawing', id: 'layers-drawing' });
+    const legend = html('ul', { className: 'layers-legend', id: 'layers-legend' },
+      ...[['unique', '── watched: share of viewers'], ['rewatch', '- - - plays per view (rewatch)'],
+        ['arrivals', '▲ bars up: arrivals (started or seeked in)'], ['departures', '▼ hatched bars down: departures (left or seeked away)']]
+        .map(([kind, text]) => html('li', { className: `layers-key ${kind}` }, html('span', { className: `layers-swatch ${kind}` }), text)));
+    this.rows = html('tbody', { id: 'layers-rows' });
+    this.table = html('table', { className: 'layers-table', id: 'layers-table' },
+      html('caption', { textContent: 'Per moment: share who watched, plays per view, arrivals and departures.' }),
+      html('thead', {}, html('tr', {}, ...[['time', 'Moment'], ...COLUMNS].map(([, h]) => html('th', { scope: 'col', textContent: h })))),
+      this.rows);
+    const details = html('details', { className: 'layers-details' }, html('summary', { textContent: 'The numbers, as a table' }), this.table);
+    this.exports = html('div', { className: 'layers-exports', id: 'layers-exports', role: 'group' },
+      html('span', { className: 'layers-exports-label', textContent: 'Export from the API:' }),
+      ...EXPORTS.map(([what, name]) => html('span', { className: 'layers-export-group' }, `${name} `,
+        ...FORMATS.map(([fmt, label]) => {
+          const button = html('button', { type: 'button', className: 'button small', id: `export-${what}-${fmt}`, textContent: label });
+          button.setAttribute('aria-label', `Export ${name.toLowerCase()} as ${label}`);
+          button.addEventListener('click', () => this.download(what, fmt, button));
+          return button;
+        }))));
+    this.exports.setAttribute('aria-label', 'Exports of the selected content');
+    this.figure = html('figure', { className: 'layers-figure', id: 'layers-figure' },
+      this.drawing, html('figcaption', {}, legend, this.summary));
+    this.root.append(html('h3', { id: 'layers-title', textContent: 'Why the curve moves' }), this.status,
+      this.figure, details, this.exports);
+  }
+
+  show(query) {
+    this.query = query;
+    this.load();
+  }
+
+  clear() {
+    this.seq++;
+    this.query = null;
+    this.drawing.replaceChildren();
+    this.rows.replaceChildren();
+    this.root.hidden = true;
+  }
+
+  async load() {
+    const seq = ++this.seq;
+    const { api, kind, id, timeframe } = this.query;
+    this.root.hidden = false;
+    this.root.setAttribute('aria-busy', 'true');
+    try {
+      const body = await api.layers(kind, id, timeframe);
+      if (seq === this.seq) this.render(body.data);
+    } catch (error) {
+      if (seq === this.seq) this.options.fail(error, () => this.load());
+    } finally {
+      if (seq === this.seq) this.root.removeAttribute('aria-busy');
+    }
+  }
+
+  async download(what, fmt, button) {
+    const { api, kind, id, timeframe } = this.query;
+    button.disabled = true;
+    try {
+      const file = await api.exportFile(kind, id, `${what}.${fmt}`, timeframe);
+      save(file.name, file.blob, file.blob.type);
+    } catch (error) {
+      this.options.fail(error, () => this.download(what, fmt, button));
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  render(data) {
+    const hasViews = data.total_views > 0 && data.unique.length > 0;
+    this.figure.hidden = !hasViews;
+    this.table.parentElement.hidden = !hasViews;
+    for (const button of this.exports.querySelectorAll('button')) button.disabled = !hasViews;
+    if (!hasViews) {
+      this.status.textContent = 'No views in this timeframe, so no layers.';
+      this.drawing.replaceChildren();
+      this.rows.replaceChildren();
+      return;
+    }
+    const time = format.timeFormatter(data.duration_ms);
+    const n = data.unique.length;
+    const at = (i) => time(Math.floor((i * data.duration_ms) / n));
+    this.status.textContent = `${format.plural(data.total_views, 'view')}, ${n} moments of ${format.length(data.duration_ms)}.`;
+    const [r, a, d] = [argmax(data.rewatch), argmax(data.arrivals.slice(1)) + 1, argmax(data.departures)];
+    this.summary.textContent = `Most plays per view at ${at(r)} (${data.rewatch[r].toFixed(2)}); `
+      + `after the start, most arrivals at ${at(a)} (${format.percent(data.arrivals[a])} of views); `
+      + `most departures at ${at(d)} (${format.percent(data.departures[d])} of views).`;
+    this.drawing.replaceChildren(this.draw(data, time));
+    this.rows.replaceChildren(...data.unique.map((_, i) => {
+      const tr = html('tr', {}, html('th', { scope: 'row', textContent: at(i) }),
+        ...COLUMNS.map(([key]) => html('td', { textContent: data[key][i].toFixed(3) })));
+      tr.dataset.bucket = i;
+      return tr;
+    }));
+  }
+
+  /** Curves above, bars below, one x scale: bucket i's middle sits at the same x in both. */
+  draw(data, time) {
+    const n = data.unique.length;
+    const plotWidth = WIDTH - MARGIN.left - MARGIN.right;
+    const x = (i) => MARGIN.left + (i / n) * plotWidth; // bucket edge i
+    const curvesTop = axisTop([...data.unique, ...data.rewatch], 1);
+    // Nearly every view arrives at 0:00: that bar is clipped (and labelled) so the others stay readable.
+    const barsTop = axisTop([...data.arrivals.slice(1), ...data.departures], 0.05);
+    const yCurve = (v) => MARGIN.top + CURVES_HEIGHT * (1 - v / curvesTop);
+    const base = MARGIN.top + CURVES_HEIGHT + GAP + BARS_HEIGHT / 2;
+    const barHeight = (v) => (Math.min(v, barsTop) / barsTop) * (BARS_HEIGHT / 2);
+    const root = svg('svg', { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, class: 'layers-svg', role: 'img',
+      'data-curves-top': curvesTop, 'data-bars-top': barsTop });
+    svg('title', {}, root).textContent = `Layers: ${this.summary.textContent}`;
+    const defs = svg('defs', {}, root);
+    const hatch = svg('pattern', { id: 'departure-hatch', width: 6, height: 6, patternUnits: 'userSpaceOnUse', patternTransform: 'rotate(45)' }, defs);
+    svg('rect', { width: 6, height: 6, class: 'departure-hatch-bg' }, hatch);
+    svg('line', { x1: 0, y1: 0, x2: 0, y2: 6, class: 'departure-hatch-line' }, hatch);
+
+    const grid = svg('g', { class: 'layers-grid' }, root);
+    for (let k = 0; k <= 4; k++) {
+      const v = (curvesTop * k) / 4;
+      svg('line', { x1: MARGIN.left, x2: WIDTH - MARGIN.right, y1: yCurve(v), y2: yCurve(v) }, grid);
+      svg('text', { x: MARGIN.left - 6, y: yCurve(v) + 4, class: 'layers-y' }, grid).textContent = v.toFixed(2).replace(/\.?0+$/, '') || '0';
+    }
+    svg('line', { x1: MARGIN.left, x2: WIDTH - MARGIN.right, y1: base, y2: base, class: 'layers-baseline' }, grid);
+    svg('text', { x: MARGIN.left - 6, y: base - BARS_HEIGHT / 2 + 10, class: 'layers-y' }, grid).textContent = `▲${format.percent(barsTop)}`;
+    svg('text', { x: MARGIN.left - 6, y: base + BARS_HEIGHT / 2, class: 'layers-y' }, grid).textContent = `▼${format.percent(barsTop)}`;
+
+    for (const key of ['unique', 'rewatch']) {
+      const d = data[key].map((v, i) => `${i ? 'L' : 'M'}${((x(i) + x(i + 1)) / 2).toFixed(2)},${yCurve(v).toFixed(2)}`).join(' ');
+      svg('path', { d, class: `layers-line ${key}`, 'data-layer': key, 'data-points': n }, root);
+    }
+    const bars = svg('g', { class: 'layers-bars', 'shape-rendering': 'crispEdges' }, root);
+    for (const [key, up] of [['arrivals', true], ['departures', false]]) {
+      data[key].forEach((v, i) => {
+        if (v <= 0) return;
+        const h = barHeight(v);
+        svg('rect', { x: x(i), y: up ? base - h : base, width: Math.max(1, x(i + 1) - x(i) - 0.5), height: h, class: `layers-bar ${key}`, 'data-bucket': i }, bars);
+        if (v > barsTop) {
+          svg('text', { x: x(i) + 4, y: up ? base - h + 10 : base + h - 2, class: 'layers-clipped', 'data-bucket': i }, bars)
+            .textContent = `${up ? '▲' : '▼'} ${format.percent(v)}`;
+        }
+      });
+    }
+    const axis = svg('g', { class: 'layers-axis' }, root);
+    const axisY = HEIGHT - AXIS_HEIGHT + 16;
+    for (let k = 0; k <= 4; k++) {
+      svg('text', { x: MARGIN.left + (k / 4) * plotWidth, y: axisY, 'text-anchor': k === 0 ? 'start' : k === 4 ? 'end' : 'middle' }, axis)
+        .textContent = time((data.duration_ms * k) / 4);
+    }
+    return root;
+  }
+}
