@@ -43,7 +43,7 @@ def test_typical_curve_and_comparisons_are_the_apis(browsing, peers_server):
     page = browsing.page
     sign_in(page, server.base_url, tenant.token_id, tenant.token_secret)
     show(page, "assets", "mine")
-    page.wait_for_selector("#relative-summary.compare-summary")
+    page.wait_for_selector("#compare-panel[data-shows='assets/mine']:not([aria-busy])")
     relative = api(server, tenant, "/v1/engagement/assets/mine/relative", {"timeframe[]": "7:days"})["data"]
     change = round((relative["overall"]["ratio"] - 1) * 100)
     assert relative["peers"] == 4 and change != 0
@@ -64,7 +64,7 @@ def test_typical_curve_and_comparisons_are_the_apis(browsing, peers_server):
 
     # Two playback IDs of one asset, chosen from the asset's own list.
     show(page, "playback-ids", "pbA")
-    page.wait_for_selector("#relative-summary")
+    page.wait_for_selector("#compare-panel[data-shows='playback-ids/pbA']:not([aria-busy])")
     assert page.eval_on_selector_all("#compare-with option", "os => os.map(o => o.value)")[-1:] == ["id:pbB"]
     page.select_option("#compare-with", "id:pbB")
     page.wait_for_selector("path[data-curve='side-b']")

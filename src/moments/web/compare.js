@@ -109,7 +109,13 @@ export class ComparePanel {
   /** Load both parts for this content and timeframe (the compare choice survives a timeframe change). */
   async show(current) {
     const sameContent = this.current && this.current.kind === current.kind && this.current.id === current.id;
-    if (!sameContent) this.against = '';
+    if (!sameContent) {
+      // Never leave another content's curves on screen while this one loads.
+      this.against = '';
+      this.relativeBox.replaceChildren();
+      this.compareBox.replaceChildren();
+      delete this.container.dataset.shows;
+    }
     this.current = current;
     const seq = ++this.seq;
     this.container.hidden = false;
@@ -123,6 +129,7 @@ export class ComparePanel {
       this.window = relative.timeframe;
       this.showRelative(relative);
       this.fillChoices(siblings);
+      this.container.dataset.shows = `${current.kind}/${current.id}`; // what is on screen (tests wait for it)
       await this.loadComparison(seq);
     } catch (error) {
       if (seq === this.seq) this.fail(error, () => this.show(current));
