@@ -65,7 +65,7 @@ def test_relative_and_compare(loaded: tuple[Path, str]) -> None:
     assert data["overall"] == pytest.approx({"average": 0.65, "typical_average": 0.5, "ratio": 1.3, "better_than": 0.75})
     assert data["peers"] == 4 and data["band"] == {"min_ms": 30_000, "max_ms": 120_000}
     text = results["relative-text"]
-    assert "peers: 4 of 0:30..2:00" in text and "retains 30% more than similar content; better than 75% of it" in text
+    assert "peers: 4 of 0:30..2:00" in text and "retains 30% more than similar content; better than 75% of the 4 similar assets" in text
     assert "    0:45   0.000    0.000  +0.000" in text and "    0:30   0.600    0.000  +0.600" in text
 
     timeframes = results["timeframes"]["data"]

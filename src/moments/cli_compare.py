@@ -12,7 +12,7 @@ import click
 from moments.cli import QueryTarget, fail, main, mm_ss, query_options
 
 
-def overall_words(overall: dict | None) -> str:
+def overall_words(overall: dict | None, peers: int, kinds: str) -> str:
     """The overall figures in words (the dashboard says the same)."""
     if overall is None:
         return ""
@@ -21,7 +21,7 @@ def overall_words(overall: dict | None) -> str:
         change = round((overall["ratio"] - 1) * 100)
         parts.append(f"retains {abs(change)}% {'more' if change >= 0 else 'less'} than similar content"
                      if change else "retains as much as similar content")
-    parts.append(f"better than {round(overall['better_than'] * 100)}% of it")
+    parts.append(f"better than {round(overall['better_than'] * 100)}% of the {peers} similar {kinds}")
     return "; ".join(parts)
 
 
@@ -41,7 +41,7 @@ def relative_command(target: QueryTarget, as_json: bool) -> None:
     band = data["band"]
     click.echo(f"views: {data['total_views']}   timeframe: {body['timeframe'][0]}..{body['timeframe'][1]}   "
                f"peers: {data['peers']}" + (f" of {mm_ss(band['min_ms'])}..{mm_ss(band['max_ms'])}" if band else ""))
-    click.echo(data["note"] or overall_words(data["overall"]))
+    click.echo(data["note"] or overall_words(data["overall"], data["peers"], comparison.KIND_NAMES[target.scope]))
     if not data["typical"]:
         return
     n = len(data["value"])
