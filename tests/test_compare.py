@@ -151,3 +151,28 @@ def test_unauthenticated_reveals_nothing(server):
     with httpx.Client(base_url=server.base_url) as c:
         response = c.get("/v1/engagement/assets/x/relative")
     assert response.status_code == 401 and response.json()["error"]["type"] == "unauthorized"
+
+
+def test_filters_apply_to_the_content_and_to_every_peer(server):
+    """US viewers watch the peers whole, CA viewers leave them at 15 s: filters[] picks the typical curve."""
+    tenant = server.tenant()
+    with server.client(tenant) as c:
+        for asset_id in ("mine", "q1", "q2", "q3"):
+            assert c.put(f"/v1/assets/{asset_id}", json={"duration_ms": 60_000}).status_code == 200
+        views = []
+        for asset_id in ("q1", "q2", "q3"):
+            views += [{**v, "country": "US"} for v in watched_to(f"{asset_id}-us", 5, 60_000, asset_id=asset_id)]
+            views += [{**v, "country": "CA"} for v in watched_to(f"{asset_id}-ca", 5, 15_000, asset_id=asset_id)]
+        views += [{**v, "country": country} for country in ("US", "CA")
+                  for v in watched_to(f"mine-{country}", 5, 30_000, asset_id="mine")]
+        post_views(c, views)
+        us = get(c, "assets/mine/relative", **{"filters[]": "country:US"}).json()["data"]
+        ca = get(c, "assets/mine/relative", **{"filters[]": "country:CA"}).json()["data"]
+        both = get(c, "assets/mine/relative").json()["data"]
+        compared = c.get("/v1/engagement/assets/mine/compare",
+                         params={"against": "q1", "filters[]": "!country:CA"}).json()["data"]
+    assert us["total_views"] == ca["total_views"] == 5 and both["total_views"] == 10
+    assert us["typical"] == pytest.approx([1.0] * 60) and us["overall"]["better_than"] == 0.0
+    assert ca["typical"] == pytest.approx(steps(60, 15)) and ca["overall"]["better_than"] == 1.0
+    assert both["typical"] == pytest.approx([1.0] * 15 + [0.5] * 45)
+    assert compared["b"]["total_views"] == 5 and compared["difference"] == pytest.approx([0.0] * 30 + [1.0] * 30)
