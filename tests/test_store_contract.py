@@ -457,6 +457,7 @@ def test_filters_pick_the_matching_views(any_store):
             expected = [float(x) for x in reference_heatmap([list(v.ranges) for v in matching], 60_000)]
             np.testing.assert_allclose(got.values, expected, rtol=1e-12, err_msg=text)
 
+
 def test_export_views_pages_the_completed_views_oldest_first(any_store):
     """export_views: the completed views of a window (all, or one scope's), matching the filters,
     of this environment only, in pages of at most batch_rows, oldest first; lazy."""
