@@ -26,7 +26,7 @@ from reliability import capture
 
 NOW_MS = int(time.time() * 1000)
 A_IDS = {"assets": ["a-asset", "a-only-asset"], "videos": ["a-video", "vid-1", "a/video two"],
-         "playback-ids": ["apb1", "apb2"]}
+         "playback-ids": ["apb1", "apb2"], "views": ["a-view-0", "a-view-29"]}
 VOLATILE_HEADERS = {"date", "x-ratelimit-remaining", "content-length"}
 
 
@@ -61,11 +61,13 @@ def engagement_paths() -> list[str]:
 
 
 def fill(template: str, identifier: str) -> str:
+    template = template.replace("{file}", "heatmap.csv")  # exports: a real file, so only the id varies
     return re.sub(r"\{[^}]+\}", identifier.replace("/", "%2F"), template)
 
 
 def kind_of(template: str) -> str:
-    return next(k for k in ("playback-ids", "assets", "videos") if f"/{k}/" in template)
+    # The content kind first: /v1/engagement/assets/{ID}/views lists an asset's views.
+    return next(k for k in ("playback-ids", "assets", "videos", "views") if f"/{k}/" in template)
 
 
 def same_answer(theirs: httpx.Response, nowhere: httpx.Response) -> None:
