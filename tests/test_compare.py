@@ -176,3 +176,17 @@ def test_filters_apply_to_the_content_and_to_every_peer(server):
     assert ca["typical"] == pytest.approx(steps(60, 15)) and ca["overall"]["better_than"] == 1.0
     assert both["typical"] == pytest.approx([1.0] * 15 + [0.5] * 45)
     assert compared["b"]["total_views"] == 5 and compared["difference"] == pytest.approx([0.0] * 30 + [1.0] * 30)
+
+
+def test_video_ids_with_slashes_and_reported_durations(server):
+    """Video ids may hold '/'; their duration is the median the players reported (peers too)."""
+    tenant = server.tenant()
+    with server.client(tenant) as c:
+        post_views(c, [v for k, end in enumerate((20_000, 40_000, 62_000, 10_000))
+                       for v in watched_to(f"ep{k}", 5, end, video_id=f"show/ep {k}", duration_ms=60_000 + k * 1000)])
+        relative = get(c, "videos/show%2Fep 0/relative").json()["data"]
+        compared = get(c, "videos/show%2Fep 0/compare", against="show/ep 2").json()["data"]
+    assert relative["duration_ms"] == 60_000 and relative["peers"] == 3 and relative["overall"]["better_than"] == 1 / 3
+    # ep 2 lasts 62 s (62 buckets), watched whole: on ep 0's 60 buckets it is 1 everywhere.
+    assert compared["b"]["duration_ms"] == 62_000 and compared["b"]["value"] == pytest.approx([1.0] * 60)
+    assert compared["a"]["label"] == "show/ep 0" and compared["difference"] == pytest.approx([0.0] * 20 + [1.0] * 40)
