@@ -52,7 +52,7 @@ def _add_route(segment: str, scope: Scope, label: str, allow_slash: bool) -> Non
                     filters: Annotated[list[str] | None, Query(alias="filters[]")] = None,
                     limit: str | None = None, cursor: str | None = None) -> JSONResponse:
         caller = checked_caller(request, PARAMS, label, scope_id, allow_slash)
-        parsed = query_filters(request)
+        parsed = query_filters(request)  # `filters` above only documents the parameter in /openapi.json
         count, after = _limit(limit), _after(cursor)
         settings = request.app.state.settings
         now_s = int(time.time())
