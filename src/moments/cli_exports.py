@@ -9,16 +9,20 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from moments.cli import QueryTarget, fail, main, mm_ss, query_options
 from moments.model import Scope
 
+if TYPE_CHECKING:  # the engine (numpy, scipy) loads only when a query runs
+    from moments.stats import Engagement
+
 
 # --- heatmap --plot / --png --------------------------------------------------------------
 
-def heatmap_plot(result) -> str:
+def heatmap_plot(result: Engagement) -> str:
     """The terminal picture of a stats.Engagement, as wide as the terminal ($COLUMNS when not a tty)."""
     from moments.plots import terminal_plot
 
@@ -29,7 +33,7 @@ def heatmap_plot(result) -> str:
     return f"{header}\n{terminal_plot(result.values.tolist(), result.duration_ms, result.hotspots, columns)}"
 
 
-def heatmap_png(result, target: QueryTarget, path: Path) -> None:
+def heatmap_png(result: Engagement, target: QueryTarget, path: Path) -> None:
     from moments.plots import PlotUnavailable, write_png
 
     if not result.total_views:

@@ -30,6 +30,7 @@ from moments import stats
 from moments.engagement import hotspots as hotspot_math
 from moments.filters import Filters
 from moments.model import Environment, Scope
+from moments.store.base import Store
 
 What = Literal["heatmap", "layers", "hotspots"]
 Format = Literal["csv", "json", "parquet"]
@@ -101,7 +102,7 @@ def hotspots_export(result: stats.Engagement) -> Export:
     return Export("hotspots", table, result.timeframe, result.total_views, result.duration_ms)
 
 
-def compute(what: str, store, environment: Environment, scope: Scope, scope_id: str, window_s: tuple[int, int],
+def compute(what: str, store: Store, environment: Environment, scope: Scope, scope_id: str, window_s: tuple[int, int],
             now_ms: int, idle_timeout_s: float, filters: Filters = ()) -> Export:
     """The export of one query; stats.UnknownScopeId if the id is not in the environment."""
     if what == "layers":
