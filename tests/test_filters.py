@@ -89,7 +89,8 @@ def test_filtered_answers_equal_an_import_of_only_the_matching_views(server, fil
     everyone, matching = server.tenant("everyone"), server.tenant("matching")
     views = audience(400, seed=len(filters))
     subset = [v for v in views if matches(v, filters)]
-    window = {"timeframe[]": "7:days"}
+    # Two epoch seconds, not "7:days": a relative window moves when a second passes between requests.
+    window = {"timeframe[]": [str(NOW_MS // 1000 - 3 * 86_400), str(NOW_MS // 1000 + 60)]}
     with server.client(everyone) as a, server.client(matching) as b:
         post_views(a, views)
         if subset:

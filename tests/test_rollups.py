@@ -8,6 +8,7 @@ import pytest
 
 from moments import accounts, stats
 from moments.engagement.heatmap import content_duration, heatmap
+from moments.filters import parse_filters
 from moments.model import Asset, Scope, View
 from moments.store.base import ViewQuery
 from moments.store.rollups import PARTITION_MS
@@ -29,13 +30,20 @@ def random_view(rng: np.random.Generator, view_id: str, completed: bool = True) 
         asset_id=rng.choice(["a1", "a2", None]), playback_id=rng.choice(["p1", "p2", "p3", None]),
         video_id=rng.choice(["v1", "v2", None]) if rng.random() < 0.9 else "v1",
         reports_ranges=bool(rng.random() < 0.95),
+        country=rng.choice(["US", "CA", "DE", None]), device_type=rng.choice(["tv", "phone", None]),
     )
 
 
-def raw_result(store, environment, scope, scope_id, window_s, now_ms, idle_s):
+# Unfiltered (the scope's rows), one dimension (slice rows, added or taken from the scope's),
+# two dimensions (read raw).
+FILTER_SETS = [(), ("country:US",), ("!country:US", "!country:CA"), ("country:CA", "country:DE"),
+               ("device_type:tv", "!country:CA")]
+
+
+def raw_result(store, environment, scope, scope_id, window_s, now_ms, idle_s, filters=()):
     """The reference: every counted view read raw, no rollups involved."""
     query = ViewQuery(environment.environment_id, scope, scope_id, window_s[0] * 1000, window_s[1] * 1000,
-                      now_ms - int(idle_s * 1000))
+                      now_ms - int(idle_s * 1000), filters)
     ranges = store.view_ranges(query)
     registered = stats.registered_duration(store, environment.environment_id, scope, scope_id)
     durations, counts = np.unique(ranges.reported_durations_ms, return_counts=True)
@@ -54,24 +62,31 @@ def windows(rng: np.random.Generator) -> list[tuple[int, int]]:
     return [(s, e) for s, e in cut if s < e] + aligned + inside_one + [(now_s - 5 * 86_400, now_s)]
 
 
-def assert_same(store, environment, now_ms: int, rng, idle_s: float = 3600) -> int:
-    held = 0
+def assert_same(store, environment, now_ms: int, rng, idle_s: float = 3600) -> tuple[int, int]:
+    """Every scope, window and filter set gives the raw answer; returns the views the scope
+    rows and the slice rows held (so a test can tell that rollups, not raw reads, answered)."""
+    held = held_slices = 0
     for scope, ids in ((Scope.ASSET, ["a1", "a2"]), (Scope.PLAYBACK_ID, ["p1", "p2", "p3"]),
                        (Scope.VIDEO, ["v1", "v2"])):
         for scope_id in ids:
             if not store.scope_exists(environment.environment_id, scope, scope_id):
                 continue
             for window in windows(rng):
-                ours = stats.engagement(store, environment, scope, scope_id, window, now_ms, idle_s)
-                n, values = raw_result(store, environment, scope, scope_id, window, now_ms, idle_s)
-                assert ours.total_views == n, (scope, scope_id, window)
-                if n:
-                    assert np.array_equal(ours.values, values), (scope, scope_id, window)
+                for texts in FILTER_SETS:
+                    filters = parse_filters(list(texts))
+                    ours = stats.engagement(store, environment, scope, scope_id, window, now_ms, idle_s,
+                                            filters=filters)
+                    n, values = raw_result(store, environment, scope, scope_id, window, now_ms, idle_s, filters)
+                    assert ours.total_views == n, (scope, scope_id, window, texts)
+                    if n:
+                        assert np.array_equal(ours.values, values), (scope, scope_id, window, texts)
                 query = ViewQuery(environment.environment_id, scope, scope_id, window[0] * 1000,
                                   window[1] * 1000, now_ms - int(idle_s * 1000))
                 if ours.duration_ms:
                     held += store.coverage(query, ours.duration_ms, False).n_views
-    return held
+                    sliced = ViewQuery(**{**query.__dict__, "filters": parse_filters(["country:US"])})
+                    held_slices += store.coverage(sliced, ours.duration_ms, False).n_views
+    return held, held_slices
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -83,7 +98,8 @@ def test_rollups_equal_raw_views(store, seed):
     views = [random_view(rng, f"v{i}", completed=rng.random() < 0.85) for i in range(600)]
     for batch in range(0, len(views), 97):
         store.upsert_views(env, views[batch:batch + 97], NOW_MS - 2 * 3_600_000)
-    assert assert_same(store, environment, NOW_MS, rng) > 0  # rollups really held views
+    held, held_slices = assert_same(store, environment, NOW_MS, rng)
+    assert held > 0 and held_slices > 0  # rollups really held views
 
     # Replaced views (new ranges, other ids, completed or reopened) and late completions.
     replaced = [random_view(rng, f"v{i}", completed=rng.random() < 0.7) for i in rng.choice(600, 150, replace=False)]
@@ -105,3 +121,25 @@ def test_rollups_equal_raw_views(store, seed):
     # Retention drops whole partitions from views and rollups alike.
     store.expire(NOW_MS + 98 * DAY_MS)
     assert_same(store, environment, NOW_MS, rng)
+
+
+def test_a_file_from_before_slice_rows_gets_them_when_opened(db_path):
+    from moments.store.duckdb import SLICES_VERSION, DuckDBStore
+
+    rng = np.random.default_rng(11)
+    store = DuckDBStore(str(db_path))
+    environment, _ = accounts.create_environment(store, "old file")
+    store.put_asset(environment.environment_id, Asset("a1", 60_000, ("p1",)))
+    store.upsert_views(environment.environment_id, [random_view(rng, f"v{i}") for i in range(300)], NOW_MS)
+    with store._lock:  # what a file of the previous schema version holds
+        store._exec("DELETE FROM rollups WHERE contains(scope, '|')")
+        store._exec("DELETE FROM schema_version WHERE version >= ?", [SLICES_VERSION])
+    store.close()
+    store = DuckDBStore(str(db_path))
+    try:
+        with store._lock:
+            assert store._exec("SELECT count(*) FROM rollups WHERE contains(scope, '|')")[0][0] > 0
+        held, held_slices = assert_same(store, environment, NOW_MS, rng)
+        assert held_slices > 0
+    finally:
+        store.close()

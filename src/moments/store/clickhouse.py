@@ -253,9 +253,9 @@ class ClickHouseStore:
         self._x.insert("open_views", _replacement_rows(new.filter(_unrolled(new)), old.filter(_unrolled(old)),
                                                        version, retention))
         index = self._asset_index(environment_id)
-        deltas = rollups.rollup_rows(new, index)
+        deltas = rollups.rollup_rows(new, index, None)
         if old.num_rows:
-            rollups.combine(deltas, rollups.rollup_rows(old, index), -1)
+            rollups.combine(deltas, rollups.rollup_rows(old, index, None), -1)
         self._insert_rollups(environment_id, deltas)
 
     def _insert_rollups(self, environment_id: str, deltas: dict) -> None:
@@ -306,7 +306,7 @@ class ClickHouseStore:
         def wanted(key) -> bool:
             return (key[0] == "asset" and key[1] in asset_ids) or (key[0] == "playback_id" and key[1] in playback_ids)
 
-        deltas = {k: v for k, v in rollups.rollup_rows(views, index).items() if wanted(k)}
+        deltas = {k: v for k, v in rollups.rollup_rows(views, index, None).items() if wanted(k)}
         current = self._x.query(
             "SELECT scope, scope_id, partition_ms, duration_ms, sum(n_views) AS n, sumMap(watched) AS w "
             "FROM rollups WHERE environment_id = {env:String} AND grain_ms = {grain:Int64} "
@@ -346,7 +346,7 @@ class ClickHouseStore:
             views = _as_views(self._x.query(
                 f"SELECT {ROW_COLUMNS} FROM views FINAL WHERE environment_id = {{env:String}} AND scope = 'video' "
                 "AND scope_id IN {ids:Array(String)}", params))
-            deltas = {k: v for k, v in rollups.rollup_rows(views, index).items() if k[0] == "video"}
+            deltas = {k: v for k, v in rollups.rollup_rows(views, index, None).items() if k[0] == "video"}
             current = self._x.query(
                 "SELECT scope, scope_id, partition_ms, duration_ms, sum(n_views) AS n, sumMap(watched) AS w FROM rollups "
                 "WHERE environment_id = {env:String} AND scope = 'video' AND scope_id IN {ids:Array(String)} "

@@ -25,8 +25,10 @@ from moments.store.filtering import filter_conditions
 from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, keyset_pages
 
 # What rollups need of a view (store/rollups.py).
+SLICES_VERSION = 5  # the schema version that brought slice rows
+SLICE_BUILD_BATCH = 200_000
 ROLLUP_INPUT = ("asset_id, playback_id, video_id, view_start_ms, view_end_ms, duration_ms, range_starts, "
-                "range_ends, reports_ranges")
+                "range_ends, reports_ranges, " + ", ".join(rollups.SLICE_DIMENSIONS))
 VIEW_COLUMNS = (
     "environment_id", "view_id", "asset_id", "playback_id", "video_id", "view_start_ms",
     "view_end_ms", "duration_ms", "range_starts", "range_ends", "sdk_name", "sdk_version",
@@ -122,8 +124,21 @@ class DuckDBStore:
                     continue
                 self._exec("BEGIN")
                 self._exec(sql)
+                if version == SLICES_VERSION and current > 0:
+                    self._build_slices()
                 self._exec("INSERT INTO schema_version VALUES (?)", [version])
                 self._exec("COMMIT")
+
+    def _build_slices(self) -> None:
+        """Add the slice rows of every stored view (a file from before slice rows existed)."""
+        for (environment_id,) in self._exec("SELECT environment_id FROM environments"):
+            index = self._asset_index(environment_id)
+            # A cursor of its own: the writes below would end a stream read on this connection.
+            batches = self._conn.cursor().sql(f"SELECT {ROLLUP_INPUT} FROM views WHERE environment_id = $env",
+                                              params={"env": environment_id}).to_arrow_reader(SLICE_BUILD_BATCH)
+            for batch in batches:
+                rows = rollups.rollup_rows(pa.Table.from_batches([batch]), index)
+                self._apply_rollups(environment_id, {k: v for k, v in rows.items() if rollups.base_scope(k[0]) != k[0]})
 
     def _exec(self, sql: str, params: list | dict | None = None) -> list[tuple]:
         """Run under the lock's protection; results are always drained (DuckDB 2 needs that)."""
@@ -340,8 +355,8 @@ class DuckDBStore:
         """Recompute the asset's rows and these playback IDs' rows from the raw views."""
         self._prefixes.drop(lambda key: key[0] == environment_id)
         self._exec(
-            "DELETE FROM rollups WHERE environment_id = $env AND ((scope = 'asset' AND scope_id = $asset) "
-            "OR (scope = 'playback_id' AND list_contains($pids, scope_id)))",
+            "DELETE FROM rollups WHERE environment_id = $env AND ((split_part(scope, '|', 1) = 'asset' "
+            "AND scope_id = $asset) OR (split_part(scope, '|', 1) = 'playback_id' AND list_contains($pids, scope_id)))",
             {"env": environment_id, "asset": asset_id, "pids": sorted(playback_ids)},
         )
         views = self._conn.sql(
@@ -351,8 +366,8 @@ class DuckDBStore:
             params={"env": environment_id, "asset": asset_id, "pids": sorted(playback_ids)},
         ).to_arrow_table()
         rebuilt = rollups.rollup_rows(views, self._asset_index(environment_id))
-        wanted = {k: v for k, v in rebuilt.items()
-                  if (k[0] == "asset" and k[1] == asset_id) or (k[0] == "playback_id" and k[1] in playback_ids)}
+        wanted = {k: v for k, v in rebuilt.items() if (rollups.base_scope(k[0]) == "asset" and k[1] == asset_id)
+                  or (rollups.base_scope(k[0]) == "playback_id" and k[1] in playback_ids)}
         self._apply_rollups(environment_id, wanted)
 
     def get_view(self, environment_id: str, view_id: str) -> View | None:
@@ -482,38 +497,35 @@ class DuckDBStore:
         return prefix
 
     def duration_histogram(self, query: ViewQuery) -> list[tuple[int, int]]:
-        if query.filters:  # rollups hold no dimensions: count the matching views
-            sql = f"SELECT duration_ms, count(*) FROM views WHERE {_counted_sql(query)} GROUP BY duration_ms"
-            with self._lock:
-                return [(int(d), int(n)) for d, n in self._exec(sql, _query_params(query))]
-        parts = _full_partitions(query)
-        params = {**_query_params(query), "p0": parts[0], "p1": parts[1], "scope": query.scope.value}
+        plan, parts = _plan(query)
+        params = {**_query_params(query), "p0": parts[0], "p1": parts[1], **_term_params(plan)}
         sql = (
             "SELECT duration_ms, sum(n) FROM ("
-            "  SELECT duration_ms, n_views AS n FROM rollups WHERE environment_id = $env AND scope = $scope "
+            "  SELECT duration_ms, n_views * (CASE WHEN list_contains($minus, scope) THEN -1 ELSE 1 END) AS n "
+            "  FROM rollups WHERE environment_id = $env AND list_contains($scopes, scope) "
             "  AND scope_id = $scope_id AND partition_ms >= $p0 AND partition_ms < $p1"
             "  UNION ALL "
             + " UNION ALL ".join(f"SELECT duration_ms, 1 AS n FROM views WHERE {_counted_sql(query)} AND {part}"
                                  for part in _unheld_parts(registered=False, other_grids=False))
-            + ") GROUP BY duration_ms"
+            + ") GROUP BY duration_ms HAVING sum(n) > 0"
         )
         with self._lock:
             return [(int(d), int(n)) for d, n in self._exec(sql, params)]
 
     def coverage(self, query: ViewQuery, duration_ms: int, registered: bool) -> Coverage:
-        if query.filters:  # rollups hold no dimensions: the matching views are read raw
-            return Coverage(0, np.zeros(bucket_count(duration_ms), dtype=np.int64), self.view_ranges(query))
-        parts = _full_partitions(query)
+        plan, parts = _plan(query)
         params = {**_query_params(query), "p0": parts[0], "p1": parts[1]}
+        n_views, watched = 0, np.zeros(bucket_count(duration_ms), dtype=np.int64)
         with self._lock:
-            prefix = self._rollup_prefix(query.environment_id, query.scope.value, query.scope_id, duration_ms)
+            for rollup_scope, sign in plan.terms:
+                n, w = self._rollup_prefix(query.environment_id, rollup_scope, query.scope_id, duration_ms).between(*parts)
+                n_views, watched = n_views + sign * n, watched + sign * w
             # Without a registered duration, views on other grids are read raw, if there are any.
             other_grids = not registered and self._exec(
-                "SELECT EXISTS (SELECT 1 FROM rollups WHERE environment_id = $env AND scope = $scope AND "
-                "scope_id = $scope_id AND partition_ms >= $p0 AND partition_ms < $p1 AND duration_ms <> $duration)",
-                {"env": query.environment_id, "scope": query.scope.value, "scope_id": query.scope_id,
-                 "p0": parts[0], "p1": parts[1], "duration": duration_ms})[0][0]
-        n_views, watched = prefix.between(*parts)
+                "SELECT EXISTS (SELECT 1 FROM rollups WHERE environment_id = $env AND list_contains($scopes, scope) "
+                "AND scope_id = $scope_id AND partition_ms >= $p0 AND partition_ms < $p1 AND duration_ms <> $duration)",
+                {"env": query.environment_id, "scope_id": query.scope_id, "p0": parts[0], "p1": parts[1],
+                 "duration": duration_ms, "scopes": _term_params(plan)["scopes"]})[0][0]
         selects = [f"SELECT range_starts, range_ends, duration_ms FROM views WHERE {_counted_sql(query)} AND {part}"
                    for part in _unheld_parts(registered, other_grids)]
         if other_grids:
@@ -521,7 +533,6 @@ class DuckDBStore:
         with self._lock:
             table = self._conn.sql(" UNION ALL ".join(selects), params=params).to_arrow_table()
         return Coverage(n_views, watched, range_set_from_arrow(table))
-
 
     def finalize_idle_views(self, idle_before_ms: int) -> int:
         with self._lock, self._transaction():
@@ -549,7 +560,8 @@ class DuckDBStore:
         removed = 0
         environments = self._exec_locked("SELECT environment_id, retention_days FROM environments")
         for environment_id, retention_days in environments:
-            cutoff = int(rollups.partition_of(now_ms - retention_days * 86_400_000))
+            # Whole slice partitions (hours), which are whole 5-minute partitions too.
+            cutoff = int(rollups.partition_of(now_ms - retention_days * 86_400_000, rollups.SLICE_PARTITION_MS))
             with self._lock, self._transaction():
                 params = {"env": environment_id, "cutoff": cutoff}
                 self._exec(
@@ -662,11 +674,22 @@ def _query_params(query: ViewQuery) -> dict:
             "end": query.end_ms, "idle_before": query.idle_before_ms, **_filters(query)[1]}
 
 
-def _full_partitions(query: ViewQuery) -> tuple[int, int]:
-    """[p0, p1): the whole partitions inside the window (empty when it spans none)."""
-    h0 = -(-query.start_ms // rollups.PARTITION_MS) * rollups.PARTITION_MS
-    h1 = int(rollups.partition_of(query.end_ms))
+def _full_partitions(query: ViewQuery, grain: int = rollups.PARTITION_MS) -> tuple[int, int]:
+    """[p0, p1): the whole partitions of `grain` inside the window (empty when it spans none)."""
+    h0 = -(-query.start_ms // grain) * grain
+    h1 = int(rollups.partition_of(query.end_ms, grain))
     return (h0, h1) if h0 < h1 else (h0, h0)
+
+
+def _plan(query: ViewQuery) -> tuple[rollups.RollupPlan, tuple[int, int]]:
+    """The rollup rows that hold the query's views, and the partitions [p0, p1) they are summed over
+    (none when no rows hold them: then the whole window is read raw)."""
+    plan = rollups.plan(query.scope.value, query.filters, with_slices=True)
+    return plan, _full_partitions(query, plan.grain) if plan.terms else (query.start_ms, query.start_ms)
+
+
+def _term_params(plan: rollups.RollupPlan) -> dict[str, list[str]]:
+    return {"scopes": [scope for scope, _ in plan.terms], "minus": [scope for scope, sign in plan.terms if sign < 0]}
 
 
 def views_to_arrow(environment_id: str, views: Sequence[View], received_at_ms: int) -> pa.Table:

@@ -21,11 +21,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from moments.engagement.heatmap import bucket_sums, merged_coverage
+from moments.filters import Filters, grouped
 from moments.model import RangeSet
 
 # Rollup partitions: short enough that the partial partitions at a window's ends, read raw,
 # hold few views even at millions of views a month.
 PARTITION_MS = 300_000
+# Slice rows: a scope's coverage restricted to one value of one standard dimension, so that a
+# filter on that dimension (`country:US`, `!device_type:tv`) sums rows instead of reading
+# views. Hour partitions: 5-minute ones would multiply the rows by the values seen in every
+# partition. Custom dimensions may have any number of values (user ids): they get none.
+SLICE_DIMENSIONS = ("country", "browser", "os", "device_type", "player_name")
+SLICE_PARTITION_MS = 3_600_000
 
 
 @dataclass(frozen=True)
@@ -39,8 +46,17 @@ class AssetIndex:
 RollupKey = tuple[str, str, int, int]  # scope, scope_id, partition_ms, duration_ms
 
 
-def partition_of(ms: np.ndarray | int):
-    return (ms // PARTITION_MS) * PARTITION_MS
+def partition_of(ms: np.ndarray | int, grain: int = PARTITION_MS):
+    return (ms // grain) * grain
+
+
+def slice_scope(scope: str, dimension: str, value: str) -> str:
+    """The rollup scope of a scope's views with one value of a dimension ("asset|country|US")."""
+    return f"{scope}|{dimension}|{value}"
+
+
+def base_scope(rollup_scope: str) -> str:
+    return rollup_scope.split("|", 1)[0]
 
 
 def _encoded(column: pa.ChunkedArray) -> tuple[np.ndarray, list]:
@@ -105,12 +121,14 @@ def _groups(*columns: np.ndarray) -> tuple[list[tuple[int, ...]], np.ndarray]:
     return rows, group_of_row.reshape(-1)
 
 
-def rollup_rows(views: pa.Table, index: AssetIndex) -> dict[RollupKey, tuple[int, np.ndarray]]:
+def rollup_rows(views: pa.Table, index: AssetIndex,
+                slice_partition_ms: int | None = SLICE_PARTITION_MS) -> dict[RollupKey, tuple[int, np.ndarray]]:
     """(n_views, watched) per rollup key for the views that rollups hold.
 
     `views` has columns asset_id, playback_id, video_id, view_start_ms, view_end_ms,
-    duration_ms, range_starts, range_ends, reports_ranges. Vectorised: the bulk path
-    feeds it hundreds of thousands of views at once.
+    duration_ms, range_starts, range_ends, reports_ranges, and the SLICE_DIMENSIONS for slice
+    rows (at `slice_partition_ms`; None: no slice rows). Vectorised: the bulk path feeds it
+    hundreds of thousands of views at once.
     """
     held = pc.and_(pc.and_(pc.is_valid(views["view_end_ms"]), views["reports_ranges"]),
                    pc.greater(pc.list_value_length(views["range_starts"]), 0))
@@ -122,33 +140,79 @@ def rollup_rows(views: pa.Table, index: AssetIndex) -> dict[RollupKey, tuple[int
     offsets = offsets - offsets[0]  # list_flatten below starts at the first referenced value
     range_starts = pc.list_flatten(starts_col).to_numpy()
     range_ends = pc.list_flatten(views["range_ends"].combine_chunks()).to_numpy()
-    partitions = partition_of(views["view_start_ms"].to_numpy())
+    view_starts = views["view_start_ms"].to_numpy()
+    partitions = partition_of(view_starts)
+    slices = [] if slice_partition_ms is None else \
+        [(dimension, *_encoded(views[dimension])) for dimension in SLICE_DIMENSIONS if dimension in views.column_names]
     rows: dict[RollupKey, tuple[int, np.ndarray]] = {}
     for scope, pair_view, ids, pair_id, pair_duration in _scope_pairs(views, index):
         keep = pair_duration > 0  # no grid without a duration: such views are read raw
         pair_view, pair_id, pair_duration = pair_view[keep], pair_id[keep], pair_duration[keep]
         if pair_view.size == 0:
             continue
-        distinct, group_of_pair = _groups(pair_id, partitions[pair_view], pair_duration)
-        members = np.bincount(group_of_pair, minlength=len(distinct))
-        # Every (view, group) pair brings all of the view's ranges, in a slot of its own.
+        # Every (view, scope id) pair brings all of the view's ranges, in a slot of its own.
         lengths = offsets[pair_view + 1] - offsets[pair_view]
         first = np.repeat(offsets[pair_view] - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
         range_index = first + np.arange(lengths.sum())
         pair_of_range = np.repeat(np.arange(pair_view.size), lengths)
-        # One grid per duration: groups of one duration are summed in one pass.
+        # One grid per duration: every group of one duration is summed from one merged coverage.
         for duration in np.unique(pair_duration).tolist():
             on_grid = pair_duration[pair_of_range] == duration
             ranges = RangeSet(pair_view.size, pair_of_range[on_grid], range_starts[range_index[on_grid]],
                               range_ends[range_index[on_grid]], np.zeros(0, dtype=np.int64))
-            slots, starts, ends = merged_coverage(ranges, duration)
-            # Every group on this grid, including those whose ranges all fall past the end.
-            present = np.unique(group_of_pair[pair_duration == duration])
-            sums = bucket_sums(np.searchsorted(present, group_of_pair[slots]), starts, ends, duration, present.size)
-            for row, g in enumerate(present.tolist()):
-                id_code, partition, _ = distinct[g]
-                rows[(scope, ids[id_code], partition, duration)] = (int(members[g]), sums[row])
+            coverage = merged_coverage(ranges, duration)
+            grid_pairs = np.flatnonzero(pair_duration == duration)
+            for (id_code, partition), n, watched in _group_sums(coverage, duration, grid_pairs,
+                                                                pair_id, partitions[pair_view]):
+                rows[(scope, ids[id_code], partition, duration)] = (n, watched)
+            for dimension, codes, values in slices:
+                pair_value = codes[pair_view]
+                with_value = grid_pairs[pair_value[grid_pairs] >= 0]
+                for (id_code, partition, value), n, watched in _group_sums(
+                        coverage, duration, with_value, pair_id, partition_of(view_starts[pair_view], slice_partition_ms),
+                        pair_value):
+                    rows[(slice_scope(scope, dimension, values[value]), ids[id_code], partition, duration)] = (n, watched)
     return rows
+
+
+def _group_sums(coverage: tuple[np.ndarray, np.ndarray, np.ndarray], duration: int, pairs: np.ndarray,
+                *keys: np.ndarray) -> list[tuple[tuple[int, ...], int, np.ndarray]]:
+    """(key, views, watched) per distinct key of `pairs` (indices into the key columns), summed
+    from the merged coverage of all pairs on this grid (`coverage` slots are pair indices).
+    Groups whose ranges all fall past the end are there too, with nothing watched."""
+    if pairs.size == 0:
+        return []
+    distinct, group = _groups(*(key[pairs] for key in keys))
+    group_of_pair = np.full(keys[0].size, -1, dtype=np.int64)
+    group_of_pair[pairs] = group
+    slots, starts, ends = coverage
+    slot_group = group_of_pair[slots]
+    kept = slot_group >= 0
+    sums = bucket_sums(slot_group[kept], starts[kept], ends[kept], duration, len(distinct))
+    members = np.bincount(group, minlength=len(distinct))
+    return [(key, int(members[i]), sums[i]) for i, key in enumerate(distinct)]
+
+
+@dataclass(frozen=True)
+class RollupPlan:
+    """Which rollup rows hold a query's views: the rows of `terms` (rollup scope, +1 or -1),
+    summed over whole partitions of `grain`; no terms: none, every view is read raw."""
+
+    grain: int
+    terms: tuple[tuple[str, int], ...]
+
+
+def plan(scope: str, filters: Filters, with_slices: bool) -> RollupPlan:
+    """Unfiltered: the scope's rows. Filters on one standard dimension: its slice rows (for
+    `!dim:x`, the scope's rows minus the slices of x). Anything else is read raw."""
+    if not filters:
+        return RollupPlan(PARTITION_MS, ((scope, 1),))
+    groups = grouped(filters)
+    if not with_slices or len(groups) != 1 or groups[0][0] not in SLICE_DIMENSIONS:
+        return RollupPlan(PARTITION_MS, ())
+    dimension, negated, values = groups[0]
+    slices = tuple((slice_scope(scope, dimension, value), -1 if negated else 1) for value in values)
+    return RollupPlan(SLICE_PARTITION_MS, ((scope, 1),) + slices if negated else slices)
 
 
 def combine(into: dict[RollupKey, tuple[int, np.ndarray]], rows: dict[RollupKey, tuple[int, np.ndarray]],

@@ -102,3 +102,9 @@ CREATE TABLE unrolled_views (
 );
 INSERT INTO unrolled_views SELECT environment_id, view_id, view_start_ms FROM views
     WHERE view_end_ms IS NULL OR duration_ms = 0;
+
+-- migration 5
+-- Slice rows (store/rollups.py): rollup scopes named "scope|dimension|value", at hour
+-- partitions. Files made before this version get them from their views when opened
+-- (DuckDBStore._build_slices); this block only marks the version.
+SELECT 1;
