@@ -44,12 +44,17 @@ async function fileOf(response) {
   return { blob: await response.blob(), name };
 }
 
-export function client(credentials) {
+// Paths that take filters[]: the six Mux endpoints and ours under /v1/engagement.
+const FILTERED = /^(data\/)?v1\/engagement\//;
+
+/** `filters()` gives the current filters[] (Mux syntax), sent with every engagement request. */
+export function client(credentials, { filters = () => [] } = {}) {
   const authorization = basic(credentials);
 
   /** GET path (relative to the API root) with query params (arrays repeat the key); `read` takes the 2xx response. */
   async function get(path, params = {}, read = (response) => response.json()) {
     const url = new URL(path, ROOT);
+    if (FILTERED.test(path)) params = { ...params, 'filters[]': filters() };
     for (const [key, value] of Object.entries(params)) {
       for (const item of [].concat(value)) if (item !== undefined && item !== null) url.searchParams.append(key, item);
     }

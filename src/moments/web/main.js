@@ -39,6 +39,7 @@ const state = {
   kind: 'assets',
   id: null,
   timeframe: timeframes.DEFAULT,
+  filters: [], // filters[] of every engagement request (Mux syntax)
   search: '',
   items: [],
   heatmap: null,
@@ -135,7 +136,7 @@ async function signIn(event) {
 
 /** Check the token with a first list request, then open the dashboard on it. */
 async function start(credentials, { fromForm = false } = {}) {
-  const api = client(credentials);
+  const api = client(credentials, { filters: () => state.filters });
   let first;
   try {
     first = await api.list(state.kind, state.search, LIST_LIMIT);
@@ -273,6 +274,7 @@ function select(id) {
 function writeHash() {
   const params = new URLSearchParams({ kind: state.kind, timeframe: state.timeframe });
   if (state.id) params.set('id', state.id);
+  for (const filter of state.filters) params.append('filter', filter);
   history.replaceState(null, '', `#${params}`);
 }
 
@@ -282,6 +284,8 @@ function readHash() {
   const timeframe = params.get('timeframe');
   if (timeframe && (timeframes.isPreset(timeframe) || /^\d+,\d+$/.test(timeframe))) state.timeframe = timeframe;
   state.id = params.get('id') || null;
+  state.filters = params.getAll('filter');
+  $('filters').value = state.filters.map(quoted).join(' ');
   $(`kind-${state.kind}`).checked = true;
   syncTimeframeControls();
 }
@@ -338,6 +342,22 @@ function applyCustomRange(event) {
 
 function setTimeframe(value) {
   state.timeframe = value;
+  writeHash();
+  if (state.id) loadContent();
+}
+
+// --- filters -------------------------------------------------------------------------
+
+/** "country:US player_name:\"My player\"" -> ['country:US', 'player_name:My player']. */
+function parseFilters(text) {
+  return (text.match(/(?:[^\s"]+|"[^"]*")+/g) ?? []).map((word) => word.replaceAll('"', ''));
+}
+
+const quoted = (filter) => (/\s/.test(filter) ? filter.replace(/:(.*)$/, ':"$1"') : filter);
+
+function applyFilters(event) {
+  event.preventDefault();
+  state.filters = parseFilters($('filters').value);
   writeHash();
   if (state.id) loadContent();
 }
@@ -407,7 +427,7 @@ function showContent(heatmap, hotspots, media) {
   $('content').hidden = false;
   $('content-kind').textContent = CONTENT_KINDS[state.kind].name;
   $('content-title').textContent = state.id;
-  $('stat-views').textContent = format.count(views);
+  $('stat-views').textContent = `${format.count(views)}${state.filters.length ? ' matching the filters' : ''}`;
   $('stat-duration').textContent = durationMs ? formatTime(durationMs) : '—';
   $('stat-hotspots').textContent = views ? `${format.plural(peaks.length, 'peak')} · ${format.plural(colds.length, 'cold spot')}` : '—';
   const [start, end] = heatmap.timeframe;
@@ -568,6 +588,7 @@ function wire() {
     retry?.();
   });
   $('custom-range').addEventListener('submit', applyCustomRange);
+  $('filters-form').addEventListener('submit', applyFilters);
   $('widest-timeframe').addEventListener('click', () => {
     syncTimeframeControls(WIDEST_PRESET);
     setTimeframe(WIDEST_PRESET);
