@@ -44,7 +44,7 @@ def records() -> list[dict]:
     out = [{"view_id": v.view_id, "asset_id": v.asset_id, "playback_id": v.playback_id, "video_id": v.video_id,
             "view_start": v.view_start_ms, "view_end": v.view_end_ms, "duration_ms": v.duration_ms,
             "ranges": [list(r) for r in v.ranges], "country": "US" if i % 2 == 0 else "FR",
-            "sdk_name": "my-player", "sdk_version": "1.0"}
+            "sdk_name": "my-player", "sdk_version": "1.0", **({"custom_7": "premium"} if i % 3 == 0 else {})}
            for i, v in enumerate(views)]
     out.append({"view_id": "open-1", "asset_id": "movie", "view_start": (NOW_S - 600) * 1000, "duration_ms": DURATION_MS,
                 "ranges": [[0, 5000]], "country": "US"})
@@ -211,7 +211,7 @@ def test_views_export_is_the_environments_completed_views_in_the_import_format(l
     table = pq.read_table(io.BytesIO(response.content))
     assert table.column_names == ["view_id", "asset_id", "playback_id", "video_id", "view_start", "view_end",
                                   "duration_ms", "ranges", "sdk_name", "sdk_version", "country", "browser", "os",
-                                  "device_type", "player_name"]
+                                  "device_type", "player_name"] + [f"custom_{i}" for i in range(1, 21)]
     rows = table.to_pylist()
     # Completed views of this environment only: not the open one, not the other environment's.
     assert sorted(r["view_id"] for r in rows) == sorted(r["view_id"] for r in records() if r.get("view_end"))
@@ -220,6 +220,7 @@ def test_views_export_is_the_environments_completed_views_in_the_import_format(l
         original = sent[row["view_id"]]
         assert row["ranges"] == original["ranges"] and row["view_start"] == original["view_start"]
         assert (row["country"], row["sdk_name"], row["duration_ms"]) == (original["country"], "my-player", DURATION_MS)
+        assert row["custom_7"] == original.get("custom_7") and row["custom_1"] is None
     assert [(r["view_start"], r["view_id"]) for r in rows] == sorted((r["view_start"], r["view_id"]) for r in rows)
 
     scoped = pq.read_table(io.BytesIO(loaded.get("/v1/exports/views.parquet", TIMEFRAME + [
@@ -243,6 +244,11 @@ def test_views_export_imports_back_to_the_same_heatmap(loaded, tmp_path):
         again = ok_json("heatmap", "--env", environment_id, option, scope_id, *window, "--db", db, cwd=tmp_path)
         original = loaded.json(f"/data/v1/engagement/{kind}/{scope_id.replace('/', '%2F')}/heatmap", TIMEFRAME)
         assert again == original
+    # Custom dimensions come back too: the same filtered answer.
+    again = ok_json("heatmap", "--env", environment_id, "--asset", "movie", *window, "--filter", "custom_7:premium",
+                    "--db", db, cwd=tmp_path)
+    original = loaded.json("/data/v1/engagement/assets/movie/heatmap", TIMEFRAME + [("filters[]", "custom_7:premium")])
+    assert again == original and 0 < again["data"]["total_views"] < N_VIEWS
 
 
 # --- the command ---------------------------------------------------------------------------

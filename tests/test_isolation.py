@@ -15,11 +15,9 @@ import time
 
 import duckdb
 import httpx
-import pytest
 
 from moments import accounts
 from moments.api.app import create_app
-from moments.model import Asset
 
 import reliability
 from reliability import capture

@@ -5,7 +5,6 @@ their in-progress markers; another environment's longer retention keeps its view
 
 from __future__ import annotations
 
-import json
 import time
 
 import duckdb

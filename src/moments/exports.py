@@ -24,10 +24,12 @@ from typing import Callable, Iterable, Iterator, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from moments import stats
 from moments.engagement import hotspots as hotspot_math
+from moments.ingestion.imports import CUSTOM_FIELDS
 from moments.filters import Filters
 from moments.model import Environment, Scope
 from moments.store.base import Store
@@ -162,13 +164,13 @@ def parse_file(name: str) -> tuple[str, str] | None:
 # --- raw views -------------------------------------------------------------------------------
 
 # The import format's columns (README, "Importing views"), so `moments import` reads an
-# export back. Custom dimensions (custom_1..20, from beacons) have no import field: not exported.
+# export back; custom_1..custom_20 always present (a stable schema for warehouses).
 VIEW_EXPORT_SCHEMA = pa.schema([
     ("view_id", pa.string()), ("asset_id", pa.string()), ("playback_id", pa.string()), ("video_id", pa.string()),
     ("view_start", pa.int64()), ("view_end", pa.int64()), ("duration_ms", pa.int64()),
     ("ranges", pa.list_(pa.list_(pa.int64()))), ("sdk_name", pa.string()), ("sdk_version", pa.string()),
     ("country", pa.string()), ("browser", pa.string()), ("os", pa.string()), ("device_type", pa.string()),
-    ("player_name", pa.string()),
+    ("player_name", pa.string()), *((name, pa.string()) for name in CUSTOM_FIELDS),
 ])
 RENAMED = {"view_start": "view_start_ms", "view_end": "view_end_ms"}
 
@@ -191,6 +193,8 @@ def views_for_import(rows: pa.Table) -> pa.Table:
     for field in VIEW_EXPORT_SCHEMA:
         if field.name == "ranges":
             columns.append(_pairs(rows["range_starts"], rows["range_ends"]))
+        elif field.name in CUSTOM_FIELDS:
+            columns.append(pc.map_lookup(rows["dimensions"], field.name, "first").cast(field.type))
         else:
             columns.append(rows[RENAMED.get(field.name, field.name)].cast(field.type))
     return pa.table(columns, schema=VIEW_EXPORT_SCHEMA)

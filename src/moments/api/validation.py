@@ -1,11 +1,14 @@
-"""Checks shared by routes: path ids, unknown query parameters and filters."""
+"""Checks shared by routes: path ids, unknown query parameters, timeframes and filters."""
 
 from __future__ import annotations
 
 from fastapi import Request
 
 from moments.api.errors import bad_request
+from moments.engagement.timeframe import TimeframeError
 from moments.filters import FilterError, Filters, parse_filters
+from moments.model import Environment
+from moments.stats import effective_timeframe
 from moments.ingestion.imports import MAX_ID_LENGTH
 
 
@@ -36,3 +39,12 @@ def parsed_filters(texts: list[str] | None) -> Filters:
 
 def query_filters(request: Request) -> Filters:
     return parsed_filters(request.query_params.getlist("filters[]"))
+
+
+def request_window(request: Request, environment: Environment, values: list[str] | None, now_s: int,
+                   name: str = "timeframe[]") -> tuple[int, int]:
+    """The effective timeframe (epoch seconds) of `values`, or a 400 naming what is wrong with it."""
+    try:
+        return effective_timeframe(values or [], environment, now_s, request.app.state.settings.default_timeframe_s)
+    except TimeframeError as error:
+        raise bad_request(str(error) if name == "timeframe[]" else f"{name}: {error}") from None

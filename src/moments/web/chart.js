@@ -4,11 +4,11 @@
 // Colour is never the only carrier of meaning: peaks are solid bands marked "▲ P1", cold spots
 // hatched bands marked "▼ C1", and the strip repeats what the curve's height already shows.
 
+import { svg as el } from './dom.js';
 import { percent } from './format.js';
 import { KINDS } from './hotspots.js';
 import { bucketStart } from './downloads.js';
 
-const SVG = 'http://www.w3.org/2000/svg';
 const MARGIN = { left: 56, right: 20, top: 36 };
 const CURVE_HEIGHT = 240;
 const GAP = 12;
@@ -44,13 +44,6 @@ function timeStepMs(durationMs, widthPx) {
   const fits = Math.max(1, Math.floor(widthPx / MIN_TICK_SPACING_PX));
   const step = TIME_STEPS_S.find((s) => durationMs / (s * 1000) <= fits) ?? TIME_STEPS_S.at(-1);
   return step * 1000;
-}
-
-function el(name, attributes = {}, parent = null) {
-  const node = document.createElementNS(SVG, name);
-  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
-  if (parent) parent.append(node);
-  return node;
 }
 
 export class Chart {

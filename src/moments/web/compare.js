@@ -6,26 +6,13 @@
 // which is how the API puts curves of different lengths on one grid.
 
 import { ApiError } from './api.js';
+import { html, svg } from './dom.js';
 import * as format from './format.js';
 import * as timeframes from './timeframe.js';
 
-const SVG = 'http://www.w3.org/2000/svg';
 // The small charts' coordinate box (viewBox): the tests read the curves' vertices in it.
 export const BOX = { width: 600, height: 160, pad: 8 };
 const KIND_NAMES = { assets: 'assets', videos: 'video IDs', 'playback-ids': 'playback IDs' };
-
-const node = (tag, props = {}, ...children) => {
-  const element = Object.assign(document.createElement(tag), props);
-  element.append(...children);
-  return element;
-};
-
-function svgNode(name, attributes, parent) {
-  const element = document.createElementNS(SVG, name);
-  for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, value);
-  parent?.append(element);
-  return element;
-}
 
 /** "M x,y L x,y ..." through the bucket midpoints; y = pad + (1 - value) * (height - 2 pad). */
 export function curvePath(values) {
@@ -39,19 +26,19 @@ export function curvePath(values) {
 
 /** A small chart of several curves: [{values, className, label}], with a legend below. */
 function smallChart(curves, title) {
-  const svg = svgNode('svg', { viewBox: `0 0 ${BOX.width} ${BOX.height}`, class: 'compare-chart', role: 'img', 'aria-label': title, preserveAspectRatio: 'none' });
+  const chart = svg('svg', { viewBox: `0 0 ${BOX.width} ${BOX.height}`, class: 'compare-chart', role: 'img', 'aria-label': title, preserveAspectRatio: 'none' });
   for (const share of [0, 0.5, 1]) {
     const y = BOX.pad + (1 - share) * (BOX.height - 2 * BOX.pad);
-    svgNode('line', { x1: 0, x2: BOX.width, y1: y, y2: y, class: 'compare-grid' }, svg);
+    svg('line', { x1: 0, x2: BOX.width, y1: y, y2: y, class: 'compare-grid' }, chart);
   }
   for (const curve of curves) {
-    const path = svgNode('path', { d: curvePath(curve.values), class: `compare-curve ${curve.className}` }, svg);
+    const path = svg('path', { d: curvePath(curve.values), class: `compare-curve ${curve.className}` }, chart);
     path.dataset.curve = curve.className;
     if (curve.dashed) path.setAttribute('stroke-dasharray', '6 4');
   }
-  const legend = node('p', { className: 'compare-legend' }, ...curves.map((curve) => node('span',
-    { className: `compare-key ${curve.className}` }, node('span', { className: 'compare-swatch' }), curve.label)));
-  return node('figure', { className: 'compare-figure' }, svg, legend);
+  const legend = html('p', { className: 'compare-legend' }, ...curves.map((curve) => html('span',
+    { className: `compare-key ${curve.className}` }, html('span', { className: 'compare-swatch' }), curve.label)));
+  return html('figure', { className: 'compare-figure' }, chart, legend);
 }
 
 /** The overall figures in words, as the CLI prints them. */
@@ -83,19 +70,19 @@ export class ComparePanel {
     this.current = null; // {api, kind, id, timeframe}
     this.window = null; // the effective window of the relative answer, for "previous period"
     this.against = ''; // the compare choice: '', 'previous', 'tf:24:hours', 'id:PLAYBACK_ID'
-    this.relativeBox = node('div', { className: 'compare-block', id: 'relative-block' });
-    this.select = node('select', { id: 'compare-with' });
+    this.relativeBox = html('div', { className: 'compare-block', id: 'relative-block' });
+    this.select = html('select', { id: 'compare-with' });
     this.select.addEventListener('change', () => {
       this.against = this.select.value;
       this.loadComparison();
     });
-    this.compareBox = node('div', { className: 'compare-result', id: 'compare-result' });
+    this.compareBox = html('div', { className: 'compare-result', id: 'compare-result' });
     container.replaceChildren(
-      node('h3', { id: 'compare-title', textContent: 'Compared with' }),
-      node('h4', { textContent: 'Similar content' }),
+      html('h3', { id: 'compare-title', textContent: 'Compared with' }),
+      html('h4', { textContent: 'Similar content' }),
       this.relativeBox,
-      node('div', { className: 'compare-control' },
-        node('label', { htmlFor: 'compare-with', textContent: 'Compare with' }), this.select),
+      html('div', { className: 'compare-control' },
+        html('label', { htmlFor: 'compare-with', textContent: 'Compare with' }), this.select),
       this.compareBox,
     );
   }
@@ -154,12 +141,12 @@ export class ComparePanel {
     const { data } = body;
     const kindName = KIND_NAMES[this.current.kind];
     if (!data.typical.length) {
-      this.relativeBox.replaceChildren(node('p', { className: 'empty-note', id: 'relative-summary',
+      this.relativeBox.replaceChildren(html('p', { className: 'empty-note', id: 'relative-summary',
         textContent: `No typical curve: ${data.note ?? 'nothing to compare with'}. Peers are other ${kindName} `
           + 'between half and twice this length, with their views in the same timeframe.' }));
       return;
     }
-    const summary = node('p', { className: 'compare-summary', id: 'relative-summary',
+    const summary = html('p', { className: 'compare-summary', id: 'relative-summary',
       textContent: overallWords(data.overall, data.peers, this.current.kind, data.band) });
     const chart = smallChart([
       { values: data.value, className: 'this', label: `this ${this.current.kind === 'assets' ? 'asset' : 'content'}` },
@@ -169,14 +156,14 @@ export class ComparePanel {
   }
 
   fillChoices(siblings) {
-    const options = [node('option', { value: '', textContent: 'Nothing (pick a timeframe or a playback ID)' })];
-    const periods = node('optgroup', { label: 'The same content over' });
-    periods.append(node('option', { value: 'previous', textContent: 'The period just before' }),
-      ...timeframes.PRESETS.map((p) => node('option', { value: `tf:${p.value}`, textContent: p.title })));
+    const options = [html('option', { value: '', textContent: 'Nothing (pick a timeframe or a playback ID)' })];
+    const periods = html('optgroup', { label: 'The same content over' });
+    periods.append(html('option', { value: 'previous', textContent: 'The period just before' }),
+      ...timeframes.PRESETS.map((p) => html('option', { value: `tf:${p.value}`, textContent: p.title })));
     options.push(periods);
     if (siblings.length) {
-      const group = node('optgroup', { label: 'Another playback ID of this asset' });
-      group.append(...siblings.map((other) => node('option', { value: `id:${other}`, textContent: other })));
+      const group = html('optgroup', { label: 'Another playback ID of this asset' });
+      group.append(...siblings.map((other) => html('option', { value: `id:${other}`, textContent: other })));
       options.push(group);
     }
     this.select.replaceChildren(...options);
@@ -209,13 +196,13 @@ export class ComparePanel {
     const { a, b, difference } = data;
     const describe = (side) => `${side.label} (${format.plural(side.total_views, 'view')})`;
     if (!difference.length) {
-      this.compareBox.replaceChildren(node('p', { className: 'empty-note', id: 'compare-summary',
+      this.compareBox.replaceChildren(html('p', { className: 'empty-note', id: 'compare-summary',
         textContent: `Nothing to compare: ${[a, b].filter((s) => !s.total_views).map((s) => s.label).join(' and ')} has no views.` }));
       return;
     }
     const mean = (values) => values.reduce((sum, v) => sum + v, 0) / values.length;
     const points = Math.round((mean(b.value) - mean(a.value)) * 100);
-    const summary = node('p', { className: 'compare-summary', id: 'compare-summary',
+    const summary = html('p', { className: 'compare-summary', id: 'compare-summary',
       textContent: points === 0 ? `${describe(b)} retains as much as ${describe(a)} on average.`
         : `${describe(b)} retains ${Math.abs(points)} points ${points > 0 ? 'more' : 'less'} of the content than ${describe(a)} on average.` });
     this.compareBox.replaceChildren(summary, smallChart([

@@ -6,9 +6,9 @@
 // Export links fetch the API's tidy files (CSV, JSON, Parquet) with the token in the header.
 
 import { save } from './downloads.js';
+import { html, svg } from './dom.js';
 import * as format from './format.js';
 
-const SVG = 'http://www.w3.org/2000/svg';
 const WIDTH = 800; // drawn in a viewBox, scaled to the panel's width
 const MARGIN = { left: 52, right: 12, top: 12 };
 const CURVES_HEIGHT = 160;
@@ -19,19 +19,6 @@ const HEIGHT = MARGIN.top + CURVES_HEIGHT + GAP + BARS_HEIGHT + AXIS_HEIGHT;
 const EXPORTS = [['heatmap', 'Heatmap'], ['layers', 'Layers'], ['hotspots', 'Hotspots']];
 const FORMATS = [['csv', 'CSV'], ['json', 'JSON'], ['parquet', 'Parquet']];
 const COLUMNS = [['unique', 'Watched (share)'], ['rewatch', 'Plays per view'], ['arrivals', 'Arrivals'], ['departures', 'Departures']];
-
-const html = (name, props = {}, ...children) => {
-  const node = Object.assign(document.createElement(name), props);
-  node.append(...children);
-  return node;
-};
-
-function svg(name, attributes = {}, parent = null) {
-  const node = document.createElementNS(SVG, name);
-  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
-  parent?.append(node);
-  return node;
-}
 
 /** The top of an axis: a round step above the highest value (at least `floor`). */
 export function axisTop(values, floor) {

@@ -4,28 +4,15 @@
 // and a marker where the view ended. The same steps are an ordered list (what screen readers read;
 // the drawing is hidden from them).
 
+import { html, svg } from './dom.js';
 import * as format from './format.js';
 
 export const PAGE_SIZE = 10;
-const SVG = 'http://www.w3.org/2000/svg';
 const WIDTH = 800; // drawn in a viewBox, scaled to the panel's width
 const MARGIN = { left: 16, right: 16, top: 12, bottom: 28 };
 const LANE = 16;
 const LANE_GAP = 10;
 const ENDINGS = { completed: 'completed', left: 'left', in_progress: 'in progress', not_played: 'never played' };
-
-const html = (name, props = {}, ...children) => {
-  const node = Object.assign(document.createElement(name), props);
-  node.append(...children);
-  return node;
-};
-
-function svg(name, attributes = {}, parent = null) {
-  const node = document.createElementNS(SVG, name);
-  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
-  parent?.append(node);
-  return node;
-}
 
 /** "left at 1:30", "completed", "in progress (at 3:00)", "never played". */
 export function endingText(ended, time) {

@@ -19,8 +19,7 @@ from moments import comparison, stats
 from moments.api.auth import Caller
 from moments.api.errors import bad_request, not_found
 from moments.api.routes.engagement import KINDS, checked_caller
-from moments.api.validation import path_id, query_filters
-from moments.engagement.timeframe import TimeframeError
+from moments.api.validation import path_id, query_filters, request_window
 from moments.model import Scope
 
 router = APIRouter(prefix="/v1/engagement", tags=["moments: compared with what"])
@@ -31,14 +30,6 @@ COMPARE_PARAMS = {"timeframe[]", "filters[]", "against_timeframe[]", "against"}
 TimeframeParam = Annotated[list[str] | None, Query(alias="timeframe[]", description="As for the heatmap. Default 7:days.")]
 FiltersParam = Annotated[list[str] | None, Query(alias="filters[]", description="Only matching views (Mux syntax), "
                                                                                 "applied to every curve.")]
-
-
-def _window(request: Request, caller: Caller, values: list[str], name: str, now_s: int) -> tuple[int, int]:
-    try:
-        return stats.effective_timeframe(values, caller.environment, now_s, request.app.state.settings.default_timeframe_s)
-    except TimeframeError as error:
-        message = str(error)
-        raise bad_request(message if name == "timeframe[]" else f"{name}: {message}") from None
 
 
 async def _cached(request: Request, caller: Caller, key: tuple, label: str, compute: Callable[[], dict]) -> Response:
@@ -71,7 +62,7 @@ def _add_routes(segment: str, scope: Scope, label: str, allow_slash: bool) -> No
         caller = checked_caller(request, RELATIVE_PARAMS, label, scope_id, allow_slash)
         parsed = query_filters(request)
         now_s = int(time.time())
-        window = _window(request, caller, timeframe or [], "timeframe[]", now_s)
+        window = request_window(request, caller.environment, timeframe, now_s)
         settings, store = request.app.state.settings, request.app.state.store
         return await _cached(request, caller, ("relative", scope, scope_id, window, parsed, now_s), label,
                              lambda: comparison.relative_json(comparison.relative(
@@ -94,8 +85,8 @@ def _add_routes(segment: str, scope: Scope, label: str, allow_slash: bool) -> No
         now_s = int(time.time())
         a_values = tuple(timeframe or [])
         b_values = tuple(against_timeframe) if against_timeframe else a_values
-        a = comparison.SideSpec(scope_id, a_values, _window(request, caller, list(a_values), "timeframe[]", now_s))
-        b = comparison.SideSpec(other_id, b_values, _window(request, caller, list(b_values), "against_timeframe[]", now_s))
+        a = comparison.SideSpec(scope_id, a_values, request_window(request, caller.environment, list(a_values), now_s))
+        b = comparison.SideSpec(other_id, b_values, request_window(request, caller.environment, list(b_values), now_s, "against_timeframe[]"))
         settings, store = request.app.state.settings, request.app.state.store
         return await _cached(request, caller, ("compare", scope, a, b, parsed, now_s), label,
                              lambda: comparison.compare_json(comparison.compare(

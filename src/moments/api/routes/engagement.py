@@ -15,8 +15,7 @@ from pydantic import BaseModel
 from moments import stats
 from moments.api.auth import Caller, authorize
 from moments.api.errors import bad_request, not_found
-from moments.api.validation import only_parameters, parsed_filters, path_id
-from moments.engagement.timeframe import TimeframeError
+from moments.api.validation import only_parameters, parsed_filters, path_id, request_window
 from moments.model import Scope
 
 router = APIRouter(prefix="/data/v1/engagement", tags=["engagement (Mux-compatible)"])
@@ -107,10 +106,7 @@ async def _respond(request: Request, caller: Caller, scope: Scope, label: str, s
     """The JSON body for one query: from the response cache, or computed and cached."""
     settings = request.app.state.settings
     now_s = int(time.time())  # whole seconds: results are a function of the second asked in
-    try:
-        window = stats.effective_timeframe(timeframe or [], caller.environment, now_s, settings.default_timeframe_s)
-    except TimeframeError as error:
-        raise bad_request(str(error)) from None
+    window = request_window(request, caller.environment, timeframe, now_s)
     filters = parsed_filters(filter_texts)
     store = request.app.state.store
 

@@ -12,7 +12,7 @@
 import time
 from typing import Annotated, Iterator
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
@@ -20,24 +20,14 @@ from moments import exports, stats
 from moments.api.auth import Caller, authorize
 from moments.api.errors import ApiError, bad_request, not_found
 from moments.api.routes.engagement import KINDS, Timeframe, checked_caller
-from moments.api.validation import only_parameters, path_id, query_filters
-from moments.engagement.timeframe import TimeframeError
-from moments.model import Environment, Scope
+from moments.api.validation import only_parameters, path_id, query_filters, request_window
+from moments.model import Scope
 
 router = APIRouter(tags=["moments: exports"])
 
 EXPORT_PARAMS = {"timeframe[]", "filters[]"}
 VIEW_SCOPES = {"asset_id": (Scope.ASSET, "asset", False), "video_id": (Scope.VIDEO, "video", True),
                "playback_id": (Scope.PLAYBACK_ID, "playback ID", False)}
-
-
-def window_of(request: Request, environment: Environment, timeframe: list[str] | None) -> tuple[int, int]:
-    """The effective timeframe (epoch seconds), or a 400 naming what is wrong with it."""
-    try:
-        return stats.effective_timeframe(timeframe or [], environment, int(time.time()),
-                                         request.app.state.settings.default_timeframe_s)
-    except TimeframeError as error:
-        raise bad_request(str(error)) from None
 
 
 def attachment(name: str) -> dict[str, str]:
@@ -61,7 +51,7 @@ def _add_route(segment: str, scope: Scope, label: str, allow_slash: bool) -> Non
                                 f"{'|'.join(exports.FORMATS)}, e.g. heatmap.csv")
         what, fmt = chosen
         filters = query_filters(request)
-        window = window_of(request, caller.environment, timeframe)
+        window = request_window(request, caller.environment, timeframe, int(time.time()))
         settings = request.app.state.settings
 
         def build() -> bytes:
@@ -106,7 +96,7 @@ async def export_views(request: Request, timeframe: Timeframe = None, asset_id: 
     caller = authorize(request, "read")  # this environment's views only: the store query is keyed by it
     only_parameters(request, EXPORT_PARAMS | set(VIEW_SCOPES))
     filters = query_filters(request)
-    window = window_of(request, caller.environment, timeframe)
+    window = request_window(request, caller.environment, timeframe, int(time.time()))
     scope, scope_id = await run_in_threadpool(_view_scope, request, caller)
     batches = request.app.state.store.export_views(caller.environment.environment_id, window[0] * 1000,
                                                    window[1] * 1000, scope, scope_id, filters)

@@ -13,10 +13,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from moments import stats
-from moments.api.errors import bad_request, not_found
+from moments.api.errors import not_found
 from moments.api.routes.engagement import HEATMAP_PARAMS, KINDS, checked_caller
-from moments.api.validation import query_filters
-from moments.engagement.timeframe import TimeframeError
+from moments.api.validation import query_filters, request_window
 from moments.model import Scope
 
 router = APIRouter(prefix="/v1/engagement", tags=["moments: engagement layers"])
@@ -31,11 +30,7 @@ def _add_route(segment: str, scope: Scope, label: str, allow_slash: bool) -> Non
         filters = query_filters(request)
         settings = request.app.state.settings
         now_s = int(time.time())
-        try:
-            window = stats.effective_timeframe(timeframe or [], caller.environment, now_s,
-                                               settings.default_timeframe_s)
-        except TimeframeError as error:
-            raise bad_request(str(error)) from None
+        window = request_window(request, caller.environment, timeframe, now_s)
         try:
             result = await run_in_threadpool(stats.layers, request.app.state.store, caller.environment, scope,
                                              scope_id, window, now_s * 1000, settings.idle_timeout_s, filters)

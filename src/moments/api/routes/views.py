@@ -18,8 +18,7 @@ from moments import stats, view_paths
 from moments.api.auth import authorize
 from moments.api.errors import bad_request, not_found
 from moments.api.routes.engagement import KINDS, Timeframe, checked_caller
-from moments.api.validation import only_parameters, path_id, query_filters
-from moments.engagement.timeframe import TimeframeError
+from moments.api.validation import only_parameters, path_id, query_filters, request_window
 from moments.model import Scope
 
 router = APIRouter(tags=["moments: views"])
@@ -56,11 +55,7 @@ def _add_route(segment: str, scope: Scope, label: str, allow_slash: bool) -> Non
         count, after = _limit(limit), _after(cursor)
         settings = request.app.state.settings
         now_s = int(time.time())
-        try:
-            window = stats.effective_timeframe(timeframe or [], caller.environment, now_s,
-                                               settings.default_timeframe_s)
-        except TimeframeError as error:
-            raise bad_request(str(error)) from None
+        window = request_window(request, caller.environment, timeframe, now_s)
         try:
             page = await run_in_threadpool(view_paths.list_views, request.app.state.store, caller.environment,
                                            scope, scope_id, window, now_s * 1000, settings.idle_timeout_s, parsed,
