@@ -16,7 +16,7 @@ import pytest
 from moments import accounts
 from moments.ingestion.imports import import_records
 from moments.model import Asset
-from moments.plots import PLOT_LEFT, column_of
+from moments.cli.plots import PLOT_LEFT, column_of
 from moments.store.duckdb import DuckDBStore
 
 from test_cli import AUDIENCE, REGISTERED_MS, clean_env, moments, ok, ok_json

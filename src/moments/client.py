@@ -396,7 +396,7 @@ class _Endpoints:
     def list_views(self, kind: Kind, scope_id: str, timeframe: Iterable[str | int] | None = None,
                    filters: Iterable[str] | None = None, limit: int | None = None, cursor: str | None = None):
         """-> ViewPage: the views the heatmap counts, newest first; pass `next_cursor` back as `cursor`."""
-        params = _timeframe(timeframe) + [("filters[]", f) for f in (filters or [])]
+        params = _timeframe(timeframe, filters)
         params += [(k, str(v)) for k, v in (("limit", limit), ("cursor", cursor)) if v is not None]
         path = f"/v1/engagement/{kind}/{quote(scope_id, safe='')}/views"
         return self._send(Call("GET", path, _view_page, params))
@@ -408,7 +408,7 @@ class _Endpoints:
     def relative(self, kind: Kind, scope_id: str, timeframe: Iterable[str | int] | None = None,
                  filters: Iterable[str] | None = None):
         """-> Relative: the curve against the typical curve of the environment's similar-length content."""
-        params = _timeframe(timeframe) + [("filters[]", f) for f in (filters or [])]
+        params = _timeframe(timeframe, filters)
         path = f"/v1/engagement/{kind}/{quote(scope_id, safe='')}/relative"
         return self._send(Call("GET", path, _relative, params))
 
@@ -417,8 +417,8 @@ class _Endpoints:
                 filters: Iterable[str] | None = None):
         """-> Comparison: this id over `timeframe` (a) against `against` (another id of the kind; for
         playback IDs, of the same asset) and/or over `against_timeframe` (b), on a's grid."""
-        params = _timeframe(timeframe) + [("against_timeframe[]", str(t)) for t in (against_timeframe or [])]
-        params += [("filters[]", f) for f in (filters or [])] + ([("against", against)] if against is not None else [])
+        params = _timeframe(timeframe, filters) + [("against_timeframe[]", str(t)) for t in (against_timeframe or [])]
+        params += [("against", against)] if against is not None else []
         path = f"/v1/engagement/{kind}/{quote(scope_id, safe='')}/compare"
         return self._send(Call("GET", path, _comparison, params))
 

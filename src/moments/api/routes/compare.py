@@ -15,7 +15,8 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from moments import comparison, stats
+from moments import stats
+from moments.stats import comparison
 from moments.api.auth import Caller
 from moments.api.errors import bad_request, not_found
 from moments.api.routes.engagement import KINDS, checked_caller

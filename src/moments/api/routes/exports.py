@@ -1,7 +1,7 @@
 """Exports (ours, on /v1; the Mux-compatible endpoints keep their one JSON shape):
 
 - GET /v1/engagement/{assets|videos|playback-ids}/{ID}/export/{heatmap|layers|hotspots}.{csv|json|parquet}
-  with `timeframe[]` and `filters[]`: the tidy tables of moments/exports.py, as an attachment;
+  with `timeframe[]` and `filters[]`: the tidy tables of moments/stats/exports.py, as an attachment;
 - GET /v1/exports/views.parquet with `timeframe[]`, `filters[]` and at most one of `asset_id`,
   `video_id`, `playback_id`: the environment's completed views in the import format
   (`moments import` reads the file back), streamed one batch of rows at a time.
@@ -16,7 +16,8 @@ from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
-from moments import exports, stats
+from moments import stats
+from moments.stats import exports
 from moments.api.auth import Caller, authorize
 from moments.api.errors import ApiError, bad_request, not_found
 from moments.api.routes.engagement import KINDS, Timeframe, checked_caller

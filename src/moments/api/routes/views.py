@@ -14,7 +14,8 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from moments import stats, view_paths
+from moments import stats
+from moments.stats import view_paths
 from moments.api.auth import authorize
 from moments.api.errors import bad_request, not_found
 from moments.api.routes.engagement import KINDS, Timeframe, checked_caller

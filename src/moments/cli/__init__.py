@@ -334,7 +334,7 @@ def mm_ss(ms: float) -> str:
 def heatmap(target: QueryTarget, as_json: bool, plot: bool, png: Path | None) -> None:
     """The engagement heatmap (Mux response shape with --json)."""
     from moments import stats
-    from moments.cli_exports import heatmap_png, heatmap_plot
+    from moments.cli.exports import heatmap_png, heatmap_plot
 
     result = run_query(target, plot or png is not None)  # pictures mark the hotspots
     if png is not None:
@@ -383,7 +383,6 @@ def eval_hotspots(quick: bool) -> None:
     click.echo(f"\n{len(results)} cases in {elapsed:.1f} s")
 
 
-# Commands defined in their own modules register themselves on `main` (imported last: they use the above).
-from moments import cli_exports  # noqa: E402,F401
-from moments import cli_views  # noqa: E402,F401
-from moments import cli_compare  # noqa: E402,F401
+# The other commands live beside this module; importing them registers them on `main`
+# (imported last: they use the above).
+from moments.cli import compare, exports, views  # noqa: E402,F401

@@ -18,7 +18,7 @@ def _started(epoch_ms: int) -> str:
 
 
 def _after(cursor: str | None) -> tuple[int, str] | None:
-    from moments import view_paths
+    from moments.stats import view_paths
 
     if cursor is None:
         return None
@@ -34,7 +34,7 @@ def _after(cursor: str | None) -> tuple[int, str] | None:
 @click.option("--cursor", default=None, help="The next_cursor a previous page printed.")
 def views_command(target: QueryTarget, as_json: bool, limit: int, cursor: str | None) -> None:
     """The views the heatmap counts, newest first (the API's /views shape with --json)."""
-    from moments import view_paths
+    from moments.stats import view_paths
     from moments.engagement.paths import ending_text, Ending
 
     after = _after(cursor)
@@ -63,7 +63,7 @@ def views_command(target: QueryTarget, as_json: bool, limit: int, cursor: str | 
 @click.option("--json", "as_json", is_flag=True)
 def view_command(view_id: str, environment_id: str, db, store_url, as_json: bool) -> None:
     """One view's watch path: what it played, in order, its seeks and how it ended."""
-    from moments import view_paths
+    from moments.stats import view_paths
     from moments.engagement.paths import ending_text, step_text
 
     store = open_from(db, store_url)

@@ -1,6 +1,6 @@
 """`moments layers`, `moments export ...` and the heatmap's pictures (`heatmap --plot/--png`).
 
-Registered on `moments.cli.main` when cli.py is imported (its last line imports this module).
+Registered on `moments.cli.main` when the cli package is imported (its last line imports this module).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the engine (numpy, scipy) loads only when a query runs
 
 def heatmap_plot(result: Engagement) -> str:
     """The terminal picture of a stats.Engagement, as wide as the terminal ($COLUMNS when not a tty)."""
-    from moments.plots import terminal_plot
+    from moments.cli.plots import terminal_plot
 
     header = f"views: {result.total_views}   timeframe: {result.timeframe[0]}..{result.timeframe[1]}"
     if not result.total_views:
@@ -34,7 +34,7 @@ def heatmap_plot(result: Engagement) -> str:
 
 
 def heatmap_png(result: Engagement, target: QueryTarget, path: Path) -> None:
-    from moments.plots import PlotUnavailable, write_png
+    from moments.cli.plots import PlotUnavailable, write_png
 
     if not result.total_views:
         fail("no views in this timeframe: nothing to draw")
@@ -94,7 +94,7 @@ def _table_command(what: str) -> None:
     @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
                   help="File to write (default: the API's file name, in this folder).")
     def command(target: QueryTarget, as_json: bool, fmt: str, output: Path | None) -> None:
-        from moments import exports
+        from moments.stats import exports
 
         table = target.run(lambda store, environment, window, now_ms, settings: exports.compute(
             what, store, environment, target.scope, target.scope_id, window, now_ms, settings.idle_timeout_s,
@@ -125,7 +125,7 @@ def export_views(environment_id: str, asset: str | None, video: str | None, play
                  timeframe: tuple[str, ...], filters: tuple[str, ...], output: Path, db: str | None,
                  store_url: str | None, as_json: bool) -> None:
     """The completed views of a timeframe as Parquet, one row per view."""
-    from moments import exports
+    from moments.stats import exports
     from moments.filters import FilterError, parse_filters
 
     chosen = [(s, v) for s, v in ((Scope.ASSET, asset), (Scope.VIDEO, video), (Scope.PLAYBACK_ID, playback_id)) if v]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from moments.engagement.hotspots import Hotspot
-from moments.exports import hotspot_kind
+from moments.stats.exports import hotspot_kind
 
 BLOCKS = " ▁▂▃▄▅▆▇█"  # eighths of a row
 MARKERS = {"peak": "▲", "cold": "▼"}

@@ -29,7 +29,7 @@ def overall_words(overall: dict | None, peers: int, kinds: str) -> str:
 @query_options
 def relative_command(target: QueryTarget, as_json: bool) -> None:
     """The curve against the typical curve of similar-length content (the API's /relative shape with --json)."""
-    from moments import comparison
+    from moments.stats import comparison
 
     result = target.run(lambda store, environment, window, now_ms, settings: comparison.relative(
         store, environment, target.scope, target.scope_id, window, now_ms, settings.idle_timeout_s, target.filters))
@@ -57,7 +57,8 @@ def relative_command(target: QueryTarget, as_json: bool) -> None:
 @click.option("--against", default=None, help="The other side's id, of the same kind (playback IDs: of the same asset).")
 def compare_command(target: QueryTarget, as_json: bool, against_timeframe: tuple[str, ...], against: str | None) -> None:
     """Two timeframes, or two ids, side by side on one grid (the API's /compare shape with --json)."""
-    from moments import comparison, stats
+    from moments import stats
+    from moments.stats import comparison
     from moments.engagement.timeframe import TimeframeError
 
     if not against_timeframe and against is None:
