@@ -40,7 +40,7 @@ from moments.store import open_store  # noqa: E402
 from moments.store.base import ViewQuery  # noqa: E402
 from moments.store.duckdb import DuckDBStore, _filter_sql  # noqa: E402
 from moments.filters import parse_filters  # noqa: E402
-from moments.store.rollups import plan  # noqa: E402
+from moments.store.rollups import SLICE_PARTITION_MS, plan  # noqa: E402
 
 DURATION_MS = 600_000
 ASSET, PLAYBACK_IDS, VIDEO = "bench-asset", ["benchpb1", "benchpb2"], "bench-video"
@@ -481,7 +481,7 @@ def report_filters(rows: list[dict], command: str, elapsed_s: float) -> str:
         f = r["filters"]
         for row in f["sets"]:
             naive = row.get("naive")
-            served = "slice rows" if plan("asset", parse_filters(row["filters"]), with_slices=True).terms else "raw views"
+            served = "slice rows" if plan("asset", parse_filters(row["filters"]), SLICE_PARTITION_MS).terms else "raw views"
             out.append(f"| {r['n']:,} | {fmt(f['unfiltered'][0])} | `{' & '.join(row['filters'])}` | {served} | "
                        f"{row['views']:,} | {fmt(row['ours'][0])} / {fmt(row['ours'][1])} | "
                        f"{row['ours'][0] / f['unfiltered'][0]:,.1f}x | "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from moments.client import AsyncClient, BadRequestError, Client, NotFoundError
@@ -22,9 +24,11 @@ def loaded(server):
 def test_relative_and_compare_match_the_raw_api(loaded):
     server, tenant = loaded
     with Client(tenant.token_id, tenant.token_secret, server.base_url) as client, server.client(tenant) as raw:
-        relative = client.relative("assets", "mine", timeframe=["7:days"], filters=["!country:ZZ"])
+        # Two epoch seconds, not "7:days": a relative window moves when a second passes between the calls.
+        window = [str(int(time.time()) - 7 * 86_400), str(int(time.time()))]
+        relative = client.relative("assets", "mine", timeframe=window, filters=["!country:ZZ"])
         expected = raw.get("/v1/engagement/assets/mine/relative",
-                           params={"timeframe[]": "7:days", "filters[]": "!country:ZZ"}).json()
+                           params={"timeframe[]": window, "filters[]": "!country:ZZ"}).json()
         assert relative.value == expected["data"]["value"] and relative.typical == expected["data"]["typical"]
         assert relative.relative == expected["data"]["relative"] and relative.timeframe == tuple(expected["timeframe"])
         assert relative.overall.better_than == 0.75 and relative.overall.ratio == pytest.approx(1.5)

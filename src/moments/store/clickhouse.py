@@ -58,6 +58,8 @@ ROW_COLUMNS = ", ".join(VIEW_COLUMNS)
 SCOPES = (("view", "view_id"), ("asset", "asset_id"), ("playback_id", "playback_id"), ("video", "video_id"))
 LOOKUP_CHUNK = 50_000  # view ids per lookup query
 GRAINS = (rollups.PARTITION_MS, 3_600_000, 86_400_000)  # rollup rows: 5 minutes, hours, days
+# Slice rows at 5 minutes like the others: the hour and day rows keep them few to sum.
+SLICE_PARTITION_MS = rollups.PARTITION_MS
 LEASE_MS = 300_000  # housekeeping lease: another process takes over this long after the holder stops
 
 _PARAM = re.compile(r"\{(\w+):")
@@ -253,9 +255,9 @@ class ClickHouseStore:
         self._x.insert("open_views", _replacement_rows(new.filter(_unrolled(new)), old.filter(_unrolled(old)),
                                                        version, retention))
         index = self._asset_index(environment_id)
-        deltas = rollups.rollup_rows(new, index, None)
+        deltas = rollups.rollup_rows(new, index, SLICE_PARTITION_MS)
         if old.num_rows:
-            rollups.combine(deltas, rollups.rollup_rows(old, index, None), -1)
+            rollups.combine(deltas, rollups.rollup_rows(old, index, SLICE_PARTITION_MS), -1)
         self._insert_rollups(environment_id, deltas)
 
     def _insert_rollups(self, environment_id: str, deltas: dict) -> None:
@@ -304,14 +306,15 @@ class ClickHouseStore:
             "(scope = 'playback_id' AND scope_id IN {pids:Array(String)})) LIMIT 1 BY view_id", params))
 
         def wanted(key) -> bool:
-            return (key[0] == "asset" and key[1] in asset_ids) or (key[0] == "playback_id" and key[1] in playback_ids)
+            scope = rollups.base_scope(key[0])
+            return (scope == "asset" and key[1] in asset_ids) or (scope == "playback_id" and key[1] in playback_ids)
 
-        deltas = {k: v for k, v in rollups.rollup_rows(views, index, None).items() if wanted(k)}
+        deltas = {k: v for k, v in rollups.rollup_rows(views, index, SLICE_PARTITION_MS).items() if wanted(k)}
         current = self._x.query(
             "SELECT scope, scope_id, partition_ms, duration_ms, sum(n_views) AS n, sumMap(watched) AS w "
             "FROM rollups WHERE environment_id = {env:String} AND grain_ms = {grain:Int64} "
-            "AND ((scope = 'asset' AND scope_id IN {assets:Array(String)}) "
-            "OR (scope = 'playback_id' AND scope_id IN {pids:Array(String)})) "
+            "AND ((splitByChar('|', scope)[1] = 'asset' AND scope_id IN {assets:Array(String)}) "
+            "OR (splitByChar('|', scope)[1] = 'playback_id' AND scope_id IN {pids:Array(String)})) "
             "GROUP BY scope, scope_id, partition_ms, duration_ms",
             {**params, "pids": sorted(playback_ids), "grain": rollups.PARTITION_MS})
         stored = {}
@@ -346,10 +349,11 @@ class ClickHouseStore:
             views = _as_views(self._x.query(
                 f"SELECT {ROW_COLUMNS} FROM views FINAL WHERE environment_id = {{env:String}} AND scope = 'video' "
                 "AND scope_id IN {ids:Array(String)}", params))
-            deltas = {k: v for k, v in rollups.rollup_rows(views, index, None).items() if k[0] == "video"}
+            deltas = {k: v for k, v in rollups.rollup_rows(views, index, SLICE_PARTITION_MS).items()
+                      if rollups.base_scope(k[0]) == "video"}
             current = self._x.query(
                 "SELECT scope, scope_id, partition_ms, duration_ms, sum(n_views) AS n, sumMap(watched) AS w FROM rollups "
-                "WHERE environment_id = {env:String} AND scope = 'video' AND scope_id IN {ids:Array(String)} "
+                "WHERE environment_id = {env:String} AND splitByChar('|', scope)[1] = 'video' AND scope_id IN {ids:Array(String)} "
                 f"AND grain_ms = {rollups.PARTITION_MS} GROUP BY scope, scope_id, partition_ms, duration_ms", params)
             stored = {(r["scope"], r["scope_id"], r["partition_ms"], r["duration_ms"]): (int(r["n"]), dense)
                       for r, dense in zip(current.select(["scope", "scope_id", "partition_ms", "duration_ms", "n"])
@@ -452,35 +456,30 @@ class ClickHouseStore:
         return int(self._x.query(sql, _query_params(query, self._x))["n"][0].as_py())
 
     def duration_histogram(self, query: ViewQuery) -> list[tuple[int, int]]:
-        if query.filters:  # rollups hold no dimensions: count the matching views
-            sql = (f"SELECT duration_ms, toInt64(count()) AS n FROM views FINAL WHERE {_counted_sql(query)} "
-                   "GROUP BY duration_ms ORDER BY duration_ms")
-            return [(int(r["duration_ms"]), int(r["n"])) for r in self._x.query(sql, _query_params(query, self._x)).to_pylist()]
-        p0, p1 = _full_partitions(query)
+        p0, p1 = _held_partitions(query)
         counted = _counted_sql(query)
         sql = (
             "SELECT duration_ms, sum(n) AS n FROM ("
-            "  SELECT duration_ms, sum(n_views) AS n FROM rollups WHERE environment_id = {env:String} "
-            f"  AND scope = {{scope:String}} AND scope_id = {{scope_id:String}} AND {_grained_sql(p0, p1)} "
-            "  GROUP BY duration_ms"
+            "  SELECT duration_ms, sum(n_views * if(has({minus:Array(String)}, scope), -1, 1)) AS n FROM rollups "
+            "  WHERE environment_id = {env:String} AND scope IN {scopes:Array(String)} AND scope_id = {scope_id:String} "
+            f"  AND {_grained_sql(p0, p1)} GROUP BY duration_ms"
             + "".join(f" UNION ALL SELECT duration_ms, toInt64(count()) AS n FROM {table} FINAL WHERE {counted} AND {part} "
                       "GROUP BY duration_ms" for table, part in _unheld_parts(registered=False, other_grids=False))
-            + ") GROUP BY duration_ms HAVING n != 0 ORDER BY duration_ms"
+            + ") GROUP BY duration_ms HAVING n > 0 ORDER BY duration_ms"
         )
-        params = {**_query_params(query, self._x), "p0": p0, "p1": p1, "scope": query.scope.value}
+        params = {**_query_params(query, self._x), "p0": p0, "p1": p1, **_term_params(query)}
         return [(int(r["duration_ms"]), int(r["n"])) for r in self._x.query(sql, params).to_pylist()]
 
     def coverage(self, query: ViewQuery, duration_ms: int, registered: bool) -> Coverage:
-        if query.filters:  # rollups hold no dimensions: the matching views are read raw
-            return Coverage(0, np.zeros(bucket_count(duration_ms), dtype=np.int64), self.view_ranges(query))
-        p0, p1 = _full_partitions(query)
-        params = {**_query_params(query, self._x), "p0": p0, "p1": p1, "scope": query.scope.value, "duration": duration_ms}
+        p0, p1 = _held_partitions(query)
+        params = {**_query_params(query, self._x), "p0": p0, "p1": p1, "duration": duration_ms, **_term_params(query)}
         summed = self._x.query(
-            "SELECT sumIf(n_views, duration_ms = {duration:Int64}) AS n, "
-            "  sumMapIf(watched, duration_ms = {duration:Int64}) AS w, "
+            "SELECT sumIf(n_views * sign, duration_ms = {duration:Int64}) AS n, "
+            "  sumMapIf((watched.1, arrayMap(v -> v * sign, watched.2)), duration_ms = {duration:Int64}) AS w, "
             "  groupUniqArrayIf(duration_ms, duration_ms != {duration:Int64}) AS others "
-            "FROM rollups WHERE environment_id = {env:String} AND scope = {scope:String} AND scope_id = {scope_id:String} "
-            f"AND {_grained_sql(p0, p1)}", params)
+            "FROM (SELECT n_views, watched, duration_ms, if(has({minus:Array(String)}, scope), -1, 1) AS sign "
+            "  FROM rollups WHERE environment_id = {env:String} AND scope IN {scopes:Array(String)} "
+            f"  AND scope_id = {{scope_id:String}} AND {_grained_sql(p0, p1)})", params)
         n_views = int(summed["n"][0].as_py() or 0)
         watched = _dense(summed["w"], [duration_ms])[0]
         # Without a registered duration, views on other grids are read raw, if there are any.
@@ -752,6 +751,19 @@ def _asset_playback_ids(executor: Executor, environment_id: str, asset_id: str) 
     return executor.query(
         "SELECT playback_id FROM playback_ids FINAL WHERE environment_id = {env:String} AND asset_id = {asset:String}",
         {"env": environment_id, "asset": asset_id})["playback_id"].to_pylist()
+
+
+def _held_partitions(query: ViewQuery) -> tuple[int, int]:
+    """The whole partitions whose rollup rows (of rollups.plan) hold the query's views; none when
+    no rows hold them (then every view of the window is read raw)."""
+    held = rollups.plan(query.scope.value, query.filters, SLICE_PARTITION_MS)
+    return _full_partitions(query) if held.terms else (query.start_ms, query.start_ms)
+
+
+def _term_params(query: ViewQuery) -> dict[str, list[str]]:
+    """The rollup scopes to sum ({scopes}) and those to subtract ({minus}), by rollups.plan."""
+    terms = rollups.plan(query.scope.value, query.filters, SLICE_PARTITION_MS).terms
+    return {"scopes": [scope for scope, _ in terms], "minus": [scope for scope, sign in terms if sign < 0]}
 
 
 def _full_partitions(query: ViewQuery) -> tuple[int, int]:

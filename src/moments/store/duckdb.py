@@ -684,7 +684,7 @@ def _full_partitions(query: ViewQuery, grain: int = rollups.PARTITION_MS) -> tup
 def _plan(query: ViewQuery) -> tuple[rollups.RollupPlan, tuple[int, int]]:
     """The rollup rows that hold the query's views, and the partitions [p0, p1) they are summed over
     (none when no rows hold them: then the whole window is read raw)."""
-    plan = rollups.plan(query.scope.value, query.filters, with_slices=True)
+    plan = rollups.plan(query.scope.value, query.filters, rollups.SLICE_PARTITION_MS)
     return plan, _full_partitions(query, plan.grain) if plan.terms else (query.start_ms, query.start_ms)
 
 

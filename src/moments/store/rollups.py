@@ -202,17 +202,18 @@ class RollupPlan:
     terms: tuple[tuple[str, int], ...]
 
 
-def plan(scope: str, filters: Filters, with_slices: bool) -> RollupPlan:
-    """Unfiltered: the scope's rows. Filters on one standard dimension: its slice rows (for
-    `!dim:x`, the scope's rows minus the slices of x). Anything else is read raw."""
+def plan(scope: str, filters: Filters, slice_partition_ms: int | None) -> RollupPlan:
+    """Unfiltered: the scope's rows. Filters on one standard dimension: its slice rows, stored at
+    `slice_partition_ms` (for `!dim:x`, the scope's rows minus the slices of x). Anything else,
+    or a store without slices (None), is read raw."""
     if not filters:
         return RollupPlan(PARTITION_MS, ((scope, 1),))
     groups = grouped(filters)
-    if not with_slices or len(groups) != 1 or groups[0][0] not in SLICE_DIMENSIONS:
+    if slice_partition_ms is None or len(groups) != 1 or groups[0][0] not in SLICE_DIMENSIONS:
         return RollupPlan(PARTITION_MS, ())
     dimension, negated, values = groups[0]
     slices = tuple((slice_scope(scope, dimension, value), -1 if negated else 1) for value in values)
-    return RollupPlan(SLICE_PARTITION_MS, ((scope, 1),) + slices if negated else slices)
+    return RollupPlan(slice_partition_ms, ((scope, 1),) + slices if negated else slices)
 
 
 def combine(into: dict[RollupKey, tuple[int, np.ndarray]], rows: dict[RollupKey, tuple[int, np.ndarray]],
