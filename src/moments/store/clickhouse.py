@@ -685,11 +685,7 @@ def _counted_sql(query: ViewQuery) -> str:
         "environment_id = {env:String} AND " + _SCOPE_SQL[query.scope] + " AND view_start_ms >= {start:Int64} "
         "AND view_start_ms < {end:Int64} AND reports_ranges AND notEmpty(range_starts) "
         "AND (view_end_ms IS NOT NULL OR received_at_ms < {idle_before:Int64})",
-        *_filters(query)[0]])
-
-
-def _filters(query: ViewQuery) -> tuple[list[str], dict]:
-    return _filter_sql(query.filters)
+        *_filter_sql(query.filters)[0]])
 
 
 def _filter_sql(filters: Filters) -> tuple[list[str], dict]:
@@ -741,7 +737,7 @@ def _grained_sql(p0: int, p1: int) -> str:
 
 def _query_params(query: ViewQuery, executor: Executor) -> dict:
     params = {"env": query.environment_id, "scope_id": query.scope_id, "start": query.start_ms,
-              "end": query.end_ms, "idle_before": query.idle_before_ms, **_filters(query)[1]}
+              "end": query.end_ms, "idle_before": query.idle_before_ms, **_filter_sql(query.filters)[1]}
     if query.scope is Scope.ASSET:
         params["pids"] = _asset_playback_ids(executor, query.environment_id, query.scope_id)
     return params

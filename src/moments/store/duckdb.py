@@ -654,11 +654,7 @@ def _counted_sql(query: ViewQuery) -> str:
     return " AND ".join([
         f"environment_id = $env AND {_SCOPE_SQL[query.scope]} AND view_start_ms >= $start AND view_start_ms < $end "
         "AND reports_ranges AND len(range_starts) > 0 AND (view_end_ms IS NOT NULL OR received_at_ms < $idle_before)",
-        *_filters(query)[0]])
-
-
-def _filters(query: ViewQuery) -> tuple[list[str], dict]:
-    return _filter_sql(query.filters)
+        *_filter_sql(query.filters)[0]])
 
 
 def _filter_sql(filters: Filters) -> tuple[list[str], dict]:
@@ -671,7 +667,7 @@ def _filter_sql(filters: Filters) -> tuple[list[str], dict]:
 
 def _query_params(query: ViewQuery) -> dict:
     return {"env": query.environment_id, "scope_id": query.scope_id, "start": query.start_ms,
-            "end": query.end_ms, "idle_before": query.idle_before_ms, **_filters(query)[1]}
+            "end": query.end_ms, "idle_before": query.idle_before_ms, **_filter_sql(query.filters)[1]}
 
 
 def _full_partitions(query: ViewQuery, grain: int = rollups.PARTITION_MS) -> tuple[int, int]:
