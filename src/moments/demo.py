@@ -32,6 +32,13 @@ CONTENT = (
                 Audience(duration_ms=420_000, n_views=2500, hazard_per_minute=0.08, seed=3,
                          moments=(Moment(60_000, 90_000, "valley", 0.45), Moment(250_000, 280_000, "peak", 0.3)))),
 )
+# Short clips of about the trailer's length, with no planted moments: the "similar content" the
+# trailer's relative retention is measured against (docs/engagement.md, "Compared with what").
+PEERS = tuple(
+    DemoContent(f"demo-clip-{i + 1}", (f"democlip{i + 1}pb01",), f"clip-{i + 1}",
+                Audience(duration_ms=duration_ms, n_views=400, hazard_per_minute=hazard, seed=20 + i))
+    for i, (duration_ms, hazard) in enumerate(((60_000, 0.5), (80_000, 0.4), (110_000, 0.6), (150_000, 0.45)))
+)
 DIMENSIONS = (
     {"country": "US", "browser": "Chrome", "os": "macOS", "device_type": "desktop", "player_name": "web"},
     {"country": "DE", "browser": "Safari", "os": "iOS", "device_type": "phone", "player_name": "ios"},
@@ -50,7 +57,7 @@ def load_demo(store: Store) -> tuple[Environment, accounts.IssuedToken]:
                                   rate_limit_per_s=50.0, rate_limit_burst=100)
         store.create_environment(environment)
     now_ms = int(time.time() * 1000)
-    for content in CONTENT:
+    for content in CONTENT + PEERS:
         store.put_asset(environment.environment_id,
                         Asset(content.asset_id, content.audience.duration_ms, content.playback_ids))
         for half, dims in enumerate(DIMENSIONS):
