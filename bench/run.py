@@ -446,7 +446,8 @@ def render(kind: str, rows: list[dict], imports: dict, command: str, elapsed_s: 
 CHDB_NOTE = ("Reading these figures: a heatmap is five statements on this store (scope check, asset, the asset's playback IDs, the rollup sums, the raw reads at the window's ends), each a few milliseconds to tens of milliseconds on chdb, where every statement opens every part its key range touches (views are partitioned by day: about 30 parts for 30 days). chdb runs one statement at a time per connection (`ChdbExecutor` holds a lock), and there is no response cache on this store, so over HTTP the throughput is about one over the query time and the p99 is queueing behind 16 connections. The figures are for the in-process engine on 2 cores shared with the load generator, not for a ClickHouse server, which runs statements concurrently and would be measured with `--store clickhouse://...` (not available here).")
 
 
-SECTIONS = {  # sections other runs keep: (start marker, end marker)
+SECTIONS = {  # sections other runs keep: (start marker, end marker); "notes" is written by hand
+    "notes": ("<!-- notes: written by hand, kept by every run -->", "<!-- end of notes -->"),
     "chdb": ("<!-- chdb section: bench/run.py --store chdb -->", "<!-- end of chdb section -->"),
     "filters": ("<!-- filters section: bench/run.py --filters -->", "<!-- end of filters section -->"),
 }
