@@ -259,11 +259,17 @@ def skip_on_connect(request) -> None:
         pytest.skip("same SQL as the chdb backend; covered there")
 
 
+def skip_on_duckdb(request) -> None:
+    if request.node.callspec.params["any_store"] == "duckdb":
+        pytest.skip("tests/test_rollups.py runs this on DuckDB with more seeds")
+
+
 # --- rollups equal raw views ------------------------------------------------------------------
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_rollups_equal_raw_views(any_store, seed, request):
     skip_on_connect(request)
+    skip_on_duckdb(request)
     test_rollups.test_rollups_equal_raw_views(any_store, seed)
 
 
