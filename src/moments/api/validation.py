@@ -29,6 +29,16 @@ def only_parameters(request: Request, allowed: set[str]) -> None:
         raise bad_request(f"unknown query parameter(s): {names}; accepted: {', '.join(sorted(allowed)) or 'none'}")
 
 
+def query_limit(text: str | None, default: int | None, maximum: int | None = None) -> int | None:
+    """A `limit` parameter: whole digits in 1..maximum (any size when None), else a 400."""
+    if text is None:
+        return default
+    # isdigit alone takes '¹'; the length check keeps int() away from huge digit strings (a ValueError)
+    if not (text.isascii() and text.isdigit()) or len(text) > 9 or not 1 <= int(text) <= (maximum or 10**9):
+        raise bad_request(f"limit must be an integer in 1..{maximum}" if maximum else "limit must be a positive integer")
+    return int(text)
+
+
 def parsed_filters(texts: list[str] | None) -> Filters:
     """`filters[]` values, parsed (moments.filters); a 400 names the bad one."""
     try:

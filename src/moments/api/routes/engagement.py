@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from moments import stats
 from moments.api.auth import Caller, authorize
 from moments.api.errors import bad_request, not_found
-from moments.api.validation import only_parameters, parsed_filters, path_id, request_window
+from moments.api.validation import only_parameters, parsed_filters, path_id, query_limit, request_window
 from moments.model import Scope
 
 router = APIRouter(prefix="/data/v1/engagement", tags=["engagement (Mux-compatible)"])
@@ -69,14 +69,6 @@ FiltersParam = Annotated[
     Query(alias="filters[]", description="Only matching views, Mux syntax: `country:US`, `!device_type:tv`, "
                                          "`custom_1:premium` (repeat; one dimension's values are ORed, dimensions ANDed)."),
 ]
-
-
-def _limit(text: str | None) -> int | None:
-    if text is None:
-        return None
-    if not (text.isascii() and text.isdigit()) or int(text) < 1 or len(text) > 9:  # isdigit alone takes '¹'
-        raise bad_request("limit must be a positive integer")
-    return int(text)
 
 
 def _direction(text: str | None) -> str:
@@ -146,7 +138,7 @@ def _add_routes(segment: str, scope: Scope, label: str, allow_slash: bool) -> No
                        order_direction: Literal["asc", "desc"] | str | None = None,
                        order_by: str | None = None) -> Response:
         caller = checked_caller(request, HOTSPOT_PARAMS, label, scope_id, allow_slash)
-        count, direction = _limit(limit), _direction(order_direction)
+        count, direction = query_limit(limit, None), _direction(order_direction)
         _order_by(order_by)
         return await _respond(request, caller, scope, label, scope_id, timeframe, filters,
                               lambda result: stats.hotspots_json(result, count, direction), ("hotspots", count, direction))

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from moments.api.auth import authorize
 from moments.api.errors import bad_request
-from moments.api.validation import only_parameters
+from moments.api.validation import only_parameters, query_limit
 from moments.ingestion.imports import MAX_ID_LENGTH
 from moments.model import Scope
 
@@ -23,14 +23,6 @@ MAX_LIMIT = 100
 # nobody pages through.
 COUNT_CAP = 10_000
 PARAMS = {"search", "limit"}
-
-
-def _limit(text: str | None) -> int:
-    if text is None:
-        return DEFAULT_LIMIT
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:  # isdigit alone takes '¹'
-        raise bad_request(f"limit must be an integer in 1..{MAX_LIMIT}")
-    return int(text)
 
 
 def _search(text: str | None) -> str | None:
@@ -57,7 +49,7 @@ def _add_route(segment: str, scope: Scope, label: str) -> None:
         caller = authorize(request, "read")
         only_parameters(request, PARAMS)
         body = await run_in_threadpool(list_ids, request.app.state.store, caller.environment.environment_id,
-                                       scope, _search(search), _limit(limit))
+                                       scope, _search(search), query_limit(limit, DEFAULT_LIMIT, MAX_LIMIT))
         return JSONResponse(body, headers=caller.headers)
 
 

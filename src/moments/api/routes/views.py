@@ -19,20 +19,12 @@ from moments.stats import view_paths
 from moments.api.auth import authorize
 from moments.api.errors import bad_request, not_found
 from moments.api.routes.engagement import KINDS, Timeframe, checked_caller
-from moments.api.validation import only_parameters, path_id, query_filters, request_window
+from moments.api.validation import only_parameters, path_id, query_filters, query_limit, request_window
 from moments.model import Scope
 
 router = APIRouter(tags=["moments: views"])
 
 PARAMS = {"timeframe[]", "filters[]", "limit", "cursor"}
-
-
-def _limit(text: str | None) -> int:
-    if text is None:
-        return view_paths.DEFAULT_LIMIT
-    if not (text.isascii() and text.isdigit()) or len(text) > 9 or not 1 <= int(text) <= view_paths.MAX_LIMIT:
-        raise bad_request(f"limit must be an integer in 1..{view_paths.MAX_LIMIT}")
-    return int(text)
 
 
 def _after(cursor: str | None) -> tuple[int, str] | None:
@@ -53,7 +45,7 @@ def _add_route(segment: str, scope: Scope, label: str, allow_slash: bool) -> Non
                     limit: str | None = None, cursor: str | None = None) -> JSONResponse:
         caller = checked_caller(request, PARAMS, label, scope_id, allow_slash)
         parsed = query_filters(request)  # `filters` above only documents the parameter in /openapi.json
-        count, after = _limit(limit), _after(cursor)
+        count, after = query_limit(limit, view_paths.DEFAULT_LIMIT, view_paths.MAX_LIMIT), _after(cursor)
         settings = request.app.state.settings
         now_s = int(time.time())
         window = request_window(request, caller.environment, timeframe, now_s)
