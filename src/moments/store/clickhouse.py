@@ -456,7 +456,7 @@ class ClickHouseStore:
         return int(self._x.query(sql, _query_params(query, self._x))["n"][0].as_py())
 
     def duration_histogram(self, query: ViewQuery) -> list[tuple[int, int]]:
-        p0, p1 = _held_partitions(query)
+        plan, (p0, p1) = rollups.query_plan(query, SLICE_PARTITION_MS)
         counted = _counted_sql(query)
         sql = (
             "SELECT duration_ms, sum(n) AS n FROM ("
@@ -467,12 +467,12 @@ class ClickHouseStore:
                       "GROUP BY duration_ms" for table, part in _unheld_parts(registered=False, other_grids=False))
             + ") GROUP BY duration_ms HAVING n > 0 ORDER BY duration_ms"
         )
-        params = {**_query_params(query, self._x), "p0": p0, "p1": p1, **_term_params(query)}
+        params = {**_query_params(query, self._x), "p0": p0, "p1": p1, **plan.params()}
         return [(int(r["duration_ms"]), int(r["n"])) for r in self._x.query(sql, params).to_pylist()]
 
     def coverage(self, query: ViewQuery, duration_ms: int, registered: bool) -> Coverage:
-        p0, p1 = _held_partitions(query)
-        params = {**_query_params(query, self._x), "p0": p0, "p1": p1, "duration": duration_ms, **_term_params(query)}
+        plan, (p0, p1) = rollups.query_plan(query, SLICE_PARTITION_MS)
+        params = {**_query_params(query, self._x), "p0": p0, "p1": p1, "duration": duration_ms, **plan.params()}
         summed = self._x.query(
             "SELECT sumIf(n_views * sign, duration_ms = {duration:Int64}) AS n, "
             "  sumMapIf((watched.1, arrayMap(v -> v * sign, watched.2)), duration_ms = {duration:Int64}) AS w, "
@@ -747,23 +747,3 @@ def _asset_playback_ids(executor: Executor, environment_id: str, asset_id: str) 
     return executor.query(
         "SELECT playback_id FROM playback_ids FINAL WHERE environment_id = {env:String} AND asset_id = {asset:String}",
         {"env": environment_id, "asset": asset_id})["playback_id"].to_pylist()
-
-
-def _held_partitions(query: ViewQuery) -> tuple[int, int]:
-    """The whole partitions whose rollup rows (of rollups.plan) hold the query's views; none when
-    no rows hold them (then every view of the window is read raw)."""
-    held = rollups.plan(query.scope.value, query.filters, SLICE_PARTITION_MS)
-    return _full_partitions(query) if held.terms else (query.start_ms, query.start_ms)
-
-
-def _term_params(query: ViewQuery) -> dict[str, list[str]]:
-    """The rollup scopes to sum ({scopes}) and those to subtract ({minus}), by rollups.plan."""
-    terms = rollups.plan(query.scope.value, query.filters, SLICE_PARTITION_MS).terms
-    return {"scopes": [scope for scope, _ in terms], "minus": [scope for scope, sign in terms if sign < 0]}
-
-
-def _full_partitions(query: ViewQuery) -> tuple[int, int]:
-    """[p0, p1): the whole partitions inside the window (empty when it spans none)."""
-    h0 = -(-query.start_ms // rollups.PARTITION_MS) * rollups.PARTITION_MS
-    h1 = int(rollups.partition_of(query.end_ms))
-    return (h0, h1) if h0 < h1 else (h0, h0)

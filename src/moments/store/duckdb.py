@@ -497,8 +497,8 @@ class DuckDBStore:
         return prefix
 
     def duration_histogram(self, query: ViewQuery) -> list[tuple[int, int]]:
-        plan, parts = _plan(query)
-        params = {**_query_params(query), "p0": parts[0], "p1": parts[1], **_term_params(plan)}
+        plan, parts = rollups.query_plan(query, rollups.SLICE_PARTITION_MS)
+        params = {**_query_params(query), "p0": parts[0], "p1": parts[1], **plan.params()}
         sql = (
             "SELECT duration_ms, sum(n) FROM ("
             "  SELECT duration_ms, n_views * (CASE WHEN list_contains($minus, scope) THEN -1 ELSE 1 END) AS n "
@@ -513,7 +513,7 @@ class DuckDBStore:
             return [(int(d), int(n)) for d, n in self._exec(sql, params)]
 
     def coverage(self, query: ViewQuery, duration_ms: int, registered: bool) -> Coverage:
-        plan, parts = _plan(query)
+        plan, parts = rollups.query_plan(query, rollups.SLICE_PARTITION_MS)
         params = {**_query_params(query), "p0": parts[0], "p1": parts[1]}
         n_views, watched = 0, np.zeros(bucket_count(duration_ms), dtype=np.int64)
         with self._lock:
@@ -525,7 +525,7 @@ class DuckDBStore:
                 "SELECT EXISTS (SELECT 1 FROM rollups WHERE environment_id = $env AND list_contains($scopes, scope) "
                 "AND scope_id = $scope_id AND partition_ms >= $p0 AND partition_ms < $p1 AND duration_ms <> $duration)",
                 {"env": query.environment_id, "scope_id": query.scope_id, "p0": parts[0], "p1": parts[1],
-                 "duration": duration_ms, "scopes": _term_params(plan)["scopes"]})[0][0]
+                 "duration": duration_ms, "scopes": plan.params()["scopes"]})[0][0]
         selects = [f"SELECT range_starts, range_ends, duration_ms FROM views WHERE {_counted_sql(query)} AND {part}"
                    for part in _unheld_parts(registered, other_grids)]
         if other_grids:
@@ -669,23 +669,6 @@ def _query_params(query: ViewQuery) -> dict:
     return {"env": query.environment_id, "scope_id": query.scope_id, "start": query.start_ms,
             "end": query.end_ms, "idle_before": query.idle_before_ms, **_filter_sql(query.filters)[1]}
 
-
-def _full_partitions(query: ViewQuery, grain: int = rollups.PARTITION_MS) -> tuple[int, int]:
-    """[p0, p1): the whole partitions of `grain` inside the window (empty when it spans none)."""
-    h0 = -(-query.start_ms // grain) * grain
-    h1 = int(rollups.partition_of(query.end_ms, grain))
-    return (h0, h1) if h0 < h1 else (h0, h0)
-
-
-def _plan(query: ViewQuery) -> tuple[rollups.RollupPlan, tuple[int, int]]:
-    """The rollup rows that hold the query's views, and the partitions [p0, p1) they are summed over
-    (none when no rows hold them: then the whole window is read raw)."""
-    plan = rollups.plan(query.scope.value, query.filters, rollups.SLICE_PARTITION_MS)
-    return plan, _full_partitions(query, plan.grain) if plan.terms else (query.start_ms, query.start_ms)
-
-
-def _term_params(plan: rollups.RollupPlan) -> dict[str, list[str]]:
-    return {"scopes": [scope for scope, _ in plan.terms], "minus": [scope for scope, sign in plan.terms if sign < 0]}
 
 
 def views_to_arrow(environment_id: str, views: Sequence[View], received_at_ms: int) -> pa.Table:

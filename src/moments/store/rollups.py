@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from moments.engagement.heatmap import bucket_sums, merged_coverage
 from moments.filters import Filters, grouped
 from moments.model import RangeSet
+from moments.store.base import ViewQuery
 
 # Rollup partitions: short enough that the partial partitions at a window's ends, read raw,
 # hold few views even at millions of views a month.
@@ -201,6 +202,18 @@ class RollupPlan:
     grain: int
     terms: tuple[tuple[str, int], ...]
 
+    def partitions(self, start_ms: int, end_ms: int) -> tuple[int, int]:
+        """[p0, p1): the whole partitions of `grain` inside the window [start_ms, end_ms), empty when
+        it spans none or no rows hold the views (then the whole window is read raw)."""
+        if not self.terms:
+            return start_ms, start_ms
+        p0, p1 = -(-start_ms // self.grain) * self.grain, int(partition_of(end_ms, self.grain))
+        return (p0, p1) if p0 < p1 else (p0, p0)
+
+    def params(self) -> dict[str, list[str]]:
+        """The rollup scopes to sum ("scopes") and, among them, those to subtract ("minus")."""
+        return {"scopes": [scope for scope, _ in self.terms], "minus": [scope for scope, sign in self.terms if sign < 0]}
+
 
 def plan(scope: str, filters: Filters, slice_partition_ms: int | None) -> RollupPlan:
     """Unfiltered: the scope's rows. Filters on one standard dimension: its slice rows, stored at
@@ -214,6 +227,12 @@ def plan(scope: str, filters: Filters, slice_partition_ms: int | None) -> Rollup
     dimension, negated, values = groups[0]
     slices = tuple((slice_scope(scope, dimension, value), -1 if negated else 1) for value in values)
     return RollupPlan(slice_partition_ms, ((scope, 1),) + slices if negated else slices)
+
+
+def query_plan(query: ViewQuery, slice_partition_ms: int | None) -> tuple[RollupPlan, tuple[int, int]]:
+    """The rollup rows that hold the query's views, and the partitions [p0, p1) they are summed over."""
+    held = plan(query.scope.value, query.filters, slice_partition_ms)
+    return held, held.partitions(query.start_ms, query.end_ms)
 
 
 def combine(into: dict[RollupKey, tuple[int, np.ndarray]], rows: dict[RollupKey, tuple[int, np.ndarray]],
