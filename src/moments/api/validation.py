@@ -47,9 +47,6 @@ def parsed_filters(texts: list[str] | None) -> Filters:
         raise bad_request(str(error)) from None
 
 
-def query_filters(request: Request) -> Filters:
-    return parsed_filters(request.query_params.getlist("filters[]"))
-
 
 def request_window(request: Request, environment: Environment, values: list[str] | None, now_s: int,
                    name: str = "timeframe[]") -> tuple[int, int]:

@@ -19,8 +19,8 @@ from moments import stats
 from moments.stats import comparison
 from moments.api.auth import Caller
 from moments.api.errors import bad_request, not_found
-from moments.api.routes.engagement import KINDS, checked_caller
-from moments.api.validation import path_id, query_filters, request_window
+from moments.api.routes.engagement import KINDS, FiltersParam, checked_caller
+from moments.api.validation import parsed_filters, path_id, request_window
 from moments.model import Scope
 
 router = APIRouter(prefix="/v1/engagement", tags=["moments: compared with what"])
@@ -29,8 +29,6 @@ RELATIVE_PARAMS = {"timeframe[]", "filters[]"}
 COMPARE_PARAMS = {"timeframe[]", "filters[]", "against_timeframe[]", "against"}
 
 TimeframeParam = Annotated[list[str] | None, Query(alias="timeframe[]", description="As for the heatmap. Default 7:days.")]
-FiltersParam = Annotated[list[str] | None, Query(alias="filters[]", description="Only matching views (Mux syntax), "
-                                                                                "applied to every curve.")]
 
 
 async def _cached(request: Request, caller: Caller, key: tuple, label: str, compute: Callable[[], dict]) -> Response:
@@ -61,7 +59,7 @@ def _add_routes(segment: str, scope: Scope, label: str, allow_slash: bool) -> No
     async def relative(request: Request, scope_id: Annotated[str, Path(description=f"The {label} id.")],
                        timeframe: TimeframeParam = None, filters: FiltersParam = None) -> Response:
         caller = checked_caller(request, RELATIVE_PARAMS, label, scope_id, allow_slash)
-        parsed = query_filters(request)
+        parsed = parsed_filters(filters)
         now_s = int(time.time())
         window = request_window(request, caller.environment, timeframe, now_s)
         settings, store = request.app.state.settings, request.app.state.store
@@ -79,7 +77,7 @@ def _add_routes(segment: str, scope: Scope, label: str, allow_slash: bool) -> No
                       against: Annotated[str | None, Query(description=f"The other side's {label} id (default: this one)")] = None,
                       filters: FiltersParam = None) -> Response:
         caller = checked_caller(request, COMPARE_PARAMS, label, scope_id, allow_slash)
-        parsed = query_filters(request)
+        parsed = parsed_filters(filters)
         if against is None and not against_timeframe:
             raise bad_request("give against_timeframe[] (the same id over another timeframe) or against (another id)")
         other_id = scope_id if against is None else path_id(f"against ({label} id)", against, allow_slash=allow_slash)

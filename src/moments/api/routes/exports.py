@@ -20,8 +20,8 @@ from moments import stats
 from moments.stats import exports
 from moments.api.auth import Caller, authorize
 from moments.api.errors import ApiError, bad_request, not_found
-from moments.api.routes.engagement import KINDS, Timeframe, checked_caller
-from moments.api.validation import only_parameters, path_id, query_filters, request_window
+from moments.api.routes.engagement import KINDS, FiltersParam, Timeframe, checked_caller
+from moments.api.validation import only_parameters, parsed_filters, path_id, request_window
 from moments.model import Scope
 
 router = APIRouter(tags=["moments: exports"])
@@ -44,20 +44,20 @@ def _add_route(segment: str, scope: Scope, label: str, allow_slash: bool) -> Non
                                  "description": "The table as an attachment"}})
     async def export(request: Request, scope_id: Annotated[str, Path(description=f"The {label} id.")],
                      file: Annotated[str, Path(description="heatmap|layers|hotspots . csv|json|parquet")],
-                     timeframe: Timeframe = None) -> Response:
+                     timeframe: Timeframe = None, filters: FiltersParam = None) -> Response:
         caller = checked_caller(request, EXPORT_PARAMS, label, scope_id, allow_slash)
         chosen = exports.parse_file(file)
         if chosen is None:
             raise ApiError(404, f"No export {file[:40]!r}: exports are {'|'.join(exports.WHATS)} . "
                                 f"{'|'.join(exports.FORMATS)}, e.g. heatmap.csv")
         what, fmt = chosen
-        filters = query_filters(request)
+        parsed = parsed_filters(filters)
         window = request_window(request, caller.environment, timeframe, int(time.time()))
         settings = request.app.state.settings
 
         def build() -> bytes:
             table = exports.compute(what, request.app.state.store, caller.environment, scope, scope_id, window,
-                                    int(time.time()) * 1000, settings.idle_timeout_s, filters)
+                                    int(time.time()) * 1000, settings.idle_timeout_s, parsed)
             return exports.render(table, fmt)
 
         try:
@@ -92,15 +92,16 @@ def _view_scope(request: Request, caller: Caller) -> tuple[Scope | None, str | N
 @router.get("/v1/exports/views.parquet", name="export_views", response_class=Response,
             summary="Completed views of a timeframe as Parquet, in the import format",
             responses={200: {"content": {exports.MEDIA_TYPES["parquet"]: {}}, "description": "views.parquet"}})
-async def export_views(request: Request, timeframe: Timeframe = None, asset_id: str | None = None,
+async def export_views(request: Request, timeframe: Timeframe = None, filters: FiltersParam = None,
+                       asset_id: str | None = None,
                        video_id: str | None = None, playback_id: str | None = None) -> StreamingResponse:
     caller = authorize(request, "read")  # this environment's views only: the store query is keyed by it
     only_parameters(request, EXPORT_PARAMS | set(VIEW_SCOPES))
-    filters = query_filters(request)
+    parsed = parsed_filters(filters)
     window = request_window(request, caller.environment, timeframe, int(time.time()))
     scope, scope_id = await run_in_threadpool(_view_scope, request, caller)
     batches = request.app.state.store.export_views(caller.environment.environment_id, window[0] * 1000,
-                                                   window[1] * 1000, scope, scope_id, filters)
+                                                   window[1] * 1000, scope, scope_id, parsed)
     name = f"moments_views_{window[0]}-{window[1]}.parquet"
 
     def body() -> Iterator[bytes]:  # a sync generator: Starlette runs each step in a worker thread

@@ -10,7 +10,7 @@
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -18,8 +18,8 @@ from moments import stats
 from moments.stats import view_paths
 from moments.api.auth import authorize
 from moments.api.errors import bad_request, not_found
-from moments.api.routes.engagement import KINDS, Timeframe, checked_caller
-from moments.api.validation import only_parameters, path_id, query_filters, query_limit, request_window
+from moments.api.routes.engagement import KINDS, FiltersParam, Timeframe, checked_caller
+from moments.api.validation import only_parameters, parsed_filters, path_id, query_limit, request_window
 from moments.model import Scope
 
 router = APIRouter(tags=["moments: views"])
@@ -41,10 +41,10 @@ def _add_route(segment: str, scope: Scope, label: str, allow_slash: bool) -> Non
                 summary=f"The counted views of a{'n' if label[0] == 'a' else ''} {label}, newest first (paged)")
     async def views(request: Request, scope_id: Annotated[str, Path(description=f"The {label} id.")],
                     timeframe: Timeframe = None,
-                    filters: Annotated[list[str] | None, Query(alias="filters[]")] = None,
+                    filters: FiltersParam = None,
                     limit: str | None = None, cursor: str | None = None) -> JSONResponse:
         caller = checked_caller(request, PARAMS, label, scope_id, allow_slash)
-        parsed = query_filters(request)  # `filters` above only documents the parameter in /openapi.json
+        parsed = parsed_filters(filters)
         count, after = query_limit(limit, view_paths.DEFAULT_LIMIT, view_paths.MAX_LIMIT), _after(cursor)
         settings = request.app.state.settings
         now_s = int(time.time())
