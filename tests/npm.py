@@ -29,7 +29,7 @@ def ensure_node_modules(folder: Path, pinned: dict[str, str]) -> None:
     runner at a time, across processes), then check each pinned package's installed version."""
     lock = folder / "package-lock.json"
     assert lock.is_file(), f"{lock} is missing"
-    npm = require_tool("npm", f"the tests need Node.js >= 20 and npm to install {folder}")
+    npm = require_tool("npm", f"the tests need Node.js >= 18 and npm to install {folder}")
     digest = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:12]
     guard_path = Path(tempfile.gettempdir()) / f"moments-npm-ci-{digest}.lock"
     with open(guard_path, "w") as guard:

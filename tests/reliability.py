@@ -21,10 +21,9 @@ from moments.engagement.heatmap import heatmap as heatmap_math
 from moments.ingestion.beacons import decode_body
 from moments.model import RangeSet
 
+from captures import FIXTURES, FORWARDED_HEADERS
 from conftest import free_port
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "mux-embed-5.19.0"
-FORWARDED_HEADERS = {"content-type", "user-agent", "origin", "referer", "sec-ch-ua-mobile"}
 
 # Counted while the suite runs and printed at its end (conftest.pytest_terminal_summary).
 FIGURES: dict[str, int] = defaultdict(int)

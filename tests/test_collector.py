@@ -1,4 +1,4 @@
-"""The beacon collector against real mux-embed 5.19.0 captures (shared/fixtures)."""
+"""The beacon collector against real mux-embed 5.19.0 captures (tests/fixtures)."""
 
 from __future__ import annotations
 
@@ -15,30 +15,8 @@ from moments.ingestion.beacons import decode_body, expand_key
 from moments.model import RangeSet
 from moments.store.duckdb import DuckDBStore
 
+from captures import FIXTURES, SCENARIOS, captured_requests, expected_views, replay, stored_window
 from conftest import start_app
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIXTURES = SHARED / "fixtures" / "mux-embed-5.19.0"
-SCENARIOS = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
-FORWARDED_HEADERS = {"content-type", "user-agent", "origin", "referer", "sec-ch-ua-mobile", "sec-fetch-mode"}
-
-
-def captured_requests(scenario: str) -> list[dict]:
-    return json.loads((FIXTURES / scenario / "requests.raw.json").read_text())
-
-
-def expected_views(scenario: str) -> dict[str, list[list[int]]]:
-    views = json.loads((FIXTURES / scenario / "views.json").read_text())
-    return {v["view_id"]: v["final_video_playback_ranges_ms"] for v in views}
-
-
-def replay(client, requests: list[dict], path: str = "/") -> None:
-    for request in requests:
-        headers = {k: v for k, v in request["headers"] if k.lower() in FORWARDED_HEADERS}
-        response = client.post(path, content=request["body"].encode(), headers=headers)
-        assert response.status_code == 200, response.text
-        assert response.headers["access-control-allow-origin"] == "*"
-
 
 def expected_heatmap(ranges_per_view: list[list[list[int]]], duration_ms: int) -> np.ndarray:
     index = [i for i, ranges in enumerate(ranges_per_view) for _ in ranges]
@@ -57,12 +35,13 @@ def check_views(server, tenant, scenario: str) -> None:
         assert (view.sdk_name, view.sdk_version) == ("mux-embed", "5.19.0") and view.reports_ranges
         assert view.browser == "HeadlessChrome" and view.os == "Linux" and view.player_name == "test"
     by_video: dict[str, list] = {}
-    for view_id, ranges in expected.items():
-        by_video.setdefault(server.store.get_view(tenant.environment_id, view_id).video_id, []).append(ranges)
+    stored = [server.store.get_view(tenant.environment_id, view_id) for view_id in expected]
+    for view, ranges in zip(stored, expected.values()):
+        by_video.setdefault(view.video_id, []).append(ranges)
     with server.client(tenant) as c:
         for video_id, ranges in by_video.items():
             body = c.get(f"/data/v1/engagement/videos/{video_id}/heatmap",
-                         params={"timeframe[]": ["1795000000", "1796000000"]}).json()
+                         params={"timeframe[]": stored_window(stored)}).json()
             assert body["data"]["total_views"] == len(ranges)
             np.testing.assert_allclose(body["data"]["value"], expected_heatmap(ranges, 60_000), atol=1e-12)
 
@@ -156,7 +135,7 @@ def test_sdk_older_than_the_minimum_is_stored_not_counted(server):
     assert view is not None and view.sdk_version == "5.14.0" and not view.reports_ranges
     with server.client(tenant) as c:
         assert c.get("/data/v1/engagement/videos/vid-1/heatmap",
-                     params={"timeframe[]": ["1795000000", "1796000000"]}).json()["data"]["total_views"] == 0
+                     params={"timeframe[]": stored_window([view])}).json()["data"]["total_views"] == 0
 
 
 def test_live_and_mux_stream_urls():
@@ -177,7 +156,10 @@ def test_live_and_mux_stream_urls():
 
 
 def test_key_expansion_over_the_verified_keys():
-    known = json.loads((SHARED / "docs" / "mux-embed-key-dictionary.json").read_text())["known_keys"]
+    # What the real SDK produced for each long key (fixtures/.../key-check.json), not the
+    # package's own dictionary: the expansion is checked against the SDK, not against itself.
+    checked = json.loads((FIXTURES / "key-check.json").read_text())["keys"]
+    known = {key["short"]: key["long"] for key in checked}
     assert len(known) == 232
     assert {short: expand_key(short) for short in known} == known
     for short, long in [("c1", "custom_1"), ("c20", "custom_20"), ("browser_", "browser"),

@@ -9,7 +9,7 @@ from moments.filters import Filter, FilterError, parse_filters
 
 from test_api import NOW_MS, post_views, view
 from test_cli import WRITERS, failing, new_environment, ok, ok_json
-from test_collector import captured_requests, expected_views, replay
+from captures import captured_requests, expected_views, replay, stored_window
 
 COUNTRIES = ["US", "CA", "DE", "BR", None]
 DEVICES = ["tv", "phone", "desktop", None]
@@ -128,8 +128,9 @@ def test_beacon_dimensions_filter_views(server):
     with server.client() as c:
         replay(c, requests)
     (view_id,) = expected_views("seek-rewatch-destroy")
-    assert server.store.get_view(tenant.environment_id, view_id).dimensions["custom_1"] == "premium"
-    window = ["1795000000", "1796000000"]
+    view = server.store.get_view(tenant.environment_id, view_id)
+    assert view.dimensions["custom_1"] == "premium"
+    window = stored_window([view])
     with server.client(tenant) as c:
         def views_for(filters: list[str]) -> int:
             response = c.get("/data/v1/engagement/videos/vid-1/heatmap", params={"timeframe[]": window, "filters[]": filters})

@@ -111,7 +111,7 @@ def _scores(body: dict) -> list[float]:
 
 
 def test_mux_node_sdk_against_live_server(server, tmp_path):
-    node = require_tool("node", "the Mux Node SDK compatibility test needs Node.js >= 20 and npm")
+    node = require_tool("node", "the Mux Node SDK compatibility test needs Node.js >= 18 and npm")
     ensure_node_modules(NODE_DIR, {"@mux/mux-node": SDK_VERSION})
 
     tenant = server.tenant("sdk")

@@ -1,7 +1,7 @@
 """Decoding mux-embed beacon bodies: the envelope, and the abbreviated keys.
 
-The SDK shortens each long key word by word (docs/collector.md, and
-shared/docs/mux-embed-beacons.md §3): the first word becomes a one-letter code, later
+The SDK shortens each long key word by word (docs/collector.md, "What the endpoint
+does"): the first word becomes a one-letter code, later
 words two-letter codes, integers stay digits, unknown words become `_word_`, and an
 unknown first word is written `word_`. Expansion reverses that with the dictionary the
 SDK uses, shipped as package data (`mux_embed_keys.json`).
