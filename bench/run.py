@@ -32,6 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from generate import DAY_MS, views_table  # noqa: E402
+from report import write_report  # noqa: E402
 
 from moments import accounts, stats  # noqa: E402
 from moments.config import Settings  # noqa: E402
@@ -403,9 +404,10 @@ def main() -> None:
         command = "python bench/run.py" + (f" --store {args.store}" if args.store != "duckdb" else "")
         if args.filters:
             command += " --filters" + ("" if args.sizes == parser.get_default("sizes") else f" --sizes {args.sizes}")
-            write_report(Path(args.out), "filters", report_filters(rows, command, args.elapsed_min * 60))
+            print(write_report(Path(args.out), "filters", report_filters(rows, command, args.elapsed_min * 60)))
         else:
-            write_report(Path(args.out), args.store, render(args.store, rows, imports, command, args.elapsed_min * 60))
+            text = render(args.store, rows, imports, command, args.elapsed_min * 60)
+            print(write_report(Path(args.out), args.store, text))
         return
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     command = "python bench/run.py" + (f" --store {args.store}" if args.store != "duckdb" else "") + \
@@ -432,11 +434,12 @@ def main() -> None:
             rows.append({"n": n, "build_s": build_s, "query": query, "http": http})
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
         if args.filters:
-            write_report(Path(args.out), "filters", report_filters(rows, command, time.perf_counter() - started))
+            print(write_report(Path(args.out), "filters", report_filters(rows, command, time.perf_counter() - started)))
             return
         imports = import_throughput(Path(folder), now_ms, int(args.import_views), args.store)
         print(f"imports: {json.dumps(imports)}", flush=True)
-    write_report(Path(args.out), args.store, render(args.store, rows, imports, command, time.perf_counter() - started))
+    text = render(args.store, rows, imports, command, time.perf_counter() - started)
+    print(write_report(Path(args.out), args.store, text))
 
 
 def render(kind: str, rows: list[dict], imports: dict, command: str, elapsed_s: float) -> str:
@@ -444,27 +447,6 @@ def render(kind: str, rows: list[dict], imports: dict, command: str, elapsed_s: 
 
 
 CHDB_NOTE = ("Reading these figures: a heatmap is five statements on this store (scope check, asset, the asset's playback IDs, the rollup sums, the raw reads at the window's ends), each a few milliseconds to tens of milliseconds on chdb, where every statement opens every part its key range touches (views are partitioned by day: about 30 parts for 30 days). chdb runs one statement at a time per connection (`ChdbExecutor` holds a lock), and there is no response cache on this store, so over HTTP the throughput is about one over the query time and the p99 is queueing behind 16 connections. The figures are for the in-process engine on 2 cores shared with the load generator, not for a ClickHouse server, which runs statements concurrently and would be measured with `--store clickhouse://...` (not available here).")
-
-
-SECTIONS = {  # sections other runs keep: (start marker, end marker); "notes" is written by hand
-    "notes": ("<!-- notes: written by hand, kept by every run -->", "<!-- end of notes -->"),
-    "chdb": ("<!-- chdb section: bench/run.py --store chdb -->", "<!-- end of chdb section -->"),
-    "filters": ("<!-- filters section: bench/run.py --filters -->", "<!-- end of filters section -->"),
-}
-
-
-def write_report(out: Path, kind: str, body: str) -> None:
-    """A DuckDB run writes the page's head; a chdb or --filters run writes its own section; each keeps the others."""
-    old = out.read_text() if out.exists() else ""
-    kept = {name: old[old.index(a):old.index(b) + len(b)] for name, (a, b) in SECTIONS.items() if a in old}
-    head = old[:min((old.index(a) for a, _ in SECTIONS.values() if a in old), default=len(old))].rstrip("\n")
-    if kind in SECTIONS:
-        kept[kind] = f"{SECTIONS[kind][0]}\n{body}\n{SECTIONS[kind][1]}"
-    else:
-        head = body.rstrip("\n")
-    text = "\n\n".join([head] + [kept[name] for name in SECTIONS if name in kept]) + "\n"
-    out.write_text(text)
-    print(text)
 
 
 def report_filters(rows: list[dict], command: str, elapsed_s: float) -> str:
