@@ -491,7 +491,7 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
-async def measure(target: Target, load: Load, pool: Pool) -> Phase:
+async def measure(target: Target, load: Load, pool: Pool) -> tuple[Phase, Tally]:
     """Run the load for load.seconds, sampling the server meanwhile, then wait for the drain."""
     tally, samples, stop = Tally(), Samples(), asyncio.Event()
     cpu_start, rss_start = process_tree_usage(target.pid) if target.pid else (0.0, 0)
@@ -515,7 +515,7 @@ async def measure(target: Target, load: Load, pool: Pool) -> Phase:
         cpu_ms_per_1000_events=usage[0] if usage else None, rss_mib=usage[1] if usage else None,
         heatmap_p99_ms=percentile(samples.heatmap_ms, 99), heatmap_samples=len(samples.heatmap_ms),
         heatmap_answers=dict(samples.heatmap_answers), pool_exhausted=tally.pool_exhausted,
-        viewers_acked=len(tally.acked))
+        viewers_acked=len(tally.acked)), tally
 
 
 # --- the adversary: endless 1 MiB POSTs to one view, in its own process ------------------------------------------------
@@ -578,12 +578,12 @@ def adversary_process(target: Target, deadline: float, results: multiprocessing.
 def run_phase(target: Target, load: Load, pool: Pool, adversary: bool) -> Phase:
     """One timed run; with `adversary`, beside the adversary's own process (wall-clock deadline shared)."""
     if not adversary:
-        return asyncio.run(measure(target, load, pool))
+        return asyncio.run(measure(target, load, pool))[0]
     context = multiprocessing.get_context("fork")
     results = context.Queue()
     process = context.Process(target=adversary_process, args=(target, time.time() + load.seconds, results))
     process.start()
-    phase = asyncio.run(measure(target, load, pool))
+    phase = asyncio.run(measure(target, load, pool))[0]
     phase.adversary = results.get(timeout=GRACE_S)
     process.join(GRACE_S)
     return phase
@@ -594,7 +594,7 @@ def run_phase(target: Target, load: Load, pool: Pool, adversary: bool) -> Phase:
 class InstantAnswers(asyncio.Protocol):
     """Reads each request to its last body byte and answers `200 {}` at once."""
 
-    ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         self.transport, self.buffer = transport, b""
@@ -607,7 +607,11 @@ class InstantAnswers(asyncio.Protocol):
             if len(self.buffer) < total:
                 return
             self.buffer = self.buffer[total:]
-            self.transport.write(self.ANSWER)
+            self.transport.write(self.answer())
+
+    def answer(self) -> bytes:
+        """Each request's answer (a subclass may answer otherwise: a busy server in the tests)."""
+        return self.OK
 
 
 def instant_server(listener: socket.socket) -> None:
