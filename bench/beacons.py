@@ -2,6 +2,7 @@
 
     python bench/beacons.py                              # 16 clients for 60 s: this tree beside 1ffb8a1
     python bench/beacons.py --clients 4 --seconds 10 --baseline-rev none
+    python bench/beacons.py --rev HEAD                   # HEAD's server (not the working tree's) beside 1ffb8a1
     python bench/beacons.py --pace 10 --viewers 5000     # 5,000 viewers, each POSTing every 10 s
     python bench/beacons.py --adversary                  # then the same load beside 4 endless 1 MiB writers
     python bench/beacons.py --store chdb                 # the ClickHouse store (chdb)
@@ -19,8 +20,8 @@ run only writes bytes and reads answers (asyncio streams, keep-alive HTTP/1.1); 
 states the generator's own ceiling, measured first against a local endpoint that answers at once.
 
 Unless `--url` names a running server, each revision gets a fresh store and its own server
-(`python -m moments serve` with that revision's src/ on PYTHONPATH; the baseline is checked
-out with `git worktree add`), and both are measured in the same invocation. The table goes to
+(`python -m moments serve` with that revision's src/ on PYTHONPATH; the baseline, and `--rev`,
+are checked out with `git worktree add`), and both are measured in the same invocation. The table goes to
 docs/benchmarks.md (section "Beacon ingestion"), the raw output to bench/last-beacons-run.log.
 """
 
@@ -47,7 +48,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import Awaitable, Callable, Iterator, TextIO
 from urllib.parse import quote, urlsplit
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -71,7 +72,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 HOP_BY_HOP = {"host", "connection", "content-length"}  # written by the generator; other captured headers are sent
 
 
-# --- the captured POSTs, as templates and as rendered viewers ----------------------------------------------------
+# --- the captured POSTs, as templates and as rendered viewers ---------------------------------------------------------
 
 @dataclass(frozen=True)
 class Scenario:
@@ -146,7 +147,7 @@ def posts_per_viewer(scenarios: list[Scenario]) -> float:
     return sum(len(s.heads) for s in scenarios) / len(scenarios)
 
 
-# --- a minimal HTTP/1.1 client --------------------------------------------------------------------------------
+# --- a minimal HTTP/1.1 client ----------------------------------------------------------------------------------------
 
 class ConnectionLost(Exception):
     pass
@@ -168,6 +169,17 @@ class Connection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def exchange(self, request: bytes) -> Answer:
+        reused = self.writer is not None
+        try:
+            return await self._exchange(request)
+        except ConnectionLost:
+            if not reused:
+                raise
+        # The server closed the kept-alive connection while it was idle (its keep-alive timeout):
+        # once more on a new one, as browsers do (a re-sent beacon is absorbed as a duplicate).
+        return await self._exchange(request)
+
+    async def _exchange(self, request: bytes) -> Answer:
         try:
             if self.writer is None:
                 self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
@@ -194,7 +206,7 @@ def get_request(host: str, path: str, token: tuple[str, str] | None = None) -> b
     return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n".encode()
 
 
-# --- the load ----------------------------------------------------------------------------------------------------
+# --- the load ---------------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Load:
@@ -228,11 +240,13 @@ async def deliver(connection: Connection, request: bytes, events: int, tally: Ta
         try:
             answer = await connection.exchange(request)
         except ConnectionLost:
+            answer = None
+        finally:
+            tally.in_flight -= 1
+        if answer is None:
             tally.answers["connection lost"] += 1
             await asyncio.sleep(RETRY_S)
             continue
-        finally:
-            tally.in_flight -= 1
         if 200 <= answer.status < 300:
             tally.latencies_ms.append((time.perf_counter() - started) * 1000)
             tally.posts += 1
@@ -307,7 +321,7 @@ async def clients(host: str, port: int, load: Load, pool: Pool, tally: Tally, de
         c.close()
 
 
-# --- the server's side: its processes, its ingest lag, the victim's heatmap ------------------------------------------
+# --- the server's side: its processes, its ingest lag, the victim's heatmap -------------------------------------------
 
 def process_tree_usage(root: int) -> tuple[float, int]:
     """CPU seconds and resident bytes of `root` and every process below it (worker processes)."""
@@ -368,7 +382,7 @@ class Samples:
     heatmap_answers: Counter = field(default_factory=Counter)  # other answers
 
 
-async def every(interval_s: float, stop: asyncio.Event, step) -> None:
+async def every(interval_s: float, stop: asyncio.Event, step: Callable[[], Awaitable[None]]) -> None:
     """Run `step` every interval_s (or back to back when it takes longer) until `stop`."""
     while not stop.is_set():
         started = time.monotonic()
@@ -380,7 +394,8 @@ async def every(interval_s: float, stop: asyncio.Event, step) -> None:
 
 
 async def watch(target: Target, samples: Samples, stop: asyncio.Event) -> None:
-    """Sample the ingest lag and the server's RSS, and time the victim's heatmap, until `stop`."""
+    """Sample the ingest lag and the server's RSS, and time the victim's heatmap, until `stop`.
+    Each has its own connection, so a slow heatmap delays no lag sample."""
     metrics, heatmap = Connection(target.host, target.port), Connection(target.host, target.port)
     metrics_request = get_request(target.authority, "/metrics")
     heatmap_request = get_request(target.authority, f"/data/v1/engagement/videos/{HEATMAP_VIDEO}/heatmap",
@@ -499,9 +514,9 @@ async def measure(target: Target, load: Load, pool: Pool) -> tuple[Phase, Tally]
     started = time.monotonic()
     await clients(target.host, target.port, load, pool, tally, started + load.seconds)
     elapsed = max(tally.last_ack, started + load.seconds) - started
-    drained = await drain(target, tally)
-    stop.set()
+    stop.set()  # lag and heatmap figures are of the run; the drain is measured on its own
     await watcher
+    drained = await drain(target, tally)
     usage = None
     if target.pid is not None:
         cpu_end, rss_end = process_tree_usage(target.pid)
@@ -518,12 +533,13 @@ async def measure(target: Target, load: Load, pool: Pool) -> tuple[Phase, Tally]
         viewers_acked=len(tally.acked)), tally
 
 
-# --- the adversary: endless 1 MiB POSTs to one view, in its own process ------------------------------------------------
+# --- the adversary: endless 1 MiB POSTs to one view, in its own process -----------------------------------------------
 
 def adversary_event(env_key: str, view_id: str) -> tuple[bytes, bytes, bytes]:
     """A heartbeat with the captured first event's full shape (every metadata field), padded with
     playback ranges up to ADVERSARY_EVENT_BYTES; cut around its two sequence numbers (view, player)."""
-    first_post = json.loads(json.loads((FIXTURES / "seek-rewatch-destroy" / "requests.raw.json").read_text())[0]["body"])
+    captured = json.loads((FIXTURES / "seek-rewatch-destroy" / "requests.raw.json").read_text())
+    first_post = json.loads(captured[0]["body"])
     event = {**first_post["events"][0], "e": "hb", "ake": env_key, "xid": view_id, "vid": "adversary",
              "xsqno": "SEQ", "psqno": "SEQ", "vpbrg": "[]"}
     ranges: list[str] = []
@@ -551,24 +567,28 @@ async def adversary_connections(target: Target, deadline: float) -> Counter:
     parts = adversary_event(target.adversary_env_key, f"adversary-{os.getpid()}")
     answers: Counter = Counter()
     sequence = iter(range(1, 10**12, ADVERSARY_EVENTS))
+    in_flight = 0
 
     async def connection() -> None:
+        nonlocal in_flight
         c = Connection(target.host, target.port)
         while time.time() < deadline:
-            answers["unanswered at the end"] += 1  # until answered
+            request = adversary_request(target.authority, parts, next(sequence))
+            in_flight += 1
             try:
-                answers[str((await c.exchange(adversary_request(target.authority, parts, next(sequence)))).status)] += 1
+                answers[str((await c.exchange(request)).status)] += 1
             except ConnectionLost:
                 answers["connection lost"] += 1
-            answers["unanswered at the end"] -= 1
+            finally:
+                in_flight -= 1
         c.close()
 
     try:
         await asyncio.wait_for(asyncio.gather(*(connection() for _ in range(ADVERSARY_CONNECTIONS))),
                                deadline - time.time())
     except asyncio.TimeoutError:  # the POSTs still in flight are dropped
-        pass
-    return +answers  # without zero counts
+        answers["unanswered at the end"] += in_flight
+    return answers
 
 
 def adversary_process(target: Target, deadline: float, results: multiprocessing.Queue) -> None:
@@ -589,7 +609,7 @@ def run_phase(target: Target, load: Load, pool: Pool, adversary: bool) -> Phase:
     return phase
 
 
-# --- the generator's ceiling: the same clients against an endpoint that answers at once ------------------------------
+# --- the generator's ceiling: the same clients against an endpoint that answers at once -------------------------------
 
 class InstantAnswers(asyncio.Protocol):
     """Reads each request to its last body byte and answers `200 {}` at once."""
@@ -637,7 +657,7 @@ def ceiling(scenarios: list[Scenario], clients_n: int, seconds: float) -> float:
         listener.close()
 
 
-# --- servers of revisions ----------------------------------------------------------------------------------------
+# --- servers of revisions ---------------------------------------------------------------------------------------------
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -709,27 +729,37 @@ def git(*args: str) -> str:
 
 
 @contextmanager
-def checked_out(revision: str) -> Iterator[Path]:
-    """The revision's tree in a temporary git worktree (removed afterwards)."""
-    folder = Path(tempfile.mkdtemp(prefix="moments-baseline-"))
+def sources(revision: str | None) -> Iterator[Path]:
+    """The src/ folder of a revision, checked out in a temporary git worktree (removed afterwards),
+    or this working tree's (None)."""
+    if revision is None:
+        yield ROOT / "src"
+        return
+    folder = Path(tempfile.mkdtemp(prefix="moments-revision-"))
     git("worktree", "add", "--detach", str(folder), revision)
     try:
-        yield folder
+        yield folder / "src"
     finally:
         git("worktree", "remove", "--force", str(folder))
 
 
-def tree_label() -> str:
+def revision_label(revision: str | None) -> str:
+    if revision is not None:
+        return f"{revision} ({git('rev-parse', '--short', revision)})"
     dirty = git("status", "--porcelain", "--", "src")
     return f"this tree ({git('rev-parse', '--short', 'HEAD')}{' + uncommitted src/' if dirty else ''})"
 
 
-# --- the report ----------------------------------------------------------------------------------------------------
+# --- the report -------------------------------------------------------------------------------------------------------
 
 def ms(value: float | None) -> str:
     if value is None:
         return "n/a"
     return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def per_s(rate: float) -> str:
+    return f"{rate:,.0f}" if rate >= 10 else f"{rate:.1f}"
 
 
 def duration(seconds: float) -> str:
@@ -745,8 +775,8 @@ def ratio(before: float | None, after: float | None) -> str:
 
 
 MAIN_ROWS = (
-    ("POSTs/s acknowledged", lambda p: f"{p.posts_per_s:,.0f}" + (" (pool ran out)" if p.pool_exhausted else "")),
-    ("events/s acknowledged", lambda p: f"{p.events_per_s:,.0f}"),
+    ("POSTs/s acknowledged", lambda p: per_s(p.posts_per_s) + (" (pool ran out)" if p.pool_exhausted else "")),
+    ("events/s acknowledged", lambda p: per_s(p.events_per_s)),
     ("ack latency p50 / p99", lambda p: f"{ms(p.ack_p50_ms)} / {ms(p.ack_p99_ms)}"),
     ("ingest lag p99 (every 250 ms)", lambda p: "n/a (synchronous)" if p.lag_p99_s is None else f"{p.lag_p99_s:.2f} s"),
     ("drain: last ack until sampled views read back as sent",
@@ -762,7 +792,7 @@ MAIN_ROWS = (
 )
 
 ADVERSARY_ROWS = (
-    ("victim POSTs/s: without / with", lambda a, b: f"{a.posts_per_s:,.0f} / {b.posts_per_s:,.0f}"),
+    ("victim POSTs/s: without / with", lambda a, b: f"{per_s(a.posts_per_s)} / {per_s(b.posts_per_s)}"),
     ("victim beacon ack p99: without / with (ratio)",
      lambda a, b: f"{ms(a.ack_p99_ms)} / {ms(b.ack_p99_ms)} ({ratio(a.ack_p99_ms, b.ack_p99_ms)})"),
     ("victim heatmap p99: without / with (ratio)",
@@ -816,7 +846,7 @@ def section(store_kind: str, command: str, elapsed_s: float, load: Load, scenari
     return "\n".join(out)
 
 
-# --- the command ----------------------------------------------------------------------------------------------------
+# --- the command ------------------------------------------------------------------------------------------------------
 
 class Log:
     """Lines printed and kept in the log file as they come (a broken run keeps what it measured)."""
@@ -867,7 +897,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--viewers", type=int, default=1000, help="With --pace: viewers playing at once.")
     parser.add_argument("--store", choices=("duckdb", "chdb"), default="duckdb")
     parser.add_argument("--baseline-rev", default=DEFAULT_BASELINE,
-                        help=f"Also measure this git revision's server ('none': only this tree). Default {DEFAULT_BASELINE}.")
+                        help=f"Also measure this git revision's server ('none': no baseline; never with --url). "
+                        f"Default {DEFAULT_BASELINE}.")
+    parser.add_argument("--rev", help="Measure this git revision's server instead of this working tree's "
+                        "(uncommitted changes included).")
     parser.add_argument("--adversary", action="store_true",
                         help="Then run the load again beside 4 connections of 1 MiB POSTs to one view.")
     parser.add_argument("--url", help="Measure this running server instead (no baseline); needs --env-key.")
@@ -881,10 +914,13 @@ def main(argv: list[str] | None = None) -> None:
                         help="POSTs/s the pre-rendered viewers are sized for (default 4,000, about 1 GiB per minute "
                         "of run; the ceiling when lower). A run that ends with '(pool ran out)' needs more.")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
-    parser.add_argument("--log", type=Path, help="Default: bench/last-beacons-run.log (chdb: last-beacons-chdb-run.log).")
+    parser.add_argument("--log", type=Path,
+                        help="Default: bench/last-beacons-run.log (chdb: bench/last-beacons-chdb-run.log).")
     args = parser.parse_args(argv)
     if args.url and not args.env_key:
         parser.error("--url needs --env-key")
+    if args.url and args.rev:
+        parser.error("--url measures that server: no --rev")
     if args.url and args.adversary and not args.adversary_env_key:
         parser.error("--url --adversary needs --adversary-env-key")
     load = Load(args.clients, args.seconds, args.pace, args.viewers if args.pace else 0)
@@ -900,13 +936,12 @@ def main(argv: list[str] | None = None) -> None:
                         args.pid, args.adversary_env_key)
         columns.append(measure_revision(args.url, target, load, bound, args.adversary, log, "u"))
     else:
+        sides = [(f"baseline {args.baseline_rev}", args.baseline_rev)] if args.baseline_rev != "none" else []
+        sides.append((revision_label(args.rev), args.rev))
         with tempfile.TemporaryDirectory(prefix="moments-beacons-") as folder:
-            if args.baseline_rev != "none":
-                with checked_out(args.baseline_rev) as tree, served(tree / "src", args.store, Path(folder, "b")) as t:
-                    label = f"baseline {args.baseline_rev}"
-                    columns.append(measure_revision(label, t, load, bound, args.adversary, log, "b"))
-            with served(ROOT / "src", args.store, Path(folder, "t")) as target:
-                columns.append(measure_revision(tree_label(), target, load, bound, args.adversary, log, "t"))
+            for n, (label, revision) in enumerate(sides):
+                with sources(revision) as src, served(src, args.store, Path(folder, str(n))) as target:
+                    columns.append(measure_revision(label, target, load, bound, args.adversary, log, f"r{n}-"))
     text = section(args.store, command_line(argv if argv is not None else sys.argv[1:]), time.monotonic() - started,
                    load, scenarios, top, columns)
     log(text)
