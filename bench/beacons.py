@@ -809,9 +809,9 @@ class Column:
     adversary: Phase | None = None
 
 
-def table(header: str, columns: list[Column], rows: tuple, cell) -> list[str]:
-    out = [f"| {header} | " + " | ".join(c.label for c in columns) + " |",
-           "|---|" + "---:|" * len(columns)]
+def table(columns: list[Column], rows: tuple, cell: Callable) -> list[str]:
+    """Figures as rows, revisions as columns (side by side)."""
+    out = ["| | " + " | ".join(c.label for c in columns) + " |", "|---|" + "---:|" * len(columns)]
     return out + [f"| {name} | " + " | ".join(cell(fn, c) for c in columns) + " |" for name, fn in rows]
 
 
@@ -821,28 +821,33 @@ def section(store_kind: str, command: str, elapsed_s: float, load: Load, scenari
     how = ("each connection sends its viewers' POSTs back to back (no think time)" if load.pace_s is None else
            f"{load.viewers:,} viewers playing at once, each POSTing every {load.pace_s:g} s "
            f"({load.viewers / load.pace_s:,.0f} POSTs/s offered)")
+    events = sum(map(sum, (s.events for s in scenarios))) / len(scenarios)
     title = "## Beacon ingestion" if store_kind == "duckdb" else "### Beacon ingestion on the chdb store"
     out = [title, "",
-           f"Command: `{command}` (one run, {duration(elapsed_s)}, this 2-core machine, store {store_kind}; "
-           "every revision on a fresh store, its own server process, measured in this same run). "
-           f"Load: {load.clients} connections for {load.seconds:g} s; {how}. Each viewer replays one of the "
-           f"{len(scenarios)} captured mux-embed 5.19.0 sessions (tests/fixtures, "
-           f"{posts_per_viewer(scenarios):.1f} POSTs and "
-           f"{sum(map(sum, (s.events for s in scenarios))) / len(scenarios):.0f} events per viewer on average) "
-           "with fresh view ids. Latencies are per answered POST; 503/429 answers are re-sent after their "
-           "Retry-After and counted. CPU is the server's (its process tree, /proc) until the drain check ends, "
-           "per acknowledged event. "
-           f"**The generator's ceiling**: {ceiling_posts_s:,.0f} POSTs/s with the same connections against a "
-           "local endpoint that answers at once: figures near it measure the generator, not the server.", ""]
-    out += table("", columns, MAIN_ROWS, lambda fn, c: fn(c.main))
+           f"Command: `{command}` (one run, {duration(elapsed_s)}, this 2-core machine, store {store_kind}; each "
+           "revision on a fresh store with its own server process, measured in this same run).", "",
+           f"- Load: {load.clients} connections for {load.seconds:g} s; {how}. Each viewer replays one of the "
+           f"{len(scenarios)} captured mux-embed 5.19.0 sessions (tests/fixtures; {posts_per_viewer(scenarios):.1f} "
+           f"POSTs and {events:.0f} events per viewer on average) with fresh view ids.",
+           "- Latencies are per answered POST. 503/429 answers are re-sent after their Retry-After and counted.",
+           f"- Ingest lag: `{LAG_GAUGE}` on /metrics, every 250 ms during the run; \"n/a (synchronous)\" when the "
+           "server has no such gauge (it applies beacons before answering). Drain: from the last acknowledgement "
+           f"until the newest {VERIFY_NEWEST} and {VERIFY_RANDOM} random completed viewers' views read back "
+           "(`GET /v1/views/{id}`) with the captured ranges.",
+           "- CPU and RSS are the server's process tree (/proc); CPU until the drain check ends, per acknowledged "
+           f"event. The victim heatmap is `GET /data/v1/engagement/videos/{HEATMAP_VIDEO}/heatmap`, every 250 ms "
+           "on its own connection (404 until a view completes).",
+           f"- **The generator's ceiling: {ceiling_posts_s:,.0f} POSTs/s** with the same connections against a local "
+           "endpoint that answers at once; figures near it would measure the generator, not the server.", ""]
+    out += table(columns, MAIN_ROWS, lambda fn, c: fn(c.main))
     with_adversary = [c for c in columns if c.adversary is not None]
     if with_adversary:
         out += ["", f"{'####' if store_kind != 'duckdb' else '###'} Beside an adversarial writer (`--adversary`)", "",
-                f"After the run above, on the same server: the same load again (new viewers) while "
+                "After the run above, on the same server: the same load again (new viewers) while "
                 f"{ADVERSARY_CONNECTIONS} more connections POST bodies of {ADVERSARY_EVENTS:,} events "
                 f"(about {ADVERSARY_EVENTS * ADVERSARY_EVENT_BYTES / 2**20:.1f} MiB) for one single view, without end, "
                 "under a second environment's env key, ignoring Retry-After. \"Without\" is the run above.", ""]
-        out += table("", with_adversary, ADVERSARY_ROWS, lambda fn, c: fn(c.main, c.adversary))
+        out += table(with_adversary, ADVERSARY_ROWS, lambda fn, c: fn(c.main, c.adversary))
     return "\n".join(out)
 
 
