@@ -815,8 +815,8 @@ def table(columns: list[Column], rows: tuple, cell: Callable) -> list[str]:
     return out + [f"| {name} | " + " | ".join(cell(fn, c) for c in columns) + " |" for name, fn in rows]
 
 
-def section(store_kind: str, command: str, elapsed_s: float, load: Load, scenarios: list[Scenario],
-            ceiling_posts_s: float, columns: list[Column]) -> str:
+def section(store_kind: str, command: str, elapsed_s: float, load_average: float, load: Load,
+            scenarios: list[Scenario], ceiling_posts_s: float, columns: list[Column]) -> str:
     """The "Beacon ingestion" section: the load, the generator's ceiling, the revisions side by side."""
     how = ("each connection sends its viewers' POSTs back to back (no think time)" if load.pace_s is None else
            f"{load.viewers:,} viewers playing at once, each POSTing every {load.pace_s:g} s "
@@ -824,8 +824,9 @@ def section(store_kind: str, command: str, elapsed_s: float, load: Load, scenari
     events = sum(map(sum, (s.events for s in scenarios))) / len(scenarios)
     title = "## Beacon ingestion" if store_kind == "duckdb" else "### Beacon ingestion on the chdb store"
     out = [title, "",
-           f"Command: `{command}` (one run, {duration(elapsed_s)}, this 2-core machine, store {store_kind}; each "
-           "revision on a fresh store with its own server process, measured in this same run).", "",
+           f"Command: `{command}` (one run, {duration(elapsed_s)}, this 2-core machine, 1-minute load average "
+           f"{load_average:.1f} before it started; store {store_kind}; each revision on a fresh store with its own "
+           "server process, measured in this same run).", "",
            f"- Load: {load.clients} connections for {load.seconds:g} s; {how}. Each viewer replays one of the "
            f"{len(scenarios)} captured mux-embed 5.19.0 sessions (tests/fixtures; {posts_per_viewer(scenarios):.1f} "
            f"POSTs and {events:.0f} events per viewer on average) with fresh view ids.",
@@ -930,7 +931,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--url --adversary needs --adversary-env-key")
     load = Load(args.clients, args.seconds, args.pace, args.viewers if args.pace else 0)
     log = Log(args.log or Path(__file__).parent / f"last-beacons{'-chdb' if args.store == 'chdb' else ''}-run.log")
-    started = time.monotonic()
+    started, load_average = time.monotonic(), os.getloadavg()[0]  # other work on the machine skews every figure
     scenarios = load_scenarios("ceiling", "127.0.0.1")
     top = ceiling(scenarios, args.clients, args.ceiling_seconds)
     log(f"generator ceiling: {top:.0f} POSTs/s ({args.clients} connections, {args.ceiling_seconds:g} s)")
@@ -948,7 +949,7 @@ def main(argv: list[str] | None = None) -> None:
                 with sources(revision) as src, served(src, args.store, Path(folder, str(n))) as target:
                     columns.append(measure_revision(label, target, load, bound, args.adversary, log, f"r{n}-"))
     text = section(args.store, command_line(argv if argv is not None else sys.argv[1:]), time.monotonic() - started,
-                   load, scenarios, top, columns)
+                   load_average, load, scenarios, top, columns)
     log(text)
     write_report(args.out, "beacons" if args.store == "duckdb" else "beacons-chdb", text)
 

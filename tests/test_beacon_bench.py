@@ -42,7 +42,7 @@ def test_acknowledged_viewers_are_stored_as_captured(tmp_path):
                 stored_view(client, viewer.view_ids[0])
     assert len({v for viewer in tally.acked for v in viewer.view_ids}) == sum(len(v.view_ids) for v in tally.acked)
 
-    text = beacons.section("duckdb", "python bench/beacons.py", 3, load, scenarios, 1000.0,
+    text = beacons.section("duckdb", "python bench/beacons.py", 3, 0.5, load, scenarios, 1000.0,
                            [beacons.Column("this tree", phase, phase)])
     for name, _ in beacons.MAIN_ROWS + beacons.ADVERSARY_ROWS:
         assert f"| {name} | " in text
