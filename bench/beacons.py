@@ -316,7 +316,7 @@ async def clients(host: str, port: int, load: Load, pool: Pool, tally: Tally, de
     try:
         await asyncio.wait_for(asyncio.gather(*runs), deadline - time.monotonic() + GRACE_S)
     except asyncio.TimeoutError:
-        tally.answers[f"unanswered {GRACE_S:g} s after the end"] += tally.in_flight
+        tally.answers[f"unanswered {GRACE_S:g} s after the end"] = tally.in_flight
     for c in connections:
         c.close()
 
@@ -587,8 +587,8 @@ async def adversary_connections(target: Target, deadline: float) -> Counter:
         await asyncio.wait_for(asyncio.gather(*(connection() for _ in range(ADVERSARY_CONNECTIONS))),
                                deadline - time.time())
     except asyncio.TimeoutError:  # the POSTs still in flight are dropped
-        answers["unanswered at the end"] += in_flight
-    return answers
+        answers["unanswered at the end"] = in_flight
+    return +answers  # without a zero count
 
 
 def adversary_process(target: Target, deadline: float, results: multiprocessing.Queue) -> None:
@@ -743,6 +743,12 @@ def sources(revision: str | None) -> Iterator[Path]:
         git("worktree", "remove", "--force", str(folder))
 
 
+def same_server(baseline: str, revision: str | None) -> bool:
+    """Whether the revision's src/ (None: the working tree's) is the baseline's."""
+    return subprocess.run(["git", "-C", str(ROOT), "diff", "--quiet", baseline, *([revision] if revision else []),
+                           "--", "src"]).returncode == 0
+
+
 def revision_label(revision: str | None) -> str:
     if revision is not None:
         return f"{revision} ({git('rev-parse', '--short', revision)})"
@@ -816,7 +822,7 @@ def table(columns: list[Column], rows: tuple, cell: Callable) -> list[str]:
 
 
 def section(store_kind: str, command: str, elapsed_s: float, load_average: float, load: Load,
-            scenarios: list[Scenario], ceiling_posts_s: float, columns: list[Column]) -> str:
+            scenarios: list[Scenario], ceiling_posts_s: float, columns: list[Column], notes: list[str]) -> str:
     """The "Beacon ingestion" section: the load, the generator's ceiling, the revisions side by side."""
     how = ("each connection sends its viewers' POSTs back to back (no think time)" if load.pace_s is None else
            f"{load.viewers:,} viewers playing at once, each POSTing every {load.pace_s:g} s "
@@ -839,7 +845,8 @@ def section(store_kind: str, command: str, elapsed_s: float, load_average: float
            f"event. The victim heatmap is `GET /data/v1/engagement/videos/{HEATMAP_VIDEO}/heatmap`, every 250 ms "
            "on its own connection (404 until a view completes).",
            f"- **The generator's ceiling: {ceiling_posts_s:,.0f} POSTs/s** with the same connections against a local "
-           "endpoint that answers at once; figures near it would measure the generator, not the server.", ""]
+           "endpoint that answers at once; figures near it would measure the generator, not the server.",
+           *(f"- {note}" for note in notes), ""]
     out += table(columns, MAIN_ROWS, lambda fn, c: fn(c.main))
     with_adversary = [c for c in columns if c.adversary is not None]
     if with_adversary:
@@ -936,7 +943,7 @@ def main(argv: list[str] | None = None) -> None:
     top = ceiling(scenarios, args.clients, args.ceiling_seconds)
     log(f"generator ceiling: {top:.0f} POSTs/s ({args.clients} connections, {args.ceiling_seconds:g} s)")
     bound = min(top, args.max_rate)
-    columns = []
+    columns, notes = [], []
     if args.url:
         target = Target(args.url.rstrip("/"), args.env_key, tuple(args.token.split(":", 1)) if args.token else None,
                         args.pid, args.adversary_env_key)
@@ -944,12 +951,15 @@ def main(argv: list[str] | None = None) -> None:
     else:
         sides = [(f"baseline {args.baseline_rev}", args.baseline_rev)] if args.baseline_rev != "none" else []
         sides.append((revision_label(args.rev), args.rev))
+        if args.baseline_rev != "none" and same_server(args.baseline_rev, args.rev):
+            notes.append(f"**Both columns run the same server** ({sides[1][0]}'s src/ is {args.baseline_rev}'s): "
+                         "their differences are run-to-run noise on this shared machine.")
         with tempfile.TemporaryDirectory(prefix="moments-beacons-") as folder:
             for n, (label, revision) in enumerate(sides):
                 with sources(revision) as src, served(src, args.store, Path(folder, str(n))) as target:
                     columns.append(measure_revision(label, target, load, bound, args.adversary, log, f"r{n}-"))
     text = section(args.store, command_line(argv if argv is not None else sys.argv[1:]), time.monotonic() - started,
-                   load_average, load, scenarios, top, columns)
+                   load_average, load, scenarios, top, columns, notes)
     log(text)
     write_report(args.out, "beacons" if args.store == "duckdb" else "beacons-chdb", text)
 

@@ -43,10 +43,10 @@ def test_acknowledged_viewers_are_stored_as_captured(tmp_path):
     assert len({v for viewer in tally.acked for v in viewer.view_ids}) == sum(len(v.view_ids) for v in tally.acked)
 
     text = beacons.section("duckdb", "python bench/beacons.py", 3, 0.5, load, scenarios, 1000.0,
-                           [beacons.Column("this tree", phase, phase)])
+                           [beacons.Column("this tree", phase, phase)], ["a note"])
     for name, _ in beacons.MAIN_ROWS + beacons.ADVERSARY_ROWS:
         assert f"| {name} | " in text
-    assert "## Beacon ingestion" in text and "1,000 POSTs/s" in text
+    assert "## Beacon ingestion" in text and "1,000 POSTs/s" in text and "- a note" in text
 
 
 class BusyOnce(beacons.InstantAnswers):
