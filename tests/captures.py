@@ -9,8 +9,14 @@ window here is derived from the stored views, never written as epoch literals.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
+from moments.ingestion.assembler import apply_records
+from moments.ingestion.beacons import decode_body
+from moments.ingestion.collector import env_keys_of, route
+from moments.ingestion.journal import Record
+from moments.ingestion.useragent import client_from_headers
 from moments.model import View
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "mux-embed-5.19.0"
@@ -28,11 +34,22 @@ def expected_views(scenario: str) -> dict[str, list[list[int]]]:
 
 
 def replay(client, requests: list[dict], path: str = "/") -> None:
+    """POST each captured request in turn (each must be acknowledged), then wait until the
+    server has built views from all of them."""
     for request in requests:
         headers = {k: v for k, v in request["headers"] if k.lower() in FORWARDED_HEADERS}
         response = client.post(path, content=request["body"].encode(), headers=headers)
         assert response.status_code == 200, response.text
         assert response.headers["access-control-allow-origin"] == "*"
+    wait_for_ingest(client)
+
+
+def wait_for_ingest(client, timeout_s: float = 30) -> None:
+    """Until every acknowledged beacon is applied to the store (/healthz's ingest backlog is 0)."""
+    deadline = time.monotonic() + timeout_s
+    while (ingest := client.get("/healthz").json()["ingest"])["backlog_bytes"] > 0:
+        assert time.monotonic() < deadline, f"beacons not applied after {timeout_s} s: {ingest}"
+        time.sleep(0.01)
 
 
 def stored_window(views: list[View]) -> list[str]:
@@ -40,3 +57,12 @@ def stored_window(views: list[View]) -> list[str]:
     start = min(v.view_start_ms for v in views) // 1000 - 1
     end = max(v.view_end_ms or v.last_event_ms for v in views) // 1000 + 2
     return [str(start), str(end)]
+
+
+def ingest(store, body: bytes, received_at_ms: int) -> None:
+    """One beacon POST taken in and applied at once, with no server: the door's routing and
+    the assembler's apply step, at a receive time the test chooses."""
+    envelope = decode_body(body)
+    environments = {key: store.environment_by_env_key(key) for key in env_keys_of(envelope)}
+    routed = route(envelope, environments, client_from_headers("", ""), received_at_ms)
+    apply_records(store, [Record(received_at_ms, routed.payload())])

@@ -39,6 +39,7 @@ class Server:
     base_url: str
     store: DuckDBStore
     uvicorn_server: uvicorn.Server
+    thread: threading.Thread
 
     def tenant(self, name: str = "test", **options) -> Tenant:
         return make_tenant(self.store, name, **options)
@@ -47,7 +48,9 @@ class Server:
         return httpx.Client(base_url=self.base_url, auth=tenant.auth if tenant else None, timeout=30)
 
     def stop(self) -> None:
+        """Shut down as on SIGTERM: the lifespan's end applies every acknowledged beacon."""
         self.uvicorn_server.should_exit = True
+        self.thread.join(timeout=30)
 
 
 def start_app(store: DuckDBStore, **settings) -> Server:
@@ -56,13 +59,14 @@ def start_app(store: DuckDBStore, **settings) -> Server:
     config = uvicorn.Config(create_app(store, Settings(**settings)), host="127.0.0.1", port=port,
                             log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
-    threading.Thread(target=server.run, daemon=True).start()
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
     deadline = time.time() + 10
     while not server.started:
         if time.time() > deadline:
             raise RuntimeError("server did not start")
         time.sleep(0.02)
-    return Server(f"http://127.0.0.1:{port}", store, server)
+    return Server(f"http://127.0.0.1:{port}", store, server, thread)
 
 
 def make_tenant(store: DuckDBStore, name: str = "test", **options) -> Tenant:

@@ -163,7 +163,7 @@ def heatmaps_equal(body: dict, ranges_per_view: list[list[list[int]]], duration_
                                rtol=0, atol=1e-12)
 
 
-TABLES = ("environments", "tokens", "assets", "playback_ids", "views", "beacon_events", "rollups", "unrolled_views")
+TABLES = ("environments", "tokens", "assets", "playback_ids", "views", "view_folds", "rollups", "unrolled_views")
 
 
 def fingerprint(store) -> tuple:
@@ -173,8 +173,14 @@ def fingerprint(store) -> tuple:
                      for table in TABLES)
 
 
-def write_marker(store) -> tuple[int | None, int]:
-    """Cheap enough to take around every fuzzed request: the store's version (moved by every
-    commit to views, assets or rollups) and the number of beacon events (insert-only)."""
-    with store._lock:
-        return store.data_version(), store._exec("SELECT count(*) FROM beacon_events")[0][0]
+def write_marker(server) -> tuple:
+    """Cheap enough to take around every fuzzed request, once the server has applied every
+    beacon it acknowledged: every environment's data version (moved by every commit to
+    views, assets or rollups) and how far the beacon journal reaches (append-only)."""
+    pipeline = server.uvicorn_server.config.app.state.beacons
+    deadline = time.monotonic() + 30
+    while pipeline.backlog_bytes() > 0:
+        assert time.monotonic() < deadline, "acknowledged beacons not applied after 30 s"
+        time.sleep(0.005)
+    with server.store._lock:
+        return dict(server.store._versions), pipeline.writer.durable

@@ -919,7 +919,7 @@ def test_serve_answers_healthz_and_the_api(tmp_path: Path) -> None:
                     raise
                 time.sleep(0.1)
         assert health.status_code == 200
-        assert health.json() == {"status": "ok"}
+        assert health.json()["status"] == "ok" and set(health.json()["ingest"]) == {"lag_s", "backlog_bytes"}
 
         # While the server holds the file, other commands cannot open it: a clear error, not a traceback.
         done = failing("import", path, "--env", created["environment_id"], "--db", db, cwd=tmp_path)

@@ -12,10 +12,11 @@ import pytest
 
 from moments.engagement.heatmap import heatmap as heatmap_math
 from moments.ingestion.beacons import decode_body, expand_key
+from moments.ingestion.folds import ViewFold, fold_events
 from moments.model import RangeSet
 from moments.store.duckdb import DuckDBStore
 
-from captures import FIXTURES, SCENARIOS, captured_requests, expected_views, replay, stored_window
+from captures import FIXTURES, SCENARIOS, captured_requests, expected_views, replay, stored_window, wait_for_ingest
 from conftest import start_app
 
 def expected_heatmap(ranges_per_view: list[list[list[int]]], duration_ms: int) -> np.ndarray:
@@ -67,6 +68,12 @@ def test_replay_shuffled_and_twice_gives_the_same_views(server, scenario):
         assert metric(metrics, "moments_beacon_duplicate_events_total") >= len(requests) // 2
 
 
+def stored_rows(store) -> tuple[int, int]:
+    """(views, view folds) in the whole file."""
+    with store._lock:
+        return store._exec("SELECT (SELECT count(*) FROM views), (SELECT count(*) FROM view_folds)")[0]
+
+
 def metric(text: str, name: str) -> float:
     return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
 
@@ -77,6 +84,7 @@ def test_views_survive_a_restart_mid_view(db_path, start_server, store):
     tenant = first.tenant(env_key="testenv")
     with first.client() as c:
         replay(c, requests[:2])
+    first.stop()
     store.close()
     reopened = DuckDBStore(str(db_path))  # a new process would see exactly this file
     second = start_app(reopened)
@@ -106,8 +114,7 @@ def test_unknown_env_key_is_accepted_and_discarded(server):
         replay(c, captured_requests("seek-rewatch-destroy"))
         metrics = c.get("/metrics").text
     assert metric(metrics, "moments_beacon_unknown_env_key_events_total") == 23
-    with server.store._lock:
-        assert server.store._exec("SELECT count(*) FROM beacon_events")[0][0] == 0
+    assert stored_rows(server.store) == (0, 0)
 
 
 @pytest.mark.parametrize("body", [b"", b"{", b"[]", b'{"events": 5}', b'{"events": [1, 2]}', b"\xff\xfe",
@@ -118,8 +125,8 @@ def test_malformed_bodies_are_400_with_cors_and_change_nothing(server, body):
         response = c.post("/", content=body, headers={"content-type": "text/plain"})
         assert response.status_code == 400 and response.headers["access-control-allow-origin"] == "*"
         assert metric(c.get("/metrics").text, "moments_beacon_rejected_bodies_total") == 1
-    with server.store._lock:
-        assert server.store._exec("SELECT count(*) FROM beacon_events")[0][0] == 0
+        wait_for_ingest(c)
+    assert stored_rows(server.store) == (0, 0)
 
 
 def test_sdk_older_than_the_minimum_is_stored_not_counted(server):
@@ -193,3 +200,41 @@ def test_idle_views_are_closed_by_the_background_task(start_server):
         assert metric(c.get("/metrics").text, "moments_views_completed_total") == 1
     view = server.store.get_view(tenant.environment_id, view_id)
     assert view.view_end_ms == view.last_event_ms and view.view_end_ms > view.view_start_ms
+
+
+def test_a_file_with_stored_beacon_events_gets_their_folds(db_path):
+    """A file of schema version 5 kept every beacon event; opened now, each view's events
+    become its fold, and the view goes on from there when the rest of its POSTs arrive."""
+    import duckdb
+
+    from moments.ingestion.views import event_key
+    from moments.store.duckdb import migrations
+
+    requests = captured_requests("seek-rewatch-destroy")
+    events = [e for r in requests[:3] for e in decode_body(r["body"].encode()).events]
+    old = duckdb.connect(str(db_path))
+    old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for version, sql in migrations()[:5]:
+        old.execute(sql)
+        old.execute("INSERT INTO schema_version VALUES (?)", [version])
+    old.execute("INSERT INTO environments VALUES ('oldenv', 'old file', 'testenv', 100, 100, 100, 0)")
+    old.executemany("INSERT OR IGNORE INTO beacon_events VALUES ('oldenv', ?, ?, ?, ?)",
+                    [[e.view_id, e.sequence, e.name, json.dumps(e.fields)] for e in map(event_key, events)])
+    old.close()
+
+    store = DuckDBStore(str(db_path))
+    (view_id,) = expected_views("seek-rewatch-destroy")
+    fold = ViewFold.from_json(store.view_folds("oldenv", [view_id])[view_id])
+    assert fold == fold_events(map(event_key, events)) and fold.events == len({e["view_sequence_number"] for e in events})
+    with store._lock:
+        assert not store._exec("SELECT * FROM duckdb_tables() WHERE table_name = 'beacon_events'")
+    server = start_app(store)
+    try:
+        with server.client() as c:
+            replay(c, requests)  # the first three again (duplicates now), then the rest
+        view = store.get_view("oldenv", view_id)
+        assert [list(r) for r in view.ranges] == expected_views("seek-rewatch-destroy")[view_id]
+        assert view.view_end_ms is not None
+    finally:
+        server.stop()
+        store.close()

@@ -8,17 +8,21 @@ every view must count exactly once in the heatmaps. The store must open cleanly 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
 
 from moments import stats
 from moments.engagement.heatmap import heatmap as heatmap_math
+from moments.ingestion.folds import ViewFold
+from moments.ingestion.pipeline import BeaconPipeline
 from moments.model import Asset, Scope
 from moments.store.base import ViewQuery
 from moments.store.duckdb import DuckDBStore
@@ -145,9 +149,11 @@ def stream_until_killed(server: ServerProcess, clients: list, rng: random.Random
 
 
 def check_acknowledged_are_stored(db_path, tenant, imports: Imports, players: list[Players]) -> None:
-    """After a kill, in a fresh process's view of the file: every acknowledged write is there,
-    and the rollups agree with the raw views they summarise."""
+    """After a kill, in a fresh process's view of the file and the beacon journal beside it
+    (applied as a restarted server would): every acknowledged write is there, and the
+    rollups agree with the raw views they summarise."""
     store = DuckDBStore(str(db_path))
+    BeaconPipeline(store, Path(f"{db_path}.journal")).close()  # applies every durable record
     try:
         env = tenant.environment_id
         for view_id in imports.acked:
@@ -155,9 +161,10 @@ def check_acknowledged_are_stored(db_path, tenant, imports: Imports, players: li
             assert view is not None, f"acknowledged view {view_id} lost"
             assert [list(r) for r in view.ranges] == imports.sent[view_id]
         acked_events = set().union(*(p.acked_events for p in players))
-        with store._lock:
-            stored = set(store._exec("SELECT view_id, sequence FROM beacon_events WHERE environment_id = ?", [env]))
-        assert acked_events <= stored, f"{len(acked_events - stored)} acknowledged beacon events lost"
+        folds = {view_id: ViewFold.from_json(fold)
+                 for view_id, fold in store.view_folds(env, sorted({v for v, _ in acked_events})).items()}
+        lost = {(v, n) for v, n in acked_events if v not in folds or not folds[v].has(n)}
+        assert not lost, f"{len(lost)} acknowledged beacon events lost"
         environment = store.get_environment(env)
         now_s = int(time.time())
         for scope, scope_id in [(Scope.ASSET, ASSET), (Scope.VIDEO, "vid-1"), (Scope.VIDEO, "vid-2")]:
@@ -236,7 +243,8 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path):
 
 
 class FailingOnce:
-    """A store whose `method` raises once, as a crash between a POST's two writes would end it."""
+    """A store whose `method` raises once, as a crash or a full disk in the middle of
+    applying a batch would end it."""
 
     def __init__(self, store: DuckDBStore, method: str) -> None:
         self._store, self._method, self.failed = store, method, False
@@ -252,26 +260,32 @@ class FailingOnce:
         return fail
 
 
-@pytest.mark.parametrize("method", ["upsert_views", "add_beacon_events"])
-def test_a_post_cut_between_its_writes_is_completed_by_the_retry(store, method):
-    """Whichever write of a beacon POST does not happen, the SDK's re-send of the POST
-    (it got no 2xx) leaves the view exactly as if the first attempt had succeeded."""
+def test_a_batch_that_fails_to_apply_is_applied_again(store, tmp_path):
+    """When writing a batch's views fails, its journal records stay unapplied and the
+    assembler applies them again: the view ends exactly as if nothing had failed, counted once."""
     from moments.ingestion.beacons import decode_body
-    from moments.ingestion.collector import collect
     from moments.ingestion.useragent import client_from_headers
 
-    make_tenant(store, env_key="crashenv")
+    tenant = make_tenant(store, env_key="crashenv")
     session = capture("seek-rewatch-destroy", "retry", "crashenv")
-    (view_id, (_, ranges)), = session.views.items()
-    client = client_from_headers("", "")
-    failing = FailingOnce(store, method)
-    for number, request in enumerate(session.requests):
-        envelope = decode_body(request.body)
-        if number == len(session.requests) - 1:  # the last: no later POST would rebuild the view
-            with pytest.raises(OSError):
-                collect(failing, envelope, client, int(time.time() * 1000))
-            assert failing.failed
-        collect(store, envelope, client, int(time.time() * 1000))
-    environment_id = store.environment_by_env_key("crashenv").environment_id
-    view = store.get_view(environment_id, view_id)
+    (view_id, (video_id, ranges)), = session.views.items()
+    failing = FailingOnce(store, "upsert_beacon_views")
+    pipeline = BeaconPipeline(failing, tmp_path / "journal")
+
+    async def post_all() -> None:
+        for request in session.requests:
+            await pipeline.accept(decode_body(request.body), client_from_headers("", ""), int(time.time() * 1000))
+
+    asyncio.run(post_all())
+    deadline = time.monotonic() + 30
+    while pipeline.backlog_bytes() > 0:
+        assert time.monotonic() < deadline, "the failed batch was never applied again"
+        time.sleep(0.05)
+    pipeline.close()
+    assert failing.failed and pipeline.assembler.failures == 1
+    view = store.get_view(tenant.environment_id, view_id)
     assert [list(r) for r in view.ranges] == ranges and view.view_end_ms is not None
+    now_s = int(time.time())
+    result = stats.engagement(store, store.get_environment(tenant.environment_id), Scope.VIDEO, video_id,
+                              (now_s - 86_400, now_s + 3600), now_s * 1000, 3600)
+    assert result.total_views == 1

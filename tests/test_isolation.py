@@ -43,7 +43,7 @@ def a_rows(store, environment_id: str) -> list:
     """Everything stored for environment A."""
     rows = []
     with store._lock:
-        for table in ("environments", "tokens", "assets", "playback_ids", "views", "beacon_events", "rollups",
+        for table in ("environments", "tokens", "assets", "playback_ids", "views", "view_folds", "rollups",
                       "unrolled_views"):
             rows.append(sorted(map(str, store._exec(f"SELECT * FROM {table} WHERE environment_id = ?",
                                                     [environment_id]))))

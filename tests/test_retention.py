@@ -1,6 +1,6 @@
 """Retention: views older than their environment keeps leave the results at once (queries
 are clamped to the retention window) and the store at the next housekeeping round of the
-real server (MOMENTS_FINALIZE_INTERVAL_S), with their rollup rows, their beacon events and
+real server (MOMENTS_FINALIZE_INTERVAL_S), with their rollup rows, their beacon folds and
 their in-progress markers; another environment's longer retention keeps its views."""
 
 from __future__ import annotations
@@ -10,13 +10,11 @@ import time
 import duckdb
 import httpx
 
-from moments.ingestion.beacons import decode_body
-from moments.ingestion.collector import collect
 from moments.ingestion.imports import import_records
-from moments.ingestion.useragent import client_from_headers
 from moments.store.duckdb import DuckDBStore
 
 import reliability
+from captures import ingest
 from conftest import make_tenant
 from reliability import ServerProcess, capture
 
@@ -51,11 +49,11 @@ def test_views_past_retention_leave_results_and_store_on_schedule(tmp_path):
                        + views(f"{old}open", now - 3 * DAY_MS, 5, ended=False) + views("kept", now - 3_600_000, 25))
         # A beacon view from three days ago: received then, so the clock-skew correction puts it there.
         for request in capture("seek-rewatch-destroy", tenant.env_key, tenant.env_key).requests:
-            collect(store, decode_body(request.body), client_from_headers("", ""), now - 3 * DAY_MS)
+            ingest(store, request.body, now - 3 * DAY_MS)
     cutoff = now - 2 * DAY_MS
     assert rows(store, short.environment_id, "views", f"view_start_ms < {cutoff}") == 46
     assert rows(store, short.environment_id, "rollups", f"partition_ms < {cutoff}") > 0
-    assert rows(store, short.environment_id, "beacon_events") > 0
+    assert rows(store, short.environment_id, "view_folds") > 0
     assert rows(store, short.environment_id, "unrolled_views") == 5
     store.close()
 
@@ -81,11 +79,11 @@ def test_views_past_retention_leave_results_and_store_on_schedule(tmp_path):
         assert rows(store, short.environment_id, "views", gone) == 0
         assert rows(store, short.environment_id, "views") == 25
         assert rows(store, short.environment_id, "rollups", f"partition_ms < {cutoff}") == 0
-        assert rows(store, short.environment_id, "beacon_events") == 0
+        assert rows(store, short.environment_id, "view_folds") == 0
         assert rows(store, short.environment_id, "unrolled_views") == 0
         # The other environment keeps 30 days: nothing of it went.
         assert rows(store, long.environment_id, "views") == 71
-        assert rows(store, long.environment_id, "beacon_events") > 0
+        assert rows(store, long.environment_id, "view_folds") > 0
         assert rows(store, long.environment_id, "unrolled_views") == 5
     finally:
         store.close()

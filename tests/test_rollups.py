@@ -138,6 +138,10 @@ def test_a_file_from_before_slice_rows_gets_them_when_opened(db_path):
     with store._lock:  # what a file of the previous schema version holds
         store._exec("DELETE FROM rollups WHERE contains(scope, '|')")
         store._exec("DELETE FROM schema_version WHERE version >= ?", [SLICES_VERSION])
+        store._exec("DROP TABLE view_folds")  # and what version 6 changed
+        store._exec("CREATE TABLE beacon_events (environment_id VARCHAR NOT NULL, view_id VARCHAR NOT NULL, "
+                    "sequence INTEGER NOT NULL, event VARCHAR NOT NULL, fields VARCHAR NOT NULL, "
+                    "PRIMARY KEY (environment_id, view_id, sequence))")
     store.close()
     store = DuckDBStore(str(db_path))
     try:

@@ -18,7 +18,7 @@ import pytest
 
 from moments import accounts, stats
 from moments.filters import parse_filters
-from moments.model import Asset, BeaconEvent, Environment, Scope, Token, View
+from moments.model import Asset, Environment, Scope, Token, View
 from moments.store.base import ViewQuery
 from moments.store.duckdb import DuckDBStore
 
@@ -189,14 +189,15 @@ def test_tenancy(any_store):
     a, b = env_of(any_store, "a"), env_of(any_store, "b")
     any_store.put_asset(a.environment_id, Asset("shared", 60_000, ("pb",)))
     any_store.upsert_views(a.environment_id, [done("v1", asset_id="shared", video_id="vid")], NOW_MS)
-    any_store.add_beacon_events(a.environment_id, [BeaconEvent("v1", 1, "viewstart", {"x": 1})])
+    any_store.upsert_beacon_views(a.environment_id, [done("v1", asset_id="shared", video_id="vid")], ['{"fold":1}'],
+                                  [NOW_MS])
     for scope, scope_id in ((Scope.ASSET, "shared"), (Scope.PLAYBACK_ID, "pb"), (Scope.VIDEO, "vid")):
         assert any_store.scope_exists(a.environment_id, scope, scope_id)
         assert not any_store.scope_exists(b.environment_id, scope, scope_id)
         assert any_store.list_scope_ids(b.environment_id, scope, None, 10) == []
     assert any_store.get_view(b.environment_id, "v1") is None
     assert any_store.get_asset(b.environment_id, "shared") is None
-    assert any_store.beacon_events(b.environment_id, ["v1"]) == {}
+    assert any_store.view_folds(b.environment_id, ["v1"]) == {}
     query = ViewQuery(b.environment_id, Scope.VIDEO, "vid", 0, NOW_MS * 2, NOW_MS)
     assert any_store.view_ranges(query).n_views == 0 and any_store.duration_histogram(query) == []
     # The same view id in another environment is another view.
@@ -319,7 +320,8 @@ def test_expiry_drops_views_rollups_and_events_past_retention(any_store):
     old = [done(f"old{i}", start_ms=today - 5 * DAY_MS, asset_id="a") for i in range(3)]
     any_store.upsert_views(env, old + [done("new", start_ms=today + 10 * DAY_MS, asset_id="a")], today)
     any_store.upsert_views(keep.environment_id, [done("old0", start_ms=today - 5 * DAY_MS, asset_id="a")], today)
-    any_store.add_beacon_events(env, [BeaconEvent("old0", 1, "viewstart", {}), BeaconEvent("new", 1, "viewstart", {})])
+    any_store.upsert_beacon_views(env, [old[0], done("new", start_ms=today + 10 * DAY_MS, asset_id="a")],
+                                  ["[0]", "[1]"], [today, today])
     window = ((today - 30 * DAY_MS) // 1000, (today + 30 * DAY_MS) // 1000)
     assert engagement(any_store, environment, Scope.ASSET, "a", window, now_ms=later).total_views == 4
     assert any_store.expire(later) == 3
@@ -327,23 +329,22 @@ def test_expiry_drops_views_rollups_and_events_past_retention(any_store):
     assert engagement(any_store, environment, Scope.ASSET, "a", window, now_ms=later).total_views == 1
     query = ViewQuery(env, Scope.ASSET, "a", 0, later, later)
     assert any_store.view_ranges(query).n_views == 1
-    assert list(any_store.beacon_events(env, ["old0", "new"])) == ["new"]
+    assert any_store.view_folds(env, ["old0", "new"]) == {"new": "[1]"}
     assert any_store.get_view(keep.environment_id, "old0") is not None
     assert any_store.expire(later) == 0
 
 
-def test_beacon_events_are_kept_once(any_store):
+def test_beacon_views_are_stored_with_their_folds(any_store):
     env = env_of(any_store).environment_id
-    first = [BeaconEvent("v'1", 2, "playing", {"t": 2}), BeaconEvent("v'1", 1, "viewstart", {"t": 1, "ü": "é"}),
-             BeaconEvent("v2", 1, "viewstart", {})]
-    assert any_store.add_beacon_events(env, first) == first
-    again = [BeaconEvent("v'1", 1, "viewstart", {"t": 1, "ü": "é"}), BeaconEvent("v'1", 3, "pause", {"t": 3}),
-             BeaconEvent("v'1", 3, "pause", {"t": 3})]
-    assert any_store.add_beacon_events(env, again) == [again[1]]
-    stored = any_store.beacon_events(env, ["v'1", "v2", "none"])
-    assert [e.sequence for e in stored["v'1"]] == [1, 2, 3]
-    assert stored["v'1"][0] == BeaconEvent("v'1", 1, "viewstart", {"t": 1, "ü": "é"})
-    assert list(stored) == ["v'1", "v2"]
+    views = [done("v'1", asset_id="a", view_end_ms=None), done("v2", asset_id="a")]
+    any_store.upsert_beacon_views(env, views, ['{"ü":"é"}', "[2]"], [NOW_MS - 5, NOW_MS])
+    assert any_store.view_folds(env, ["v'1", "v2", "none"]) == {"v'1": '{"ü":"é"}', "v2": "[2]"}
+    assert any_store.get_view(env, "v'1") == views[0] and any_store.get_view(env, "v2") == views[1]
+    # A newer version replaces the view and its fold, and moves rollups by the difference.
+    ended = done("v'1", asset_id="a")
+    any_store.upsert_beacon_views(env, [ended], ["[3]"], [NOW_MS])
+    assert any_store.view_folds(env, ["v'1"]) == {"v'1": "[3]"} and any_store.get_view(env, "v'1") == ended
+    assert engagement(any_store, any_store.get_environment(env), Scope.ASSET, "a").total_views == 2
 
 
 # --- ClickHouse only ----------------------------------------------------------------------------
@@ -351,12 +352,14 @@ def test_beacon_events_are_kept_once(any_store):
 def test_clickhouse_store_never_caches_results(any_store):
     from moments.store.clickhouse import ClickHouseStore
 
+    written, other = env_of(any_store).environment_id, env_of(any_store, "other").environment_id
     if isinstance(any_store, ClickHouseStore):
-        assert any_store.data_version() is None  # other processes may write: the response cache stays off
+        assert any_store.data_version(written) is None  # other processes may write: the response cache stays off
     else:
-        before = any_store.data_version()
-        any_store.upsert_views(env_of(any_store).environment_id, [done("v", asset_id="a")], NOW_MS)
-        assert any_store.data_version() != before
+        before = any_store.data_version(written), any_store.data_version(other)
+        any_store.upsert_views(written, [done("v", asset_id="a")], NOW_MS)
+        # Only the written environment's cached responses go stale.
+        assert any_store.data_version(written) != before[0] and any_store.data_version(other) == before[1]
 
 
 def test_two_stores_on_one_database_see_each_others_writes_and_share_housekeeping(tmp_path):
@@ -369,10 +372,9 @@ def test_two_stores_on_one_database_see_each_others_writes_and_share_housekeepin
         second.put_asset(env, Asset("a", 60_000, ("p",)))
         first.upsert_views(env, [done("v1", playback_id="p", view_end_ms=None)], NOW_MS - 2 * 3_600_000)
         assert second.get_view(env, "v1") is not None
-        # Beacon view state lives in the store: events one process stored, the other rebuilds from.
-        first.add_beacon_events(env, [BeaconEvent("b", 1, "viewstart", {})])
-        assert second.add_beacon_events(env, [BeaconEvent("b", 1, "viewstart", {}), BeaconEvent("b", 2, "x", {})]) \
-            == [BeaconEvent("b", 2, "x", {})]
+        # Beacon view state lives in the store: the fold one process stored, the other reads.
+        first.upsert_beacon_views(env, [done("b", video_id="b-video")], ["[1]"], [NOW_MS])
+        assert second.view_folds(env, ["b"]) == {"b": "[1]"}
         # Housekeeping runs in one of them at a time (a lease), so idle views close once.
         assert first.finalize_idle_views(NOW_MS - 3_600_000) == 1
         second.upsert_views(env, [done("v2", playback_id="p", view_end_ms=None)], NOW_MS - 2 * 3_600_000)

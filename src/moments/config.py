@@ -24,3 +24,10 @@ class Settings:
     beacon_path: str = os.environ.get("MOMENTS_BEACON_PATH", "")
     # How often the server closes views that went idle.
     finalize_interval_s: float = float(os.environ.get("MOMENTS_FINALIZE_INTERVAL_S", 60))
+    # Where acknowledged beacons wait to be applied (default: beside the DuckDB file, or in
+    # the chdb directory; a remote ClickHouse store needs one set).
+    journal_dir: str | None = os.environ.get("MOMENTS_JOURNAL_DIR") or None
+    # This process's journal within journal_dir: one name per server process.
+    journal_name: str = os.environ.get("MOMENTS_JOURNAL_NAME", "main")
+    # Beacon POSTs are answered 503 (Retry-After) while this much is journaled but not applied.
+    max_ingest_backlog_bytes: int = int(os.environ.get("MOMENTS_MAX_INGEST_BACKLOG_BYTES", 256 * 1024 * 1024))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from typing import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 
 class Metrics:
@@ -24,6 +26,28 @@ class Metrics:
                                        "Beacon events without a usable view_id or sequence number")
         self.views_opened = counter("moments_views_opened", "Views first seen from beacons")
         self.views_completed = counter("moments_views_completed", "Views completed by viewend or the idle timeout")
+        self.beacon_overloaded = counter("moments_beacon_overloaded_requests",
+                                         "Beacon POSTs answered 503 because the assembler was too far behind")
+        self.beacon_over_cap = counter("moments_beacon_over_cap_events",
+                                       "Beacon events dropped because their view reached its event cap")
+        self.ingest_batches = counter("moments_ingest_batches", "Journal batches applied to the store")
+        self.ingest_views_written = counter("moments_ingest_views_written", "Views written by the assembler")
+
+    def watch_ingest(self, lag_s: Callable[[], float], backlog_bytes: Callable[[], float]) -> None:
+        """Gauges read when scraped: how far the assembler is behind the journal."""
+        Gauge("moments_ingest_lag_seconds", "Age of the oldest acknowledged beacon record not yet applied",
+              registry=self.registry).set_function(lag_s)
+        Gauge("moments_ingest_backlog_bytes", "Journal bytes acknowledged but not yet applied",
+              registry=self.registry).set_function(backlog_bytes)
+
+    def count_applied(self, applied) -> None:
+        """One assembler batch's outcome (ingestion.assembler.Applied)."""
+        self.ingest_batches.inc()
+        self.beacon_duplicates.inc(applied.duplicates)
+        self.beacon_over_cap.inc(applied.over_cap)
+        self.ingest_views_written.inc(applied.views_written)
+        self.views_opened.inc(applied.views_opened)
+        self.views_completed.inc(applied.views_completed)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from pathlib import Path
 from typing import AsyncIterator
 
 from fastapi import FastAPI
@@ -19,6 +20,7 @@ from moments.api.routes import assets, collector, dashboard, engagement, exports
 from moments.api.routes import views as view_routes
 from moments.api.routes import compare as compare_routes
 from moments.config import Settings
+from moments.ingestion.pipeline import BeaconPipeline
 from moments.metrics import Metrics
 from moments.store.base import Store
 
@@ -42,11 +44,29 @@ async def housekeeping(app: FastAPI) -> None:
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    metrics: Metrics = app.state.metrics
+    pipeline = BeaconPipeline(app.state.store, journal_root(app.state.store, settings), settings.journal_name,
+                              settings.max_ingest_backlog_bytes, on_applied=metrics.count_applied)
+    app.state.beacons = pipeline
+    metrics.watch_ingest(lambda: pipeline.assembler.lag_s(int(time.time() * 1000)), pipeline.assembler.backlog_bytes)
     task = asyncio.create_task(housekeeping(app))
     try:
         yield
     finally:
         task.cancel()
+        await run_in_threadpool(pipeline.close)
+
+
+def journal_root(store: Store, settings: Settings) -> Path:
+    """Where the beacon journal lives: the configured folder, else beside the store's own files."""
+    if settings.journal_dir:
+        return Path(settings.journal_dir)
+    local = getattr(store, "local_path", None)
+    if local is None:
+        raise ValueError("this store keeps no local files: set a beacon journal folder "
+                         "(--journal-dir or MOMENTS_JOURNAL_DIR)")
+    return Path(f"{local}.journal")
 
 
 def create_app(store: Store, settings: Settings | None = None) -> FastAPI:

@@ -1,91 +1,105 @@
-"""The beacon collector's work: route events to environments, keep each once, rebuild views."""
+"""The beacon collector's work at the door: route a POST's events to environments and turn
+them into one journal record. Nothing here waits for the store's writer: the record is
+acknowledged once the journal has it (ingestion/journal.py), and views are built from it
+later, in batches (ingestion/assembler.py).
+"""
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
-from dataclasses import dataclass
+import json
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from moments.ingestion.beacons import Envelope
+from moments.ingestion.folds import BROWSER, CLOCK_OFFSET, DEVICE_TYPE, OS, RECEIVED_AT, epoch_ms
 from moments.ingestion.useragent import Client
-from moments.ingestion.views import (BROWSER, CLOCK_OFFSET, DEVICE_TYPE, OS, RECEIVED_AT, assemble, epoch_ms,
-                                     event_key)
-from moments.model import BeaconEvent, Environment
-from moments.store.base import Store
-
-# One POST at a time per process: two POSTs of one view that each read the stored events
-# before the other wrote its own would each store a view missing the other's events.
-_SERIAL = threading.Lock()
-
+from moments.ingestion.views import event_key
+from moments.model import Environment
 
 @dataclass
-class Outcome:
-    events: int = 0
+class Routed:
+    """What one POST brought: its events per environment, and what was left out."""
+
+    received_at_ms: int
+    events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    total: int = 0
     unknown_env_key: int = 0
     unusable: int = 0
-    duplicates: int = 0
-    views_opened: int = 0
-    views_completed: int = 0
+
+    @property
+    def accepted(self) -> int:
+        return sum(len(events) for events in self.events.values())
+
+    def payload(self) -> bytes:
+        """The journal record's payload: {environment_id: [event fields, ...]} as JSON."""
+        return json.dumps(self.events, separators=(",", ":")).encode()
 
 
-def _env_key(value: object) -> str | None:
+class EnvKeys:
+    """env_key -> Environment, remembered so a POST never waits on the store for it.
+
+    Environments never change once created, so a found one is kept; an unknown key is
+    remembered for `unknown_ttl_s` (a flood of made-up keys costs one store lookup per key
+    and period, and a new environment starts receiving within that period).
+    """
+
+    def __init__(self, lookup: Callable[[str], Environment | None], unknown_ttl_s: float = 10.0,
+                 max_entries: int = 100_000) -> None:
+        self._lookup = lookup
+        self._unknown_ttl_s = unknown_ttl_s
+        self._max_entries = max_entries
+        self._known: dict[str, Environment] = {}
+        self._unknown: OrderedDict[str, float] = OrderedDict()
+
+    def cached(self, env_key: str) -> tuple[bool, Environment | None]:
+        """(answered, environment) from memory alone."""
+        if env_key in self._known:
+            return True, self._known[env_key]
+        until = self._unknown.get(env_key)
+        return (True, None) if until is not None and until > time.monotonic() else (False, None)
+
+    def resolve(self, env_key: str) -> Environment | None:
+        """Ask the store (blocking: call it off the event loop) and remember the answer."""
+        environment = self._lookup(env_key)
+        if environment is not None:
+            if len(self._known) < self._max_entries:
+                self._known[env_key] = environment
+        else:
+            self._unknown[env_key] = time.monotonic() + self._unknown_ttl_s
+            self._unknown.move_to_end(env_key)
+            while len(self._unknown) > self._max_entries:
+                self._unknown.popitem(last=False)
+        return environment
+
+
+def env_key_of(value: object) -> str | None:
     # Printable text only: a lone surrogate (valid in a JSON escape) cannot even be looked up.
     return value if isinstance(value, str) and len(value) <= 128 and value.isprintable() else None
 
 
-def collect(store: Store, envelope: Envelope, client: Client, received_at_ms: int) -> Outcome:
-    """Store the new events of one POST and rebuild every view they touch."""
-    outcome = Outcome(events=len(envelope.events))
+def env_keys_of(envelope: Envelope) -> set[str]:
+    return {key for fields in envelope.events if (key := env_key_of(fields.get("env_key"))) is not None}
+
+
+def route(envelope: Envelope, environments: dict[str, Environment | None], client: Client,
+          received_at_ms: int) -> Routed:
+    """The POST's usable events per environment (`environments`: every env_key it names,
+    resolved), each with what the server knows of it added: when it arrived, the client's
+    clock offset, and the browser, OS and device read from the request's headers."""
+    routed = Routed(received_at_ms, total=len(envelope.events))
     sent_at = epoch_ms(envelope.transmission_timestamp_ms)
     offset = received_at_ms - sent_at if sent_at else None
     context = {RECEIVED_AT: received_at_ms, CLOCK_OFFSET: offset,
                BROWSER: client.browser, OS: client.os, DEVICE_TYPE: client.device_type}
-    environments: dict[str, Environment | None] = {}
-    by_environment: dict[str, list[BeaconEvent]] = defaultdict(list)
     for fields in envelope.events:
-        env_key = _env_key(fields.get("env_key"))
-        if env_key is None:
-            outcome.unknown_env_key += 1
-            continue
-        if env_key not in environments:
-            environments[env_key] = store.environment_by_env_key(env_key)
-        environment = environments[env_key]
-        event = event_key({**fields, **context})
+        env_key = env_key_of(fields.get("env_key"))
+        environment = environments.get(env_key) if env_key is not None else None
         if environment is None:
-            outcome.unknown_env_key += 1
-        elif event is None:
-            outcome.unusable += 1
+            routed.unknown_env_key += 1
+        elif event_key(fields) is None:
+            routed.unusable += 1
         else:
-            by_environment[environment.environment_id].append(event)
-    with _SERIAL:
-        for environment_id, events in by_environment.items():
-            _store_events(store, environment_id, events, received_at_ms, outcome)
-    return outcome
-
-
-def _store_events(store: Store, environment_id: str, events: list[BeaconEvent], received_at_ms: int,
-                  outcome: Outcome) -> None:
-    """Rebuild the views that get new events, then store those events.
-
-    In this order, a crash between the two writes (no 2xx, so the SDK re-sends) leaves the
-    events new on the retry, which rebuilds the views again. Stored first, they would be
-    dropped as duplicates on the retry and their views never rebuilt.
-    """
-    stored = store.beacon_events(environment_id, sorted({e.view_id for e in events}))
-    known = {(e.view_id, e.sequence) for view_events in stored.values() for e in view_events}
-    new: dict[tuple[str, int], BeaconEvent] = {}
-    for event in events:  # the first copy of an event wins, as in the store
-        if (event.view_id, event.sequence) not in known:
-            new.setdefault((event.view_id, event.sequence), event)
-    outcome.duplicates += len(events) - len(new)
-    if not new:
-        return
-    new_per_view: dict[str, list[BeaconEvent]] = defaultdict(list)
-    for event in new.values():
-        new_per_view[event.view_id].append(event)
-    outcome.views_opened += sum(view_id not in stored for view_id in new_per_view)
-    outcome.views_completed += sum(any(e.name == "viewend" for e in view_events)
-                                   for view_events in new_per_view.values())
-    views = [assemble(stored.get(view_id, []) + view_events) for view_id, view_events in sorted(new_per_view.items())]
-    store.upsert_views(environment_id, views, received_at_ms)
-    store.add_beacon_events(environment_id, list(new.values()))
+            routed.events.setdefault(environment.environment_id, []).append({**fields, **context})
+    return routed

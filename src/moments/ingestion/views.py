@@ -1,10 +1,10 @@
 """View assembly: from mux-embed events (delta-encoded, possibly duplicated, out of order)
 to one `View` per view_id.
 
-Every accepted event is stored, keyed by (view_id, view_sequence_number), so a duplicate
-is dropped by the key and a view is rebuilt from all of its stored events, in sequence
-order, each time new ones arrive. Nothing lives only in this process's memory: views
-survive restarts and can be split over many POSTs and several collector processes.
+Events are folded per view (ingestion/folds.py): a duplicate of (view_id,
+view_sequence_number) is dropped by the fold, and the view is assembled from the fold each
+time new events arrive. The fold is stored with the view, so nothing lives only in this
+process's memory: views survive restarts and can be split over many POSTs.
 """
 
 from __future__ import annotations
@@ -12,40 +12,17 @@ from __future__ import annotations
 import json
 import re
 import statistics
-from typing import Any, Iterable
+from typing import Any
 
-from moments.ingestion.imports import (MAX_DIMENSION_LENGTH, MAX_EPOCH_MS, MAX_ID_LENGTH, MAX_MEDIA_MS,
-                                       MAX_RANGES_PER_VIEW, MIN_EPOCH_MS)
+from moments.ingestion.folds import BROWSER, CUSTOM_DIMENSION, DEVICE_TYPE, OS, ViewFold, as_int, epoch_ms, fold_events
+from moments.ingestion.imports import MAX_DIMENSION_LENGTH, MAX_ID_LENGTH, MAX_MEDIA_MS, MAX_RANGES_PER_VIEW
 from moments.ingestion.sdks import is_known_sdk, reports_ranges
 from moments.model import BeaconEvent, View
-
-# Keys the collector adds to each stored event (the SDK never sends keys starting with '_').
-RECEIVED_AT = "_received_at_ms"
-CLOCK_OFFSET = "_clock_offset_ms"
-BROWSER, OS, DEVICE_TYPE = "_browser", "_os", "_device_type"
 
 # Client clocks off by less than this are trusted as they are (network latency is noise).
 TRUSTED_SKEW_MS = 60_000
 MUX_STREAM_URL = re.compile(r"^https?://stream\.mux\.com/([A-Za-z0-9]{1,128})(?:[./?#]|$)")
 RANGE_ITEM = re.compile(r"^(\d{1,12}):(\d{1,12})$")
-CUSTOM_DIMENSION = re.compile(r"^custom_\d{1,2}$")
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
-
-
-def epoch_ms(value: Any) -> int | None:
-    """A wall-clock time in the range imports accept (2000..2100), else None: a client's
-    clock value outside it is noise, and would overflow the store's 64-bit columns."""
-    ms = _int(value)
-    return ms if ms is not None and MIN_EPOCH_MS <= ms <= MAX_EPOCH_MS else None
 
 
 def _text(value: Any, limit: int = MAX_DIMENSION_LENGTH) -> str | None:
@@ -59,7 +36,7 @@ def _text(value: Any, limit: int = MAX_DIMENSION_LENGTH) -> str | None:
 def event_key(fields: dict[str, Any]) -> BeaconEvent | None:
     """The identity of an expanded event, or None when it has no usable view_id/sequence."""
     view_id = _text(fields.get("view_id"), MAX_ID_LENGTH)
-    sequence = _int(fields.get("view_sequence_number"))
+    sequence = as_int(fields.get("view_sequence_number"))
     if view_id is None or sequence is None or not 0 <= sequence < 2**31:
         return None
     # Printable text only: a lone surrogate (valid in JSON escapes) cannot be stored as UTF-8.
@@ -110,34 +87,27 @@ def sdk_identities(state: dict[str, Any]) -> list[tuple[str, str | None]]:
     return found
 
 
-def fold(events: Iterable[BeaconEvent]) -> dict[str, Any]:
-    """Carry state forward: each event's fields over the previous, in sequence order."""
-    state: dict[str, Any] = {}
-    for event in sorted(events, key=lambda e: e.sequence):
-        state.update(event.fields)
-    return state
-
-
 def assemble(events: list[BeaconEvent]) -> View:
-    """One View from all the stored events of one view_id."""
-    ordered = sorted(events, key=lambda e: e.sequence)
-    state = fold(ordered)
-    offsets = [o for e in ordered if (o := _int(e.fields.get(CLOCK_OFFSET))) is not None]
+    """One View from the events of one view_id."""
+    return view_from_fold(events[0].view_id, fold_events(events))
+
+
+def view_from_fold(view_id: str, fold: ViewFold) -> View:
+    """The View a view's folded events describe."""
+    state = fold.state()
+    offsets = [offset for _, offset in fold.offsets]
     skew = int(statistics.median(offsets)) if offsets else 0
     skew = skew if abs(skew) > TRUSTED_SKEW_MS else 0
-    times = [t for e in ordered if (t := epoch_ms(e.fields.get("viewer_time"))) is not None]
-    received = [t for e in ordered if (t := _int(e.fields.get(RECEIVED_AT))) is not None]
-    first_ms = times[0] if times else (received[0] if received else 0)
+    first_ms = fold.first_time[1] if fold.first_time else (fold.first_received[1] if fold.first_received else 0)
     start = epoch_ms(state.get("view_start")) or first_ms
-    end_event = next((e for e in ordered if e.name == "viewend"), None)
-    end = epoch_ms(end_event.fields.get("viewer_time")) if end_event else None
-    duration = _int(state.get("video_source_duration")) or _int(state.get("video_duration")) or 0
+    end = fold.end[1] if fold.end else None
+    duration = as_int(state.get("video_source_duration")) or as_int(state.get("video_duration")) or 0
     sdks = sdk_identities(state)
     sdk_name, sdk_version = sdks[0] if sdks else (None, None)
     live = state.get("video_source_is_live") is True
     dimensions = {k: v for k, v in ((k, _text(state[k])) for k in state if CUSTOM_DIMENSION.match(k)) if v}
     return View(
-        view_id=ordered[0].view_id,
+        view_id=view_id,
         view_start_ms=start + skew,
         view_end_ms=(max(end, start) + skew) if end is not None else None,
         duration_ms=duration if 0 < duration <= MAX_MEDIA_MS else 0,
@@ -150,7 +120,7 @@ def assemble(events: list[BeaconEvent]) -> View:
         os=_text(state.get(OS)),
         device_type=_text(state.get(DEVICE_TYPE)),
         player_name=_text(state.get("player_name")),
-        last_event_ms=max(times, default=first_ms) + skew,
+        last_event_ms=(fold.last_time if fold.last_time is not None else first_ms) + skew,
         reports_ranges=all(reports_ranges(name, version) for name, version in sdks) and not live,
         dimensions=dimensions,
     )

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from moments.filters import Filters
-from moments.model import Asset, BeaconEvent, Environment, RangeSet, Scope, Token, View
+from moments.model import Asset, Environment, RangeSet, Scope, Token, View
 
 
 @dataclass(frozen=True)
@@ -98,8 +98,9 @@ class Store(Protocol):
         rather than the median of reported durations (rows hold the views that reported it).
         """
 
-    def data_version(self) -> int | None:
-        """A counter every data write moves, or None when writes elsewhere cannot be seen."""
+    def data_version(self, environment_id: str) -> int | None:
+        """A counter every write of the environment's data moves, or None when writes
+        elsewhere cannot be seen."""
 
     def expire(self, now_ms: int) -> int:
         """Delete what is older than each environment's retention; the number of views removed."""
@@ -107,10 +108,16 @@ class Store(Protocol):
     def finalize_idle_views(self, idle_before_ms: int) -> int:
         """Close views without an end whose latest update arrived before the cutoff."""
 
-    def add_beacon_events(self, environment_id: str, events: Sequence[BeaconEvent]) -> list[BeaconEvent]:
-        """Store events not seen before (by view_id + sequence); return those that were new."""
+    def view_folds(self, environment_id: str, view_ids: Sequence[str]) -> dict[str, str]:
+        """The stored folds (ingestion.folds.ViewFold.to_json) of those of these beacon views that have one."""
 
-    def beacon_events(self, environment_id: str, view_ids: Sequence[str]) -> dict[str, list[BeaconEvent]]:
-        """All stored events of these views, in sequence order."""
+    def upsert_beacon_views(self, environment_id: str, views: Sequence[View], folds: Sequence[str],
+                            received_at_ms: Sequence[int]) -> None:
+        """Store beacon views with their folds (views[i] goes with folds[i] and was last
+        received at received_at_ms[i]); a view_id already present is replaced as a whole."""
+
+    @property
+    def local_path(self) -> str | None:
+        """A local file or folder the store lives in (the beacon journal's default home), or None."""
 
     def close(self) -> None: ...

@@ -60,6 +60,7 @@ LOOKUP_CHUNK = 50_000  # view ids per lookup query
 GRAINS = (rollups.PARTITION_MS, 3_600_000, 86_400_000)  # rollup rows: 5 minutes, hours, days
 # Slice rows at 5 minutes like the others: the hour and day rows keep them few to sum.
 SLICE_PARTITION_MS = rollups.PARTITION_MS
+FOLDS_VERSION = 2  # the schema version that replaced stored beacon events by view folds
 LEASE_MS = 300_000  # housekeeping lease: another process takes over this long after the holder stops
 
 _PARAM = re.compile(r"\{(\w+):")
@@ -97,8 +98,40 @@ class ClickHouseStore:
                 continue
             for statement in statements:
                 self._x.command(statement)
+            if version == FOLDS_VERSION:
+                self._fold_stored_events()
             self._x.command("INSERT INTO schema_version VALUES ({v:UInt32}, {now:Int64})",
                             {"v": version, "now": _now_ms()})
+
+    def _fold_stored_events(self) -> None:
+        """Fold each beacon view's stored events into a view_folds row, then drop the events."""
+        from moments.ingestion.folds import fold_events  # the one place the store folds: this migration
+
+        rows = self._x.query(
+            "SELECT environment_id, view_id, groupArray(sequence) AS sequences, groupArray(event) AS names, "
+            "groupArray(fields) AS fields, max(retention_days) AS retention_days "
+            "FROM (SELECT * FROM beacon_events FINAL) GROUP BY environment_id, view_id").to_pylist()
+        version = self._version()
+        for row in rows:
+            fold = fold_events(BeaconEvent(row["view_id"], sequence, name, json.loads(fields))
+                               for sequence, name, fields in zip(row["sequences"], row["names"], row["fields"]))
+            self._insert_folds(row["environment_id"], [row["view_id"]], [fold.to_json()], version,
+                               row["retention_days"])
+        self._x.command("DROP TABLE IF EXISTS beacon_events")
+
+    def _insert_folds(self, environment_id: str, view_ids: list[str], folds: Sequence[str], version: int,
+                      retention_days: int) -> None:
+        n = len(view_ids)
+        self._x.insert("view_folds", pa.table({
+            "environment_id": pa.array([environment_id] * n, _STR), "view_id": pa.array(view_ids, _STR),
+            "fold": pa.array(list(folds), _STR), "version": pa.array([version] * n, pa.uint64()),
+            "stored_at_ms": pa.array([_now_ms()] * n, _I64), "retention_days": pa.array([retention_days] * n, pa.uint16()),
+        }))
+
+    @property
+    def local_path(self) -> str | None:
+        """The chdb folder (the beacon journal goes beside it); None for a ClickHouse server."""
+        return getattr(self._x, "path", None)
 
     def _version(self) -> int:
         """A row version: the clock in ns, strictly increasing within this process."""
@@ -106,7 +139,7 @@ class ClickHouseStore:
             self._last_version = max(self._last_version + 1, time.time_ns())
             return self._last_version
 
-    def data_version(self) -> int | None:
+    def data_version(self, environment_id: str) -> int | None:
         """None: other processes may write to the same database, so results are not cached."""
         return None
 
@@ -550,7 +583,7 @@ class ClickHouseStore:
                 "SELECT count() AS n FROM views FINAL WHERE environment_id = {env:String} AND scope = 'view' "
                 "AND view_start_ms < {cutoff:Int64}", params)["n"][0].as_py()
             self._x.command(
-                "DELETE FROM beacon_events WHERE environment_id = {env:String} AND view_id IN (SELECT scope_id FROM views "
+                "DELETE FROM view_folds WHERE environment_id = {env:String} AND view_id IN (SELECT scope_id FROM views "
                 "WHERE environment_id = {env:String} AND scope = 'view' AND view_start_ms < {cutoff:Int64})", params)
             for table in ("views", "open_views"):
                 self._x.command(f"DELETE FROM {table} WHERE environment_id = {{env:String}} "
@@ -570,39 +603,23 @@ class ClickHouseStore:
                             "AND partition_ms + grain_ms <= {cutoff:Int64}", params)
         return removed
 
-    # beacon events ----------------------------------------------------------------
+    # beacon views -----------------------------------------------------------------
 
-    def add_beacon_events(self, environment_id: str, events: Sequence[BeaconEvent]) -> list[BeaconEvent]:
-        unique = list({(e.view_id, e.sequence): e for e in reversed(events)}.values())[::-1]
-        if not unique:
-            return []
-        known = {(r["view_id"], r["sequence"]) for r in self._x.query(
-            "SELECT DISTINCT view_id, sequence FROM beacon_events WHERE environment_id = {env:String} "
-            "AND view_id IN {ids:Array(String)}", {"env": environment_id, "ids": sorted({e.view_id for e in unique})},
-        ).to_pylist()}
-        new = [e for e in unique if (e.view_id, e.sequence) not in known]
-        if new:
-            self._x.insert("beacon_events", pa.table({
-                "environment_id": pa.array([environment_id] * len(new), _STR),
-                "view_id": pa.array([e.view_id for e in new], _STR),
-                "sequence": pa.array([e.sequence for e in new], pa.int32()),
-                "event": pa.array([e.name for e in new], _STR),
-                "fields": pa.array([json.dumps(e.fields) for e in new], _STR),
-                "stored_at_ms": pa.array([_now_ms()] * len(new), _I64),
-                "retention_days": pa.array([self._retention(environment_id)] * len(new), pa.uint16()),
-            }))
-        return new
-
-    def beacon_events(self, environment_id: str, view_ids: Sequence[str]) -> dict[str, list[BeaconEvent]]:
+    def view_folds(self, environment_id: str, view_ids: Sequence[str]) -> dict[str, str]:
         rows = self._x.query(
-            "SELECT view_id, sequence, event, fields FROM beacon_events FINAL WHERE environment_id = {env:String} "
-            "AND view_id IN {ids:Array(String)} ORDER BY view_id, sequence",
-            {"env": environment_id, "ids": list(view_ids)}).to_pylist()
-        grouped: dict[str, list[BeaconEvent]] = {}
-        for r in rows:
-            grouped.setdefault(r["view_id"], []).append(
-                BeaconEvent(r["view_id"], r["sequence"], r["event"], json.loads(r["fields"])))
-        return grouped
+            "SELECT view_id, argMax(fold, version) AS fold FROM view_folds WHERE environment_id = {env:String} "
+            "AND view_id IN {ids:Array(String)} GROUP BY view_id", {"env": environment_id, "ids": list(view_ids)})
+        return dict(zip(rows["view_id"].to_pylist(), rows["fold"].to_pylist()))
+
+    def upsert_beacon_views(self, environment_id: str, views: Sequence[View], folds: Sequence[str],
+                            received_at_ms: Sequence[int]) -> None:
+        """Views, then their folds: a crash between the two leaves the folds behind, so the
+        journal's replay of the same events finds them new and writes both again."""
+        if not views:
+            return
+        self.bulk_upsert_views(views_to_arrow(environment_id, views, received_at_ms))
+        self._insert_folds(environment_id, [v.view_id for v in views], folds, self._version(),
+                           self._retention(environment_id))
 
 
 def _now_ms() -> int:

@@ -26,6 +26,7 @@ from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE,
 
 # What rollups need of a view (store/rollups.py).
 SLICES_VERSION = 5  # the schema version that brought slice rows
+FOLDS_VERSION = 6  # the schema version that replaced stored beacon events by view folds
 SLICE_BUILD_BATCH = 200_000
 ROLLUP_INPUT = ("asset_id, playback_id, video_id, view_start_ms, view_end_ms, duration_ms, range_starts, "
                 "range_ends, reports_ranges, " + ", ".join(rollups.SLICE_DIMENSIONS))
@@ -38,6 +39,7 @@ VIEW_COLUMNS = (
 
 
 PREFIX_CACHE_BYTES = 512 * 1024 * 1024
+HOUSEKEEPING_BATCH = 2_000  # idle views closed per transaction
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,13 @@ class DuckDBStore:
         self._environments: dict[tuple[str, str], Environment | None] = {}
         self._assets: dict[tuple[str, str, str], Asset | None] = {}
         self._known_ids: set[tuple[str, Scope, str]] = set()
-        self._version = 0
+        self._versions: dict[str, int] = {}  # data versions, per environment
         self._migrate()
+
+    @property
+    def local_path(self) -> str | None:
+        """The file the store lives in (the beacon journal goes beside it); None in memory."""
+        return None if self.path in ("", ":memory:") else self.path
 
     def _migrate(self) -> None:
         with self._lock:
@@ -126,6 +133,8 @@ class DuckDBStore:
                 self._exec(sql)
                 if version == SLICES_VERSION and current > 0:
                     self._build_slices()
+                if version == FOLDS_VERSION:
+                    self._fold_stored_events()
                 self._exec("INSERT INTO schema_version VALUES (?)", [version])
                 self._exec("COMMIT")
 
@@ -139,6 +148,25 @@ class DuckDBStore:
             for batch in batches:
                 rows = rollups.rollup_rows(pa.Table.from_batches([batch]), index)
                 self._apply_rollups(environment_id, {k: v for k, v in rows.items() if rollups.base_scope(k[0]) != k[0]})
+
+    def _fold_stored_events(self) -> None:
+        """Fold each beacon view's stored events into its view_folds row, then drop the events."""
+        from moments.ingestion.folds import fold_events  # the one place the store folds: this migration
+
+        batches = self._conn.cursor().sql(
+            "SELECT environment_id, view_id, list(struct_pack(sequence, event, fields) ORDER BY sequence) AS events "
+            "FROM beacon_events GROUP BY ALL").to_arrow_reader(10_000)
+        for batch in batches:
+            rows = batch.to_pylist()
+            folds = [fold_events(BeaconEvent(row["view_id"], e["sequence"], e["event"], json.loads(e["fields"]))
+                                 for e in row["events"]).to_json() for row in rows]
+            self._conn.register("folded", pa.table({"environment_id": [r["environment_id"] for r in rows],
+                                                    "view_id": [r["view_id"] for r in rows], "fold": folds}))
+            try:
+                self._exec("INSERT INTO view_folds SELECT environment_id, view_id, fold FROM folded")
+            finally:
+                self._conn.unregister("folded")
+        self._exec("DROP TABLE beacon_events")
 
     def _exec(self, sql: str, params: list | dict | None = None) -> list[tuple]:
         """Run under the lock's protection; results are always drained (DuckDB 2 needs that)."""
@@ -202,7 +230,7 @@ class DuckDBStore:
     # assets -------------------------------------------------------------------
 
     def put_asset(self, environment_id: str, asset: Asset) -> None:
-        with self._lock, self._transaction():
+        with self._lock, self._transaction(environment_id):
             before = {r[0] for r in self._exec(
                 "SELECT playback_id FROM playback_ids WHERE environment_id = ? AND asset_id = ?",
                 [environment_id, asset.asset_id])}
@@ -257,49 +285,56 @@ class DuckDBStore:
             self.bulk_upsert_views(views_to_arrow(environment_id, list(latest.values()), received_at_ms))
 
     def bulk_upsert_views(self, table: pa.Table) -> None:
-        """The bulk path: an Arrow table with VIEW_COLUMNS (one environment, unique view_ids).
-
-        Views and rollups change in one transaction: a replaced view's old rollup share
-        is taken out and its new one added.
-        """
+        """The bulk path: an Arrow table with VIEW_COLUMNS (one environment, unique view_ids)."""
         environment_id = table["environment_id"][0].as_py()
-        with self._lock, self._transaction():
-            self._conn.register("incoming_views", table)
-            try:
-                old = self._conn.sql(
-                    f"SELECT {ROLLUP_INPUT} FROM views WHERE environment_id = $env "
-                    "AND view_id IN (SELECT view_id FROM incoming_views)", params={"env": environment_id},
-                ).to_arrow_table()
-                verb = "INSERT OR REPLACE" if old.num_rows else "INSERT"  # plain INSERT is cheaper on the key
-                self._exec(f"{verb} INTO views SELECT {', '.join(VIEW_COLUMNS)} FROM incoming_views")
-                if old.num_rows:
-                    self._exec("DELETE FROM unrolled_views WHERE environment_id = $env "
-                               "AND view_id IN (SELECT view_id FROM incoming_views)", {"env": environment_id})
-                self._exec(f"INSERT INTO unrolled_views SELECT environment_id, view_id, view_start_ms "
-                           f"FROM incoming_views WHERE {_UNROLLED_SQL}")
-            finally:
-                self._conn.unregister("incoming_views")
-            if old.num_rows:  # a replaced view may take the last trace of an id with it
-                self._known_ids.clear()
-            index = self._asset_index(environment_id)
-            deltas = rollups.rollup_rows(table, index)
-            rollups.combine(deltas, rollups.rollup_rows(old, index), -1)
-            self._apply_rollups(environment_id, deltas)
+        with self._lock, self._transaction(environment_id):
+            self._write_views(environment_id, table)
+
+    def _write_views(self, environment_id: str, table: pa.Table) -> None:
+        """Store views, in the caller's transaction: a replaced view's old rollup share is
+        taken out and its new one added."""
+        self._conn.register("incoming_views", table)
+        try:
+            old = self._conn.sql(
+                f"SELECT {ROLLUP_INPUT} FROM views WHERE environment_id = $env "
+                "AND view_id IN (SELECT view_id FROM incoming_views)", params={"env": environment_id},
+            ).to_arrow_table()
+            verb = "INSERT OR REPLACE" if old.num_rows else "INSERT"  # plain INSERT is cheaper on the key
+            self._exec(f"{verb} INTO views SELECT {', '.join(VIEW_COLUMNS)} FROM incoming_views")
+            if old.num_rows:
+                self._exec("DELETE FROM unrolled_views WHERE environment_id = $env "
+                           "AND view_id IN (SELECT view_id FROM incoming_views)", {"env": environment_id})
+            self._exec(f"INSERT INTO unrolled_views SELECT environment_id, view_id, view_start_ms "
+                       f"FROM incoming_views WHERE {_UNROLLED_SQL}")
+        finally:
+            self._conn.unregister("incoming_views")
+        if old.num_rows:  # a replaced view may take the last trace of an id with it
+            self._known_ids.clear()
+        index = self._asset_index(environment_id)
+        deltas = rollups.rollup_rows(table, index)
+        rollups.combine(deltas, rollups.rollup_rows(old, index), -1)
+        self._apply_rollups(environment_id, deltas)
 
     @contextlib.contextmanager
-    def _transaction(self):
+    def _transaction(self, *environment_ids: str) -> Iterator[set[str]]:
+        """One transaction. It yields the set of environments it changes (`environment_ids`,
+        and any the body adds): their data versions move when it commits."""
+        touched = set(environment_ids)
         self._exec("BEGIN")
         try:
-            yield
+            yield touched
         except BaseException:
-            self._exec("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):  # a failed ROLLBACK must not hide why
+                self._exec("ROLLBACK")
             raise
         self._exec("COMMIT")
-        self._version += 1
+        for environment_id in touched:
+            self._versions[environment_id] = self._versions.get(environment_id, 0) + 1
 
-    def data_version(self) -> int | None:
-        """Moves with every committed change of views, assets or rollups (this process owns the file)."""
-        return self._version
+    def data_version(self, environment_id: str) -> int | None:
+        """Moves with every committed change of the environment's views, assets or rollups
+        (this process owns the file)."""
+        return self._versions.get(environment_id, 0)
 
     def _asset_index(self, environment_id: str) -> rollups.AssetIndex:
         assets = dict(self._exec(
@@ -535,11 +570,21 @@ class DuckDBStore:
         return Coverage(n_views, watched, range_set_from_arrow(table))
 
     def finalize_idle_views(self, idle_before_ms: int) -> int:
-        with self._lock, self._transaction():
+        """Close idle views HOUSEKEEPING_BATCH at a time, one transaction each, so readers and
+        the beacon writer wait for one batch at most, never for the whole backlog."""
+        closed = 0
+        while (n := self._finalize_batch(idle_before_ms)) > 0:
+            closed += n
+        return closed
+
+    def _finalize_batch(self, idle_before_ms: int) -> int:
+        with self._lock, self._transaction() as touched:
             closed = self._conn.sql(
                 "UPDATE views SET view_end_ms = greatest(view_start_ms, coalesce(last_event_ms, view_start_ms)) "
-                f"WHERE view_end_ms IS NULL AND received_at_ms < $cutoff RETURNING environment_id, view_id, {ROLLUP_INPUT}",
-                params={"cutoff": idle_before_ms},
+                "WHERE (environment_id, view_id) IN (SELECT (environment_id, view_id) FROM views "
+                "  WHERE view_end_ms IS NULL AND received_at_ms < $cutoff LIMIT $batch) "
+                f"RETURNING environment_id, view_id, {ROLLUP_INPUT}",
+                params={"cutoff": idle_before_ms, "batch": HOUSEKEEPING_BATCH},
             ).to_arrow_table()
             self._conn.register("closed_views", closed)
             try:  # closed views with a duration now sit in rollups
@@ -550,27 +595,40 @@ class DuckDBStore:
             for environment_id in set(closed["environment_id"].to_pylist()):
                 mine = closed.filter(pc.equal(closed["environment_id"], environment_id))
                 self._apply_rollups(environment_id, rollups.rollup_rows(mine, self._asset_index(environment_id)))
+                touched.add(environment_id)
         return closed.num_rows
 
     def expire(self, now_ms: int) -> int:
-        """Drop views (and their rollups and events) older than each environment's retention.
+        """Drop views (and their rollups and folds) older than each environment's retention.
 
-        Whole partitions only, so rollups and raw views never disagree about one.
+        Whole partitions only, so rollups and raw views never disagree about one; one hour of
+        view starts per transaction, so a long-overdue expiry never holds the file for long.
         """
         removed = 0
         environments = self._exec_locked("SELECT environment_id, retention_days FROM environments")
         for environment_id, retention_days in environments:
             # Whole slice partitions (hours), which are whole 5-minute partitions too.
             cutoff = int(rollups.partition_of(now_ms - retention_days * 86_400_000, rollups.SLICE_PARTITION_MS))
-            with self._lock, self._transaction():
-                params = {"env": environment_id, "cutoff": cutoff}
-                self._exec(
-                    "DELETE FROM beacon_events WHERE environment_id = $env AND view_id IN (SELECT view_id FROM views "
-                    "WHERE environment_id = $env AND view_start_ms < $cutoff)", params)
-                removed += len(self._exec(
-                    "DELETE FROM views WHERE environment_id = $env AND view_start_ms < $cutoff RETURNING 1", params))
-                self._exec("DELETE FROM unrolled_views WHERE environment_id = $env AND view_start_ms < $cutoff", params)
-                self._exec("DELETE FROM rollups WHERE environment_id = $env AND partition_ms < $cutoff", params)
+            oldest = self._exec_locked("SELECT min(view_start_ms) FROM views WHERE environment_id = ?",
+                                       [environment_id])[0][0]
+            step = int(rollups.partition_of(oldest, rollups.SLICE_PARTITION_MS)) if oldest is not None else cutoff
+            while step < cutoff:
+                step = min(step + rollups.SLICE_PARTITION_MS, cutoff)
+                removed += self._expire_before(environment_id, step)
+        return removed
+
+    def _expire_before(self, environment_id: str, cutoff: int) -> int:
+        with self._lock, self._transaction() as touched:
+            params = {"env": environment_id, "cutoff": cutoff}
+            self._exec(
+                "DELETE FROM view_folds WHERE environment_id = $env AND view_id IN (SELECT view_id FROM views "
+                "WHERE environment_id = $env AND view_start_ms < $cutoff)", params)
+            removed = len(self._exec(
+                "DELETE FROM views WHERE environment_id = $env AND view_start_ms < $cutoff RETURNING 1", params))
+            self._exec("DELETE FROM unrolled_views WHERE environment_id = $env AND view_start_ms < $cutoff", params)
+            self._exec("DELETE FROM rollups WHERE environment_id = $env AND partition_ms < $cutoff", params)
+            if removed:
+                touched.add(environment_id)
                 self._prefixes.drop(lambda key: key[0] == environment_id)
                 self._known_ids.clear()
         return removed
@@ -579,47 +637,26 @@ class DuckDBStore:
         with self._lock:
             return self._exec(sql, params)
 
-    # beacon events ----------------------------------------------------------------
+    # beacon views -----------------------------------------------------------------
 
-    def add_beacon_events(self, environment_id: str, events: Sequence[BeaconEvent]) -> list[BeaconEvent]:
-        unique = list({(e.view_id, e.sequence): e for e in reversed(events)}.values())[::-1]
-        if not unique:
-            return []
-        incoming = pa.table({
-            "environment_id": pa.array([environment_id] * len(unique), pa.string()),
-            "view_id": [e.view_id for e in unique],
-            "sequence": pa.array([e.sequence for e in unique], pa.int32()),
-            "event": [e.name for e in unique],
-            "fields": [json.dumps(e.fields) for e in unique],
-        })
+    def view_folds(self, environment_id: str, view_ids: Sequence[str]) -> dict[str, str]:
         with self._lock:
-            self._conn.register("incoming_events", incoming)
+            return dict(self._exec("SELECT view_id, fold FROM view_folds WHERE environment_id = ? "
+                                   "AND list_contains(?, view_id)", [environment_id, list(view_ids)]))
+
+    def upsert_beacon_views(self, environment_id: str, views: Sequence[View], folds: Sequence[str],
+                            received_at_ms: Sequence[int]) -> None:
+        if not views:
+            return
+        table = views_to_arrow(environment_id, views, received_at_ms)
+        with self._lock, self._transaction(environment_id):
+            self._write_views(environment_id, table)
+            self._conn.register("incoming_folds", pa.table({"view_id": [v.view_id for v in views], "fold": folds}))
             try:
-                self._exec("BEGIN")
-                known = set(self._exec(
-                    "SELECT i.view_id, i.sequence FROM incoming_events i JOIN beacon_events b "
-                    "USING (environment_id, view_id, sequence)"
-                ))
-                self._exec("INSERT OR IGNORE INTO beacon_events SELECT * FROM incoming_events")
-                self._exec("COMMIT")
-            except Exception:
-                self._exec("ROLLBACK")
-                raise
+                self._exec("INSERT OR REPLACE INTO view_folds SELECT $env, view_id, fold FROM incoming_folds",
+                           {"env": environment_id})
             finally:
-                self._conn.unregister("incoming_events")
-        return [e for e in unique if (e.view_id, e.sequence) not in known]
-
-    def beacon_events(self, environment_id: str, view_ids: Sequence[str]) -> dict[str, list[BeaconEvent]]:
-        with self._lock:
-            rows = self._exec(
-                "SELECT view_id, sequence, event, fields FROM beacon_events "
-                "WHERE environment_id = ? AND list_contains(?, view_id) ORDER BY view_id, sequence",
-                [environment_id, list(view_ids)],
-            )
-        grouped: dict[str, list[BeaconEvent]] = {}
-        for view_id, sequence, event, fields in rows:
-            grouped.setdefault(view_id, []).append(BeaconEvent(view_id, sequence, event, json.loads(fields)))
-        return grouped
+                self._conn.unregister("incoming_folds")
 
     def close(self) -> None:
         with self._lock:
@@ -671,8 +708,10 @@ def _query_params(query: ViewQuery) -> dict:
 
 
 
-def views_to_arrow(environment_id: str, views: Sequence[View], received_at_ms: int) -> pa.Table:
+def views_to_arrow(environment_id: str, views: Sequence[View], received_at_ms: int | Sequence[int]) -> pa.Table:
+    """`received_at_ms`: one server time for all the views, or one per view."""
     n = len(views)
+    received = [received_at_ms] * n if isinstance(received_at_ms, int) else list(received_at_ms)
     columns = {
         "environment_id": pa.array([environment_id] * n, pa.string()),
         "view_id": [v.view_id for v in views],
@@ -693,7 +732,7 @@ def views_to_arrow(environment_id: str, views: Sequence[View], received_at_ms: i
         "device_type": pa.array([v.device_type for v in views], pa.string()),
         "player_name": pa.array([v.player_name for v in views], pa.string()),
         "dimensions": pa.array([list(v.dimensions.items()) for v in views], pa.map_(pa.string(), pa.string())),
-        "received_at_ms": pa.array([received_at_ms] * n, pa.int64()),
+        "received_at_ms": pa.array(received, pa.int64()),
         "last_event_ms": pa.array([v.last_event_ms for v in views], pa.int64()),
     }
     return pa.table(columns)

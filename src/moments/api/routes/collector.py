@@ -1,7 +1,8 @@
 """The beacon collector: where mux-embed and Mux Player send beacons (`beaconCollectionDomain`).
 
-Answers every POST with 2xx and `Access-Control-Allow-Origin: *` unless the body is
-malformed: without a readable 2xx the SDK re-sends the batch.
+Answers every POST with 2xx and `Access-Control-Allow-Origin: *` once its events are durable
+in the journal (ingestion/pipeline.py), unless the body is malformed (400) or the assembler is
+too far behind (503 with Retry-After): without a readable 2xx the SDK re-sends the batch.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from moments.api import bodies
 from moments.api.errors import ApiError, error_response
 from moments.api.routes.imports import read_capped_body
 from moments.ingestion.beacons import InvalidBeacon, decode_body
-from moments.ingestion.collector import collect
 from moments.ingestion.useragent import client_from_headers
 
 log = logging.getLogger("moments.collector")
@@ -25,29 +25,43 @@ CORS = {"Access-Control-Allow-Origin": "*"}
 PREFLIGHT = {**CORS, "Access-Control-Allow-Methods": "POST, OPTIONS",
              "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": "86400"}
 MAX_BEACON_BYTES = 1024 * 1024  # the SDK keeps bodies under ~500 KB
+# Bodies larger than this are decoded off the event loop, so one large body cannot hold up
+# every other request for its whole decoding.
+DECODE_INLINE_BYTES = 64 * 1024
+RETRY_AFTER_S = 5
 
 
 async def receive_beacons(request: Request) -> Response:
     metrics = request.app.state.metrics
+    pipeline = request.app.state.beacons
     metrics.beacon_requests.inc()
     try:
         body = await read_capped_body(request, MAX_BEACON_BYTES)
-        envelope = decode_body(body)
+        envelope = decode_body(body) if len(body) <= DECODE_INLINE_BYTES else await run_in_threadpool(decode_body, body)
     except (ApiError, InvalidBeacon) as error:
         metrics.beacon_rejected_bodies.inc()
         message = error.message if isinstance(error, ApiError) else str(error)
         status = error.status if isinstance(error, ApiError) else 400
         log.warning("rejected beacon body from %s: %s", request.headers.get("origin", "-"), message)
         return error_response(status, message, "bad_request", headers=CORS)
+    if pipeline.overloaded():
+        metrics.beacon_overloaded.inc()
+        return _unavailable("beacon intake is behind; send these events again later")
     client = client_from_headers(request.headers.get("user-agent", ""), request.headers.get("sec-ch-ua-mobile", ""))
-    outcome = await run_in_threadpool(collect, request.app.state.store, envelope, client, int(time.time() * 1000))
-    metrics.beacon_events.inc(outcome.events)
-    metrics.beacon_duplicates.inc(outcome.duplicates)
-    metrics.beacon_unknown_env.inc(outcome.unknown_env_key)
-    metrics.beacon_unusable.inc(outcome.unusable)
-    metrics.views_opened.inc(outcome.views_opened)
-    metrics.views_completed.inc(outcome.views_completed)
+    try:
+        routed = await pipeline.accept(envelope, client, int(time.time() * 1000))
+    except OSError as error:  # the journal could not be written: nothing was acknowledged
+        log.error("beacon journal write failed: %s", error)
+        return _unavailable("beacon events could not be stored; send them again later")
+    metrics.beacon_events.inc(routed.total)
+    metrics.beacon_unknown_env.inc(routed.unknown_env_key)
+    metrics.beacon_unusable.inc(routed.unusable)
     return JSONResponse({}, headers=CORS)
+
+
+def _unavailable(message: str) -> Response:
+    return error_response(503, message, "service_unavailable",
+                          headers={**CORS, "Retry-After": str(RETRY_AFTER_S)})
 
 
 async def preflight(request: Request) -> Response:

@@ -44,7 +44,7 @@ async def _cached(request: Request, caller: Caller, key: tuple, label: str, comp
         return json.dumps(value, separators=(",", ":")).encode()
 
     store = request.app.state.store
-    version = store.data_version()
+    version = store.data_version(caller.environment.environment_id)
     if version is None:
         content = await body()
     else:

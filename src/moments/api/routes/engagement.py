@@ -112,7 +112,7 @@ async def _respond(request: Request, caller: Caller, scope: Scope, label: str, s
             raise not_found(label, scope_id) from None
         return json.dumps(render(result), separators=(",", ":")).encode()
 
-    version = store.data_version()
+    version = store.data_version(caller.environment.environment_id)
     if version is None:
         body = await compute()
     else:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", summary="Liveness and store check")
+@router.get("/healthz", summary="Liveness, store check and beacon ingest lag")
 async def healthz(request: Request) -> JSONResponse:
-    request.app.state.store.get_environment("")  # a real round trip to the store
-    return JSONResponse({"status": "ok"})
+    await run_in_threadpool(request.app.state.store.get_environment, "")  # a real round trip to the store
+    assembler = request.app.state.beacons.assembler
+    ingest = {"lag_s": round(assembler.lag_s(int(time.time() * 1000)), 3), "backlog_bytes": assembler.backlog_bytes()}
+    return JSONResponse({"status": "ok", "ingest": ingest})
 
 
 @router.get("/metrics", summary="Counters in Prometheus text format")

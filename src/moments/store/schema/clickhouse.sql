@@ -136,3 +136,18 @@ CREATE TABLE IF NOT EXISTS leases (
     version  UInt64
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY name;
+
+-- migration 2
+-- Beacon views keep their folded events (ingestion/folds.py) instead of every event; the
+-- newest fold of a view wins. Databases from before get their folds from beacon_events
+-- (ClickHouseStore._fold_stored_events), which then goes.
+CREATE TABLE IF NOT EXISTS view_folds (
+    environment_id String,
+    view_id        String,
+    fold           String,   -- ViewFold.to_json()
+    version        UInt64,
+    stored_at_ms   Int64,
+    retention_days UInt16
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (environment_id, view_id)
+TTL toDateTime(intDiv(stored_at_ms, 1000), 'UTC') + toIntervalDay(retention_days + 1);

@@ -108,3 +108,15 @@ INSERT INTO unrolled_views SELECT environment_id, view_id, view_start_ms FROM vi
 -- partitions. Files made before this version get them from their views when opened
 -- (DuckDBStore._build_slices); this block only marks the version.
 SELECT 1;
+
+-- migration 6
+-- Beacon views keep their folded events (ingestion/folds.py) instead of every event: the
+-- fold is all assembly reads, in bounded space, and takes a new event in O(its keys).
+-- Files made before this version get their views' folds from beacon_events when opened
+-- (DuckDBStore._fold_stored_events), which then goes.
+CREATE TABLE view_folds (
+    environment_id VARCHAR NOT NULL,
+    view_id        VARCHAR NOT NULL,
+    fold           VARCHAR NOT NULL,  -- ViewFold.to_json()
+    PRIMARY KEY (environment_id, view_id)
+);

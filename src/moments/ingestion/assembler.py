@@ -1,0 +1,160 @@
+"""The beacon assembler: journal records in, views out, in batches, in the background.
+
+Pipeline, per batch: read the durable records every journal holds past its applied mark
+(at most `batch_bytes`) -> group their events by environment and view -> fold the new events
+into each touched view's stored fold (duplicates and events past the cap drop out here) ->
+assemble the changed views -> write views, rollups and folds, one transaction per
+environment -> mark the records applied. A crash anywhere in between replays the records,
+which then change nothing they already changed (folds are idempotent).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from moments.ingestion.folds import ViewFold
+from moments.ingestion.journal import JournalReader, JournalWriter, Position, Record
+from moments.ingestion.views import event_key, view_from_fold
+from moments.model import BeaconEvent
+from moments.store.base import Store
+
+log = logging.getLogger("moments.assembler")
+BATCH_BYTES = 8 * 1024 * 1024
+RETRY_AFTER_FAILURE_S = 1.0
+
+
+@dataclass
+class Applied:
+    """What one batch did."""
+
+    records: int = 0
+    events: int = 0
+    duplicates: int = 0
+    over_cap: int = 0
+    views_written: int = 0
+    views_opened: int = 0
+    views_completed: int = 0
+
+
+def apply_events(store: Store, environment_id: str, events: list[tuple[BeaconEvent, int]], applied: Applied) -> None:
+    """Fold (event, received_at_ms) pairs of one environment into their views and store them."""
+    view_ids = sorted({event.view_id for event, _ in events})
+    stored = store.view_folds(environment_id, view_ids)
+    folds = {view_id: ViewFold.from_json(stored[view_id]) if view_id in stored else ViewFold() for view_id in view_ids}
+    ended_before = {view_id for view_id, fold in folds.items() if fold.end is not None}
+    received: dict[str, int] = {}
+    for event, received_at_ms in events:
+        outcome = folds[event.view_id].add(event)
+        if outcome == "new":
+            received[event.view_id] = max(received.get(event.view_id, 0), received_at_ms)
+        elif outcome == "duplicate":
+            applied.duplicates += 1
+        else:
+            applied.over_cap += 1
+    changed = sorted(received)
+    applied.events += len(events)
+    applied.views_written += len(changed)
+    applied.views_opened += sum(view_id not in stored for view_id in changed)
+    applied.views_completed += sum(view_id not in ended_before and folds[view_id].end is not None
+                                   for view_id in changed)
+    if changed:
+        store.upsert_beacon_views(environment_id, [view_from_fold(v, folds[v]) for v in changed],
+                                  [folds[v].to_json() for v in changed], [received[v] for v in changed])
+
+
+def apply_records(store: Store, records: list[Record]) -> Applied:
+    """Apply journal records (payloads: ingestion.collector.Routed.payload)."""
+    applied = Applied(records=len(records))
+    per_environment: dict[str, list[tuple[BeaconEvent, int]]] = defaultdict(list)
+    for record in records:
+        for environment_id, fields_list in json.loads(record.payload).items():
+            for fields in fields_list:
+                event = event_key(fields)
+                if event is not None:  # checked at the door; a record from an older version may differ
+                    per_environment[environment_id].append((event, record.at_ms))
+    for environment_id, events in per_environment.items():
+        apply_events(store, environment_id, events, applied)
+    return applied
+
+
+class Assembler:
+    """Drains every journal under `root` into the store, on a thread of its own.
+
+    `own` is this process's writer: its records are read up to what it has made durable, and
+    its syncs wake the assembler. Other folders (other processes' journals, or this one's from
+    before a restart) are read up to their last whole record.
+    """
+
+    def __init__(self, store: Store, root: Path, own: JournalWriter, on_applied=None,
+                 batch_bytes: int = BATCH_BYTES) -> None:
+        self.store, self.root, self.own = store, root, own
+        self.batch_bytes = batch_bytes
+        self.on_applied = on_applied or (lambda applied: None)
+        self._own_reader = JournalReader(own.folder)
+        self._readers: dict[str, JournalReader] = {own.folder.name: self._own_reader}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="assembler", daemon=True)
+        self.failures = 0
+
+    def readers(self) -> list[JournalReader]:
+        for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            if folder.name not in self._readers:
+                self._readers[folder.name] = JournalReader(folder)
+        return list(self._readers.values())
+
+    def apply_once(self) -> int:
+        """Apply one batch from each journal; the number of records applied."""
+        total = 0
+        for reader in self.readers():
+            until = self.own.durable if reader.folder == self.own.folder else None
+            records, position = reader.read(until, self.batch_bytes)
+            if records:
+                applied = apply_records(self.store, records)
+                self.on_applied(applied)
+                total += len(records)
+            reader.mark_applied(position)
+        return total
+
+    def own_applied(self) -> Position:
+        return self._own_reader.applied
+
+    def lag_s(self, now_ms: int) -> float:
+        """Age of the oldest record not yet applied (0 when all are)."""
+        oldest = min((at for reader in self.readers() if (at := reader.first_pending_at()) is not None), default=None)
+        return max(0.0, (now_ms - oldest) / 1000) if oldest is not None else 0.0
+
+    def backlog_bytes(self) -> int:
+        return sum(reader.backlog_bytes() for reader in self.readers())
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after applying what is durable now."""
+        self._stop.set()
+        with self.own.appended:
+            self.own.appended.notify_all()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            stopping = self._stop.is_set()
+            try:
+                applied = self.apply_once()
+            except Exception:  # the store failed: keep the records, try again shortly
+                self.failures += 1
+                log.exception("applying beacon records failed; retrying")
+                if self._stop.wait(RETRY_AFTER_FAILURE_S):
+                    return
+                continue
+            if stopping and not applied:
+                return
+            if not applied:
+                with self.own.appended:  # checked under the condition, so no sync's wake-up is missed
+                    if self.own.durable == self._own_reader.applied:
+                        self.own.appended.wait(timeout=0.5)
