@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,14 +98,18 @@ class Assembler:
         self.on_applied = on_applied or (lambda applied: None)
         self._own_reader = JournalReader(own.folder)
         self._readers: dict[str, JournalReader] = {own.folder.name: self._own_reader}
+        self._rescan_at = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="assembler", daemon=True)
         self.failures = 0
 
     def readers(self) -> list[JournalReader]:
-        for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
-            if folder.name not in self._readers:
-                self._readers[folder.name] = JournalReader(folder)
+        """A reader per journal folder; new folders (other processes') are looked for each second."""
+        if time.monotonic() >= self._rescan_at:
+            for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
+                if folder.name not in self._readers:
+                    self._readers[folder.name] = JournalReader(folder)
+            self._rescan_at = time.monotonic() + 1.0
         return list(self._readers.values())
 
     def apply_once(self) -> int:
@@ -153,6 +158,8 @@ class Assembler:
                     return
                 continue
             if stopping and not applied:
+                for reader in self.readers():
+                    reader.mark_applied(reader.applied, save=True)
                 return
             if not applied:
                 with self.own.appended:  # checked under the condition, so no sync's wake-up is missed

@@ -21,6 +21,7 @@ import os
 import queue
 import struct
 import threading
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import NamedTuple
 HEADER = struct.Struct("<IIq")
 SEGMENT_BYTES = 64 * 1024 * 1024
 APPLIED_FILE = "applied"
+SAVE_INTERVAL_S = 0.5
 
 
 class Position(NamedTuple):
@@ -107,6 +109,7 @@ class JournalWriter:
         self._durable = Position(self._segment, valid)
         self._durable_lock = threading.Lock()
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self.syncs = 0  # fsyncs done: fewer than appends when they share them
         self.appended = threading.Condition()  # notified after each sync, for the assembler
         self._thread = threading.Thread(target=self._write_loop, name=f"journal-{folder.name}", daemon=True)
         self._thread.start()
@@ -148,6 +151,7 @@ class JournalWriter:
             self._file.flush()
             os.fdatasync(self._file.fileno())
             self._offset += len(payload)
+            self.syncs += 1
             with self._durable_lock:
                 self._durable = Position(self._segment, self._offset)
             error = None
@@ -187,6 +191,7 @@ class JournalReader:
         self.folder = folder
         self.name = folder.name
         self.applied = self._load_applied()
+        self._saved_at = time.monotonic()
 
     def _load_applied(self) -> Position:
         try:
@@ -218,17 +223,23 @@ class JournalReader:
                     position = Position(segment, position.offset + HEADER.size + len(record.payload))
         return records, position
 
-    def mark_applied(self, position: Position) -> None:
-        """Save how far records are applied; drop the segments wholly before it."""
-        if position == self.applied:
+    def mark_applied(self, position: Position, save: bool = False) -> None:
+        """Note how far records are applied. The mark is saved to disk when a segment is done
+        (which then goes), when `save` says so, or SAVE_INTERVAL_S after the last save: a
+        restart replays at most that much again, which changes nothing."""
+        if position == self.applied and not save:
             return
-        scratch = self.folder / (APPLIED_FILE + ".tmp")
-        scratch.write_text(f"{position.segment} {position.offset}\n")
-        os.replace(scratch, self.folder / APPLIED_FILE)
+        segment_done = position.segment != self.applied.segment
         self.applied = position
-        for segment in _segments(self.folder):
-            if segment < position.segment:
-                _segment_path(self.folder, segment).unlink(missing_ok=True)
+        if segment_done or save or time.monotonic() - self._saved_at >= SAVE_INTERVAL_S:
+            scratch = self.folder / (APPLIED_FILE + ".tmp")
+            scratch.write_text(f"{position.segment} {position.offset}\n")
+            os.replace(scratch, self.folder / APPLIED_FILE)
+            self._saved_at = time.monotonic()
+        if segment_done:
+            for segment in _segments(self.folder):
+                if segment < position.segment:
+                    _segment_path(self.folder, segment).unlink(missing_ok=True)
 
     def first_pending_at(self) -> int | None:
         """When the oldest record not yet applied was written; None when there is none."""
