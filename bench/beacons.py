@@ -681,8 +681,9 @@ def create_environment(src: Path, store_url: str, name: str) -> dict:
 
 
 @contextmanager
-def served(src: Path, store_kind: str, folder: Path) -> Iterator[Target]:
-    """A fresh store with a victim and an adversary environment, served by `src`'s moments."""
+def served(src: Path, store_kind: str, folder: Path, workers: int = 1) -> Iterator[Target]:
+    """A fresh store with a victim and an adversary environment, served by `src`'s moments
+    (`--workers` when more than one process)."""
     folder.mkdir(parents=True)
     store_url = f"duckdb://{folder / 'beacons.duckdb'}" if store_kind == "duckdb" else f"chdb://{folder / 'chdb'}"
     victim = create_environment(src, store_url, "beacons")
@@ -690,7 +691,8 @@ def served(src: Path, store_kind: str, folder: Path) -> Iterator[Target]:
     port = free_port()
     log_path = folder / "server.log"
     with log_path.open("wb") as log:
-        server = moments(src, "serve", "--store", store_url, "--port", str(port), stdout=log, stderr=log,
+        server = moments(src, "serve", "--store", store_url, "--port", str(port),
+                         *(["--workers", str(workers)] if workers > 1 else []), stdout=log, stderr=log,
                          stdin=subprocess.DEVNULL)
     target = Target(f"http://127.0.0.1:{port}", victim["env_key"], (victim["token_id"], victim["token_secret"]),
                     server.pid, adversary["env_key"])
@@ -909,6 +911,9 @@ def main(argv: list[str] | None = None) -> None:
                         "default: back to back.")
     parser.add_argument("--viewers", type=int, default=1000, help="With --pace: viewers playing at once.")
     parser.add_argument("--store", choices=("duckdb", "chdb"), default="duckdb")
+    parser.add_argument("--workers", default="1",
+                        help="`moments serve --workers` of the measured revision; a list (1,2) measures each "
+                        "in its own column (the baseline always runs one process).")
     parser.add_argument("--baseline-rev", default=DEFAULT_BASELINE,
                         help=f"Also measure this git revision's server ('none': no baseline; never with --url). "
                         f"Default {DEFAULT_BASELINE}.")
@@ -949,14 +954,15 @@ def main(argv: list[str] | None = None) -> None:
                         args.pid, args.adversary_env_key)
         columns.append(measure_revision(args.url, target, load, bound, args.adversary, log, "u"))
     else:
-        sides = [(f"baseline {args.baseline_rev}", args.baseline_rev)] if args.baseline_rev != "none" else []
-        sides.append((revision_label(args.rev), args.rev))
+        sides = [(f"baseline {args.baseline_rev}", args.baseline_rev, 1)] if args.baseline_rev != "none" else []
+        workers = [int(w) for w in args.workers.split(",")]
+        sides += [(revision_label(args.rev) + (f", --workers {w}" if w > 1 else ""), args.rev, w) for w in workers]
         if args.baseline_rev != "none" and same_server(args.baseline_rev, args.rev):
             notes.append(f"**Both columns run the same server** ({sides[1][0]}'s src/ is {args.baseline_rev}'s): "
                          "their differences are run-to-run noise on this shared machine.")
         with tempfile.TemporaryDirectory(prefix="moments-beacons-") as folder:
-            for n, (label, revision) in enumerate(sides):
-                with sources(revision) as src, served(src, args.store, Path(folder, str(n))) as target:
+            for n, (label, revision, processes) in enumerate(sides):
+                with sources(revision) as src, served(src, args.store, Path(folder, str(n)), processes) as target:
                     columns.append(measure_revision(label, target, load, bound, args.adversary, log, f"r{n}-"))
     text = section(args.store, command_line(argv if argv is not None else sys.argv[1:]), time.monotonic() - started,
                    load_average, load, scenarios, top, columns, notes)

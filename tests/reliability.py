@@ -43,8 +43,9 @@ def fuzz_examples(default: int) -> int:
 class ServerProcess:
     """`python -m moments serve --db FILE --port N`, started, killed and restarted by a test."""
 
-    def __init__(self, db_path: Path, log_path: Path, env: dict[str, str] | None = None) -> None:
-        self.db_path, self.log_path = db_path, log_path
+    def __init__(self, db_path: Path, log_path: Path, env: dict[str, str] | None = None,
+                 args: tuple[str, ...] = ()) -> None:
+        self.db_path, self.log_path, self.args = db_path, log_path, args
         self.env = {**os.environ, **(env or {})}
         self.port = free_port()
         self.process: subprocess.Popen | None = None
@@ -56,7 +57,7 @@ class ServerProcess:
     def start(self, wait: bool = True) -> "ServerProcess":
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "moments", "serve", "--db", str(self.db_path), "--port", str(self.port)],
+            [sys.executable, "-m", "moments", "serve", "--db", str(self.db_path), "--port", str(self.port), *self.args],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=self.env)
         log.close()
         if wait:

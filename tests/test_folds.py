@@ -9,6 +9,7 @@ import statistics
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from moments.ingestion import encoding
 from moments.ingestion.folds import (CLOCK_OFFSET, CUSTOM_DIMENSION, KEPT_FIELDS, MAX_EVENTS_PER_VIEW, MAX_OFFSETS,
                                      MAX_SEQUENCE_RUNS, RECEIVED_AT, ViewFold, epoch_ms, fold_events)
 from moments.ingestion.views import view_from_fold
@@ -81,3 +82,14 @@ def test_a_view_takes_no_events_past_its_caps():
     full = fold_events(BeaconEvent("v", i, "hb", {}) for i in range(MAX_EVENTS_PER_VIEW))
     assert full.add(BeaconEvent("v", MAX_EVENTS_PER_VIEW, "hb", {"video_id": "late"})) == "over_cap"
     assert full.events == MAX_EVENTS_PER_VIEW and "video_id" not in full.state() and full.runs == [[0, MAX_EVENTS_PER_VIEW - 1]]
+
+
+@given(value=st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-2**100, 2**100),
+                                    st.floats(allow_nan=False, allow_infinity=False),
+                                    st.text(st.characters(codec=None))),
+                          lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+                          max_leaves=12))
+def test_records_read_back_exactly_what_was_written(value):
+    """orjson where it can, the standard library where it cannot (big integers, lone surrogates)."""
+    assert encoding.loads(encoding.dumps(value)) == value
+    assert encoding.loads(encoding.dumps(value).encode()) == value

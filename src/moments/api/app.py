@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from moments import __version__
-from moments.api import errors
+from moments.api import door, errors
 from moments.api.cache import ResponseCache
 from moments.api.ratelimit import RateLimiter
 from moments.api.routes import assets, collector, dashboard, engagement, exports, health, imports, layers, lists
@@ -25,6 +25,7 @@ from moments.metrics import Metrics
 from moments.store.base import Store
 
 log = logging.getLogger("moments")
+PUBLISH_INTERVAL_S = 2.0
 
 
 async def housekeeping(app: FastAPI) -> None:
@@ -50,12 +51,28 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                               settings.max_ingest_backlog_bytes, on_applied=metrics.count_applied)
     app.state.beacons = pipeline
     metrics.watch_ingest(lambda: pipeline.assembler.lag_s(int(time.time() * 1000)), pipeline.assembler.backlog_bytes)
-    task = asyncio.create_task(housekeeping(app))
+    tasks = [asyncio.create_task(housekeeping(app)), asyncio.create_task(publish_environments(app, pipeline))]
     try:
         yield
     finally:
-        task.cancel()
+        for task in tasks:
+            task.cancel()
         await run_in_threadpool(pipeline.close)
+
+
+async def publish_environments(app: FastAPI, pipeline: BeaconPipeline) -> None:
+    """Forever: tell door processes (api/door.py) which env keys to take, every few seconds
+    (environments made by another process or with the store's own tools show up too)."""
+    published = None
+    while True:
+        try:
+            environments = await run_in_threadpool(app.state.store.environments)
+            if environments != published:
+                door.publish_environments(pipeline.root, environments)
+                published = environments
+        except Exception:  # keep the loop alive; the next round retries
+            log.exception("publishing environments failed")
+        await asyncio.sleep(PUBLISH_INTERVAL_S)
 
 
 def journal_root(store: Store, settings: Settings) -> Path:

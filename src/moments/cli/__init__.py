@@ -70,12 +70,17 @@ def main() -> None:
 @click.option("--beacon-path", default=None, help="Also collect beacons at this path (besides /).")
 @click.option("--idle-timeout", type=click.FloatRange(1), default=None,
               help="Seconds without updates after which a view counts as completed (default 3600).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Processes: this one holds the store; the others take beacons and pass the rest to it.")
+@click.option("--journal-dir", default=None,
+              help="Where acknowledged beacons wait to be applied (default: beside the DuckDB file or chdb folder).")
 def serve(db: str | None, store_url: str | None, host: str, port: int, demo: bool, beacon_path: str | None,
-          idle_timeout: float | None) -> None:
+          idle_timeout: float | None, workers: int, journal_dir: str | None) -> None:
     """Serve the API on HOST:PORT."""
     import uvicorn
 
-    from moments.api.app import create_app
+    from moments.api import workers as processes
+    from moments.api.app import create_app, journal_root
     from moments.demo import load_demo
 
     store = open_from(db, store_url)
@@ -83,15 +88,36 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, demo: boo
         click.echo("Loading demo data (simulated audiences)...", err=True)
         environment, issued = load_demo(store)
         print_demo_banner(host, port, environment.environment_id, issued)
-    overrides = {"beacon_path": beacon_path, "idle_timeout_s": idle_timeout}
-    app = create_app(store, Settings(**{k: v for k, v in overrides.items() if v is not None}))
+    overrides = {"beacon_path": beacon_path, "idle_timeout_s": idle_timeout, "journal_dir": journal_dir}
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        root = journal_root(store, settings)
+    except ValueError as error:  # a remote ClickHouse store and no journal folder
+        store.close()
+        fail(str(error))
+    app = create_app(store, settings)
     try:
         # Everything loaded so far lives as long as the server: keep the collector from
         # walking it again and again (long pauses show up as p99 latency under load).
         gc.freeze()
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        if workers == 1:
+            uvicorn.run(app, host=host, port=port, log_level="warning")
+        else:
+            processes.run(app, root, host, port, workers, settings)
     finally:
         store.close()
+
+
+@main.command(hidden=True)
+@click.option("--fd", type=int, required=True, help="The listening socket, inherited from the owner.")
+@click.option("--journal-dir", required=True)
+@click.option("--name", required=True)
+@click.option("--beacon-path", default="")
+def door(fd: int, journal_dir: str, name: str, beacon_path: str) -> None:
+    """A door process of `serve --workers N` (started by the owner, not by hand)."""
+    from moments.api.workers import run_door
+
+    run_door(fd, Path(journal_dir), name, Settings(beacon_path=beacon_path))
 
 
 def print_demo_banner(host: str, port: int, environment_id: str, issued: accounts.IssuedToken) -> None:

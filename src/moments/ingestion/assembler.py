@@ -10,14 +10,14 @@ which then change nothing they already changed (folds are idempotent).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from moments.ingestion import encoding
 from moments.ingestion.folds import ViewFold
 from moments.ingestion.journal import JournalReader, JournalWriter, Position, Record
 from moments.ingestion.views import event_key, view_from_fold
@@ -26,6 +26,8 @@ from moments.store.base import Store
 
 log = logging.getLogger("moments.assembler")
 BATCH_BYTES = 8 * 1024 * 1024
+# Playing views whose folds stay in memory (about 1 KB each): a site's concurrent viewers.
+FOLD_CACHE_VIEWS = 50_000
 RETRY_AFTER_FAILURE_S = 1.0
 
 
@@ -42,10 +44,39 @@ class Applied:
     views_completed: int = 0
 
 
-def apply_events(store: Store, environment_id: str, events: list[tuple[BeaconEvent, int]], applied: Applied) -> None:
+class FoldCache:
+    """The stored folds of the views written most recently (an LRU of their JSON): a playing
+    view's next POST finds its fold here, not by a search of the store. Coherent because
+    this assembler is the only writer of folds to its store; entries change only after the
+    store committed them."""
+
+    def __init__(self, max_views: int = FOLD_CACHE_VIEWS) -> None:
+        self.max_views = max_views
+        self._folds: OrderedDict[tuple[str, str], str] = OrderedDict()
+
+    def stored(self, store: Store, environment_id: str, view_ids: list[str]) -> dict[str, str]:
+        """The stored folds of these views (absent: none stored)."""
+        found = {v: fold for v in view_ids if (fold := self._folds.get((environment_id, v))) is not None}
+        missing = [v for v in view_ids if v not in found]
+        if missing:
+            from_store = store.view_folds(environment_id, missing)
+            self.remember(environment_id, from_store)
+            found.update(from_store)
+        return found
+
+    def remember(self, environment_id: str, folds: dict[str, str]) -> None:
+        for view_id, fold in folds.items():
+            self._folds[(environment_id, view_id)] = fold
+            self._folds.move_to_end((environment_id, view_id))
+        while len(self._folds) > self.max_views:
+            self._folds.popitem(last=False)
+
+
+def apply_events(store: Store, environment_id: str, events: list[tuple[BeaconEvent, int]], applied: Applied,
+                 cache: FoldCache) -> None:
     """Fold (event, received_at_ms) pairs of one environment into their views and store them."""
     view_ids = sorted({event.view_id for event, _ in events})
-    stored = store.view_folds(environment_id, view_ids)
+    stored = cache.stored(store, environment_id, view_ids)
     folds = {view_id: ViewFold.from_json(stored[view_id]) if view_id in stored else ViewFold() for view_id in view_ids}
     ended_before = {view_id for view_id, fold in folds.items() if fold.end is not None}
     received: dict[str, int] = {}
@@ -64,22 +95,25 @@ def apply_events(store: Store, environment_id: str, events: list[tuple[BeaconEve
     applied.views_completed += sum(view_id not in ended_before and folds[view_id].end is not None
                                    for view_id in changed)
     if changed:
+        written = {v: folds[v].to_json() for v in changed}
         store.upsert_beacon_views(environment_id, [view_from_fold(v, folds[v]) for v in changed],
-                                  [folds[v].to_json() for v in changed], [received[v] for v in changed])
+                                  list(written.values()), [received[v] for v in changed])
+        cache.remember(environment_id, written)
 
 
-def apply_records(store: Store, records: list[Record]) -> Applied:
+def apply_records(store: Store, records: list[Record], cache: FoldCache | None = None) -> Applied:
     """Apply journal records (payloads: ingestion.collector.Routed.payload)."""
+    cache = cache or FoldCache(0)
     applied = Applied(records=len(records))
     per_environment: dict[str, list[tuple[BeaconEvent, int]]] = defaultdict(list)
     for record in records:
-        for environment_id, fields_list in json.loads(record.payload).items():
+        for environment_id, fields_list in encoding.loads(record.payload).items():
             for fields in fields_list:
                 event = event_key(fields)
                 if event is not None:  # checked at the door; a record from an older version may differ
                     per_environment[environment_id].append((event, record.at_ms))
     for environment_id, events in per_environment.items():
-        apply_events(store, environment_id, events, applied)
+        apply_events(store, environment_id, events, applied, cache)
     return applied
 
 
@@ -98,6 +132,7 @@ class Assembler:
         self.on_applied = on_applied or (lambda applied: None)
         self._own_reader = JournalReader(own.folder)
         self._readers: dict[str, JournalReader] = {own.folder.name: self._own_reader}
+        self.folds = FoldCache()
         self._rescan_at = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="assembler", daemon=True)
@@ -119,7 +154,7 @@ class Assembler:
             until = self.own.durable if reader.folder == self.own.folder else None
             records, position = reader.read(until, self.batch_bytes)
             if records:
-                applied = apply_records(self.store, records)
+                applied = apply_records(self.store, records, self.folds)
                 self.on_applied(applied)
                 total += len(records)
             reader.mark_applied(position)

@@ -6,12 +6,12 @@ later, in batches (ingestion/assembler.py).
 
 from __future__ import annotations
 
-import json
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from moments.ingestion import encoding
 from moments.ingestion.beacons import Envelope
 from moments.ingestion.folds import BROWSER, CLOCK_OFFSET, DEVICE_TYPE, OS, RECEIVED_AT, epoch_ms
 from moments.ingestion.useragent import Client
@@ -34,7 +34,7 @@ class Routed:
 
     def payload(self) -> bytes:
         """The journal record's payload: {environment_id: [event fields, ...]} as JSON."""
-        return json.dumps(self.events, separators=(",", ":")).encode()
+        return encoding.dumps(self.events).encode()
 
 
 class EnvKeys:

@@ -17,11 +17,11 @@ the cap and dropped, and the view keeps what it had.
 from __future__ import annotations
 
 import bisect
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from moments.ingestion import encoding
 from moments.ingestion.imports import MAX_EPOCH_MS, MIN_EPOCH_MS
 from moments.model import BeaconEvent
 
@@ -133,12 +133,12 @@ class ViewFold:
         return {key: value for key, (_, value) in self.fields.items()}
 
     def to_json(self) -> str:
-        return json.dumps([self.fields, self.first_time, self.last_time, self.first_received, self.end,
-                           self.offsets, self.runs, self.events], separators=(",", ":"))
+        return encoding.dumps([self.fields, self.first_time, self.last_time, self.first_received, self.end,
+                               self.offsets, self.runs, self.events])
 
     @classmethod
     def from_json(cls, text: str) -> "ViewFold":
-        return cls(*json.loads(text))
+        return cls(*encoding.loads(text))
 
 
 def _lowest(held: list | None, sequence: int, value: Any) -> list:

@@ -14,14 +14,16 @@ from __future__ import annotations
 import fcntl
 import os
 from pathlib import Path
+from typing import Callable
 
 from fastapi.concurrency import run_in_threadpool
 
 from moments.ingestion.assembler import Assembler
 from moments.ingestion.beacons import Envelope
 from moments.ingestion.collector import EnvKeys, Routed, env_keys_of, route
-from moments.ingestion.journal import JournalWriter
+from moments.ingestion.journal import JournalWriter, Position
 from moments.ingestion.useragent import Client
+from moments.model import Environment
 from moments.store.base import Store
 
 MAX_BACKLOG_BYTES = 256 * 1024 * 1024
@@ -31,16 +33,23 @@ class JournalInUse(RuntimeError):
     pass
 
 
-class BeaconPipeline:
-    def __init__(self, store: Store, root: Path, name: str = "main", max_backlog_bytes: int = MAX_BACKLOG_BYTES,
-                 on_applied=None) -> None:
+class Door:
+    """The door half: route a POST's events and make them durable in this process's journal.
+
+    `lookup` finds an environment by env key (it may block: it runs off the event loop);
+    `applied` tells how far the assembler has applied this journal, for the backlog bound.
+    """
+
+    def __init__(self, root: Path, name: str, lookup: Callable[[str], Environment | None],
+                 applied: Callable[[], Position], max_backlog_bytes: int = MAX_BACKLOG_BYTES,
+                 unknown_ttl_s: float = 10.0) -> None:
         root.mkdir(parents=True, exist_ok=True)
+        self.root = root
         self._lock_file = _lock(root / f"{name}.lock")
         self.writer = JournalWriter(root / name)
-        self.assembler = Assembler(store, root, self.writer, on_applied)
-        self.env_keys = EnvKeys(store.environment_by_env_key)
+        self.env_keys = EnvKeys(lookup, unknown_ttl_s)
+        self.applied = applied
         self.max_backlog_bytes = max_backlog_bytes
-        self.assembler.start()
 
     async def accept(self, envelope: Envelope, client: Client, received_at_ms: int) -> Routed:
         """Route the events and, when any is for a known environment, make them durable."""
@@ -56,11 +65,28 @@ class BeaconPipeline:
     def backlog_bytes(self) -> int:
         """Bytes this process journaled and the assembler has not applied yet (an estimate
         across segment boundaries, exact within one)."""
-        durable, applied = self.writer.durable, self.assembler.own_applied()
+        durable, applied = self.writer.durable, self.applied()
         return max(0, (durable.segment - applied.segment) * self.writer.segment_bytes + durable.offset - applied.offset)
 
     def overloaded(self) -> bool:
         return self.backlog_bytes() > self.max_backlog_bytes
+
+    def close(self) -> None:
+        """Stop taking records and release the journal."""
+        self.writer.close()
+        os.close(self._lock_file)
+
+
+class BeaconPipeline(Door):
+    """The whole pipeline in the process that holds the store: a door, and the assembler
+    that applies this door's journal and every other one under `root`."""
+
+    def __init__(self, store: Store, root: Path, name: str = "main", max_backlog_bytes: int = MAX_BACKLOG_BYTES,
+                 on_applied=None) -> None:
+        super().__init__(root, name, store.environment_by_env_key, lambda: self.assembler.own_applied(),
+                         max_backlog_bytes)
+        self.assembler = Assembler(store, root, self.writer, on_applied)
+        self.assembler.start()
 
     def close(self) -> None:
         """Stop taking records, apply what is durable, release the journal."""

@@ -175,6 +175,13 @@ class ClickHouseStore:
     def get_environment(self, environment_id: str) -> Environment | None:
         return self._environment("environment_id", environment_id)
 
+    def environments(self) -> list[Environment]:
+        rows = self._x.query(
+            "SELECT environment_id, name, env_key, retention_days, rate_limit_per_s, rate_limit_burst "
+            "FROM environments FINAL ORDER BY created_at_ms").to_pylist()
+        return [Environment(r["environment_id"], r["name"], r["env_key"], int(r["retention_days"]),
+                            float(r["rate_limit_per_s"]), int(r["rate_limit_burst"])) for r in rows]
+
     def environment_by_env_key(self, env_key: str) -> Environment | None:
         return self._environment("env_key", env_key)
 

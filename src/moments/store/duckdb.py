@@ -206,6 +206,11 @@ class DuckDBStore:
     def get_environment(self, environment_id: str) -> Environment | None:
         return self._environment("environment_id", environment_id)
 
+    def environments(self) -> list[Environment]:
+        return [Environment(*row) for row in self._exec_locked(
+            "SELECT environment_id, name, env_key, retention_days, rate_limit_per_s, rate_limit_burst "
+            "FROM environments ORDER BY created_at_ms")]
+
     def environment_by_env_key(self, env_key: str) -> Environment | None:
         return self._environment("env_key", env_key)
 
@@ -641,8 +646,13 @@ class DuckDBStore:
 
     def view_folds(self, environment_id: str, view_ids: Sequence[str]) -> dict[str, str]:
         with self._lock:
-            return dict(self._exec("SELECT view_id, fold FROM view_folds WHERE environment_id = ? "
-                                   "AND list_contains(?, view_id)", [environment_id, list(view_ids)]))
+            # A hash join: list_contains would compare each stored id with every asked one.
+            self._conn.register("asked_folds", pa.table({"view_id": pa.array(list(view_ids), pa.string())}))
+            try:
+                return dict(self._exec("SELECT view_id, fold FROM view_folds JOIN asked_folds USING (view_id) "
+                                       "WHERE environment_id = ?", [environment_id]))
+            finally:
+                self._conn.unregister("asked_folds")
 
     def upsert_beacon_views(self, environment_id: str, views: Sequence[View], folds: Sequence[str],
                             received_at_ms: Sequence[int]) -> None:

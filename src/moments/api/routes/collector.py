@@ -68,11 +68,15 @@ async def preflight(request: Request) -> Response:
     return Response(status_code=204, headers=PREFLIGHT)
 
 
+def beacon_paths(path: str) -> list[str]:
+    """`/` and, when given, `path` (beaconCollectionDomain may carry one)."""
+    return ["/"] + ([path.rstrip("/")] if path and path.strip("/") else [])
+
+
 def mount(app: FastAPI, path: str) -> None:
-    """Serve the collector at `/` and, when given, at `path` (beaconCollectionDomain may carry one)."""
+    """Serve the collector at beacon_paths(path)."""
     router = APIRouter(tags=["beacon collector (mux-embed)"])
-    paths = ["/"] + ([path.rstrip("/")] if path and path.strip("/") else [])
-    for p in paths:
+    for p in beacon_paths(path):
         router.add_api_route(p, receive_beacons, methods=["POST"], summary="Receive mux-embed beacons",
                              include_in_schema=p == "/", openapi_extra=bodies.BEACONS)
         router.add_api_route(p, preflight, methods=["OPTIONS"], include_in_schema=False)
