@@ -128,26 +128,37 @@ def test_rollups_equal_raw_views(store, seed):
 
 
 def test_a_file_from_before_slice_rows_gets_them_when_opened(db_path):
-    from moments.store.duckdb import SLICES_VERSION, DuckDBStore
+    """A file of schema version 4 (rollup rows of B values, no slice rows), written as that
+    version wrote it, is migrated when opened: its rows become steps and it gets its slices."""
+    import duckdb
+
+    from moments.store.duckdb import DuckDBStore, migrations, views_to_arrow
+    from moments.store.rollups import AssetIndex, rollup_rows
 
     rng = np.random.default_rng(11)
-    store = DuckDBStore(str(db_path))
-    environment, _ = accounts.create_environment(store, "old file")
-    store.put_asset(environment.environment_id, Asset("a1", 60_000, ("p1",)))
-    store.upsert_views(environment.environment_id, [random_view(rng, f"v{i}") for i in range(300)], NOW_MS)
-    with store._lock:  # what a file of the previous schema version holds
-        store._exec("DELETE FROM rollups WHERE contains(scope, '|')")
-        store._exec("DELETE FROM schema_version WHERE version >= ?", [SLICES_VERSION])
-        store._exec("DROP TABLE view_folds")  # and what version 6 changed
-        store._exec("CREATE TABLE beacon_events (environment_id VARCHAR NOT NULL, view_id VARCHAR NOT NULL, "
-                    "sequence INTEGER NOT NULL, event VARCHAR NOT NULL, fields VARCHAR NOT NULL, "
-                    "PRIMARY KEY (environment_id, view_id, sequence))")
-    store.close()
+    env = "oldfile"
+    views = views_to_arrow(env, [random_view(rng, f"v{i}") for i in range(300)], NOW_MS)
+    rows = rollup_rows(views, AssetIndex({"a1": 60_000}, {"p1": ("a1", 60_000)}), slice_partition_ms=None)
+    old = duckdb.connect(str(db_path))
+    old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for version, sql in migrations()[:4]:
+        old.execute(sql)
+        old.execute("INSERT INTO schema_version VALUES (?)", [version])
+    old.execute("INSERT INTO environments VALUES (?, 'old file', 'oldkey', 100, 100, 100, 0)", [env])
+    old.execute("INSERT INTO assets VALUES (?, 'a1', 60000, NULL, 0)", [env])
+    old.execute("INSERT INTO playback_ids VALUES (?, 'p1', 'a1')", [env])
+    old.register("old_views", views)
+    old.execute("INSERT INTO views SELECT * FROM old_views")
+    old.execute("INSERT INTO unrolled_views SELECT environment_id, view_id, view_start_ms FROM views "
+                "WHERE view_end_ms IS NULL OR duration_ms = 0")
+    old.executemany("INSERT INTO rollups VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [[env, *key, n, watched.tolist()] for key, (n, watched) in rows.items()])
+    old.close()
     store = DuckDBStore(str(db_path))
     try:
         with store._lock:
             assert store._exec("SELECT count(*) FROM rollups WHERE contains(scope, '|')")[0][0] > 0
-        held, held_slices = assert_same(store, environment, NOW_MS, rng)
-        assert held_slices > 0
+        held, held_slices = assert_same(store, store.get_environment(env), NOW_MS, rng)
+        assert held > 0 and held_slices > 0
     finally:
         store.close()

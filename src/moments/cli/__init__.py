@@ -10,20 +10,21 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import click
 
 from moments import accounts
 from moments.config import Settings, default_db_path
 from moments.filters import FilterError, Filters, parse_filters
-from moments.ingestion.bulk import import_table, read_columns
+from moments.ingestion.bulk import import_batches, read_columns
 from moments.ingestion.imports import ImportResult, import_records, read_file
 from moments.ingestion.assets import InvalidAsset, validate_asset
 from moments.model import Scope
 from moments.store import open_store
 from moments.store.base import Store
 
-IMPORT_BATCH = 100_000
+IMPORT_BATCH = 250_000  # views per transaction of `moments import`
 PROGRESS_FROM = 50_000  # records; smaller imports finish before a bar would help
 
 
@@ -209,33 +210,33 @@ def import_command(file: Path, environment_id: str, db, store_url, as_json: bool
         fail(f"no environment {environment_id!r}")
     started = time.perf_counter()
     table = read_columns(file)
-    total = ImportResult()
-    count = table.num_rows if table is not None else None
-    records = None
-    if count is None:
+    batches = import_batches(store, environment_id, table, IMPORT_BATCH) if table is not None else None
+    count = table.num_rows if batches is not None else None
+    if batches is None:  # view by view: the file is not one the fast path takes (or says what is wrong)
         try:
             records = read_file(file)
         except (ValueError, OSError) as error:
             fail(f"cannot read {file}: {error}")
         count = len(records)
+        batches = _record_batches(store, environment_id, records)
+    total = ImportResult()
     with click.progressbar(length=count, label="Importing", file=sys.stderr, hidden=count < PROGRESS_FROM) as bar:
-        for offset in range(0, count, IMPORT_BATCH):
-            batch = None
-            if records is None:  # Arrow columns: the bulk path, unless this batch's columns do not fit it
-                batch = import_table(store, environment_id, table.slice(offset, IMPORT_BATCH), offset)
-                if batch is None:
-                    records = read_file(file)
-            if batch is None:
-                batch = import_records(store, environment_id, records[offset:offset + IMPORT_BATCH])
-                batch.rejected = [type(r)(r.index + offset, r.view_id, r.messages) for r in batch.rejected]
+        for number, batch in enumerate(batches):
             total.accepted += batch.accepted
             total.rejected += batch.rejected
-            bar.update(min(IMPORT_BATCH, count - offset))
+            bar.update(min(IMPORT_BATCH, count - number * IMPORT_BATCH))
     store.close()
     elapsed = time.perf_counter() - started
     lines = [f"accepted {total.accepted}, rejected {len(total.rejected)} in {elapsed:.1f}s"]
     lines += [f"  #{r.index} {r.view_id}: {'; '.join(r.messages)}" for r in total.rejected[:20]]
     emit(total.to_json(), as_json, "\n".join(lines))
+
+
+def _record_batches(store: Store, environment_id: str, records: list) -> Iterator[ImportResult]:
+    for offset in range(0, len(records), IMPORT_BATCH):
+        batch = import_records(store, environment_id, records[offset:offset + IMPORT_BATCH])
+        batch.rejected = [type(r)(r.index + offset, r.view_id, r.messages) for r in batch.rejected]
+        yield batch
 
 
 @main.group()

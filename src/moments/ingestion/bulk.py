@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import io
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -21,7 +23,10 @@ import pyarrow.compute as pc
 from moments.ingestion import imports
 from moments.ingestion.imports import ImportResult, Rejected, validate_view
 from moments.ingestion.sdks import reports_ranges
+from moments.model import View
+from moments.store.base import Store
 from moments.store.duckdb import VIEW_COLUMNS
+from moments.store.rollups import dictionary_codes
 
 ID_PATTERN = r"^[\x20-\x7e]{1,128}$"
 PATH_SAFE_ID_PATTERN = r"^[\x21-\x2e\x30-\x7e]{1,128}$"
@@ -55,7 +60,18 @@ def shallow(data: bytes, limit: int = MAX_ARROW_NESTING) -> bool:
 
 def object_lines(data: bytes) -> bool:
     """Does every line that is not blank start an object?"""
-    return all(line.lstrip()[:1] in (b"{", b"") for line in data.split(b"\n"))
+    text = np.frombuffer(data, dtype=np.uint8)
+    starts = np.concatenate(([0], np.flatnonzero(text == ord("\n")) + 1))
+    starts = starts[starts < len(data)]
+    # Lines that do not open with "{" right away (blank or indented ones, or not objects) are few:
+    # they are read one by one.
+    return all(data[at:_line_end(data, at)].lstrip()[:1] in (b"{", b"")
+               for at in starts[text[starts] != ord("{")].tolist())
+
+
+def _line_end(data: bytes, at: int) -> int:
+    end = data.find(b"\n", at)
+    return len(data) if end < 0 else end
 
 
 def _arrow_json(data: bytes) -> pa.Table | None:
@@ -115,10 +131,19 @@ def _typed(table: pa.Table) -> bool:
 
 
 def _matches(column: pa.ChunkedArray, pattern: str, nullable: bool = True) -> np.ndarray:
+    """Per row: does the value match `pattern` (a null: `nullable`)?"""
     if pa.types.is_null(column.type):
         return np.full(len(column), nullable)
-    result = pc.fill_null(pc.match_substring_regex(column, pattern), nullable)
-    return result.to_numpy(zero_copy_only=False)
+    return pc.fill_null(pc.match_substring_regex(column, pattern), nullable).to_numpy(zero_copy_only=False)
+
+
+def _values_match(column: pa.ChunkedArray, pattern: str, nullable: bool = True) -> np.ndarray:
+    """_matches for a column of few distinct values (ids, dimensions): each is matched once."""
+    if pa.types.is_null(column.type):
+        return np.full(len(column), nullable)
+    codes, values = dictionary_codes(column)
+    distinct = pc.match_substring_regex(pa.array(values, pa.string()), pattern).to_numpy(zero_copy_only=False)
+    return np.append(distinct, nullable)[codes]  # a null's code, -1, picks `nullable`
 
 
 def _between(column: pa.ChunkedArray, low: int, high: int, nullable: bool = False) -> np.ndarray:
@@ -156,7 +181,7 @@ def fast_rows(table: pa.Table) -> np.ndarray:
     any_id = np.zeros(table.num_rows, dtype=bool)
     for name in imports.ID_FIELDS:
         column = _column(table, name)
-        ok &= _matches(column, ID_PATTERN if name == "video_id" else PATH_SAFE_ID_PATTERN)
+        ok &= _values_match(column, ID_PATTERN if name == "video_id" else PATH_SAFE_ID_PATTERN)
         any_id |= pc.is_valid(column).to_numpy(zero_copy_only=False)
     ok &= any_id
     ok &= _between(_column(table, "view_start"), imports.MIN_EPOCH_MS, imports.MAX_EPOCH_MS)
@@ -168,7 +193,7 @@ def fast_rows(table: pa.Table) -> np.ndarray:
     ok &= _between(_column(table, "duration_ms"), 1, imports.MAX_MEDIA_MS)
     ok &= _ranges_ok(_column(table, "ranges"))
     for name in STRING_FIELDS:
-        ok &= _matches(_column(table, name), TEXT_PATTERN)
+        ok &= _values_match(_column(table, name), TEXT_PATTERN)
     return ok
 
 
@@ -179,14 +204,12 @@ def _store_table(environment_id: str, table: pa.Table, received_at_ms: int) -> p
     pairs = pc.list_flatten(ranges)
     values = pc.list_flatten(pairs).to_numpy(zero_copy_only=False).astype(np.int64)
     offsets = pa.array(ranges.offsets.to_numpy() - ranges.offsets.to_numpy()[0])
-    sdk = list(zip(_column(table, "sdk_name").to_pylist(), _column(table, "sdk_version").to_pylist()))
-    counted = {pair: reports_ranges(*pair) for pair in set(sdk)}
 
     def text(name: str) -> pa.Array:
         return _column(table, name).cast(pa.string()).combine_chunks()
 
     columns: dict[str, Any] = {
-        "environment_id": pa.array(np.full(n, environment_id)),
+        "environment_id": pa.repeat(pa.scalar(environment_id, pa.string()), n),
         "view_id": text("view_id"), "asset_id": text("asset_id"), "playback_id": text("playback_id"),
         "video_id": text("video_id"),
         "view_start_ms": _column(table, "view_start").cast(pa.int64()).combine_chunks(),
@@ -195,13 +218,23 @@ def _store_table(environment_id: str, table: pa.Table, received_at_ms: int) -> p
         "range_starts": pa.ListArray.from_arrays(offsets, pa.array(values[0::2])),
         "range_ends": pa.ListArray.from_arrays(offsets, pa.array(values[1::2])),
         "sdk_name": text("sdk_name"), "sdk_version": text("sdk_version"),
-        "reports_ranges": pa.array([counted[pair] for pair in sdk], pa.bool_()),
+        "reports_ranges": _reports_ranges(_column(table, "sdk_name"), _column(table, "sdk_version")),
         **{name: text(name) for name in imports.DIMENSION_FIELDS},
         "dimensions": _custom_dimensions(table),
-        "received_at_ms": pa.array(np.full(n, received_at_ms, dtype=np.int64)),
+        "received_at_ms": pa.repeat(pa.scalar(received_at_ms, pa.int64()), n),
         "last_event_ms": pa.nulls(n, pa.int64()),
     }
     return pa.table({name: columns[name] for name in VIEW_COLUMNS})
+
+
+def _reports_ranges(names: pa.ChunkedArray, versions: pa.ChunkedArray) -> pa.Array:
+    """Per row: does its SDK report ranges (sdks.reports_ranges), asked once per distinct SDK."""
+    (name_codes, name_values), (version_codes, version_values) = dictionary_codes(names), dictionary_codes(versions)
+    # Codes shifted by one, so a null (-1) is a value of its own: (name, version) as one number.
+    pairs, row_pair = np.unique((name_codes + 1) * (len(version_values) + 1) + version_codes + 1, return_inverse=True)
+    answers = [reports_ranges(([None] + name_values)[pair // (len(version_values) + 1)],
+                              ([None] + version_values)[pair % (len(version_values) + 1)]) for pair in pairs.tolist()]
+    return pa.array(np.array(answers, dtype=bool)[row_pair.reshape(-1)])
 
 
 def _custom_dimensions(table: pa.Table) -> pa.Array:
@@ -214,17 +247,27 @@ def _custom_dimensions(table: pa.Table) -> pa.Array:
     return pa.array([[(name, value) for name, value in zip(names, row) if value] for row in zip(*columns)], kind)
 
 
-def import_table(store, environment_id: str, table: pa.Table, first_index: int = 0) -> ImportResult | None:
-    """Import a typed table in bulk; None when its columns do not fit the fast path.
+@dataclass
+class CheckedBatch:
+    """A batch checked column by column: what to answer, and what to store."""
+
+    result: ImportResult
+    slow_views: list[View]  # kept rows that took validate_view
+    table: pa.Table | None  # the store's columns of the other kept rows
+    received_at_ms: int
+
+
+def check_table(environment_id: str, table: pa.Table, first_index: int = 0) -> CheckedBatch | None:
+    """Check a table's rows; None when its columns do not fit the fast path.
 
     Same outcome as the slow path: bad rows are rejected with its messages, and of the valid
-    rows of one view_id the last one is what is stored.
+    rows of one view_id the last one is kept.
     """
     if table.num_rows == 0 or not _typed(table):
         return None
     ok = fast_rows(table)
     result = ImportResult()
-    slow_views: dict[int, Any] = {}
+    slow_views: dict[int, View] = {}
     slow_rows = np.flatnonzero(~ok)
     for row, record in zip(slow_rows.tolist(), table.take(slow_rows).to_pylist()):
         record = {k: v for k, v in record.items() if v is not None}
@@ -234,13 +277,47 @@ def import_table(store, environment_id: str, table: pa.Table, first_index: int =
             result.rejected.append(Rejected(first_index + row, imports.echoed_view_id(record), invalid.messages))
     valid = np.sort(np.concatenate((np.flatnonzero(ok), np.array(list(slow_views), dtype=np.int64))))
     result.accepted = int(valid.size)
-    ids = table["view_id"].combine_chunks().take(pa.array(valid)).to_numpy(zero_copy_only=False)
-    _, last = np.unique(ids[::-1], return_index=True)
-    kept = valid[len(valid) - 1 - last]  # the last valid row of each view_id
+    rows = pa.table({"view_id": table["view_id"].combine_chunks().take(pa.array(valid)), "row": pa.array(valid)})
+    last = rows.group_by("view_id", use_threads=False).aggregate([("row", "max")])["row_max"]
+    kept = np.sort(last.to_numpy())  # the last valid row of each view_id
+    fast_kept = kept[ok[kept]]
     received = int(time.time() * 1000)
-    if slow_views:
-        store.upsert_views(environment_id, [slow_views[r] for r in kept.tolist() if r in slow_views], received)
-    fast_kept = np.sort(kept[ok[kept]])
-    if fast_kept.size:
-        store.bulk_upsert_views(_store_table(environment_id, table.take(pa.array(fast_kept)), received))
-    return result
+    return CheckedBatch(result, [slow_views[r] for r in kept.tolist() if r in slow_views],
+                        _store_table(environment_id, table.take(pa.array(fast_kept)), received) if fast_kept.size else None,
+                        received)
+
+
+def store_checked(store: Store, environment_id: str, batch: CheckedBatch) -> ImportResult:
+    if batch.slow_views:
+        store.upsert_views(environment_id, batch.slow_views, batch.received_at_ms)
+    if batch.table is not None:
+        store.bulk_upsert_views(batch.table)
+    return batch.result
+
+
+def import_table(store: Store, environment_id: str, table: pa.Table, first_index: int = 0) -> ImportResult | None:
+    """Import a typed table in bulk; None when its columns do not fit the fast path."""
+    checked = check_table(environment_id, table, first_index)
+    return None if checked is None else store_checked(store, environment_id, checked)
+
+
+def import_batches(store: Store, environment_id: str, table: pa.Table, batch_rows: int) -> Iterator[ImportResult] | None:
+    """import_table over consecutive batches of a table (None when it does not fit the fast
+    path): each batch is checked on a worker thread while the one before it is stored, so the
+    checks (Arrow, numpy) and the store's writes (DuckDB) run on two cores."""
+    if table.num_rows == 0 or not _typed(table):
+        return None
+
+    def check(offset: int) -> CheckedBatch:
+        return check_table(environment_id, table.slice(offset, batch_rows), offset)
+
+    def batches() -> Iterator[ImportResult]:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-check") as checker:
+            checking = checker.submit(check, 0)
+            for offset in range(0, table.num_rows, batch_rows):
+                checked = checking.result()
+                if offset + batch_rows < table.num_rows:
+                    checking = checker.submit(check, offset + batch_rows)
+                yield store_checked(store, environment_id, checked)
+
+    return batches()

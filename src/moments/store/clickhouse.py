@@ -295,44 +295,32 @@ class ClickHouseStore:
         self._x.insert("open_views", _replacement_rows(new.filter(_unrolled(new)), old.filter(_unrolled(old)),
                                                        version, retention))
         index = self._asset_index(environment_id)
-        deltas = rollups.rollup_rows(new, index, SLICE_PARTITION_MS)
-        if old.num_rows:
-            rollups.combine(deltas, rollups.rollup_rows(old, index, SLICE_PARTITION_MS), -1)
-        self._insert_rollups(environment_id, deltas)
+        self._insert_rollups(environment_id, rollups.RollupSteps.summed(
+            [(rollups.rollup_steps(new, index, SLICE_PARTITION_MS), 1),
+             (rollups.rollup_steps(old, index, SLICE_PARTITION_MS), -1)]))
 
-    def _insert_rollups(self, environment_id: str, deltas: dict) -> None:
+    def _insert_rollups(self, environment_id: str, deltas: rollups.RollupSteps) -> None:
         """Insert 5-minute deltas, with the same deltas summed into their hour and day rows."""
-        grained: dict[tuple, tuple[int, np.ndarray]] = {}
-        for (scope, scope_id, partition, duration), (n, watched) in deltas.items():
-            if n == 0 and not watched.any():
-                continue
-            for grain in GRAINS:
-                key = (scope, scope_id, partition // grain * grain, duration, grain)
-                if key in grained:
-                    old_n, old_watched = grained[key]
-                    grained[key] = (old_n + n, old_watched + watched)
-                else:
-                    grained[key] = (n, watched)
-        kept = [(k, n, w) for k, (n, w) in grained.items() if n != 0 or w.any()]
-        if not kept:
+        grained = [deltas.regrained(grain).changes() for grain in GRAINS]
+        rows = rollups.RollupSteps.concatenated(grained)
+        if not rows.keys:
             return
-        buckets, sums = [], []
-        for _, _, watched in kept:
-            nonzero = np.flatnonzero(watched)
-            buckets.append(nonzero.astype(np.uint16))
-            sums.append(watched[nonzero])
+        offsets, buckets, sums = rows.nonzero_watched()
+        offsets = pa.array(offsets)
         watched_type = pa.struct([("1", pa.list_(pa.uint16())), ("2", pa.list_(_I64))])  # an unnamed Tuple
+        n = len(rows.keys)
         self._x.insert("rollups", pa.table({
-            "environment_id": pa.array([environment_id] * len(kept), _STR),
-            "scope": pa.array([k[0] for k, _, _ in kept], _STR),
-            "scope_id": pa.array([k[1] for k, _, _ in kept], _STR),
-            "duration_ms": pa.array([k[3] for k, _, _ in kept], _I64),
-            "grain_ms": pa.array([k[4] for k, _, _ in kept], _I64),
-            "partition_ms": pa.array([k[2] for k, _, _ in kept], _I64),
-            "n_views": pa.array([n for _, n, _ in kept], _I64),
-            "watched": pa.StructArray.from_arrays([_list_of(buckets, pa.uint16()), _list_of(sums, _I64)],
+            "environment_id": pa.repeat(pa.scalar(environment_id, _STR), n),
+            "scope": pa.array([k[0] for k in rows.keys], _STR),
+            "scope_id": pa.array([k[1] for k in rows.keys], _STR),
+            "duration_ms": pa.array([k[3] for k in rows.keys], _I64),
+            "grain_ms": pa.array(np.repeat(GRAINS, [len(g.keys) for g in grained]), _I64),
+            "partition_ms": pa.array([k[2] for k in rows.keys], _I64),
+            "n_views": pa.array(rows.n_views, _I64),
+            "watched": pa.StructArray.from_arrays([pa.ListArray.from_arrays(offsets, pa.array(buckets, pa.uint16())),
+                                                   pa.ListArray.from_arrays(offsets, pa.array(sums, _I64))],
                                                   fields=list(watched_type)),
-            "retention_days": pa.array([self._retention(environment_id)] * len(kept), pa.uint16()),
+            "retention_days": pa.repeat(pa.scalar(self._retention(environment_id), pa.uint16()), n),
         }))
 
     def _rebuild_rollups(self, environment_id: str, asset_ids: set[str], playback_ids: set[str]) -> None:
@@ -364,7 +352,7 @@ class ClickHouseStore:
             if wanted(key):
                 stored[key] = (int(row["n"]), dense)
         rollups.combine(deltas, stored, -1)
-        self._insert_rollups(environment_id, deltas)
+        self._insert_rollups(environment_id, rollups.RollupSteps.from_dense(deltas))
 
     def rebuild_rollups(self, environment_id: str) -> int:
         """Repair: bring every rollup row of the environment to what its raw views give (deltas).
@@ -399,7 +387,7 @@ class ClickHouseStore:
                       for r, dense in zip(current.select(["scope", "scope_id", "partition_ms", "duration_ms", "n"])
                                           .to_pylist(), _dense(current["w"], current["duration_ms"].to_pylist()))}
             rollups.combine(deltas, stored, -1)
-            self._insert_rollups(environment_id, deltas)
+            self._insert_rollups(environment_id, rollups.RollupSteps.from_dense(deltas))
         return len(assets) + len(pids) + len(videos)
 
     def get_view(self, environment_id: str, view_id: str) -> View | None:
@@ -673,12 +661,6 @@ def _stamped(rows: pa.Table, version: int, deleted: int, retention_days: int) ->
     return (rows.append_column("version", pa.repeat(pa.scalar(version, pa.uint64()), n))
             .append_column("deleted", pa.repeat(pa.scalar(deleted, pa.uint8()), n))
             .append_column("retention_days", pa.repeat(pa.scalar(retention_days, pa.uint16()), n)))
-
-
-def _list_of(arrays: list[np.ndarray], value_type: pa.DataType) -> pa.ListArray:
-    offsets = np.concatenate(([0], np.cumsum([len(a) for a in arrays]))).astype(np.int32)
-    values = np.concatenate(arrays) if arrays else np.zeros(0)
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, value_type))
 
 
 def _dense(watched: pa.ChunkedArray, durations: list[int]) -> list[np.ndarray]:

@@ -7,6 +7,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from typing import Iterator, Sequence
@@ -25,7 +26,7 @@ from moments.store.filtering import filter_conditions
 from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, keyset_pages
 
 # What rollups need of a view (store/rollups.py).
-SLICES_VERSION = 5  # the schema version that brought slice rows
+ROLLUP_STEPS_VERSION = 7  # the schema version that keeps rollup rows as steps (and builds missing slices)
 FOLDS_VERSION = 6  # the schema version that replaced stored beacon events by view folds
 SLICE_BUILD_BATCH = 200_000
 ROLLUP_INPUT = ("asset_id, playback_id, video_id, view_start_ms, view_end_ms, duration_ms, range_starts, "
@@ -52,9 +53,13 @@ class RollupPrefix:
 
     @classmethod
     def of(cls, rows: pa.Table, n_buckets: int) -> "RollupPrefix":
+        """From rows (partition_ms, n_views, step_buckets, steps) in partition order."""
         watched = np.zeros((rows.num_rows, n_buckets), dtype=np.int64)
         if rows.num_rows:
-            watched = pc.list_flatten(rows["watched"].combine_chunks()).to_numpy().reshape(rows.num_rows, n_buckets)
+            buckets = rows["step_buckets"].combine_chunks()
+            watched[pc.list_parent_indices(buckets).to_numpy(), pc.list_flatten(buckets).to_numpy()] = \
+                pc.list_flatten(rows["steps"].combine_chunks()).to_numpy()
+            watched = np.cumsum(watched, axis=1)
         zero = np.zeros((1, n_buckets), dtype=np.int64)
         return cls(rows["partition_ms"].to_numpy(), np.concatenate(([0], np.cumsum(rows["n_views"].to_numpy()))),
                    np.concatenate((zero, np.cumsum(watched, axis=0))))
@@ -108,6 +113,9 @@ class DuckDBStore:
         self._conn = duckdb.connect(path)
         # One connection, used by one thread at a time: DuckDB serialises writers anyway.
         self._lock = threading.Lock()
+        # Rollups of incoming views are computed here while the connection writes the views
+        # (DuckDB and numpy release the GIL, so the two use two cores).
+        self._rollup_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollups")
         # Read-through caches, kept coherent by the writes below (one process owns the file).
         self._prefixes = SizedCache(PREFIX_CACHE_BYTES)
         self._tokens: dict[str, Token] = {}
@@ -131,23 +139,39 @@ class DuckDBStore:
                     continue
                 self._exec("BEGIN")
                 self._exec(sql)
-                if version == SLICES_VERSION and current > 0:
+                if version == ROLLUP_STEPS_VERSION and self._lacks_slices():
                     self._build_slices()
                 if version == FOLDS_VERSION:
                     self._fold_stored_events()
                 self._exec("INSERT INTO schema_version VALUES (?)", [version])
                 self._exec("COMMIT")
 
+    def _lacks_slices(self) -> bool:
+        """Does the file hold views with dimension values but no slice row (made before slice
+        rows existed)? Asked of the data, so a migration cut short asks again."""
+        return self._exec(
+            "SELECT EXISTS (SELECT 1 FROM views WHERE view_end_ms IS NOT NULL "
+            f"AND coalesce({', '.join(rollups.SLICE_DIMENSIONS)}) IS NOT NULL) "
+            "AND NOT EXISTS (SELECT 1 FROM rollups WHERE contains(scope, '|'))")[0][0]
+
     def _build_slices(self) -> None:
-        """Add the slice rows of every stored view (a file from before slice rows existed)."""
+        """Add the slice rows of every stored view, in the migration's transaction (keyset
+        pages: each a query of its own on this connection, which sees that transaction)."""
         for (environment_id,) in self._exec("SELECT environment_id FROM environments"):
             index = self._asset_index(environment_id)
-            # A cursor of its own: the writes below would end a stream read on this connection.
-            batches = self._conn.cursor().sql(f"SELECT {ROLLUP_INPUT} FROM views WHERE environment_id = $env",
-                                              params={"env": environment_id}).to_arrow_reader(SLICE_BUILD_BATCH)
-            for batch in batches:
-                rows = rollups.rollup_rows(pa.Table.from_batches([batch]), index)
-                self._apply_rollups(environment_id, {k: v for k, v in rows.items() if rollups.base_scope(k[0]) != k[0]})
+
+            def page(after: tuple[int, str] | None) -> pa.Table:
+                keyset = f"AND {KEYSET_AFTER.format(start='$after_start', view='$after_view')}" if after else ""
+                params = {"env": environment_id, "limit": SLICE_BUILD_BATCH}
+                params |= {"after_start": after[0], "after_view": after[1]} if after else {}
+                return self._conn.sql(
+                    f"SELECT view_id, {ROLLUP_INPUT} FROM views WHERE environment_id = $env AND view_end_ms IS NOT NULL "
+                    f"{keyset} ORDER BY view_start_ms, view_id LIMIT $limit", params=params).to_arrow_table()
+
+            for views in keyset_pages(page, SLICE_BUILD_BATCH):
+                rows = rollups.rollup_steps(views, index)
+                self._apply_rollups(environment_id, rows.where(np.array(
+                    [rollups.base_scope(key[0]) != key[0] for key in rows.keys], dtype=bool)))
 
     def _fold_stored_events(self) -> None:
         """Fold each beacon view's stored events into its view_folds row, then drop the events."""
@@ -297,28 +321,28 @@ class DuckDBStore:
 
     def _write_views(self, environment_id: str, table: pa.Table) -> None:
         """Store views, in the caller's transaction: a replaced view's old rollup share is
-        taken out and its new one added."""
+        taken out and its new one added. `views` has no key index (migration 7): the stored
+        versions of incoming view_ids are deleted first, which keeps view_id unique."""
+        index = self._asset_index(environment_id)
+        incoming = self._rollup_worker.submit(rollups.rollup_steps, table, index)
         self._conn.register("incoming_views", table)
         try:
             old = self._conn.sql(
-                f"SELECT {ROLLUP_INPUT} FROM views WHERE environment_id = $env "
-                "AND view_id IN (SELECT view_id FROM incoming_views)", params={"env": environment_id},
+                "DELETE FROM views WHERE environment_id = $env AND view_id IN (SELECT view_id FROM incoming_views) "
+                f"RETURNING {ROLLUP_INPUT}", params={"env": environment_id},
             ).to_arrow_table()
-            verb = "INSERT OR REPLACE" if old.num_rows else "INSERT"  # plain INSERT is cheaper on the key
-            self._exec(f"{verb} INTO views SELECT {', '.join(VIEW_COLUMNS)} FROM incoming_views")
             if old.num_rows:
                 self._exec("DELETE FROM unrolled_views WHERE environment_id = $env "
                            "AND view_id IN (SELECT view_id FROM incoming_views)", {"env": environment_id})
+            self._exec(f"INSERT INTO views SELECT {', '.join(VIEW_COLUMNS)} FROM incoming_views")
             self._exec(f"INSERT INTO unrolled_views SELECT environment_id, view_id, view_start_ms "
                        f"FROM incoming_views WHERE {_UNROLLED_SQL}")
         finally:
             self._conn.unregister("incoming_views")
         if old.num_rows:  # a replaced view may take the last trace of an id with it
             self._known_ids.clear()
-        index = self._asset_index(environment_id)
-        deltas = rollups.rollup_rows(table, index)
-        rollups.combine(deltas, rollups.rollup_rows(old, index), -1)
-        self._apply_rollups(environment_id, deltas)
+        self._apply_rollups(environment_id, rollups.RollupSteps.summed(
+            [(incoming.result(), 1), (rollups.rollup_steps(old, index), -1)]))
 
     @contextlib.contextmanager
     def _transaction(self, *environment_ids: str) -> Iterator[set[str]]:
@@ -349,45 +373,33 @@ class DuckDBStore:
             "USING (environment_id, asset_id) WHERE p.environment_id = ?", [environment_id])
         return rollups.AssetIndex(assets, {pid: (asset, duration) for pid, asset, duration in playback})
 
-    def _apply_rollups(self, environment_id: str, deltas: dict) -> None:
-        """Add (n, watched) deltas to the stored rows; rows that reach zero views go away."""
-        deltas = {k: v for k, v in deltas.items() if v[0] != 0 or v[1].any()}
-        if not deltas:
+    def _apply_rollups(self, environment_id: str, deltas: rollups.RollupSteps) -> None:
+        """Add deltas to the stored rows, in the caller's transaction; rows that reach zero views
+        go away. `rollups` has no key index (migration 7): the stored rows of the touched keys
+        are read and deleted, then written back summed with the deltas, one row per key."""
+        deltas = deltas.changes()
+        if not deltas.keys:
             return
-        touched = {(environment_id, k[0], k[1]) for k in deltas}
+        touched = {(environment_id, key[0], key[1]) for key in deltas.keys}
         self._prefixes.drop(lambda key: key[:3] in touched)
-        keys = pa.table({
-            "scope": [k[0] for k in deltas], "scope_id": [k[1] for k in deltas],
-            "partition_ms": pa.array([k[2] for k in deltas], pa.int64()),
-            "duration_ms": pa.array([k[3] for k in deltas], pa.int64()),
-        })
-        self._conn.register("rollup_keys", keys)
+        self._conn.register("rollup_keys", deltas.to_arrow().select(["scope", "scope_id", "partition_ms", "duration_ms"]))
         try:
-            existing = self._conn.sql(
-                "SELECT scope, scope_id, partition_ms, duration_ms, n_views, watched FROM rollups "
-                "JOIN rollup_keys USING (scope, scope_id, partition_ms, duration_ms) WHERE environment_id = $env",
+            stored = self._conn.sql(
+                "DELETE FROM rollups WHERE environment_id = $env AND (scope, scope_id, partition_ms, duration_ms) "
+                "IN (SELECT (scope, scope_id, partition_ms, duration_ms) FROM rollup_keys) "
+                "RETURNING scope, scope_id, partition_ms, duration_ms, n_views, step_buckets, steps",
                 params={"env": environment_id},
-            ).fetchall()
-            self._exec("DELETE FROM rollups WHERE environment_id = $env AND (scope, scope_id, partition_ms, duration_ms) "
-                       "IN (SELECT (scope, scope_id, partition_ms, duration_ms) FROM rollup_keys)", {"env": environment_id})
+            ).to_arrow_table()
         finally:
             self._conn.unregister("rollup_keys")
-        totals = dict(deltas)
-        rollups.combine(totals, {(r[0], r[1], r[2], r[3]): (r[4], np.array(r[5], dtype=np.int64)) for r in existing}, 1)
-        kept = [(k, n, w) for k, (n, w) in totals.items() if n > 0]
-        if not kept:
+        totals = rollups.RollupSteps.summed([(deltas, 1), (rollups.RollupSteps.from_arrow(stored), 1)])
+        rows = totals.where(totals.n_views > 0).to_arrow()
+        if rows.num_rows == 0:
             return
-        rows = pa.table({
-            "environment_id": pa.array([environment_id] * len(kept), pa.string()),
-            "scope": [k[0] for k, _, _ in kept], "scope_id": [k[1] for k, _, _ in kept],
-            "partition_ms": pa.array([k[2] for k, _, _ in kept], pa.int64()),
-            "duration_ms": pa.array([k[3] for k, _, _ in kept], pa.int64()),
-            "n_views": pa.array([n for _, n, _ in kept], pa.int64()),
-            "watched": pa.array([w for _, _, w in kept], pa.list_(pa.int64())),
-        })
         self._conn.register("rollup_rows", rows)
         try:
-            self._exec("INSERT INTO rollups SELECT * FROM rollup_rows")
+            self._exec("INSERT INTO rollups SELECT $env, scope, scope_id, partition_ms, duration_ms, n_views, "
+                       "step_buckets, steps FROM rollup_rows", {"env": environment_id})
         finally:
             self._conn.unregister("rollup_rows")
 
@@ -405,10 +417,10 @@ class DuckDBStore:
             "WHERE environment_id = $env AND asset_id = $asset))",
             params={"env": environment_id, "asset": asset_id, "pids": sorted(playback_ids)},
         ).to_arrow_table()
-        rebuilt = rollups.rollup_rows(views, self._asset_index(environment_id))
-        wanted = {k: v for k, v in rebuilt.items() if (rollups.base_scope(k[0]) == "asset" and k[1] == asset_id)
-                  or (rollups.base_scope(k[0]) == "playback_id" and k[1] in playback_ids)}
-        self._apply_rollups(environment_id, wanted)
+        rebuilt = rollups.rollup_steps(views, self._asset_index(environment_id))
+        self._apply_rollups(environment_id, rebuilt.where(np.array(
+            [(rollups.base_scope(k[0]) == "asset" and k[1] == asset_id)
+             or (rollups.base_scope(k[0]) == "playback_id" and k[1] in playback_ids) for k in rebuilt.keys], dtype=bool)))
 
     def get_view(self, environment_id: str, view_id: str) -> View | None:
         with self._lock:
@@ -528,7 +540,7 @@ class DuckDBStore:
         prefix = self._prefixes.get(key)
         if prefix is None:
             rows = self._conn.sql(
-                "SELECT partition_ms, n_views, watched FROM rollups WHERE environment_id = $env AND scope = $scope "
+                "SELECT partition_ms, n_views, step_buckets, steps FROM rollups WHERE environment_id = $env AND scope = $scope "
                 "AND scope_id = $scope_id AND duration_ms = $duration ORDER BY partition_ms",
                 params={"env": environment_id, "scope": scope, "scope_id": scope_id, "duration": duration_ms},
             ).to_arrow_table()
@@ -599,7 +611,7 @@ class DuckDBStore:
                 self._conn.unregister("closed_views")
             for environment_id in set(closed["environment_id"].to_pylist()):
                 mine = closed.filter(pc.equal(closed["environment_id"], environment_id))
-                self._apply_rollups(environment_id, rollups.rollup_rows(mine, self._asset_index(environment_id)))
+                self._apply_rollups(environment_id, rollups.rollup_steps(mine, self._asset_index(environment_id)))
                 touched.add(environment_id)
         return closed.num_rows
 
@@ -671,6 +683,7 @@ class DuckDBStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+        self._rollup_worker.shutdown()
 
 
 # Counted views of a query's scope and window ($env, $scope_id, $start, $end, $idle_before).

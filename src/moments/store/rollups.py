@@ -14,13 +14,14 @@ backend feeds it views as Arrow and stores the rows it returns.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from moments.engagement.heatmap import bucket_sums, merged_coverage
+from moments.engagement.heatmap import MAX_BUCKETS, bucket_count, merged_coverage
 from moments.filters import Filters, grouped
 from moments.model import RangeSet
 from moments.store.base import ViewQuery
@@ -60,20 +61,20 @@ def base_scope(rollup_scope: str) -> str:
     return rollup_scope.split("|", 1)[0]
 
 
-def _encoded(column: pa.ChunkedArray) -> tuple[np.ndarray, list]:
+def dictionary_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list]:
     """(codes, values): dictionary codes per row (-1 for null) and the distinct values."""
-    encoded = pc.dictionary_encode(column).combine_chunks()
-    codes = encoded.indices.to_numpy(zero_copy_only=False)
-    codes = np.where(encoded.is_valid().to_numpy(zero_copy_only=False), codes, -1).astype(np.int64)
-    return codes, encoded.dictionary.to_pylist()
+    dictionary = pc.dictionary_encode(column).combine_chunks()
+    codes = dictionary.indices.to_numpy(zero_copy_only=False)
+    codes = np.where(dictionary.is_valid().to_numpy(zero_copy_only=False), codes, -1).astype(np.int64)
+    return codes, dictionary.dictionary.to_pylist()
 
 
 def _scope_pairs(views: pa.Table, index: AssetIndex) -> list[tuple[str, np.ndarray, list[str], np.ndarray, np.ndarray]]:
     """Per scope: (scope, view indices, ids, id codes, grid durations) of the (view, scope id) pairs."""
     durations = views["duration_ms"].to_numpy()
-    asset_codes, asset_ids = _encoded(views["asset_id"])
-    playback_codes, playback_ids = _encoded(views["playback_id"])
-    video_codes, video_ids = _encoded(views["video_id"])
+    asset_codes, asset_ids = dictionary_codes(views["asset_id"])
+    playback_codes, playback_ids = dictionary_codes(views["playback_id"])
+    video_codes, video_ids = dictionary_codes(views["video_id"])
     asset_registered = np.array([index.asset_duration.get(a, 0) for a in asset_ids] + [0], dtype=np.int64)
     owners = [index.playback_asset.get(p) for p in playback_ids]
     owner_registered = np.array([o[1] if o else 0 for o in owners] + [0], dtype=np.int64)
@@ -103,8 +104,9 @@ def _scope_pairs(views: pa.Table, index: AssetIndex) -> list[tuple[str, np.ndarr
     ]
 
 
-def _groups(*columns: np.ndarray) -> tuple[list[tuple[int, ...]], np.ndarray]:
-    """Distinct rows of the columns and each row's group number (one 1-D sort, not a row sort)."""
+def _groups(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Distinct rows of the columns (one array per column) and each row's group number
+    (one 1-D sort, not a row sort)."""
     key = np.zeros(columns[0].size, dtype=np.int64)
     values = []
     for column in columns:
@@ -112,19 +114,185 @@ def _groups(*columns: np.ndarray) -> tuple[list[tuple[int, ...]], np.ndarray]:
         key = key * distinct.size + codes.reshape(-1)
         values.append(distinct)
     groups, group_of_row = np.unique(key, return_inverse=True)
-    rows = []
-    for g in groups.tolist():  # decode the mixed-radix key back into column values
-        row = []
-        for distinct in reversed(values):
-            g, code = divmod(g, distinct.size)
-            row.append(int(distinct[code]))
-        rows.append(tuple(reversed(row)))
-    return rows, group_of_row.reshape(-1)
+    # Decode the mixed-radix key back into column values.
+    codes = np.unravel_index(groups, [distinct.size for distinct in values])
+    return [distinct[code] for distinct, code in zip(values, codes)], group_of_row.reshape(-1)
+
+
+@dataclass(frozen=True)
+class RollupSteps:
+    """Rollup rows, columnar. Key i holds n_views[i] views; its watched coverage is kept as
+    the nonzero steps of its first difference (watched = running sum of the steps over the
+    buckets): the few views of a partition change the coverage at few buckets, so a row
+    costs what its views add (at most B steps) instead of B values. Exact integers, so
+    rows add and subtract like the coverage they stand for. Steps are ordered by key."""
+
+    keys: list[RollupKey]
+    n_views: np.ndarray  # (K,) int64
+    row: np.ndarray  # (S,) int64: the key of each step, ascending
+    bucket: np.ndarray  # (S,) int64
+    step: np.ndarray  # (S,) int64
+
+    @classmethod
+    def empty(cls) -> "RollupSteps":
+        nothing = np.zeros(0, dtype=np.int64)
+        return cls([], nothing, nothing, nothing, nothing)
+
+    @classmethod
+    def summed(cls, parts: list[tuple["RollupSteps", int]]) -> "RollupSteps":
+        """The sum of parts, each times its sign: one key per distinct key, steps that cancel
+        dropped. Parts are sums themselves (distinct keys, summed steps), so only the keys in
+        more than one part are added up; the others are taken as they are."""
+        parts = [(part, sign) for part, sign in parts if part.keys]
+        if len(parts) == 1 and parts[0][1] == 1:
+            return parts[0][0]
+        seen = Counter(key for part, _ in parts for key in part.keys)
+        alone = [np.array([seen[key] == 1 for key in part.keys], dtype=bool) for part, _ in parts]
+        return cls.concatenated([part.where(keep).times(sign) for (part, sign), keep in zip(parts, alone)]
+                                + [cls._added([(part.where(~keep), sign) for (part, sign), keep in zip(parts, alone)])])
+
+    @classmethod
+    def _added(cls, parts: list[tuple["RollupSteps", int]]) -> "RollupSteps":
+        """The sum of parts, each times its sign, by sorting all their steps."""
+        position: dict[RollupKey, int] = {}
+        n_parts, rows, buckets, steps = [], [], [], []
+        for part, sign in parts:
+            codes = np.array([position.setdefault(key, len(position)) for key in part.keys], dtype=np.int64)
+            n_parts.append((codes, sign * part.n_views))
+            rows.append(codes[part.row])
+            buckets.append(part.bucket)
+            steps.append(sign * part.step)
+        n_views = np.zeros(len(position), dtype=np.int64)
+        for codes, n in n_parts:
+            np.add.at(n_views, codes, n)
+        row, bucket, step = _summed_steps(np.concatenate(rows or [n_views[:0]]),
+                                          np.concatenate(buckets or [n_views[:0]]),
+                                          np.concatenate(steps or [n_views[:0]]))
+        return cls(list(position), n_views, row, bucket, step)
+
+    @classmethod
+    def concatenated(cls, blocks: list["RollupSteps"]) -> "RollupSteps":
+        """Blocks of distinct keys, one after the other."""
+        first = np.cumsum([0] + [len(block.keys) for block in blocks])
+        return cls([key for block in blocks for key in block.keys],
+                   np.concatenate([block.n_views for block in blocks]),
+                   np.concatenate([block.row + start for block, start in zip(blocks, first.tolist())]),
+                   np.concatenate([block.bucket for block in blocks]),
+                   np.concatenate([block.step for block in blocks]))
+
+    def times(self, sign: int) -> "RollupSteps":
+        return self if sign == 1 else RollupSteps(self.keys, sign * self.n_views, self.row, self.bucket, sign * self.step)
+
+    def where(self, keep: np.ndarray) -> "RollupSteps":
+        """The rows of the keys where `keep` (a boolean per key) is true."""
+        number = np.cumsum(keep) - 1
+        kept = keep[self.row]
+        return RollupSteps([key for key, k in zip(self.keys, keep.tolist()) if k], self.n_views[keep],
+                           number[self.row[kept]], self.bucket[kept], self.step[kept])
+
+    @classmethod
+    def from_dense(cls, rows: dict[RollupKey, tuple[int, np.ndarray]]) -> "RollupSteps":
+        """The rows of (n_views, watched) per key (as `dense` gives them)."""
+        parts = _Parts()
+        for key, (n, watched) in rows.items():
+            steps = np.diff(watched, prepend=0)
+            buckets = np.flatnonzero(steps)
+            parts.add([key], np.array([n], dtype=np.int64), (np.zeros(buckets.size, dtype=np.int64), buckets, steps[buckets]))
+        return parts.gathered()
+
+    def regrained(self, grain: int) -> "RollupSteps":
+        """The rows summed into partitions of `grain` (a multiple of theirs)."""
+        keys = [(scope, scope_id, partition // grain * grain, duration)
+                for scope, scope_id, partition, duration in self.keys]
+        if keys == self.keys:
+            return self
+        return RollupSteps._added([(RollupSteps(keys, self.n_views, self.row, self.bucket, self.step), 1)])
+
+    def nonzero_watched(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(offsets, buckets, values): per key (offsets[i]:offsets[i + 1]), the buckets where its
+        watched is not zero and the value there. Watched keeps its value from one step of a key
+        to the next (or to the end of its grid), so each step starts a run of equal buckets."""
+        grid_of = {duration: bucket_count(duration) for duration in {key[3] for key in self.keys}}
+        grid = np.array([grid_of[key[3]] for key in self.keys], dtype=np.int64)
+        first = np.searchsorted(self.row, np.arange(len(self.keys)))
+        total = np.cumsum(self.step)
+        value = total - np.concatenate(([0], total))[first][self.row]
+        last_of_key = np.append(self.row[1:] != self.row[:-1], True)
+        end = np.where(last_of_key, grid[self.row], np.append(self.bucket[1:], 0))
+        run = np.flatnonzero((value != 0) & (end > self.bucket))
+        lengths = (end - self.bucket)[run]
+        run_start = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        buckets = np.repeat(self.bucket[run], lengths) + np.arange(lengths.sum()) - run_start
+        rows = np.repeat(self.row[run], lengths)
+        return (np.searchsorted(rows, np.arange(len(self.keys) + 1)).astype(np.int32), buckets,
+                np.repeat(value[run], lengths))
+
+    def changes(self) -> "RollupSteps":
+        """Without the keys that change nothing (no views and no steps)."""
+        has_steps = np.zeros(len(self.keys), dtype=bool)
+        has_steps[self.row] = True
+        return self.where((self.n_views != 0) | has_steps)
+
+    def dense(self) -> dict[RollupKey, tuple[int, np.ndarray]]:
+        """(n_views, watched) per key, watched as B exact int64 values (the grid of its duration)."""
+        out: dict[RollupKey, tuple[int, np.ndarray]] = {}
+        grid = np.array([bucket_count(key[3]) for key in self.keys], dtype=np.int64)
+        for n_buckets in np.unique(grid).tolist():
+            on_grid = np.flatnonzero(grid == n_buckets)
+            local = np.full(len(self.keys), -1, dtype=np.int64)
+            local[on_grid] = np.arange(on_grid.size)
+            mine = local[self.row] >= 0
+            watched = np.zeros((on_grid.size, n_buckets), dtype=np.int64)
+            watched[local[self.row[mine]], self.bucket[mine]] = self.step[mine]
+            watched = np.cumsum(watched, axis=1)
+            for i, k in enumerate(on_grid.tolist()):
+                out[self.keys[k]] = (int(self.n_views[k]), watched[i])
+        return out
+
+    def to_arrow(self) -> pa.Table:
+        """One row per key: scope, scope_id, partition_ms, duration_ms, n_views, step_buckets, steps."""
+        offsets = pa.array(np.searchsorted(self.row, np.arange(len(self.keys) + 1)).astype(np.int32))
+        scope, scope_id, partition, duration = zip(*self.keys) if self.keys else ((), (), (), ())
+        return pa.table({
+            "scope": pa.array(scope, pa.string()), "scope_id": pa.array(scope_id, pa.string()),
+            "partition_ms": pa.array(partition, pa.int64()), "duration_ms": pa.array(duration, pa.int64()),
+            "n_views": pa.array(self.n_views, pa.int64()),
+            "step_buckets": pa.ListArray.from_arrays(offsets, pa.array(self.bucket, pa.uint16())),
+            "steps": pa.ListArray.from_arrays(offsets, pa.array(self.step, pa.int64())),
+        })
+
+    @classmethod
+    def from_arrow(cls, rows: pa.Table) -> "RollupSteps":
+        """The rows of a table shaped like to_arrow's."""
+        keys = list(zip(*(rows[name].to_pylist() for name in ("scope", "scope_id", "partition_ms", "duration_ms"))))
+        buckets = rows["step_buckets"].combine_chunks()
+        return cls(keys, rows["n_views"].to_numpy().astype(np.int64),
+                   pc.list_parent_indices(buckets).to_numpy().astype(np.int64),
+                   pc.list_flatten(buckets).to_numpy().astype(np.int64),
+                   pc.list_flatten(rows["steps"].combine_chunks()).to_numpy().astype(np.int64))
+
+
+def _summed_steps(row: np.ndarray, bucket: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps of one (row, bucket) added up, ordered by row then bucket, zeros dropped."""
+    if row.size == 0:
+        return row, bucket, step
+    key = row * (MAX_BUCKETS + 1) + bucket
+    order = np.argsort(key, kind="stable")
+    key, step = key[order], step[order]
+    first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    key, step = key[first], np.add.reduceat(step, first)
+    nonzero = step != 0
+    return key[nonzero] // (MAX_BUCKETS + 1), key[nonzero] % (MAX_BUCKETS + 1), step[nonzero]
 
 
 def rollup_rows(views: pa.Table, index: AssetIndex,
                 slice_partition_ms: int | None = SLICE_PARTITION_MS) -> dict[RollupKey, tuple[int, np.ndarray]]:
-    """(n_views, watched) per rollup key for the views that rollups hold.
+    """(n_views, watched) per rollup key for the views that rollups hold (rollup_steps, dense)."""
+    return rollup_steps(views, index, slice_partition_ms).dense()
+
+
+def rollup_steps(views: pa.Table, index: AssetIndex, slice_partition_ms: int | None = SLICE_PARTITION_MS) -> RollupSteps:
+    """The rollup rows of the views that rollups hold.
 
     `views` has columns asset_id, playback_id, video_id, view_start_ms, view_end_ms,
     duration_ms, range_starts, range_ends, reports_ranges, and the SLICE_DIMENSIONS for slice
@@ -135,7 +303,7 @@ def rollup_rows(views: pa.Table, index: AssetIndex,
                    pc.greater(pc.list_value_length(views["range_starts"]), 0))
     views = views.filter(pc.fill_null(held, False))
     if views.num_rows == 0:
-        return {}
+        return RollupSteps.empty()
     starts_col = views["range_starts"].combine_chunks()
     offsets = starts_col.offsets.to_numpy()
     offsets = offsets - offsets[0]  # list_flatten below starts at the first referenced value
@@ -144,8 +312,8 @@ def rollup_rows(views: pa.Table, index: AssetIndex,
     view_starts = views["view_start_ms"].to_numpy()
     partitions = partition_of(view_starts)
     slices = [] if slice_partition_ms is None else \
-        [(dimension, *_encoded(views[dimension])) for dimension in SLICE_DIMENSIONS if dimension in views.column_names]
-    rows: dict[RollupKey, tuple[int, np.ndarray]] = {}
+        [(dimension, *dictionary_codes(views[dimension])) for dimension in SLICE_DIMENSIONS if dimension in views.column_names]
+    parts = _Parts()
     for scope, pair_view, ids, pair_id, pair_duration in _scope_pairs(views, index):
         keep = pair_duration > 0  # no grid without a duration: such views are read raw
         pair_view, pair_id, pair_duration = pair_view[keep], pair_id[keep], pair_duration[keep]
@@ -161,37 +329,99 @@ def rollup_rows(views: pa.Table, index: AssetIndex,
             on_grid = pair_duration[pair_of_range] == duration
             ranges = RangeSet(pair_view.size, pair_of_range[on_grid], range_starts[range_index[on_grid]],
                               range_ends[range_index[on_grid]], np.zeros(0, dtype=np.int64))
-            coverage = merged_coverage(ranges, duration)
+            events = _coverage_steps(merged_coverage(ranges, duration), duration)
             grid_pairs = np.flatnonzero(pair_duration == duration)
-            for (id_code, partition), n, watched in _group_sums(coverage, duration, grid_pairs,
-                                                                pair_id, partitions[pair_view]):
-                rows[(scope, ids[id_code], partition, duration)] = (n, watched)
+            (id_codes, partition), n, steps = _group_steps(events, duration, grid_pairs, pair_id, partitions[pair_view])
+            parts.add([(scope, ids[c], p, duration) for c, p in zip(id_codes.tolist(), partition.tolist())], n, steps)
             for dimension, codes, values in slices:
                 pair_value = codes[pair_view]
                 with_value = grid_pairs[pair_value[grid_pairs] >= 0]
-                for (id_code, partition, value), n, watched in _group_sums(
-                        coverage, duration, with_value, pair_id, partition_of(view_starts[pair_view], slice_partition_ms),
-                        pair_value):
-                    rows[(slice_scope(scope, dimension, values[value]), ids[id_code], partition, duration)] = (n, watched)
-    return rows
+                (id_codes, partition, value), n, steps = _group_steps(
+                    events, duration, with_value, pair_id, partition_of(view_starts[pair_view], slice_partition_ms),
+                    pair_value)
+                parts.add([(slice_scope(scope, dimension, values[v]), ids[c], p, duration)
+                           for c, p, v in zip(id_codes.tolist(), partition.tolist(), value.tolist())], n, steps)
+    return parts.gathered()
 
 
-def _group_sums(coverage: tuple[np.ndarray, np.ndarray, np.ndarray], duration: int, pairs: np.ndarray,
-                *keys: np.ndarray) -> list[tuple[tuple[int, ...], int, np.ndarray]]:
-    """(key, views, watched) per distinct key of `pairs` (indices into the key columns), summed
-    from the merged coverage of all pairs on this grid (`coverage` slots are pair indices).
-    Groups whose ranges all fall past the end are there too, with nothing watched."""
+class _Parts:
+    """Groups of rollup rows as they are computed, gathered into one RollupSteps."""
+
+    def __init__(self) -> None:
+        self.keys: list[RollupKey] = []
+        self.n: list[np.ndarray] = []
+        self.rows: list[np.ndarray] = []
+        self.buckets: list[np.ndarray] = []
+        self.steps: list[np.ndarray] = []
+
+    def add(self, keys: list[RollupKey], n: np.ndarray, steps: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        """Rows of `keys` with `n` views and `steps` (row into keys, bucket, step; ordered by row)."""
+        row, bucket, step = steps
+        self.rows.append(row + len(self.keys))
+        self.buckets.append(bucket)
+        self.steps.append(step)
+        self.keys += keys
+        self.n.append(n)
+
+    def gathered(self) -> RollupSteps:
+        if not self.keys:
+            return RollupSteps.empty()
+        return RollupSteps(self.keys, np.concatenate(self.n), np.concatenate(self.rows),
+                           np.concatenate(self.buckets), np.concatenate(self.steps))
+
+
+# Most cells (groups x buckets) _group_steps sums in one dense array; past that it sorts.
+DENSE_CELLS = 1 << 24
+# Float sums of integers are exact below this (np.bincount sums in float64).
+EXACT_FLOAT = 1 << 53
+
+
+def _coverage_steps(coverage: tuple[np.ndarray, np.ndarray, np.ndarray],
+                    duration: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(slot, bucket, step) of merged intervals on the grid of `duration`: each interval's
+    share of the first difference of B * watched ms per bucket. It is what
+    engagement.heatmap.bucket_sums adds up (its partial first and last buckets, D in every
+    full bucket between) in difference form: at most four steps, at its first and last
+    buckets and at the buckets after them, whatever its length."""
+    n_buckets = bucket_count(duration)
+    slots, starts, ends = coverage
+    s, e = starts * n_buckets, ends * n_buckets
+    first, last = s // duration, (e - 1) // duration
+    same = first == last
+    head = np.where(same, e - s, (first + 1) * duration - s)
+    tail = np.where(same, 0, e - last * duration)
+    full = np.where(same, 0, duration)
+    buckets = np.concatenate((first, first + 1, last, last + 1))
+    steps = np.concatenate((head, full - head, tail - full, -tail))
+    inside = (buckets < n_buckets) & (steps != 0)
+    return np.tile(slots, 4)[inside], buckets[inside], steps[inside]
+
+
+def _group_steps(events: tuple[np.ndarray, np.ndarray, np.ndarray], duration: int, pairs: np.ndarray,
+                 *keys: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(key columns, views, steps) of the distinct keys of `pairs` (indices into the key columns),
+    summed from the coverage steps of all pairs on this grid (`events` slots are pair indices);
+    steps as (group, bucket, step), ordered by group then bucket. Groups whose ranges all fall
+    past the end are there too, with no steps."""
+    nothing = np.zeros(0, dtype=np.int64)
     if pairs.size == 0:
-        return []
+        return [nothing for _ in keys], nothing, (nothing, nothing, nothing)
     distinct, group = _groups(*(key[pairs] for key in keys))
+    n_groups, n_buckets = distinct[0].size, bucket_count(duration)
     group_of_pair = np.full(keys[0].size, -1, dtype=np.int64)
     group_of_pair[pairs] = group
-    slots, starts, ends = coverage
-    slot_group = group_of_pair[slots]
-    kept = slot_group >= 0
-    sums = bucket_sums(slot_group[kept], starts[kept], ends[kept], duration, len(distinct))
-    members = np.bincount(group, minlength=len(distinct))
-    return [(key, int(members[i]), sums[i]) for i, key in enumerate(distinct)]
+    slots, buckets, steps = events
+    event_group = group_of_pair[slots]
+    kept = event_group >= 0
+    event_group, buckets, steps = event_group[kept], buckets[kept], steps[kept]
+    exact = steps.size == 0 or int(np.abs(steps).max()) * steps.size < EXACT_FLOAT
+    if n_groups * n_buckets > DENSE_CELLS or not exact:
+        summed = _summed_steps(event_group, buckets, steps)
+    else:  # one pass over a dense (group, bucket) array: much cheaper than a sort
+        cells = np.bincount(event_group * n_buckets + buckets, steps.astype(np.float64))
+        nonzero = np.flatnonzero(cells)
+        summed = (nonzero // n_buckets, nonzero % n_buckets, cells[nonzero].astype(np.int64))
+    return distinct, np.bincount(group, minlength=n_groups).astype(np.int64), summed
 
 
 @dataclass(frozen=True)

@@ -120,3 +120,67 @@ CREATE TABLE view_folds (
     fold           VARCHAR NOT NULL,  -- ViewFold.to_json()
     PRIMARY KEY (environment_id, view_id)
 );
+
+-- migration 7
+-- Bulk writes without index upkeep (DuckDBStore._write_views, _apply_rollups). No read used
+-- these indexes (DuckDB answers them with scans and zone maps), while at commit a key index
+-- made each replaced row cost about 0.1 ms. The write path keeps view_id and rollup keys
+-- unique instead: in one transaction it deletes the stored rows of the incoming keys, then
+-- inserts. Rollup rows keep their coverage as the nonzero steps of its first difference
+-- (store/rollups.py, RollupSteps): a row costs what its views add, not B values.
+DROP INDEX views_asset;
+DROP INDEX views_video;
+DROP INDEX views_playback;
+CREATE TABLE views_unkeyed (
+    environment_id VARCHAR NOT NULL,
+    view_id        VARCHAR NOT NULL,  -- unique per environment (kept so by the write path)
+    asset_id       VARCHAR,
+    playback_id    VARCHAR,
+    video_id       VARCHAR,
+    view_start_ms  BIGINT NOT NULL,
+    view_end_ms    BIGINT,            -- NULL while the view is in progress
+    duration_ms    BIGINT NOT NULL,   -- content duration the player reported
+    range_starts   BIGINT[] NOT NULL, -- watched ranges as reported: may overlap, unsorted
+    range_ends     BIGINT[] NOT NULL,
+    sdk_name       VARCHAR,
+    sdk_version    VARCHAR,
+    reports_ranges BOOLEAN NOT NULL,  -- counts for engagement: false for SDKs older than the minimums and for live
+    country        VARCHAR,
+    browser        VARCHAR,
+    os             VARCHAR,
+    device_type    VARCHAR,
+    player_name    VARCHAR,
+    dimensions     MAP(VARCHAR, VARCHAR),
+    received_at_ms BIGINT NOT NULL,   -- server time of the latest version: drives the idle timeout
+    last_event_ms  BIGINT             -- client time of a beacon view's latest event
+);
+INSERT INTO views_unkeyed SELECT * FROM views;
+DROP TABLE views;
+ALTER TABLE views_unkeyed RENAME TO views;
+
+CREATE TABLE unrolled_unkeyed (
+    environment_id VARCHAR NOT NULL,
+    view_id        VARCHAR NOT NULL,
+    view_start_ms  BIGINT NOT NULL
+);
+INSERT INTO unrolled_unkeyed SELECT * FROM unrolled_views;
+DROP TABLE unrolled_views;
+ALTER TABLE unrolled_unkeyed RENAME TO unrolled_views;
+
+CREATE TABLE rollup_steps (
+    environment_id VARCHAR NOT NULL,
+    scope          VARCHAR NOT NULL,  -- asset | video | playback_id, or a slice "scope|dimension|value"
+    scope_id       VARCHAR NOT NULL,
+    partition_ms   BIGINT NOT NULL,   -- start of the partition the views started in
+    duration_ms    BIGINT NOT NULL,   -- the D of the bucket grid
+    n_views        BIGINT NOT NULL,
+    step_buckets   USMALLINT[] NOT NULL, -- buckets where B * watched ms changes, ascending
+    steps          BIGINT[] NOT NULL     -- by how much (watched = running sum over the buckets), exact
+);
+INSERT INTO rollup_steps
+SELECT environment_id, scope, scope_id, partition_ms, duration_ms, n_views,
+       list_filter(list_transform(diff, lambda d, i: CASE WHEN d <> 0 THEN i - 1 END), lambda b: b IS NOT NULL),
+       list_filter(diff, lambda d: d <> 0)
+FROM (SELECT *, list_transform(watched, lambda w, i: w - coalesce(watched[i - 1], 0)) AS diff FROM rollups);
+DROP TABLE rollups;
+ALTER TABLE rollup_steps RENAME TO rollups;
