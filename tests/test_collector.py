@@ -238,3 +238,20 @@ def test_a_file_with_stored_beacon_events_gets_their_folds(db_path):
     finally:
         server.stop()
         store.close()
+
+
+def test_an_env_key_past_its_byte_budget_gets_429_and_others_go_on(start_server):
+    """Bodies past an env key's byte budget are refused before they are decoded, with a
+    Retry-After the SDK honours; another environment's beacons are not held up."""
+    server = start_server(beacon_bytes_per_s=20_000, beacon_burst_bytes=60_000)
+    flooder, other = server.tenant("flooder", env_key="floodkey"), server.tenant("other", env_key="testenv")
+    body = captured_requests("seek-rewatch-destroy")[0]["body"].replace('"ake":"testenv"', '"ake":"floodkey"').encode()
+    with server.client() as c:
+        answers = [c.post("/", content=body, headers={"content-type": "text/plain"}) for _ in range(40)]
+        refused = [a for a in answers if a.status_code == 429]
+        assert refused and all(a.status_code in (200, 429) for a in answers)
+        assert refused[0].headers["access-control-allow-origin"] == "*" and int(refused[0].headers["retry-after"]) >= 1
+        assert refused[0].json()["error"]["type"] == "too_many_requests"
+        assert metric(c.get("/metrics").text, "moments_beacon_over_budget_requests_total") == len(refused)
+        replay(c, captured_requests("seek-rewatch-destroy"))  # the other environment: every POST 200
+    check_views(server, other, "seek-rewatch-destroy")

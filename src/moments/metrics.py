@@ -28,6 +28,8 @@ class Metrics:
         self.views_completed = counter("moments_views_completed", "Views completed by viewend or the idle timeout")
         self.beacon_overloaded = counter("moments_beacon_overloaded_requests",
                                          "Beacon POSTs answered 503 because the assembler was too far behind")
+        self.beacon_over_budget = counter("moments_beacon_over_budget_requests",
+                                          "Beacon POSTs answered 429 because their env key spent its byte budget")
         self.beacon_over_cap = counter("moments_beacon_over_cap_events",
                                        "Beacon events dropped because their view reached its event cap")
         self.ingest_batches = counter("moments_ingest_batches", "Journal batches applied to the store")

@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
+from moments.api.ratelimit import RateLimiter
 from moments.api.routes.collector import beacon_paths, preflight, receive_beacons
 from moments.config import Settings
 from moments.ingestion.journal import JournalReader, Position
@@ -113,5 +114,7 @@ def create_door(root: Path, name: str, settings: Settings) -> Starlette:
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     app = Starlette(routes=[*routes, Route("/{path:path}", passed_on, methods=methods)], lifespan=lifespan)
     app.state.beacons = door
+    app.state.settings = settings
+    app.state.beacon_budget = RateLimiter()  # per process: N doors let N budgets through
     app.state.metrics = Metrics()  # this process's beacon counters; /metrics is the owner's
     return app

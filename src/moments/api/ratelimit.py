@@ -1,4 +1,5 @@
-"""A token bucket per environment: `rate` requests per second sustained, `burst` at once."""
+"""Token buckets by key: `rate` per second sustained, `burst` at once (requests per
+environment for the API; bytes per env key for beacons)."""
 
 from __future__ import annotations
 
@@ -34,13 +35,16 @@ class RateLimiter:
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
 
-    def take(self, key: str, rate: float, burst: int) -> Decision:
+    def take(self, key: str, rate: float, burst: int, cost: float = 1.0) -> Decision:
+        """Take `cost` tokens (at most `burst` are asked for at once: a cost past the burst
+        could never be met)."""
+        cost = min(cost, float(burst))
         now = self._clock()
         with self._lock:
             bucket = self._buckets.setdefault(key, _Bucket(float(burst), now))
             bucket.tokens = min(float(burst), bucket.tokens + (now - bucket.updated) * rate)
             bucket.updated = now
-            if bucket.tokens >= 1.0:
-                bucket.tokens -= 1.0
+            if bucket.tokens >= cost:
+                bucket.tokens -= cost
                 return Decision(True, burst, int(bucket.tokens), 0.0)
-            return Decision(False, burst, 0, (1.0 - bucket.tokens) / rate)
+            return Decision(False, burst, 0, (cost - bucket.tokens) / rate)

@@ -8,6 +8,7 @@ too far behind (503 with Retry-After): without a readable 2xx the SDK re-sends t
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 from fastapi import APIRouter, FastAPI, Request
@@ -16,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 
 from moments.api import bodies
 from moments.api.errors import ApiError, error_response
+from moments.api.ratelimit import Decision
 from moments.api.routes.imports import read_capped_body
 from moments.ingestion.beacons import InvalidBeacon, decode_body
 from moments.ingestion.useragent import client_from_headers
@@ -29,6 +31,8 @@ MAX_BEACON_BYTES = 1024 * 1024  # the SDK keeps bodies under ~500 KB
 # every other request for its whole decoding.
 DECODE_INLINE_BYTES = 64 * 1024
 RETRY_AFTER_S = 5
+# The env key as mux-embed writes it ("ake") or spelled out, found without decoding the body.
+SNIFFED_ENV_KEY = re.compile(rb'"(?:ake|env_key)"\s*:\s*"([^"\\]{1,128})"')
 
 
 async def receive_beacons(request: Request) -> Response:
@@ -37,6 +41,11 @@ async def receive_beacons(request: Request) -> Response:
     metrics.beacon_requests.inc()
     try:
         body = await read_capped_body(request, MAX_BEACON_BYTES)
+        budget = spend_budget(request, pipeline, body)
+        if not budget.allowed:
+            metrics.beacon_over_budget.inc()
+            return error_response(429, "this env key sent more beacon bytes than its budget; send them again later",
+                                  "too_many_requests", headers={**CORS, **budget.headers()})
         envelope = decode_body(body) if len(body) <= DECODE_INLINE_BYTES else await run_in_threadpool(decode_body, body)
     except (ApiError, InvalidBeacon) as error:
         metrics.beacon_rejected_bodies.inc()
@@ -57,6 +66,17 @@ async def receive_beacons(request: Request) -> Response:
     metrics.beacon_unknown_env.inc(routed.unknown_env_key)
     metrics.beacon_unusable.inc(routed.unusable)
     return JSONResponse({}, headers=CORS)
+
+
+def spend_budget(request: Request, pipeline, body: bytes) -> Decision:
+    """Charge the body's bytes to its env key's budget: a known key has a budget of its own,
+    every other body shares one (so made-up keys cannot grow the table of budgets)."""
+    settings = request.app.state.settings
+    found = SNIFFED_ENV_KEY.search(body, 0, 64 * 1024)
+    env_key = found.group(1).decode("utf-8", "replace") if found else ""
+    _, environment = pipeline.env_keys.cached(env_key)
+    return request.app.state.beacon_budget.take(env_key if environment is not None else "", settings.beacon_bytes_per_s,
+                                                settings.beacon_burst_bytes, len(body))
 
 
 def _unavailable(message: str) -> Response:
