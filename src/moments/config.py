@@ -31,8 +31,9 @@ class Settings:
     journal_name: str = os.environ.get("MOMENTS_JOURNAL_NAME", "main")
     # Beacon bytes each env key may send per second (and at once) to one server process; past
     # it, POSTs are answered 429 with Retry-After before their bodies are even decoded. The
-    # default is about 20,000 playing viewers' worth (mux-embed: ~1 KB/s each).
-    beacon_bytes_per_s: float = float(os.environ.get("MOMENTS_BEACON_BYTES_PER_S", 16 * 1024 * 1024))
-    beacon_burst_bytes: int = int(os.environ.get("MOMENTS_BEACON_BURST_BYTES", 64 * 1024 * 1024))
+    # default is about 5,000 playing viewers' worth (mux-embed: ~0.5-1 KB/s each); a bigger
+    # site raises it or runs more --workers (each process has its own budget).
+    beacon_bytes_per_s: float = float(os.environ.get("MOMENTS_BEACON_BYTES_PER_S", 4 * 1024 * 1024))
+    beacon_burst_bytes: int = int(os.environ.get("MOMENTS_BEACON_BURST_BYTES", 32 * 1024 * 1024))
     # Beacon POSTs are answered 503 (Retry-After) while this much is journaled but not applied.
     max_ingest_backlog_bytes: int = int(os.environ.get("MOMENTS_MAX_INGEST_BACKLOG_BYTES", 256 * 1024 * 1024))

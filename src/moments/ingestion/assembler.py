@@ -25,7 +25,9 @@ from moments.model import BeaconEvent
 from moments.store.base import Store
 
 log = logging.getLogger("moments.assembler")
-BATCH_BYTES = 8 * 1024 * 1024
+# Records per batch: a batch is one write transaction, which readers of the same store wait
+# for, so batches stay small enough to keep that wait short.
+BATCH_BYTES = 2 * 1024 * 1024
 # Playing views whose folds stay in memory (about 1 KB each): a site's concurrent viewers.
 FOLD_CACHE_VIEWS = 50_000
 RETRY_AFTER_FAILURE_S = 1.0

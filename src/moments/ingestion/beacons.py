@@ -89,13 +89,12 @@ def expand_event(event: dict) -> dict[str, Any]:
     """An event with long key names. Values are never abbreviated; nested keys are long already."""
     if len(event) > MAX_KEYS_PER_EVENT:
         raise InvalidBeacon(f"an event has more than {MAX_KEYS_PER_EVENT} keys")
-    expanded = {}
-    for key, value in event.items():
-        if len(key) > MAX_KEY_LENGTH:
-            raise InvalidBeacon(f"an event key is longer than {MAX_KEY_LENGTH} characters")
-        _depth(value, MAX_NESTING)
-        expanded[expand_key(key)] = value
-    return expanded
+    if any(len(key) > MAX_KEY_LENGTH for key in event):
+        raise InvalidBeacon(f"an event key is longer than {MAX_KEY_LENGTH} characters")
+    for value in event.values():
+        if isinstance(value, (dict, list)):  # most values are scalars: only these can nest
+            _depth(value, MAX_NESTING)
+    return {expand_key(key): value for key, value in event.items()}
 
 
 @dataclass(frozen=True)
