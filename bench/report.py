@@ -7,8 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 SECTIONS = {  # sections other runs keep: (start marker, end marker); "notes" is written by hand
+    "imports": ("<!-- imports section: bench/run.py (--only-imports) -->", "<!-- end of imports section -->"),
     "notes": ("<!-- notes: written by hand, kept by every run -->", "<!-- end of notes -->"),
     "chdb": ("<!-- chdb section: bench/run.py --store chdb -->", "<!-- end of chdb section -->"),
+    "imports-chdb": ("<!-- imports chdb section: bench/run.py --store chdb (--only-imports) -->",
+                     "<!-- end of imports chdb section -->"),
     "filters": ("<!-- filters section: bench/run.py --filters -->", "<!-- end of filters section -->"),
     "beacons": ("<!-- beacons section: bench/beacons.py -->", "<!-- end of beacons section -->"),
     "beacons-chdb": ("<!-- beacons chdb section: bench/beacons.py --store chdb -->",
