@@ -80,22 +80,29 @@ class SizedCache:
     def __init__(self, budget: int) -> None:
         self.budget, self.used = budget, 0
         self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()  # readers on many threads
 
     def get(self, key):
-        if key not in self._items:
-            return None
-        self._items.move_to_end(key)
-        return self._items[key][0]
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key][0]
 
     def put(self, key, value, size: int) -> None:
-        self.drop(lambda k: k == key)
-        self._items[key] = (value, size)
-        self.used += size
-        while self.used > self.budget and len(self._items) > 1:
-            _, (_, freed) = self._items.popitem(last=False)
-            self.used -= freed
+        with self._lock:
+            self._drop(lambda k: k == key)
+            self._items[key] = (value, size)
+            self.used += size
+            while self.used > self.budget and len(self._items) > 1:
+                _, (_, freed) = self._items.popitem(last=False)
+                self.used -= freed
 
     def drop(self, predicate) -> None:
+        with self._lock:
+            self._drop(predicate)
+
+    def _drop(self, predicate) -> None:
         for key in [k for k in self._items if predicate(k)]:
             self.used -= self._items.pop(key)[1]
 
@@ -111,8 +118,14 @@ class DuckDBStore:
     def __init__(self, path: str) -> None:
         self.path = path
         self._conn = duckdb.connect(path)
-        # One connection, used by one thread at a time: DuckDB serialises writers anyway.
+        # Writes: one connection, one thread at a time (DuckDB serialises writers anyway).
         self._lock = threading.Lock()
+        # Reads: a connection of each thread's own, which sees committed data and waits for no
+        # writer (DuckDB's MVCC). A commit and a reader's snapshot with the data versions it
+        # matches are taken under this short lock, so a snapshot never straddles a commit.
+        self._commit_lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[duckdb.DuckDBPyConnection] = []
         # Rollups of incoming views are computed here while the connection writes the views
         # (DuckDB and numpy release the GIL, so the two use two cores).
         self._rollup_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollups")
@@ -196,9 +209,36 @@ class DuckDBStore:
         """Run under the lock's protection; results are always drained (DuckDB 2 needs that)."""
         return self._conn.execute(sql, params).fetchall()
 
+    def _reader(self) -> duckdb.DuckDBPyConnection:
+        """This thread's read connection."""
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = self._local.reader = self._conn.cursor()
+            with self._lock:
+                self._readers.append(reader)  # closed with the store
+        return reader
+
+    def _read(self, sql: str, params: list | dict | None = None) -> list[tuple]:
+        return self._reader().execute(sql, params).fetchall()
+
+    def _read_arrow(self, sql: str, params: list | dict | None = None) -> pa.Table:
+        return self._reader().sql(sql, params=params).to_arrow_table()
+
+    @contextlib.contextmanager
+    def _snapshot(self, environment_id: str) -> Iterator[int]:
+        """Run this thread's reads in one snapshot; yields the environment's data version in it."""
+        reader = self._reader()
+        with self._commit_lock:
+            reader.execute("BEGIN TRANSACTION")
+            reader.execute("SELECT count(*) FROM schema_version").fetchall()  # the snapshot starts here
+            version = self._versions.get(environment_id, 0)
+        try:
+            yield version
+        finally:
+            reader.execute("ROLLBACK")
+
     def _one(self, sql: str, params: list) -> tuple | None:
-        with self._lock:
-            rows = self._exec(sql, params)
+        rows = self._read(sql, params)
         return rows[0] if rows else None
 
     def _run(self, sql: str, params: list) -> None:
@@ -231,7 +271,7 @@ class DuckDBStore:
         return self._environment("environment_id", environment_id)
 
     def environments(self) -> list[Environment]:
-        return [Environment(*row) for row in self._exec_locked(
+        return [Environment(*row) for row in self._read(
             "SELECT environment_id, name, env_key, retention_days, rate_limit_per_s, rate_limit_burst "
             "FROM environments ORDER BY created_at_ms")]
 
@@ -276,11 +316,11 @@ class DuckDBStore:
             for playback_id in asset.playback_ids:
                 self._exec("INSERT OR REPLACE INTO playback_ids VALUES (?, ?, ?)",
                            [environment_id, playback_id, asset.asset_id])
-            self._assets.clear()
             # The asset's duration and playback IDs decide its rows' grid and members.
             self._rebuild_rollups(environment_id, asset.asset_id, before | set(asset.playback_ids))
             for loser in sorted(losers):
                 self._rebuild_rollups(environment_id, loser, set())
+        self._assets.clear()  # after the commit: a reader meanwhile may have cached the old asset
 
     def get_asset(self, environment_id: str, asset_id: str) -> Asset | None:
         key = (environment_id, "asset", asset_id)
@@ -356,9 +396,10 @@ class DuckDBStore:
             with contextlib.suppress(duckdb.Error):  # a failed ROLLBACK must not hide why
                 self._exec("ROLLBACK")
             raise
-        self._exec("COMMIT")
-        for environment_id in touched:
-            self._versions[environment_id] = self._versions.get(environment_id, 0) + 1
+        with self._commit_lock:
+            self._exec("COMMIT")
+            for environment_id in touched:
+                self._versions[environment_id] = self._versions.get(environment_id, 0) + 1
 
     def data_version(self, environment_id: str) -> int | None:
         """Moves with every committed change of the environment's views, assets or rollups
@@ -423,11 +464,9 @@ class DuckDBStore:
              or (rollups.base_scope(k[0]) == "playback_id" and k[1] in playback_ids) for k in rebuilt.keys], dtype=bool)))
 
     def get_view(self, environment_id: str, view_id: str) -> View | None:
-        with self._lock:
-            table = self._conn.sql(
-                f"SELECT {', '.join(VIEW_COLUMNS)} FROM views WHERE environment_id = $env AND view_id = $view",
-                params={"env": environment_id, "view": view_id},
-            ).to_arrow_table()
+        table = self._read_arrow(
+            f"SELECT {', '.join(VIEW_COLUMNS)} FROM views WHERE environment_id = $env AND view_id = $view",
+            {"env": environment_id, "view": view_id})
         return views_from_arrow(table)[0] if table.num_rows else None
 
     def scope_exists(self, environment_id: str, scope: Scope, scope_id: str) -> bool:
@@ -465,8 +504,7 @@ class DuckDBStore:
             "WHERE $search IS NULL OR contains(lower(ids.id), lower($search)) "
             "ORDER BY 2 DESC, 1 LIMIT $limit"
         )
-        with self._lock:
-            rows = self._exec(sql, {"env": environment_id, "search": search, "limit": limit})
+        rows = self._read(sql, {"env": environment_id, "search": search, "limit": limit})
         return [(row[0], int(row[1])) for row in rows]
 
     def scope_durations(self, environment_id: str, scope: Scope, min_ms: int, max_ms: int,
@@ -489,15 +527,12 @@ class DuckDBStore:
             "SELECT id, d, views FROM ids WHERE d BETWEEN $min AND $max ORDER BY views DESC, id LIMIT $limit"
         )
         params = {"env": environment_id, "min": min_ms, "max": max_ms, "limit": limit}
-        with self._lock:
-            rows = self._exec(sql, params)
+        rows = self._read(sql, params)
         return [(row[0], int(row[1]), int(row[2])) for row in rows]
 
     def view_ranges(self, query: ViewQuery) -> RangeSet:
         sql = f"SELECT range_starts, range_ends, duration_ms FROM views WHERE {_counted_sql(query)}"
-        with self._lock:
-            table = self._conn.sql(sql, params=_query_params(query)).to_arrow_table()
-        return range_set_from_arrow(table)
+        return range_set_from_arrow(self._read_arrow(sql, _query_params(query)))
 
     def list_views(self, query: ViewQuery, limit: int, after: tuple[int, str] | None) -> list[View]:
         # The same condition as view_ranges, so a listing holds exactly the views the heatmap counts.
@@ -507,9 +542,7 @@ class DuckDBStore:
             sql += f" AND {KEYSET_BEFORE.format(start='$after_start', view='$after_view')}"
             params |= {"after_start": after[0], "after_view": after[1]}
         sql += " ORDER BY view_start_ms DESC, view_id DESC LIMIT $limit"
-        with self._lock:
-            table = self._conn.sql(sql, params=params).to_arrow_table()
-        return views_from_arrow(table)
+        return views_from_arrow(self._read_arrow(sql, params))
 
     def count_views(self, query: ViewQuery) -> int:
         return int(self._one(f"SELECT count(*) FROM views WHERE {_counted_sql(query)}", _query_params(query))[0])
@@ -529,17 +562,18 @@ class DuckDBStore:
             sql = (f"SELECT {', '.join(VIEW_COLUMNS)} FROM views WHERE {' AND '.join(conditions + keyset)} "
                    "ORDER BY view_start_ms, view_id LIMIT $limit")
             values = params | ({"after_start": after[0], "after_view": after[1]} if after else {})
-            with self._lock:
-                return self._conn.sql(sql, params=values).to_arrow_table()
+            return self._read_arrow(sql, values)
 
         return keyset_pages(page, batch_rows)
 
-    def _rollup_prefix(self, environment_id: str, scope: str, scope_id: str, duration_ms: int) -> RollupPrefix:
-        """Running sums of a scope's rows over partitions, cached until a write touches the scope."""
-        key = (environment_id, scope, scope_id, duration_ms)
+    def _rollup_prefix(self, environment_id: str, scope: str, scope_id: str, duration_ms: int,
+                       version: int) -> RollupPrefix:
+        """Running sums of a scope's rows over partitions, read in the caller's snapshot (of the
+        environment's data `version`) and cached for that version."""
+        key = (environment_id, scope, scope_id, duration_ms, version)
         prefix = self._prefixes.get(key)
         if prefix is None:
-            rows = self._conn.sql(
+            rows = self._reader().sql(
                 "SELECT partition_ms, n_views, step_buckets, steps FROM rollups WHERE environment_id = $env AND scope = $scope "
                 "AND scope_id = $scope_id AND duration_ms = $duration ORDER BY partition_ms",
                 params={"env": environment_id, "scope": scope, "scope_id": scope_id, "duration": duration_ms},
@@ -561,29 +595,30 @@ class DuckDBStore:
                                  for part in _unheld_parts(registered=False, other_grids=False))
             + ") GROUP BY duration_ms HAVING sum(n) > 0"
         )
-        with self._lock:
-            return [(int(d), int(n)) for d, n in self._exec(sql, params)]
+        return [(int(d), int(n)) for d, n in self._read(sql, params)]
 
     def coverage(self, query: ViewQuery, duration_ms: int, registered: bool) -> Coverage:
         plan, parts = rollups.query_plan(query, rollups.SLICE_PARTITION_MS)
         params = {**_query_params(query), "p0": parts[0], "p1": parts[1]}
         n_views, watched = 0, np.zeros(bucket_count(duration_ms), dtype=np.int64)
-        with self._lock:
+        # One snapshot for the rollup sums and the raw reads: a view that a commit moves
+        # from the raw side into rollups counts once, never twice or not at all.
+        with self._snapshot(query.environment_id) as version:
             for rollup_scope, sign in plan.terms:
-                n, w = self._rollup_prefix(query.environment_id, rollup_scope, query.scope_id, duration_ms).between(*parts)
+                n, w = self._rollup_prefix(query.environment_id, rollup_scope, query.scope_id, duration_ms,
+                                           version).between(*parts)
                 n_views, watched = n_views + sign * n, watched + sign * w
             # Without a registered duration, views on other grids are read raw, if there are any.
-            other_grids = not registered and self._exec(
+            other_grids = not registered and self._read(
                 "SELECT EXISTS (SELECT 1 FROM rollups WHERE environment_id = $env AND list_contains($scopes, scope) "
                 "AND scope_id = $scope_id AND partition_ms >= $p0 AND partition_ms < $p1 AND duration_ms <> $duration)",
                 {"env": query.environment_id, "scope_id": query.scope_id, "p0": parts[0], "p1": parts[1],
                  "duration": duration_ms, "scopes": plan.params()["scopes"]})[0][0]
-        selects = [f"SELECT range_starts, range_ends, duration_ms FROM views WHERE {_counted_sql(query)} AND {part}"
-                   for part in _unheld_parts(registered, other_grids)]
-        if other_grids:
-            params["duration"] = duration_ms
-        with self._lock:
-            table = self._conn.sql(" UNION ALL ".join(selects), params=params).to_arrow_table()
+            selects = [f"SELECT range_starts, range_ends, duration_ms FROM views WHERE {_counted_sql(query)} AND {part}"
+                       for part in _unheld_parts(registered, other_grids)]
+            if other_grids:
+                params["duration"] = duration_ms
+            table = self._read_arrow(" UNION ALL ".join(selects), params)
         return Coverage(n_views, watched, range_set_from_arrow(table))
 
     def finalize_idle_views(self, idle_before_ms: int) -> int:
@@ -622,12 +657,11 @@ class DuckDBStore:
         view starts per transaction, so a long-overdue expiry never holds the file for long.
         """
         removed = 0
-        environments = self._exec_locked("SELECT environment_id, retention_days FROM environments")
+        environments = self._read("SELECT environment_id, retention_days FROM environments")
         for environment_id, retention_days in environments:
             # Whole slice partitions (hours), which are whole 5-minute partitions too.
             cutoff = int(rollups.partition_of(now_ms - retention_days * 86_400_000, rollups.SLICE_PARTITION_MS))
-            oldest = self._exec_locked("SELECT min(view_start_ms) FROM views WHERE environment_id = ?",
-                                       [environment_id])[0][0]
+            oldest = self._read("SELECT min(view_start_ms) FROM views WHERE environment_id = ?", [environment_id])[0][0]
             step = int(rollups.partition_of(oldest, rollups.SLICE_PARTITION_MS)) if oldest is not None else cutoff
             while step < cutoff:
                 step = min(step + rollups.SLICE_PARTITION_MS, cutoff)
@@ -650,21 +684,17 @@ class DuckDBStore:
                 self._known_ids.clear()
         return removed
 
-    def _exec_locked(self, sql: str, params: list | dict | None = None) -> list[tuple]:
-        with self._lock:
-            return self._exec(sql, params)
-
     # beacon views -----------------------------------------------------------------
 
     def view_folds(self, environment_id: str, view_ids: Sequence[str]) -> dict[str, str]:
-        with self._lock:
-            # A hash join: list_contains would compare each stored id with every asked one.
-            self._conn.register("asked_folds", pa.table({"view_id": pa.array(list(view_ids), pa.string())}))
-            try:
-                return dict(self._exec("SELECT view_id, fold FROM view_folds JOIN asked_folds USING (view_id) "
-                                       "WHERE environment_id = ?", [environment_id]))
-            finally:
-                self._conn.unregister("asked_folds")
+        reader = self._reader()
+        # A hash join: list_contains would compare each stored id with every asked one.
+        reader.register("asked_folds", pa.table({"view_id": pa.array(list(view_ids), pa.string())}))
+        try:
+            return dict(reader.execute("SELECT view_id, fold FROM view_folds JOIN asked_folds USING (view_id) "
+                                       "WHERE environment_id = ?", [environment_id]).fetchall())
+        finally:
+            reader.unregister("asked_folds")
 
     def upsert_beacon_views(self, environment_id: str, views: Sequence[View], folds: Sequence[str],
                             received_at_ms: Sequence[int]) -> None:
@@ -682,6 +712,8 @@ class DuckDBStore:
 
     def close(self) -> None:
         with self._lock:
+            for reader in self._readers:
+                reader.close()
             self._conn.close()
         self._rollup_worker.shutdown()
 
