@@ -39,7 +39,8 @@ class Metrics:
         """Gauges read when scraped: how far the assembler is behind the journal."""
         Gauge("moments_ingest_lag_seconds", "Age of the oldest acknowledged beacon record not yet applied",
               registry=self.registry).set_function(lag_s)
-        Gauge("moments_ingest_backlog_bytes", "Journal bytes acknowledged but not yet applied",
+        Gauge("moments_ingest_backlog_bytes",
+              "Bytes acknowledged but not yet applied (on ClickHouse: local journals and the shared inbox)",
               registry=self.registry).set_function(backlog_bytes)
 
     def count_applied(self, applied) -> None:

@@ -28,17 +28,20 @@ log = logging.getLogger("moments")
 PUBLISH_INTERVAL_S = 2.0
 
 
+def housekeep(app: FastAPI) -> None:
+    """Close views idle for longer than the idle timeout, drop data past retention (blocking)."""
+    now = time.time()
+    closed = app.state.store.finalize_idle_views(int((now - app.state.settings.idle_timeout_s) * 1000))
+    app.state.metrics.views_completed.inc(closed)
+    app.state.store.expire(int(now * 1000))
+
+
 async def housekeeping(app: FastAPI) -> None:
-    """Forever: close views idle for longer than the idle timeout, drop data past retention."""
-    settings: Settings = app.state.settings
+    """Forever, where the beacon pipeline does not run it (stores one process holds)."""
     while True:
-        await asyncio.sleep(settings.finalize_interval_s)
-        now = time.time()
+        await asyncio.sleep(app.state.settings.finalize_interval_s)
         try:
-            closed = await run_in_threadpool(app.state.store.finalize_idle_views,
-                                             int((now - settings.idle_timeout_s) * 1000))
-            app.state.metrics.views_completed.inc(closed)
-            await run_in_threadpool(app.state.store.expire, int(now * 1000))
+            await run_in_threadpool(housekeep, app)
         except Exception:  # keep the loop alive; the next round retries
             log.exception("housekeeping failed")
 
@@ -48,10 +51,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     metrics: Metrics = app.state.metrics
     pipeline = BeaconPipeline(app.state.store, journal_root(app.state.store, settings), settings.journal_name,
-                              settings.max_ingest_backlog_bytes, on_applied=metrics.count_applied)
+                              settings.max_ingest_backlog_bytes, on_applied=metrics.count_applied,
+                              housekeeping=lambda: housekeep(app), housekeeping_interval_s=settings.finalize_interval_s)
     app.state.beacons = pipeline
-    metrics.watch_ingest(lambda: pipeline.assembler.lag_s(int(time.time() * 1000)), pipeline.assembler.backlog_bytes)
-    tasks = [asyncio.create_task(housekeeping(app)), asyncio.create_task(publish_environments(app, pipeline))]
+    metrics.watch_ingest(lambda: pipeline.ingest_lag_s(int(time.time() * 1000)), pipeline.ingest_backlog_bytes)
+    tasks = [asyncio.create_task(publish_environments(app, pipeline))]
+    if not pipeline.runs_housekeeping:
+        tasks.append(asyncio.create_task(housekeeping(app)))
     try:
         yield
     finally:

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 
 from moments.ingestion import encoding
 from moments.ingestion.folds import ViewFold
-from moments.ingestion.journal import JournalReader, JournalWriter, Position, Record
+from moments.ingestion.journal import Journals, Record
 from moments.ingestion.views import event_key, view_from_fold
 from moments.model import BeaconEvent
 from moments.store.base import Store
@@ -120,41 +118,23 @@ def apply_records(store: Store, records: list[Record], cache: FoldCache | None =
 
 
 class Assembler:
-    """Drains every journal under `root` into the store, on a thread of its own.
+    """Drains every journal under a root (ingestion.journal.Journals) into the store, on a
+    thread of its own: the direct path, for a store one process holds (DuckDB)."""
 
-    `own` is this process's writer: its records are read up to what it has made durable, and
-    its syncs wake the assembler. Other folders (other processes' journals, or this one's from
-    before a restart) are read up to their last whole record.
-    """
-
-    def __init__(self, store: Store, root: Path, own: JournalWriter, on_applied=None,
-                 batch_bytes: int = BATCH_BYTES) -> None:
-        self.store, self.root, self.own = store, root, own
+    def __init__(self, store: Store, journals: Journals, on_applied=None, batch_bytes: int = BATCH_BYTES) -> None:
+        self.store, self.journals = store, journals
         self.batch_bytes = batch_bytes
         self.on_applied = on_applied or (lambda applied: None)
-        self._own_reader = JournalReader(own.folder)
-        self._readers: dict[str, JournalReader] = {own.folder.name: self._own_reader}
         self.folds = FoldCache()
-        self._rescan_at = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="assembler", daemon=True)
         self.failures = 0
 
-    def readers(self) -> list[JournalReader]:
-        """A reader per journal folder; new folders (other processes') are looked for each second."""
-        if time.monotonic() >= self._rescan_at:
-            for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
-                if folder.name not in self._readers:
-                    self._readers[folder.name] = JournalReader(folder)
-            self._rescan_at = time.monotonic() + 1.0
-        return list(self._readers.values())
-
     def apply_once(self) -> int:
         """Apply one batch from each journal; the number of records applied."""
         total = 0
-        for reader in self.readers():
-            until = self.own.durable if reader.folder == self.own.folder else None
-            records, position = reader.read(until, self.batch_bytes)
+        for reader in self.journals.readers():
+            records, position = self.journals.read(reader, self.batch_bytes)
             if records:
                 applied = apply_records(self.store, records, self.folds)
                 self.on_applied(applied)
@@ -162,25 +142,13 @@ class Assembler:
             reader.mark_applied(position)
         return total
 
-    def own_applied(self) -> Position:
-        return self._own_reader.applied
-
-    def lag_s(self, now_ms: int) -> float:
-        """Age of the oldest record not yet applied (0 when all are)."""
-        oldest = min((at for reader in self.readers() if (at := reader.first_pending_at()) is not None), default=None)
-        return max(0.0, (now_ms - oldest) / 1000) if oldest is not None else 0.0
-
-    def backlog_bytes(self) -> int:
-        return sum(reader.backlog_bytes() for reader in self.readers())
-
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
         """Stop after applying what is durable now."""
         self._stop.set()
-        with self.own.appended:
-            self.own.appended.notify_all()
+        self.journals.wake()
         self._thread.join()
 
     def _loop(self) -> None:
@@ -195,10 +163,7 @@ class Assembler:
                     return
                 continue
             if stopping and not applied:
-                for reader in self.readers():
-                    reader.mark_applied(reader.applied, save=True)
+                self.journals.save_marks()
                 return
             if not applied:
-                with self.own.appended:  # checked under the condition, so no sync's wake-up is missed
-                    if self.own.durable == self._own_reader.applied:
-                        self.own.appended.wait(timeout=0.5)
+                self.journals.wait_for_own(0.5)

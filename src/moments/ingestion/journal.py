@@ -12,6 +12,13 @@ Layout: DIR/NAME/SEGMENT.log, NAME one writer (one server process), SEGMENT a ze
 counter; each record is `length (u32) | crc32 (u32) | written at, epoch ms (i64) | payload`,
 the checksum over the time and the payload. A torn record at the tail of
 the last segment (a crash mid-write, never acknowledged) is cut off when the journal opens.
+DIR/NAME/source holds the journal's lasting name in the ClickHouse store's shared inbox
+(ingestion/forwarder.py).
+
+A record's end position (`Position.seq`) names it for good: a writer that opens a journal
+already holding records starts a new segment, so a position read once (perhaps from the page
+cache of a writer whose machine then crashed before the record reached the disk) is never
+reused by a different record.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import queue
 import struct
 import threading
 import time
+import uuid
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,17 +38,26 @@ from typing import NamedTuple
 HEADER = struct.Struct("<IIq")
 SEGMENT_BYTES = 64 * 1024 * 1024
 APPLIED_FILE = "applied"
+SOURCE_FILE = "source"
 SAVE_INTERVAL_S = 0.5
+OFFSET_BITS = 40  # a segment is far smaller than 2**40 bytes
 
 
 class Position(NamedTuple):
     segment: int
     offset: int
 
+    @property
+    def seq(self) -> int:
+        """The position as one integer, increasing along the journal; within a segment,
+        differences are bytes."""
+        return self.segment << OFFSET_BITS | self.offset
+
 
 class Record(NamedTuple):
     at_ms: int  # when it was appended (the server's clock)
     payload: bytes
+    end: Position | None = None  # where it ends in its journal (set by JournalReader.read)
 
 
 @dataclass
@@ -84,6 +101,22 @@ def _valid_length(path: Path) -> int:
     return offset
 
 
+def source_id(folder: Path) -> str:
+    """The journal's name among every machine's journals (its `source` file, made on first
+    use): the same for as long as the folder lives, unlike its path."""
+    path = folder / SOURCE_FILE
+    if not path.exists():
+        scratch = folder / f"{SOURCE_FILE}.{uuid.uuid4().hex}.tmp"
+        scratch.write_text(f"{os.uname().nodename}/{folder.name}/{uuid.uuid4().hex}\n")
+        try:
+            os.link(scratch, path)  # atomic, and refuses to replace one another process made meanwhile
+        except FileExistsError:
+            pass
+        finally:
+            scratch.unlink()
+    return path.read_text().strip()
+
+
 def _fsync_folder(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
@@ -106,7 +139,9 @@ class JournalWriter:
         self._file = open(path, "ab")
         self._file.truncate(valid)  # a torn tail was never acknowledged
         self._offset = valid
-        self._durable = Position(self._segment, valid)
+        if valid:  # positions already handed out are never written again (see the module's docstring)
+            self._rotate()
+        self._durable = Position(self._segment, self._offset)
         self._durable_lock = threading.Lock()
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self.syncs = 0  # fsyncs done: fewer than appends when they share them
@@ -218,9 +253,9 @@ class JournalReader:
                     record = _read_record(file)
                     if record is None:  # the end, or a record still being written: next time
                         break
-                    records.append(record)
                     taken += HEADER.size + len(record.payload)
                     position = Position(segment, position.offset + HEADER.size + len(record.payload))
+                    records.append(record._replace(end=position))
         return records, position
 
     def mark_applied(self, position: Position, save: bool = False) -> None:
@@ -261,3 +296,52 @@ class JournalReader:
                 total += size - (self.applied.offset if segment == self.applied.segment else 0)
         return max(total, 0)
 
+
+
+class Journals:
+    """Every journal folder under `root`, as their reader (the assembler, or on a shared store
+    the forwarder) sees them: this process's own, read up to what its writer made durable,
+    and the others (door processes', or this one's from before a restart), read up to their
+    last whole record. New folders are looked for once a second."""
+
+    def __init__(self, root: Path, own: JournalWriter) -> None:
+        self.root, self.own = root, own
+        self._own_reader = JournalReader(own.folder)
+        self._readers: dict[str, JournalReader] = {own.folder.name: self._own_reader}
+        self._rescan_at = 0.0
+
+    def readers(self) -> list[JournalReader]:
+        if time.monotonic() >= self._rescan_at:
+            for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
+                if folder.name not in self._readers:
+                    self._readers[folder.name] = JournalReader(folder)
+            self._rescan_at = time.monotonic() + 1.0
+        return list(self._readers.values())
+
+    def read(self, reader: JournalReader, max_bytes: int) -> tuple[list[Record], Position]:
+        return reader.read(self.own.durable if reader is self._own_reader else None, max_bytes)
+
+    def own_applied(self) -> Position:
+        return self._own_reader.applied
+
+    def save_marks(self) -> None:
+        for reader in self.readers():
+            reader.mark_applied(reader.applied, save=True)
+
+    def wait_for_own(self, timeout_s: float) -> None:
+        """Until the own writer makes more durable than is applied (or `timeout_s`)."""
+        with self.own.appended:  # checked under the condition, so no sync's wake-up is missed
+            if self.own.durable == self._own_reader.applied:
+                self.own.appended.wait(timeout=timeout_s)
+
+    def wake(self) -> None:
+        with self.own.appended:
+            self.own.appended.notify_all()
+
+    def lag_s(self, now_ms: int) -> float:
+        """Age of the oldest record not yet applied (0 when all are)."""
+        oldest = min((at for reader in self.readers() if (at := reader.first_pending_at()) is not None), default=None)
+        return max(0.0, (now_ms - oldest) / 1000) if oldest is not None else 0.0
+
+    def backlog_bytes(self) -> int:
+        return sum(reader.backlog_bytes() for reader in self.readers())

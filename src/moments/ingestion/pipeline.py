@@ -2,11 +2,17 @@
 
     accept():  route the POST's events (collector.route) -> append one record to this
                process's journal, group-committed (journal.JournalWriter) -> acknowledge
-    background: journal records -> folds -> views, rollups (assembler.Assembler)
+    background, on a store one process holds (DuckDB):
+               journal records -> folds -> views, rollups (assembler.Assembler)
+    background, on a store many processes write (store.base.BeaconInbox: ClickHouse):
+               journal records -> the shared inbox (forwarder.Forwarder); in the one process
+               holding the assembly lease: inbox -> folds -> views, rollups, and housekeeping
+               (inbox.InboxAssembler)
 
 A POST waits for one fsync shared with every POST that arrived meanwhile, never for the
-store. When the assembler falls behind by more than `max_backlog_bytes`, `overloaded()`
-says so and the door answers 503 with Retry-After: the SDKs keep their events and re-send.
+store. When more than `max_backlog_bytes` wait (in this process's journal, or in the shared
+inbox), `overloaded()` says so and the door answers 503 with Retry-After:
+the SDKs keep their events and re-send.
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ from fastapi.concurrency import run_in_threadpool
 from moments.ingestion.assembler import Assembler
 from moments.ingestion.beacons import Envelope
 from moments.ingestion.collector import EnvKeys, Routed, env_keys_of, route
-from moments.ingestion.journal import JournalWriter, Position
+from moments.ingestion.forwarder import Forwarder
+from moments.ingestion.inbox import InboxAssembler
+from moments.ingestion.journal import Journals, JournalWriter, Position
 from moments.ingestion.useragent import Client
 from moments.model import Environment
-from moments.store.base import Store
+from moments.store.base import BeaconInbox, Store
 
 MAX_BACKLOG_BYTES = 256 * 1024 * 1024
 
@@ -78,20 +86,61 @@ class Door:
 
 
 class BeaconPipeline(Door):
-    """The whole pipeline in the process that holds the store: a door, and the assembler
-    that applies this door's journal and every other one under `root`."""
+    """The whole pipeline in the process that holds the store: a door, and what takes this
+    door's journal and every other one under `root` to the store.
+
+    On a store one process holds, the assembler applies them directly and `housekeeping` is
+    left to the caller. On a BeaconInbox store, the forwarder sends them to the inbox, and the
+    inbox assembler applies the inbox and runs `housekeeping` (every `housekeeping_interval_s`)
+    whenever this process holds the assembly lease: `runs_housekeeping` is then True.
+    """
 
     def __init__(self, store: Store, root: Path, name: str = "main", max_backlog_bytes: int = MAX_BACKLOG_BYTES,
-                 on_applied=None) -> None:
-        super().__init__(root, name, store.environment_by_env_key, lambda: self.assembler.own_applied(),
+                 on_applied=None, housekeeping: Callable[[], None] | None = None,
+                 housekeeping_interval_s: float = 60.0) -> None:
+        super().__init__(root, name, store.environment_by_env_key, lambda: self.journals.own_applied(),
                          max_backlog_bytes)
-        self.assembler = Assembler(store, root, self.writer, on_applied)
-        self.assembler.start()
+        self.journals = Journals(root, self.writer)
+        self.runs_housekeeping = isinstance(store, BeaconInbox)
+        self.assembler: Assembler | None = None
+        self.forwarder: Forwarder | None = None
+        self.inbox: InboxAssembler | None = None
+        if self.runs_housekeeping:
+            self.forwarder = Forwarder(store, self.journals)
+            self.inbox = InboxAssembler(store, on_applied, housekeeping, housekeeping_interval_s)
+            self.forwarder.start()
+            self.inbox.start()
+        else:
+            self.assembler = Assembler(store, self.journals, on_applied)
+            self.assembler.start()
+
+    def overloaded(self) -> bool:
+        waiting = self.inbox.backlog.payload_bytes if self.inbox is not None else 0
+        return self.backlog_bytes() + waiting > self.max_backlog_bytes
+
+    def ingest_lag_s(self, now_ms: int) -> float:
+        """Age of the oldest acknowledged record not yet applied: in the journals under `root`
+        and, on a BeaconInbox store, in the shared inbox (every process's records). Blocking."""
+        lag = self.journals.lag_s(now_ms)
+        if self.inbox is not None and (oldest := self.inbox.store.inbox_backlog().oldest_at_ms) is not None:
+            lag = max(lag, (now_ms - oldest) / 1000)
+        return max(0.0, lag)
+
+    def ingest_backlog_bytes(self) -> int:
+        """Bytes acknowledged and not yet applied: journal bytes under `root` (not yet forwarded,
+        on a BeaconInbox store) plus the payload bytes waiting in the shared inbox. Blocking."""
+        waiting = self.inbox.store.inbox_backlog().payload_bytes if self.inbox is not None else 0
+        return self.journals.backlog_bytes() + waiting
 
     def close(self) -> None:
-        """Stop taking records, apply what is durable, release the journal."""
+        """Stop taking records, apply what is durable (on a BeaconInbox store: forward it, and
+        apply the inbox when the lease is free or this process's), release the journal."""
         self.writer.close()
-        self.assembler.stop()
+        if self.assembler is not None:
+            self.assembler.stop()
+        else:
+            self.forwarder.stop()
+            self.inbox.stop()
         os.close(self._lock_file)
 
 

@@ -7,7 +7,7 @@ its migrations and its query language.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Protocol, Sequence
+from typing import Iterator, NamedTuple, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import pyarrow as pa
@@ -122,3 +122,62 @@ class Store(Protocol):
         """A local file or folder the store lives in (the beacon journal's default home), or None."""
 
     def close(self) -> None: ...
+
+
+class InboxRow(NamedTuple):
+    """A beacon journal record in the shared inbox (BeaconInbox)."""
+
+    source: str  # the journal it comes from, named for good (ingestion.journal.source_id)
+    seq: int  # its end in that journal (ingestion.journal.Position.seq): increasing, a byte offset within a segment
+    at_ms: int  # when the journal took it
+    payload: bytes  # ingestion.collector.Routed.payload
+
+
+class InboxBacklog(NamedTuple):
+    """What waits in the inbox past the saved cursors (a row forwarded twice counts twice
+    until the engine merges the copies)."""
+
+    rows: int
+    payload_bytes: int
+    oldest_at_ms: int | None
+
+
+@runtime_checkable
+class BeaconInbox(Protocol):
+    """A store that several processes (machines) write beacons to at once (ClickHouse).
+
+    Each process forwards its journals' records to the inbox (at least once: a record sent
+    again has the same (source, seq)); one process at a time, the holder of the assembly
+    lease, applies them past per-source cursors and runs housekeeping, so beacon views,
+    their folds and rollups have one writer.
+    """
+
+    def inbox_append(self, rows: Sequence[InboxRow]) -> None:
+        """Store rows in the inbox, visible to every process when this returns."""
+
+    def inbox_cursors(self) -> dict[str, int]:
+        """Per source, the seq up to which its rows are applied (saved by inbox_advance)."""
+
+    def inbox_read(self, after: dict[str, int], max_bytes: int) -> list[InboxRow]:
+        """Rows past `after` (absent source: from its first row), ordered by (source, seq), of
+        each source those within about `max_bytes` of journal past its first such row."""
+
+    def inbox_advance(self, cursors: dict[str, int]) -> None:
+        """Save cursors (call it once the rows up to them are applied); a cursor never moves back."""
+
+    def inbox_prune(self, cursors: dict[str, int]) -> None:
+        """Delete the rows at or before these cursors."""
+
+    def inbox_backlog(self) -> InboxBacklog:
+        """What the inbox holds past the saved cursors."""
+
+    @property
+    def assembly_lease_ms(self) -> int:
+        """How long the assembly lease lasts from a successful assembly_lease()."""
+
+    def assembly_lease(self) -> bool:
+        """Take or renew the assembly lease; True while this store holds it, for assembly_lease_ms
+        from the call (by the clocks of the machines, which must agree within seconds)."""
+
+    def release_assembly_lease(self) -> None:
+        """Give the lease up now (a clean stop), so another process takes over at once."""

@@ -12,8 +12,9 @@ SQL designed for ClickHouse (schema in store/schema/clickhouse.sql, docs/clickho
   key when it merges, and queries sum them (sum, sumMap), so no merge is needed for a
   right answer and no row is ever updated in place.
 - Several `moments` processes may share the database: nothing mutable is cached here
-  (`data_version()` is None, so responses are not cached either), beacon views are rebuilt
-  from stored events, and housekeeping runs in one process at a time under a lease.
+  (`data_version()` is None, so responses are not cached either); every process forwards
+  its beacons to a shared inbox, and one process at a time (the holder of the assembly
+  lease) applies them and runs housekeeping (store/base.py, BeaconInbox).
 
 Every statement goes through an executor (store/executor.py): chdb in-process, or
 clickhouse-connect over HTTP.
@@ -38,7 +39,7 @@ from moments.engagement.heatmap import bucket_count
 from moments.filters import Filters
 from moments.model import Asset, BeaconEvent, Environment, RangeSet, Scope, Token, View
 from moments.store import rollups
-from moments.store.base import Coverage, ViewQuery
+from moments.store.base import Coverage, InboxBacklog, InboxRow, ViewQuery
 from moments.store.duckdb import VIEW_COLUMNS, range_set_from_arrow, views_from_arrow, views_to_arrow
 from moments.store.executor import Executor
 from moments.store.filtering import filter_conditions
@@ -61,7 +62,10 @@ GRAINS = (rollups.PARTITION_MS, 3_600_000, 86_400_000)  # rollup rows: 5 minutes
 # Slice rows at 5 minutes like the others: the hour and day rows keep them few to sum.
 SLICE_PARTITION_MS = rollups.PARTITION_MS
 FOLDS_VERSION = 2  # the schema version that replaced stored beacon events by view folds
-LEASE_MS = 300_000  # housekeeping lease: another process takes over this long after the holder stops
+# The assembly lease: one process at a time applies beacons and runs housekeeping (writes
+# beacon views). Renewed as it works; another process takes over this long after the holder stops.
+ASSEMBLY_LEASE = "assembly"
+ASSEMBLY_LEASE_MS = 30_000
 
 _PARAM = re.compile(r"\{(\w+):")
 
@@ -77,10 +81,12 @@ def migrations() -> list[tuple[int, list[str]]]:
 
 
 class ClickHouseStore:
-    def __init__(self, executor: Executor, lease_settle_s: float = 0.5) -> None:
+    def __init__(self, executor: Executor, lease_settle_s: float = 0.5,
+                 assembly_lease_ms: int = ASSEMBLY_LEASE_MS) -> None:
         self._x = executor
         self.engine_version = executor.engine_version
         self.lease_settle_s = lease_settle_s
+        self._assembly_lease_ms = assembly_lease_ms
         self._holder = f"{os.uname().nodename}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
         self._clock_lock = threading.Lock()
         self._last_version = 0
@@ -520,31 +526,47 @@ class ClickHouseStore:
 
     # housekeeping -----------------------------------------------------------------
 
-    def _lease(self, name: str) -> bool:
+    @property
+    def assembly_lease_ms(self) -> int:
+        return self._assembly_lease_ms
+
+    def assembly_lease(self) -> bool:
+        return self._lease(ASSEMBLY_LEASE, self._assembly_lease_ms)
+
+    def release_assembly_lease(self) -> None:
+        if self._lease_holder(ASSEMBLY_LEASE) == self._holder:
+            self._claim(ASSEMBLY_LEASE, 0)
+
+    def _lease_holder(self, name: str, now_ms: int | None = None) -> str | None:
+        """Who holds the named lease (at `now_ms`: None when it has expired by then)."""
+        rows = self._x.query("SELECT holder, until_ms FROM leases FINAL WHERE name = {name:String}",
+                             {"name": name}).to_pylist()
+        if not rows or (now_ms is not None and rows[0]["until_ms"] <= now_ms):
+            return None
+        return rows[0]["holder"]
+
+    def _claim(self, name: str, until_ms: int) -> None:
+        self._x.command("INSERT INTO leases VALUES ({name:String}, {holder:String}, {until:Int64}, {version:UInt64})",
+                        {"name": name, "holder": self._holder, "until": until_ms, "version": self._version()})
+
+    def _lease(self, name: str, duration_ms: int) -> bool:
         """Hold the named lease (one process at a time), taking it when free or expired.
 
         Without compare-and-set, writers race: each writes a claim, waits for concurrent
-        claims to land, and the newest claim (FINAL) wins for everyone."""
+        claims to land (a renewal need not: the others saw it held), and the newest claim
+        (FINAL) wins for everyone. A renewal reads back too, so a holder that was too slow to
+        renew and was taken over learns it here."""
         now = _now_ms()
-
-        def holder() -> dict | None:
-            rows = self._x.query("SELECT holder, until_ms FROM leases FINAL WHERE name = {name:String}",
-                                 {"name": name}).to_pylist()
-            return rows[0] if rows else None
-
-        current = holder()
-        if current and current["holder"] != self._holder and current["until_ms"] > now:
+        current = self._lease_holder(name, now)
+        if current is not None and current != self._holder:
             return False
-        self._x.command("INSERT INTO leases VALUES ({name:String}, {holder:String}, {until:Int64}, {version:UInt64})",
-                        {"name": name, "holder": self._holder, "until": now + LEASE_MS, "version": self._version()})
-        if current is None or current["holder"] != self._holder:
+        self._claim(name, now + duration_ms)
+        if current is None:
             time.sleep(self.lease_settle_s)
-            current = holder()
-            return current is not None and current["holder"] == self._holder
-        return True
+        return self._lease_holder(name) == self._holder
 
     def finalize_idle_views(self, idle_before_ms: int) -> int:
-        if not self._lease("housekeeping"):
+        if not self.assembly_lease():  # beacon views have one writer: the assembler's process
             return 0
         idle = _as_views(self._x.query(
             f"SELECT {ROW_COLUMNS} FROM open_views FINAL WHERE scope = 'view' AND view_end_ms IS NULL "
@@ -561,7 +583,7 @@ class ClickHouseStore:
 
         Whole 5-minute partitions, so rollups and raw views never disagree about one. The
         tables' TTLs remove the same rows in the background; this makes it exact and prompt."""
-        if not self._lease("housekeeping"):
+        if not self.assembly_lease():
             return 0
         removed = 0
         environments = self._x.query("SELECT environment_id, retention_days FROM environments FINAL").to_pylist()
@@ -617,8 +639,59 @@ class ClickHouseStore:
                            self._retention(environment_id))
 
 
+    # the beacon inbox (BeaconInbox) ---------------------------------------------------
+
+    def inbox_append(self, rows: Sequence[InboxRow]) -> None:
+        self._x.insert("beacon_inbox", pa.table({
+            "source": pa.array([r.source for r in rows], _STR), "seq": pa.array([r.seq for r in rows], pa.uint64()),
+            "at_ms": pa.array([r.at_ms for r in rows], _I64), "payload": pa.array([r.payload for r in rows], pa.binary()),
+        }))
+
+    def inbox_cursors(self) -> dict[str, int]:
+        rows = self._x.query("SELECT source, max(seq) AS seq FROM inbox_cursors GROUP BY source")
+        return dict(zip(rows["source"].to_pylist(), rows["seq"].to_pylist()))
+
+    def inbox_read(self, after: dict[str, int], max_bytes: int) -> list[InboxRow]:
+        # First each source's first pending seq (key columns only), then each source's key range.
+        params = _cursor_params(after)
+        firsts = self._x.query(f"SELECT source, min(seq) AS first FROM beacon_inbox WHERE {_PAST_CURSORS} "
+                               "GROUP BY source ORDER BY source", params).to_pylist()
+        if not firsts:
+            return []
+        ranges, params = [], {}
+        for i, row in enumerate(firsts):
+            ranges.append(f"(source = {{s{i}:String}} AND seq >= {{lo{i}:UInt64}} AND seq <= {{hi{i}:UInt64}})")
+            params |= {f"s{i}": row["source"], f"lo{i}": row["first"], f"hi{i}": row["first"] + max_bytes}
+        table = self._x.query("SELECT source, seq, any(at_ms) AS at_ms, any(payload) AS payload FROM beacon_inbox "
+                              f"WHERE {' OR '.join(ranges)} GROUP BY source, seq ORDER BY source, seq", params)
+        return [InboxRow(source, seq, at_ms, payload if isinstance(payload, bytes) else payload.encode())
+                for source, seq, at_ms, payload in zip(*(table[c].to_pylist() for c in InboxRow._fields))]
+
+    def inbox_advance(self, cursors: dict[str, int]) -> None:
+        self._x.insert("inbox_cursors", pa.table({"source": pa.array(list(cursors), _STR),
+                                                  "seq": pa.array(list(cursors.values()), pa.uint64())}))
+
+    def inbox_prune(self, cursors: dict[str, int]) -> None:
+        if cursors:
+            self._x.command(f"DELETE FROM beacon_inbox WHERE NOT ({_PAST_CURSORS})", _cursor_params(cursors))
+
+    def inbox_backlog(self) -> InboxBacklog:
+        row = self._x.query("SELECT count() AS n, sum(length(payload)) AS bytes, min(at_ms) AS oldest "
+                            f"FROM beacon_inbox WHERE {_PAST_CURSORS}", _cursor_params(self.inbox_cursors())).to_pylist()[0]
+        return InboxBacklog(int(row["n"]), int(row["bytes"] or 0), row["oldest"] if row["n"] else None)
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+# Inbox rows past per-source cursors ({sources}, {cursors}: parallel arrays; a source not
+# listed is past nothing: seq starts at 1).
+_PAST_CURSORS = "seq > {cursors:Array(UInt64)}[indexOf({sources:Array(String)}, source)]"
+
+
+def _cursor_params(cursors: dict[str, int]) -> dict:
+    return {"sources": list(cursors), "cursors": list(cursors.values())}
 
 
 def _as_views(table: pa.Table) -> pa.Table:

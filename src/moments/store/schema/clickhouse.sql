@@ -151,3 +151,24 @@ CREATE TABLE IF NOT EXISTS view_folds (
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY (environment_id, view_id)
 TTL toDateTime(intDiv(stored_at_ms, 1000), 'UTC') + toIntervalDay(retention_days + 1);
+
+-- migration 3
+-- Beacons from several processes (machines): each forwards its journal's records here; the
+-- holder of the assembly lease applies them past the cursors (store/base.py, BeaconInbox).
+-- A record forwarded twice has the same (source, seq) and the same payload; the applier
+-- reads past the cursors without FINAL (folds drop what they have seen), so the replacing
+-- engine only reclaims space. Rows the cursors passed are deleted by the applier.
+CREATE TABLE IF NOT EXISTS beacon_inbox (
+    source  String,
+    seq     UInt64,
+    at_ms   Int64,
+    payload String
+) ENGINE = ReplacingMergeTree
+ORDER BY (source, seq);
+
+-- Per source, how far its inbox rows are applied: the newest (highest) seq wins.
+CREATE TABLE IF NOT EXISTS inbox_cursors (
+    source String,
+    seq    UInt64
+) ENGINE = ReplacingMergeTree(seq)
+ORDER BY source;
