@@ -178,3 +178,25 @@ def test_the_assembly_lease_is_handed_over_on_release_and_taken_after_expiry(tmp
     finally:
         first.close()
         second.close()
+
+
+def test_idle_views_close_in_rounds_each_under_the_lease(tmp_path, monkeypatch):
+    """Closing many idle views renews the lease between rounds; every idle view closes, once."""
+    from moments.store import clickhouse
+
+    from test_store_contract import NOW_MS, done, engagement, env_of
+
+    monkeypatch.setattr(clickhouse, "FINALIZE_CHUNK", 2)
+    store, other = open_store(tmp_path / "chdb"), open_store(tmp_path / "chdb")
+    try:
+        environment = env_of(store)
+        views = [done(f"v{i}", video_id="vid", view_end_ms=None) for i in range(5)]
+        store.upsert_views(environment.environment_id, views, NOW_MS - 2 * 3_600_000)
+        assert store.finalize_idle_views(NOW_MS - 3_600_000) == 5
+        assert other.finalize_idle_views(NOW_MS - 3_600_000) == 0  # the lease is the first's
+        assert store.finalize_idle_views(NOW_MS - 3_600_000) == 0
+        assert all(store.get_view(environment.environment_id, v.view_id).view_end_ms for v in views)
+        assert engagement(store, environment, Scope.VIDEO, "vid").total_views == 5
+    finally:
+        store.close()
+        other.close()

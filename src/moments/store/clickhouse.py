@@ -66,6 +66,7 @@ FOLDS_VERSION = 2  # the schema version that replaced stored beacon events by vi
 # beacon views). Renewed as it works; another process takes over this long after the holder stops.
 ASSEMBLY_LEASE = "assembly"
 ASSEMBLY_LEASE_MS = 30_000
+FINALIZE_CHUNK = 10_000  # idle views closed per round (a few seconds of work at most)
 
 _PARAM = re.compile(r"\{(\w+):")
 
@@ -566,17 +567,23 @@ class ClickHouseStore:
         return self._lease_holder(name) == self._holder
 
     def finalize_idle_views(self, idle_before_ms: int) -> int:
-        if not self.assembly_lease():  # beacon views have one writer: the assembler's process
-            return 0
-        idle = _as_views(self._x.query(
-            f"SELECT {ROW_COLUMNS} FROM open_views FINAL WHERE scope = 'view' AND view_end_ms IS NULL "
-            "AND received_at_ms < {cutoff:Int64}", {"cutoff": idle_before_ms}))
-        for environment_id in sorted(set(idle["environment_id"].to_pylist())):
-            old = idle.filter(pc.equal(idle["environment_id"], environment_id))
-            ends = pc.max_element_wise(old["view_start_ms"], pc.coalesce(old["last_event_ms"], old["view_start_ms"]))
-            closed = old.set_column(old.schema.get_field_index("view_end_ms"), "view_end_ms", ends)
-            self._replace(environment_id, closed, old)
-        return idle.num_rows
+        """Close idle views in rounds of FINALIZE_CHUNK, each under a freshly renewed assembly
+        lease (beacon views have one writer), so a long closing never outlives the lease."""
+        closed = 0
+        while self.assembly_lease():
+            idle = _as_views(self._x.query(
+                f"SELECT {ROW_COLUMNS} FROM open_views FINAL WHERE scope = 'view' AND view_end_ms IS NULL "
+                "AND received_at_ms < {cutoff:Int64} LIMIT {chunk:UInt64}",
+                {"cutoff": idle_before_ms, "chunk": FINALIZE_CHUNK}))
+            for environment_id in sorted(set(idle["environment_id"].to_pylist())):
+                old = idle.filter(pc.equal(idle["environment_id"], environment_id))
+                ends = pc.max_element_wise(old["view_start_ms"], pc.coalesce(old["last_event_ms"], old["view_start_ms"]))
+                self._replace(environment_id, old.set_column(old.schema.get_field_index("view_end_ms"), "view_end_ms",
+                                                             ends), old)
+            closed += idle.num_rows
+            if idle.num_rows < FINALIZE_CHUNK:
+                break
+        return closed
 
     def expire(self, now_ms: int) -> int:
         """Drop views (and their rollups and events) older than each environment's retention.
