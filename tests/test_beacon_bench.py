@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from conftest import run_async
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 import beacons  # noqa: E402
@@ -31,7 +33,7 @@ def test_acknowledged_viewers_are_stored_as_captured(tmp_path):
     load = beacons.Load(clients=2, seconds=2)
     with beacons.served(ROOT / "src", "duckdb", tmp_path / "server") as target:
         scenarios = beacons.load_scenarios(target.env_key, target.authority)
-        phase, tally = asyncio.run(beacons.measure(target, load, beacons.Pool(scenarios, "t", 2000)))
+        phase, tally = run_async(beacons.measure(target, load, beacons.Pool(scenarios, "t", 2000)))
         assert tally.completed and phase.posts == tally.posts > 0
         assert phase.drain.checked > 0 and phase.drain.stored_as_sent == phase.drain.checked
         with httpx.Client(base_url=target.base_url, auth=target.token) as client:
@@ -73,5 +75,5 @@ def test_a_503_is_sent_again_after_its_retry_after():
         assert acked
         return tally
 
-    tally = asyncio.run(run())
+    tally = run_async(run())
     assert tally.answers == {"503": 1} and tally.posts == 1 and BusyOnce.answered == 2

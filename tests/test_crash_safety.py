@@ -8,7 +8,6 @@ every view must count exactly once in the heatmaps. The store must open cleanly 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import threading
@@ -28,7 +27,7 @@ from moments.store.base import ViewQuery
 from moments.store.duckdb import DuckDBStore
 
 import reliability
-from conftest import make_tenant
+from conftest import make_tenant, run_async
 from reliability import Capture, ServerProcess, capture, heatmaps_equal, scenarios
 
 KILLS = int(os.environ.get("MOMENTS_CRASH_KILLS", 12))
@@ -276,7 +275,7 @@ def test_a_batch_that_fails_to_apply_is_applied_again(store, tmp_path):
         for request in session.requests:
             await pipeline.accept(decode_body(request.body), client_from_headers("", ""), int(time.time() * 1000))
 
-    asyncio.run(post_all())
+    run_async(post_all())
     deadline = time.monotonic() + 30
     while pipeline.backlog_bytes() > 0:
         assert time.monotonic() < deadline, "the failed batch was never applied again"
