@@ -12,7 +12,6 @@ journal; the other takes over, and the dead one is later restarted on its journa
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from moments.ingestion.pipeline import BeaconPipeline
 from moments.ingestion.useragent import client_from_headers
 from moments.model import Scope
 
-from conftest import make_tenant
+from conftest import make_tenant, run_async
 from reliability import BeaconRequest, capture, expected_heatmap, scenarios
 from test_rollups import raw_result
 
@@ -67,7 +66,7 @@ class CutOffAfterWrites:
 
 
 def post(pipeline: BeaconPipeline, request: BeaconRequest) -> None:
-    asyncio.run(pipeline.accept(decode_body(request.body), client_from_headers("", ""), int(time.time() * 1000)))
+    run_async(pipeline.accept(decode_body(request.body), client_from_headers("", ""), int(time.time() * 1000)))
 
 
 def wait_applied(pipelines: list[BeaconPipeline], timeout_s: float = 60) -> None:

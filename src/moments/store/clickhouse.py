@@ -669,10 +669,13 @@ class ClickHouseStore:
         for i, row in enumerate(firsts):
             ranges.append(f"(source = {{s{i}:String}} AND seq >= {{lo{i}:UInt64}} AND seq <= {{hi{i}:UInt64}})")
             params |= {f"s{i}": row["source"], f"lo{i}": row["first"], f"hi{i}": row["first"] + max_bytes}
-        table = self._x.query("SELECT source, seq, any(at_ms) AS at_ms, any(payload) AS payload FROM beacon_inbox "
-                              f"WHERE {' OR '.join(ranges)} GROUP BY source, seq ORDER BY source, seq", params)
-        return [InboxRow(source, seq, at_ms, payload if isinstance(payload, bytes) else payload.encode())
-                for source, seq, at_ms, payload in zip(*(table[c].to_pylist() for c in InboxRow._fields))]
+        table = self._x.query("SELECT source, seq, at_ms, payload FROM beacon_inbox "
+                              f"WHERE {' OR '.join(ranges)} ORDER BY source, seq", params)
+        rows: list[InboxRow] = []
+        for source, seq, at_ms, payload in zip(*(table[c].to_pylist() for c in InboxRow._fields)):
+            if not rows or (source, seq) != rows[-1][:2]:  # a row forwarded twice, not merged yet: once
+                rows.append(InboxRow(source, seq, at_ms, payload if isinstance(payload, bytes) else payload.encode()))
+        return rows
 
     def inbox_advance(self, cursors: dict[str, int]) -> None:
         self._x.insert("inbox_cursors", pa.table({"source": pa.array(list(cursors), _STR),
@@ -683,8 +686,14 @@ class ClickHouseStore:
             self._x.command(f"DELETE FROM beacon_inbox WHERE NOT ({_PAST_CURSORS})", _cursor_params(cursors))
 
     def inbox_backlog(self) -> InboxBacklog:
+        cursors = self.inbox_cursors()
+        # Key ranges: past its cursor for each known source, whole for the others.
+        ranges = [f"(source = {{s{i}:String}} AND seq > {{c{i}:UInt64}})" for i in range(len(cursors))]
+        ranges.append("source NOT IN {sources:Array(String)}")
+        params = {"sources": list(cursors)} | {f"s{i}": s for i, s in enumerate(cursors)} \
+            | {f"c{i}": c for i, c in enumerate(cursors.values())}
         row = self._x.query("SELECT count() AS n, sum(length(payload)) AS bytes, min(at_ms) AS oldest "
-                            f"FROM beacon_inbox WHERE {_PAST_CURSORS}", _cursor_params(self.inbox_cursors())).to_pylist()[0]
+                            f"FROM beacon_inbox WHERE {' OR '.join(ranges)}", params).to_pylist()[0]
         return InboxBacklog(int(row["n"]), int(row["bytes"] or 0), row["oldest"] if row["n"] else None)
 
 
