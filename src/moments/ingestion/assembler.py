@@ -10,25 +10,22 @@ which then change nothing they already changed (folds are idempotent).
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 
 from moments.ingestion import encoding
+from moments.ingestion.drain import Drain
 from moments.ingestion.folds import ViewFold
 from moments.ingestion.journal import Journals, Record
 from moments.ingestion.views import event_key, view_from_fold
 from moments.model import BeaconEvent
 from moments.store.base import Store
 
-log = logging.getLogger("moments.assembler")
 # Records per batch: a batch is one write transaction, which readers of the same store wait
 # for, so batches stay small enough to keep that wait short.
 BATCH_BYTES = 2 * 1024 * 1024
 # Playing views whose folds stay in memory (about 1 KB each): a site's concurrent viewers.
 FOLD_CACHE_VIEWS = 50_000
-RETRY_AFTER_FAILURE_S = 1.0
 
 
 @dataclass
@@ -117,18 +114,16 @@ def apply_records(store: Store, records: list[Record], cache: FoldCache | None =
     return applied
 
 
-class Assembler:
+class Assembler(Drain):
     """Drains every journal under a root (ingestion.journal.Journals) into the store, on a
     thread of its own: the direct path, for a store one process holds (DuckDB)."""
 
     def __init__(self, store: Store, journals: Journals, on_applied=None, batch_bytes: int = BATCH_BYTES) -> None:
-        self.store, self.journals = store, journals
+        super().__init__(journals, "assembler")
+        self.store = store
         self.batch_bytes = batch_bytes
         self.on_applied = on_applied or (lambda applied: None)
         self.folds = FoldCache()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="assembler", daemon=True)
-        self.failures = 0
 
     def apply_once(self) -> int:
         """Apply one batch from each journal; the number of records applied."""
@@ -142,28 +137,5 @@ class Assembler:
             reader.mark_applied(position)
         return total
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop after applying what is durable now."""
-        self._stop.set()
-        self.journals.wake()
-        self._thread.join()
-
-    def _loop(self) -> None:
-        while True:
-            stopping = self._stop.is_set()
-            try:
-                applied = self.apply_once()
-            except Exception:  # the store failed: keep the records, try again shortly
-                self.failures += 1
-                log.exception("applying beacon records failed; retrying")
-                if self._stop.wait(RETRY_AFTER_FAILURE_S):
-                    return
-                continue
-            if stopping and not applied:
-                self.journals.save_marks()
-                return
-            if not applied:
-                self.journals.wait_for_own(0.5)
+    def drain_once(self) -> tuple[int, bool]:
+        return self.apply_once(), False

@@ -13,32 +13,25 @@ Batches: whatever every journal holds, at most `batch_bytes` of each, at most ev
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-
+from moments.ingestion.drain import Drain
 from moments.ingestion.journal import HEADER, JournalReader, Journals, source_id
 from moments.store.base import BeaconInbox, InboxRow
 
-log = logging.getLogger("moments.forwarder")
 BATCH_BYTES = 4 * 1024 * 1024
 INTERVAL_S = 0.2
-RETRY_AFTER_FAILURE_S = 1.0
 
 
-class Forwarder:
+class Forwarder(Drain):
     """Forwards every journal under a root (journal.Journals) to `inbox`, on a thread of its own."""
 
     def __init__(self, inbox: BeaconInbox, journals: Journals, batch_bytes: int = BATCH_BYTES,
                  interval_s: float = INTERVAL_S) -> None:
-        self.inbox, self.journals = inbox, journals
-        self.batch_bytes, self.interval_s = batch_bytes, interval_s
+        super().__init__(journals, "forwarder", interval_s)
+        self.inbox = inbox
+        self.batch_bytes = batch_bytes
         self._sources: dict[str, str] = {}  # journal folder name: source id
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="forwarder", daemon=True)
-        self.failures = 0
 
-    def forward_once(self) -> tuple[int, bool]:
+    def drain_once(self) -> tuple[int, bool]:
         """One insert of what every journal holds (up to a batch each): (records forwarded,
         whether some journal has more waiting)."""
         rows, marks, full = [], [], False
@@ -58,34 +51,3 @@ class Forwarder:
         if reader.name not in self._sources:
             self._sources[reader.name] = source_id(reader.folder)
         return self._sources[reader.name]
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop after forwarding what is durable now."""
-        self._stop.set()
-        self.journals.wake()
-        self._thread.join()
-
-    def _loop(self) -> None:
-        while True:
-            stopping = self._stop.is_set()
-            started = time.monotonic()
-            try:
-                forwarded, more = self.forward_once()
-            except Exception:  # the store failed: keep the records, try again shortly
-                self.failures += 1
-                log.exception("forwarding beacon records failed; retrying")
-                if self._stop.wait(RETRY_AFTER_FAILURE_S):
-                    return
-                continue
-            if stopping and not forwarded:
-                self.journals.save_marks()
-                return
-            if more or stopping:
-                continue
-            if forwarded:  # inserts at most every interval_s: what arrives meanwhile goes in the next
-                self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
-            else:
-                self.journals.wait_for_own(0.5)
