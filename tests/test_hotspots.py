@@ -87,6 +87,7 @@ def test_boundaries_align_to_buckets_and_order():
     audience = Audience(duration_ms=90_500, n_views=4000, hazard_per_minute=0.3, seed=3,
                         moments=(Moment(30_000, 45_000, "peak", 0.4), Moment(60_000, 75_000, "valley", 0.5)))
     found = detect(simulated_heatmap(audience), 4000, 90_500)
+    assert len(found) == 2
     width = 90_500 / 91
     for h in found:
         assert h.start_ms == round(round(h.start_ms / width) * width)

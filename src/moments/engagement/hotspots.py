@@ -1,16 +1,24 @@
 """Hotspots: moments watched significantly more (peaks) or less (cold spots) than expected.
 
 The method, in short (docs/hotspots.md has the formulas):
-1. Expected curve: a robust fit of trend = monotone decay + slow smooth component, so
-   audience decay, a steep intro drop and gradual joins are "expected", while short
-   bumps and dips are not (they are kept out of the fit, first judged against the curve
-   rebuilt from its running-median slopes, which steps over a moment's edges).
-2. Noise: a bucket's value is a share of N viewers, so its sampling s.d. is
-   sqrt(p (1 - p) / N) with p the expected share.
-3. Runs of adjacent buckets deviating the same way become candidate ranges; a range is a
-   hotspot only if it has expected viewing on both sides, its mean deviation clears a
-   Bonferroni-corrected z threshold over all buckets, an absolute and a relative minimum
-   effect, and a minimum length.
+1. Expected curve: the share of viewers watching only rises where viewers arrive (start,
+   or seek in). Without moments, arrivals are spread thin, so the trend may fall in any
+   way (decay, a steep intro drop, a chapter cliff) but rise only as slowly as the curve
+   rises around it over a wide window (mid-way joiners). A moment breaks this: a peak is
+   a rise in a step (viewers seek in), a cold spot a fall followed by such a rise (they
+   skip over it and come back). The trend is the robust (reweighted least-absolute)
+   monotone fit under that rise allowance, so it passes under peaks and over cold spots
+   whatever their shape after the step: plateau, gradual or slow leaving.
+2. Noise: between two buckets the curve moves by arrivals minus departures, counts of
+   viewers; its scatter is measured from the curve's own bucket-to-bucket steps (robustly:
+   a moment's few edges do not move it) and floored by the count of viewers leaving. A
+   range's deviation from the trend accumulates these steps like a random walk from the
+   range's edges, and never counts as surer than the sampling s.d. of a share of N viewers
+   allows.
+3. Runs of buckets deviating the same way are candidates; a run is a hotspot only if it has
+   expected viewing on both sides, its mean deviation clears a Bonferroni-corrected z
+   threshold over all buckets, an absolute and a relative minimum effect, and a minimum
+   length. Its range is where the deviation is at least half its strongest.
 4. score = r^2 / (1 + r^2), r = observed / expected over the range: 0.5 when as expected.
 """
 
@@ -19,8 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import median_filter
 from scipy.optimize import isotonic_regression
-from scipy.ndimage import median_filter, uniform_filter1d
 from scipy.stats import norm
 
 
@@ -36,21 +44,22 @@ class DetectorSettings:
     min_views: int = 30
     # Chance of one or more false hotspots on a curve without any moment.
     family_alpha: float = 0.001
-    # A run of buckets is a candidate while each bucket is at least this many s.d. out.
-    extend_z: float = 2.0
     min_effect_share: float = 0.02
     min_effect_ratio: float = 0.05
     min_length_ms: int = 2000
-    min_buckets: int = 3
-    # Width (s.d., as a fraction of the buckets) of the smooth part of the trend.
-    smooth_fraction: float = 1 / 12
-    # Window of the running median that levels the shape; moments up to half of it cannot move it.
-    median_fraction: float = 1 / 2
-    # Window (buckets) of the running median of slopes: a moment's two edges are outliers in it.
-    slope_window: int = 9
-    # Read slopes (robust-slope start, bridging) only when the curve is this smooth.
-    max_roughness: float = 0.5
-    robust_iterations: int = 8
+    min_buckets: int = 2
+    # Width (buckets, or this fraction of them if more) over which the trend's allowed rise
+    # is the curve's median step: rises shorter than half of it (a moment's onset) cannot move it.
+    rise_window: int = 15
+    rise_window_fraction: float = 1 / 8
+    # A range's deviation is never surer than this share of the sampling s.d. (how far a
+    # smooth trend can miss on an audience without moments).
+    min_sd_share: float = 0.5
+    # Width (buckets) of the window the bucket-to-bucket scatter is measured in.
+    noise_window: int = 31
+    robust_iterations: int = 4
+    # At most this many moments are taken out of the trend fit.
+    max_moments: int = 12
 
 
 DEFAULT_SETTINGS = DetectorSettings()
@@ -62,125 +71,182 @@ def sampling_sd(expected: np.ndarray, n_views: int) -> np.ndarray:
     return np.sqrt(p * (1.0 - p) / n_views)
 
 
-def _gaussian(values: np.ndarray, sigma: float) -> np.ndarray:
-    """A Gaussian smooth as three box filters (O(n) whatever sigma; each box has variance (w²-1)/12)."""
-    width = max(1, int(round(np.sqrt(4 * sigma * sigma + 1))))
-    for _ in range(3):
-        values = uniform_filter1d(values, width, mode="nearest")
-    return values
+def rise_allowance(y: np.ndarray, settings: DetectorSettings = DEFAULT_SETTINGS) -> np.ndarray:
+    """How much the trend may rise into each bucket: the curve's running median step, if rising."""
+    window = min(max(settings.rise_window, int(y.size * settings.rise_window_fraction)), y.size) | 1
+    return np.maximum(median_filter(np.diff(y), size=window, mode="nearest"), 0.0)
 
 
-def _weighted_smooth(values: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:
-    return _gaussian(values * weights, sigma) / np.maximum(_gaussian(weights, sigma), 1e-12)
+def expected_curve(values: np.ndarray, n_views: int, duration_ms: int | None = None,
+                   settings: DetectorSettings = DEFAULT_SETTINGS) -> np.ndarray:
+    """What the curve would be without moments: a fit that falls freely and rises slowly.
 
+    trend = A + m, where A is the cumulative rise allowance and m is non-increasing
+    (isotonic regression of y - A), fitted by least absolute deviations (reweighting).
 
-def expected_curve(values: np.ndarray, n_views: int, settings: DetectorSettings = DEFAULT_SETTINGS) -> np.ndarray:
-    """What the curve would be without moments.
-
-    A robust backfit of values ~ monotone non-increasing part + slow smooth part: the
-    monotone part (isotonic regression) follows any decay, including the steep drop of the
-    first seconds; the smooth part (weighted Gaussian, s.d. B/12 buckets) follows slow
-    rises such as viewers joining mid-way. Buckets that look like part of a moment are kept
-    out of the fit (Tukey bisquare weights), judged each round against the current fit.
-
-    Heatmaps built from whole views are smooth (a viewer covers a stretch, so neighbouring
-    buckets move together). On such a curve the slopes can be read, so the first judgement
-    uses the robust-slope shape (`robust_slope_curve`, which sees a moment whole even when
-    viewing decays inside it) and stays in force, and across each stretch kept out the
-    expected curve follows the shape's slope between the fit on either side. On a curve
-    whose buckets jitter independently, slopes are noise: the start is a wide running
-    median instead, and no stretch is bridged.
+    A least-absolute fit across a moment compromises: it passes through the moment and
+    leaves a mirror deviation of the other sign beside it. So the stretches that deviate
+    are settled one at a time, the largest area first (a moment is larger than its mirror):
+    - a stretch touching either end cannot be a moment (there is no viewing on that side
+      to compare with), and a cold spot that does not begin with a drop is the mirror of
+      the peak after it: the trend is held to the data there;
+    - anything else is a moment: it is taken out of the fit, and the trend across it is the
+      straight line between its two sides.
     """
     y = np.asarray(values, dtype=np.float64)
-    sigma = max(1.0, settings.smooth_fraction * y.size)
-    readable = roughness(y, n_views) <= settings.max_roughness
-    shape = robust_slope_curve(y, settings)
-    start = shape if readable else median_filter(y, size=_level_window(y.size, settings), mode="nearest")
-    first_weights = _bisquare_weights(y, start, n_views, settings)
-    weights = first_weights
-    smooth = np.zeros_like(y)
+    allowance = np.concatenate(([0.0], np.cumsum(rise_allowance(y, settings))))
+    weights = np.ones(y.size)
+    fit = _robust_fit(y, allowance, weights, n_views, settings)
+    bucket_ms = (duration_ms or y.size * 1000) / y.size
+    for _ in range(settings.max_moments):
+        open_ = [c for c in candidates(y, fit, n_views, bucket_ms, settings)
+                 if (weights[c.run_lo:c.run_hi] == 1.0).all()]
+        if not open_:
+            break
+        c = _settle_first(y, open_, bucket_ms)
+        mirror = c.observed < c.expected and not _begins_with_drop(y, c, bucket_ms)
+        weights[c.run_lo:c.run_hi] = HELD if mirror or not c.inside(y.size) else 0.0
+        fit = _robust_fit(y, allowance, weights, n_views, settings)
+    return fit
+
+
+def _settle_first(y: np.ndarray, open_: list["Candidate"], bucket_ms: float) -> "Candidate":
+    """The largest stretch, unless it rises out of a cold spot that began with a drop: then
+    that cold spot (viewers who skip a stretch and watch on leave a raised curve after it)."""
+    c = max(open_, key=lambda c: c.area)
+    if c.observed > c.expected:
+        for v in open_:
+            if v.observed < v.expected and abs(v.run_hi - c.run_lo) <= 1 and _begins_with_drop(y, v, bucket_ms):
+                return v
+    return c
+
+
+# Weight of buckets the trend is held to (against 1 for the others).
+HELD = 1000.0
+# A drop into a cold spot may be spread over this long (viewers skip away over a while).
+DROP_MS = 30_000
+
+
+def _begins_with_drop(y: np.ndarray, c: "Candidate", bucket_ms: float) -> bool:
+    """Does the stretch begin with a fall of at least half its depth (within DROP_MS)
+    beyond the curve's fall just before it (the tail of an intro drop is not a skip)?"""
+    if c.run_lo < 2:
+        return False
+    depth = c.expected - c.observed
+    reach = max(2, min(int(np.ceil(DROP_MS / bucket_ms)), (c.run_hi - c.run_lo) // 2))
+    start = y[c.run_lo - 1]
+    back = min(reach, c.run_lo - 1)
+    slope_before = max(0.0, float(y[c.run_lo - 1 - back] - start)) / back
+    fall = start - y[c.run_lo:c.run_lo + reach]
+    return bool((fall - slope_before * np.arange(1, fall.size + 1) >= 0.5 * depth).any())
+
+
+def _robust_fit(y: np.ndarray, allowance: np.ndarray, weights: np.ndarray, n_views: int,
+                settings: DetectorSettings) -> np.ndarray:
+    floor = 0.25 / n_views
+    robust = weights.copy()
     fit = y
     for _ in range(settings.robust_iterations):
-        # Zero-weight points that keep the order are fitted exactly by PAVA (a steep intro
-        # drop stays expected); those that break it are pooled with their neighbours.
-        monotone = isotonic_regression(y - smooth, weights=weights + 1e-9, increasing=False).x
-        smooth = _weighted_smooth(y - monotone, weights, sigma)
-        fit = np.clip(monotone + smooth, 0.0, 1.0)
-        weights = _bisquare_weights(y, fit, n_views, settings)
-        if readable:
-            weights = weights * first_weights
-    if not readable:
-        return fit
-    return np.clip(_bridge(fit, shape, weights < 0.1), 0.0, 1.0)
+        fit = allowance + isotonic_regression(y - allowance, weights=robust + 1e-9, increasing=False).x
+        robust = weights / np.maximum(np.abs(y - fit), floor)  # least absolute deviations
+    for lo, hi in runs(weights == 0.0):
+        if lo > 0 and hi < y.size:
+            fit[lo:hi] = np.interp(np.arange(lo, hi), (lo - 1, hi), (fit[lo - 1], fit[hi]))
+    return np.clip(fit, 0.0, 1.0)
 
 
-def roughness(y: np.ndarray, n_views: int) -> float:
-    """Typical bucket-to-bucket jitter against sampling noise: ~1 for independent noise, ~0 for views.
+def step_sd(y: np.ndarray, fit: np.ndarray, n_views: int, settings: DetectorSettings = DEFAULT_SETTINGS) -> np.ndarray:
+    """s.d. of the curve's step into each bucket, beyond the trend's own step.
 
-    The median |second difference| of independent noise of s.d. sd is 0.6745 * sqrt(6) * sd.
+    Robust local scale (1.4826 x running median of |step - running median step|), floored
+    by the Poisson count of viewers leaving there (and at least one viewer).
     """
-    if y.size < 3:
-        return 0.0
-    jitter = np.abs(np.diff(y, 2)) / sampling_sd(y[1:-1], n_views)
-    return float(np.median(jitter)) / (0.6745 * np.sqrt(6))
+    steps = np.diff(y, prepend=y[0]) - np.diff(fit, prepend=fit[0])
+    window = min(settings.noise_window, y.size) | 1
+    centre = median_filter(steps, size=window, mode="nearest")
+    scale = 1.4826 * median_filter(np.abs(steps - centre), size=window, mode="nearest")
+    leaving = np.maximum(-np.diff(fit, prepend=fit[0]), 0.0) * n_views
+    return np.maximum(scale, np.sqrt(leaving + 1.0) / n_views)
 
 
-def _level_window(size: int, settings: DetectorSettings) -> int:
-    return max(5, int(size * settings.median_fraction) | 1)
+def range_sd(step: np.ndarray, expected: np.ndarray, n_views: int, lo: int, hi: int,
+             settings: DetectorSettings = DEFAULT_SETTINGS) -> float:
+    """s.d. of the mean deviation over [lo, hi) under "no moment".
 
-
-def dispersion(y: np.ndarray, fit: np.ndarray, n_views: int) -> float:
-    """Typical |y - fit| in units of sampling s.d. (robust: the median ignores moments)."""
-    return 1.4826 * float(np.median(np.abs(y - fit) / sampling_sd(fit, n_views)))
-
-
-def _bridge(fit: np.ndarray, shape: np.ndarray, excluded: np.ndarray) -> np.ndarray:
-    """Inside each excluded interior stretch, follow the shape, anchored to the fit at both ends.
-
-    (PAVA leaves such a stretch flat, which would understate a moment inside a decay.)
+    The deviation wanders from the range's edges like a random walk of the steps (variance
+    of the mean of a walk of k steps ~ k v / 3), and is never surer than the sampling s.d.
+    of the shares themselves.
     """
-    out = fit.copy()
-    for lo, hi in _runs(excluded):
-        if lo == 0 or hi == fit.size:
-            continue
-        left, right = fit[lo - 1] - shape[lo - 1], fit[hi] - shape[hi]
-        position = np.arange(1, hi - lo + 1) / (hi - lo + 1)
-        out[lo:hi] = shape[lo:hi] + left + (right - left) * position
-    return out
+    k = hi - lo
+    walk = np.sqrt(float(np.mean(step[lo:hi] ** 2)) * (k + 2) / 3)
+    sampling = float(sampling_sd(expected[lo:hi], n_views).mean())
+    return min(max(walk, settings.min_sd_share * sampling), sampling)
 
 
-def robust_slope_curve(y: np.ndarray, settings: DetectorSettings) -> np.ndarray:
-    """The starting guess: the curve rebuilt from its running-median slopes.
-
-    A moment shows in the slopes only at its two edges (a jump and a return), which a wide
-    running median ignores, while the decay inside and around it is kept. So the rebuilt
-    curve passes under peaks and over valleys, and the first weights single out whole
-    moments (a running median of the values would follow a peak's decay and let the
-    monotone part take its fall for a cliff). It is levelled to the values by a running
-    median of the offsets, which the few buckets inside a moment do not move.
-    """
-    slopes = median_filter(np.diff(y), size=settings.slope_window, mode="nearest")
-    curve = np.concatenate(([0.0], np.cumsum(slopes)))
-    return curve + median_filter(y - curve, size=_level_window(y.size, settings), mode="nearest")
-
-
-def _bisquare_weights(y: np.ndarray, fit: np.ndarray, n_views: int, settings: DetectorSettings) -> np.ndarray:
-    """Tukey bisquare on residuals, scaled to what would count as a real moment."""
-    scale = np.maximum(3.0 * sampling_sd(fit, n_views), settings.min_effect_share)
-    u = np.abs(y - fit) / scale
-    return np.where(u < 1.0, (1.0 - u**2) ** 2, 0.0)
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """[start, stop) index pairs of the runs of True in mask."""
     padded = np.concatenate(([False], mask, [False])).astype(np.int8)
     changes = np.flatnonzero(np.diff(padded))
     return list(zip(changes[0::2].tolist(), changes[1::2].tolist()))
 
 
+def half_height(deviation: np.ndarray, lo: int, hi: int) -> tuple[int, int]:
+    """The part of the run [lo, hi) around its strongest bucket that is at least half as strong."""
+    run = deviation[lo:hi]
+    strongest = int(np.argmax(run))
+    half = run[strongest] / 2
+    left, right = strongest, strongest
+    while left > 0 and run[left - 1] >= half:
+        left -= 1
+    while right + 1 < run.size and run[right + 1] >= half:
+        right += 1
+    return lo + left, lo + right + 1
+
+
 def score(observed: float, expected: float) -> float:
     r = observed / max(expected, 1e-12)
     return r * r / (1.0 + r * r)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    run_lo: int  # the run of buckets deviating the same way
+    run_hi: int
+    lo: int  # its part at least half as strong as its strongest bucket
+    hi: int
+    observed: float
+    expected: float
+    area: float  # of the deviation over the whole run
+
+    def inside(self, size: int) -> bool:
+        """Expected viewing on both sides: a stretch from the first bucket is the intro
+        drop, one to the last bucket an outro, not a peak or a dip."""
+        return self.lo > 0 and self.hi < size
+
+
+def candidates(y: np.ndarray, fit: np.ndarray, n_views: int, bucket_ms: float,
+               settings: DetectorSettings = DEFAULT_SETTINGS) -> list[Candidate]:
+    """The runs that deviate from `fit` significantly and by enough to matter."""
+    step = step_sd(y, fit, n_views, settings)
+    z_crit = float(norm.isf(settings.family_alpha / (2 * y.size)))
+    min_buckets = max(settings.min_buckets, int(np.ceil(settings.min_length_ms / bucket_ms - 1e-9)))
+    deviation = y - fit
+    found = []
+    for sign in (1.0, -1.0):
+        signed = sign * deviation
+        for run_lo, run_hi in runs(signed > np.maximum(step, 0.5 / n_views)):
+            lo, hi = half_height(signed, run_lo, run_hi)
+            if hi - lo < min_buckets:
+                continue
+            observed, expected = float(y[lo:hi].mean()), float(fit[lo:hi].mean())
+            effect = abs(observed - expected)
+            if effect < settings.min_effect_share or effect < settings.min_effect_ratio * expected:
+                continue
+            if effect < z_crit * range_sd(step, fit, n_views, lo, hi, settings):
+                continue
+            found.append(Candidate(run_lo, run_hi, lo, hi, observed, expected,
+                                   float(signed[run_lo:run_hi].sum())))
+    return found
 
 
 def detect(
@@ -191,33 +257,14 @@ def detect(
 ) -> list[Hotspot]:
     """Peaks and cold spots of a heatmap, strongest peaks first."""
     y = np.asarray(values, dtype=np.float64)
-    if n_views < settings.min_views or y.size < settings.min_buckets:
+    if n_views < settings.min_views or y.size < max(3, settings.min_buckets):
         return []
-    fit = expected_curve(y, n_views, settings)
-    # Over-dispersion: when the curve scatters around the fit more than sampling noise
-    # allows (a rough trend fit with few views), widen the noise by that factor; the
-    # median is blind to the few buckets inside moments.
-    sd = sampling_sd(fit, n_views) * max(1.0, dispersion(y, fit, n_views))
-    z = (y - fit) / sd
-    z_crit = float(norm.isf(settings.family_alpha / (2 * y.size)))
+    fit = expected_curve(y, n_views, duration_ms, settings)
     bucket_ms = duration_ms / y.size
-    min_buckets = max(settings.min_buckets, int(np.ceil(settings.min_length_ms / bucket_ms - 1e-9)))
-    found: list[Hotspot] = []
-    for sign in (1.0, -1.0):
-        for lo, hi in _runs(sign * z >= settings.extend_z):
-            # A moment has expected viewing on both sides: a run from the first bucket is
-            # the intro drop, one to the last bucket an outro, not a peak or a dip.
-            if hi - lo < min_buckets or lo == 0 or hi == y.size:
-                continue
-            observed, expected = float(y[lo:hi].mean()), float(fit[lo:hi].mean())
-            effect = observed - expected
-            run_z = effect / float(sd[lo:hi].mean())
-            if sign * run_z < z_crit or abs(effect) < settings.min_effect_share:
-                continue
-            if abs(effect) < settings.min_effect_ratio * expected:
-                continue
-            found.append(Hotspot(round(lo * bucket_ms), round(hi * bucket_ms), round(score(observed, expected), 4)))
-    return order(found, "desc")
+    return order([
+        Hotspot(round(c.lo * bucket_ms), round(c.hi * bucket_ms), round(score(c.observed, c.expected), 4))
+        for c in candidates(y, fit, n_views, bucket_ms, settings) if c.inside(y.size)
+    ], "desc")
 
 
 def order(hotspots: list[Hotspot], direction: str) -> list[Hotspot]:
