@@ -92,3 +92,21 @@ def test_the_real_query_path_gives_the_same_hotspots():
         store.close()
     expected = detect(heatmap(ranges, audience.duration_ms), audience.n_views, audience.duration_ms)
     assert expected and result.hotspots == expected
+
+
+def test_the_cli_writes_the_tables_between_the_markers(tmp_path):
+    from click.testing import CliRunner
+
+    from moments.cli import main
+
+    doc = tmp_path / "hotspots.md"
+    doc.write_text(f"# Before\n{report.BEGIN}\nold tables\n{report.END}\nAfter\n")
+    outcome = CliRunner().invoke(main, ["eval-hotspots", "--quick", "--write", str(doc)])
+    assert outcome.exit_code == 0, outcome.output
+    text = doc.read_text()
+    assert "old tables" not in text and text.startswith("# Before\n") and text.endswith("After\n")
+    assert "| moments | " in text and "| gradual valley |" in text and "| moments | " in outcome.output
+    bare = tmp_path / "bare.md"
+    bare.write_text("no markers\n")
+    assert CliRunner().invoke(main, ["eval-hotspots", "--quick", "--write", str(bare)]).exit_code != 0
+    assert bare.read_text() == "no markers\n"
