@@ -99,7 +99,7 @@ def expected_curve(values: np.ndarray, n_views: int, duration_ms: int | None = N
     fit = _robust_fit(y, allowance, weights, n_views, settings)
     bucket_ms = (duration_ms or y.size * 1000) / y.size
     for _ in range(settings.max_moments):
-        open_ = [c for c in candidates(y, fit, n_views, bucket_ms, settings)
+        open_ = [c for c in candidates(y, fit, n_views, bucket_ms, settings, SETTLE_STRICTNESS)
                  if (weights[c.run_lo:c.run_hi] == 1.0).all()]
         if not open_:
             break
@@ -121,6 +121,9 @@ def _settle_first(y: np.ndarray, open_: list["Candidate"], bucket_ms: float) -> 
     return c
 
 
+# Stretches are settled when they pass this share of the minimum effect: a compromise can
+# hide both a moment and its mirror under it (significance is still required in full).
+SETTLE_STRICTNESS = 0.5
 # Weight of buckets the trend is held to (against 1 for the others).
 HELD = 1000.0
 # A drop into a cold spot may be spread over this long (viewers skip away over a while).
@@ -225,8 +228,9 @@ class Candidate:
 
 
 def candidates(y: np.ndarray, fit: np.ndarray, n_views: int, bucket_ms: float,
-               settings: DetectorSettings = DEFAULT_SETTINGS) -> list[Candidate]:
-    """The runs that deviate from `fit` significantly and by enough to matter."""
+               settings: DetectorSettings = DEFAULT_SETTINGS, strictness: float = 1.0) -> list[Candidate]:
+    """The runs that deviate from `fit` significantly and by enough to matter (the minimum
+    effect scaled by `strictness`)."""
     step = step_sd(y, fit, n_views, settings)
     z_crit = float(norm.isf(settings.family_alpha / (2 * y.size)))
     min_buckets = max(settings.min_buckets, int(np.ceil(settings.min_length_ms / bucket_ms - 1e-9)))
@@ -240,7 +244,7 @@ def candidates(y: np.ndarray, fit: np.ndarray, n_views: int, bucket_ms: float,
                 continue
             observed, expected = float(y[lo:hi].mean()), float(fit[lo:hi].mean())
             effect = abs(observed - expected)
-            if effect < settings.min_effect_share or effect < settings.min_effect_ratio * expected:
+            if effect < strictness * max(settings.min_effect_share, settings.min_effect_ratio * expected):
                 continue
             if effect < z_crit * range_sd(step, fit, n_views, lo, hi, settings):
                 continue
