@@ -110,3 +110,13 @@ def test_the_cli_writes_the_tables_between_the_markers(tmp_path):
     bare.write_text("no markers\n")
     assert CliRunner().invoke(main, ["eval-hotspots", "--quick", "--write", str(bare)]).exit_code != 0
     assert bare.read_text() == "no markers\n"
+
+
+def test_seek_in_peaks_and_skipped_stretches(evaluation):
+    """The shapes viewers make most (peaks they seek into and leave over seconds, stretches
+    they skip), in plainer audiences: nearly all found, nothing found without them."""
+    ours = evaluation.seek_and_skip["moments"]
+    target = scoring.summarise(ours, scoring.in_target)
+    assert target.moments >= 60
+    assert target.recall >= 0.9 and target.mean_iou >= 0.8, target
+    assert scoring.summarise(ours).null_alarms == 0

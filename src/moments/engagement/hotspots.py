@@ -18,7 +18,9 @@ The method, in short (docs/hotspots.md has the formulas):
 3. Runs of buckets deviating the same way are candidates; a run is a hotspot only if it has
    expected viewing on both sides, its mean deviation clears a Bonferroni-corrected z
    threshold over all buckets, an absolute and a relative minimum effect, and a minimum
-   length. Its range is where the deviation is at least half its strongest.
+   length, and it has a moment's edges (a peak begins with a rise; a cold spot begins with
+   a fall and ends with a rise). Its range is where the deviation is at least half its
+   strongest.
 4. score = r^2 / (1 + r^2), r = observed / expected over the range: 0.5 when as expected.
 """
 
@@ -121,8 +123,8 @@ def _settle_first(y: np.ndarray, open_: list["Candidate"], bucket_ms: float) -> 
     return c
 
 
-# Stretches are settled when they pass this share of the minimum effect: a compromise can
-# hide both a moment and its mirror under it (significance is still required in full).
+# Stretches are settled when they pass this share of the thresholds (z and minimum effect):
+# a compromise can hide both a moment and its mirror under the full thresholds.
 SETTLE_STRICTNESS = 0.5
 # Weight of buckets the trend is held to (against 1 for the others).
 HELD = 1000.0
@@ -229,10 +231,10 @@ class Candidate:
 
 def candidates(y: np.ndarray, fit: np.ndarray, n_views: int, bucket_ms: float,
                settings: DetectorSettings = DEFAULT_SETTINGS, strictness: float = 1.0) -> list[Candidate]:
-    """The runs that deviate from `fit` significantly and by enough to matter (the minimum
-    effect scaled by `strictness`)."""
+    """The runs that deviate from `fit` significantly and by enough to matter (thresholds
+    scaled by `strictness`)."""
     step = step_sd(y, fit, n_views, settings)
-    z_crit = float(norm.isf(settings.family_alpha / (2 * y.size)))
+    z_crit = strictness * float(norm.isf(settings.family_alpha / (2 * y.size)))
     min_buckets = max(settings.min_buckets, int(np.ceil(settings.min_length_ms / bucket_ms - 1e-9)))
     deviation = y - fit
     found = []
@@ -267,8 +269,27 @@ def detect(
     bucket_ms = duration_ms / y.size
     return order([
         Hotspot(round(c.lo * bucket_ms), round(c.hi * bucket_ms), round(score(c.observed, c.expected), 4))
-        for c in candidates(y, fit, n_views, bucket_ms, settings) if c.inside(y.size)
+        for c in candidates(y, fit, n_views, bucket_ms, settings) if c.inside(y.size) and _has_edges(y, c, bucket_ms)
     ], "desc")
+
+
+# A moment's edges (viewers arriving, or skipping away and back) take at most this long,
+# or a fifth of the content.
+EDGE_MS = 30_000
+
+
+def _has_edges(y: np.ndarray, c: Candidate, bucket_ms: float) -> bool:
+    """A peak begins with a rise of a quarter of its height; a cold spot begins with a fall
+    and ends with a rise of a quarter of its depth (each within EDGE_MS of its range's
+    edge). A slow drift away from the trend (viewers joining faster than the trend allows,
+    a cliff followed by joiners) has no such edges."""
+    reach = max(2, min(int(np.ceil(EDGE_MS / bucket_ms)), int(np.ceil(y.size / 5))))
+    quarter = abs(c.observed - c.expected) / 4
+    before, after = y[max(0, c.lo - reach):c.lo], y[c.lo:c.lo + reach]
+    if c.observed > c.expected:
+        return float(after.max() - before.min()) >= quarter
+    end_inside, end_after = y[max(c.lo, c.hi - reach):c.hi], y[c.hi:c.hi + reach]
+    return float(before.max() - after.min()) >= quarter and float(end_after.max() - end_inside.min()) >= quarter
 
 
 def order(hotspots: list[Hotspot], direction: str) -> list[Hotspot]:

@@ -263,7 +263,7 @@ def random_planted(rng: np.random.Generator, seed: int, shapes: tuple[str, ...] 
     """A random audience with 1-3 moments of random shapes, lengths, places and strengths."""
     base = random_null(rng, seed)
     d = base.duration_ms
-    n = int(_log_uniform(rng, *n_views))
+    n = round(_log_uniform(rng, *n_views))
     plain = heatmap(simulate(replace(base, n_views=min(n, 3000))), d)  # where viewers are, roughly
     moments: list[PlantedMoment] = []
     tags: list[str] = []
@@ -283,6 +283,30 @@ def random_planted(rng: np.random.Generator, seed: int, shapes: tuple[str, ...] 
             tags.append("side by side")
         cursor = at + length + gap + (moments[-1].leave_mean_ms * 3 if moments[-1].peak else 0)
     return replace(base, n_views=n, moments=tuple(moments), tags=tuple(tags))
+
+
+def seek_and_skip(rng: np.random.Generator, seed: int) -> Audience:
+    """A plainer audience with the two shapes viewers make most: peaks they seek into and
+    leave over the following seconds (mean 8 s), and stretches they skip (2-30 min content,
+    1,000-20,000 views, few joiners, 1-2 moments of 8-60 s)."""
+    d = int(_log_uniform(rng, 120_000, 1_800_000))
+    n = round(_log_uniform(rng, 1000, 20_000))
+    moments: list[PlantedMoment] = []
+    cursor = d * rng.uniform(0.05, 0.3)
+    for _ in range(int(rng.integers(1, 3))):
+        length = int(rng.uniform(8000, min(60_000, 0.2 * d)))
+        if cursor + length > 0.9 * d:
+            break
+        if rng.random() < 0.6:
+            moments.append(PlantedMoment("sharp onset, slow leave", int(cursor), int(cursor + length),
+                                         float(rng.uniform(0.1, 0.5)), 0, 8000, float(rng.uniform(0, 1))))
+        else:
+            moments.append(PlantedMoment("sharp valley", int(cursor), int(cursor + length),
+                                         float(rng.uniform(0.2, 0.6))))
+        cursor += length + d * rng.uniform(0.05, 0.3)
+    return Audience(duration_ms=d, n_views=n, seed=seed, intro_share=float(rng.uniform(0, 0.3)),
+                    leave_share=float(rng.uniform(0.3, 0.9)), joiner_share=float(rng.uniform(0, 0.1)),
+                    moments=tuple(moments))
 
 
 def _place_first(rng: np.random.Generator, base: Audience, d: int, tags: list[str]) -> float:

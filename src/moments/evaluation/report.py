@@ -25,10 +25,11 @@ class Size:
     nulls: int
     planted: int
     power: int  # audiences per number of views in the power table
+    seek_and_skip: int  # seek-and-skip audiences (and as many without their moments)
 
 
-QUICK = Size(nulls=200, planted=200, power=0)
-FULL = Size(nulls=1000, planted=600, power=150)
+QUICK = Size(nulls=200, planted=200, power=0, seek_and_skip=80)
+FULL = Size(nulls=1000, planted=600, power=150, seek_and_skip=300)
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Evaluation:
     size: Size
     general: dict[str, list[scoring.AudienceScore]]
     power: dict[int, list[scoring.AudienceScore]]
+    seek_and_skip: dict[str, list[scoring.AudienceScore]]
     detect_ms_1000: float
     seconds: float
 
@@ -48,7 +50,8 @@ def evaluate(size: Size = FULL) -> Evaluation:
                        {"moments": scoring.DETECTORS["moments"]})["moments"]
         for k, n in enumerate(POWER_VIEWS) if size.power
     }
-    return Evaluation(size, general, power, detect_time_ms(), time.perf_counter() - started)
+    seek = scoring.run(scoring.seek_and_skip_audiences(size.seek_and_skip)) if size.seek_and_skip else {}
+    return Evaluation(size, general, power, seek, detect_time_ms(), time.perf_counter() - started)
 
 
 def detect_time_ms(repeats: int = 30) -> float:
@@ -70,10 +73,10 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def detectors_table(ev: Evaluation) -> str:
+def detectors_table(ev: Evaluation, scores_by_name: dict[str, list[scoring.AudienceScore]] | None = None) -> str:
     rows = ["| detector | null audiences with any hotspot | precision | recall, all | recall, target "
             "moments | mean IoU (recalled) |", "|---|---:|---:|---:|---:|---:|"]
-    for name, scores in ev.general.items():
+    for name, scores in (scores_by_name or ev.general).items():
         a, t = scoring.summarise(scores), scoring.summarise(scores, scoring.in_target)
         rows.append(f"| {name} | {a.null_alarms} of {a.null_audiences} ({_pct(a.alarm_rate)}) | "
                     f"{a.precision:.3f} | {a.recall:.3f} ({a.recalled}/{a.moments}) | "
@@ -127,6 +130,11 @@ def markdown(ev: Evaluation) -> str:
         f"One detection on 1,000 buckets takes {ev.detect_ms_1000:.1f} ms (median).",
         "", detectors_table(ev), "", shapes_table(ev),
     ]
+    if ev.seek_and_skip:
+        parts += ["", f"Seek-and-skip audiences ({s.seek_and_skip} with moments, the same {s.seek_and_skip} without): "
+                  "peaks viewers seek into and leave over the following seconds (mean 8 s), stretches they "
+                  "skip; 2-30 min, 1,000-20,000 views, few joiners:", "",
+                  detectors_table(ev, ev.seek_and_skip)]
     if ev.power:
         parts += ["", "Recall by realised effect (points of share), random shapes, moments >= 10 s long "
                   "(in brackets: how many):", "", power_table(ev)]

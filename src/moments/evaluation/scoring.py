@@ -10,13 +10,14 @@ it make a real bump after it). On an audience without moments any find is a fals
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from moments.engagement.hotspots import detect
 from moments.evaluation import baselines
-from moments.evaluation.audiences import Audience, TrueMoment, curves, random_null, random_planted, truth
+from moments.evaluation.audiences import (Audience, TrueMoment, curves, random_null, random_planted, seek_and_skip,
+                                          truth)
 
 MATCH_IOU = 0.3
 Detector = Callable[[np.ndarray, int, int], list[baselines.Range]]
@@ -113,6 +114,17 @@ def planted(count: int, seed: int = 2, **kw) -> list[Audience]:
         if audience.moments:
             out.append(audience)
     return out
+
+
+def seek_and_skip_audiences(count: int, seed: int = 3) -> list[Audience]:
+    """`count` seek-and-skip audiences with moments, and the same audiences without them."""
+    rng = np.random.default_rng(seed)
+    out: list[Audience] = []
+    while len(out) < count:
+        audience = seek_and_skip(rng, seed * 1_000_003 + len(out))
+        if audience.moments:
+            out.append(audience)
+    return out + [replace(a, moments=(), seed=a.seed + 1) for a in out]
 
 
 # --- summaries ------------------------------------------------------------------------------------
