@@ -29,7 +29,7 @@ class Size:
 
 
 QUICK = Size(nulls=200, planted=200, power=0, seek_and_skip=80)
-FULL = Size(nulls=1000, planted=600, power=150, seek_and_skip=300)
+FULL = Size(nulls=1000, planted=600, power=300, seek_and_skip=300)
 
 
 @dataclass
@@ -112,6 +112,27 @@ def power_table(ev: Evaluation) -> str:
     return "\n".join(rows)
 
 
+def power_by_shape_table(ev: Evaluation) -> str:
+    """Per shape and number of views: recall on moments of >= 5 points (>= 10 s long), and
+    the smallest effect from which every larger one is found 9 times in 10."""
+    bins = list(zip(EFFECT_BINS[:-1], EFFECT_BINS[1:]))
+    rows = ["| moment shape | " + " | ".join(f"{n:,} views: recall >= 5 pts | found 9 in 10 from" for n in ev.power)
+            + " |", "|---|" + "---:|---:|" * len(ev.power)]
+    for shape in SHAPES:
+        cells = []
+        for scores in ev.power.values():
+            def keep(m: scoring.MomentScore, lo: float = 5, hi: float = 1e9) -> bool:
+                return m.moment.shape == shape and m.moment.length_ms >= 10_000 and lo <= abs(m.moment.effect) < hi
+            big = scoring.summarise(scores, keep)
+            recalls = []
+            for lo, hi in bins:
+                b = scoring.summarise(scores, lambda m, lo=lo, hi=hi: keep(m, lo, hi))
+                recalls.append(b.recall if b.moments else None)
+            cells += [f"{big.recall:.2f} ({big.moments})" if big.moments else "-", _minimum_detectable(bins, recalls)]
+        rows.append(f"| {shape} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def _minimum_detectable(bins: list[tuple[int, int]], recalls: list[float | None]) -> str:
     for k in range(len(bins)):
         rest = [r for r in recalls[k:] if r is not None]
@@ -137,7 +158,8 @@ def markdown(ev: Evaluation) -> str:
                   detectors_table(ev, ev.seek_and_skip)]
     if ev.power:
         parts += ["", "Recall by realised effect (points of share), random shapes, moments >= 10 s long "
-                  "(in brackets: how many):", "", power_table(ev)]
+                  "(in brackets: how many):", "", power_table(ev), "", "The same by moment shape:", "",
+                  power_by_shape_table(ev)]
     return "\n".join(parts)
 
 
