@@ -91,25 +91,40 @@ def expected_curve(values: np.ndarray, n_views: int, duration_ms: int | None = N
     are settled one at a time, the largest area first (a moment is larger than its mirror):
     - a stretch touching either end cannot be a moment (there is no viewing on that side
       to compare with), and a cold spot that does not begin with a drop is the mirror of
-      the peak after it: the trend is held to the data there;
+      the peak after it: the trend is held to the data there (a raised stretch at the end
+      only if it is clear, since holding the trend high there holds it high throughout);
     - anything else is a moment: it is taken out of the fit, and the trend across it is the
       straight line between its two sides.
     """
     y = np.asarray(values, dtype=np.float64)
     allowance = np.concatenate(([0.0], np.cumsum(rise_allowance(y, settings))))
     weights = np.ones(y.size)
+    settled = np.zeros(y.size, dtype=bool)
     fit = _robust_fit(y, allowance, weights, n_views, settings)
+    if rough(y, fit, n_views):
+        return fit  # settling reads edges and drops, which independent jitter makes up
     bucket_ms = (duration_ms or y.size * 1000) / y.size
     for _ in range(settings.max_moments):
         open_ = [c for c in candidates(y, fit, n_views, bucket_ms, settings, SETTLE_STRICTNESS)
-                 if (weights[c.run_lo:c.run_hi] == 1.0).all()]
+                 if not settled[c.run_lo:c.run_hi].any()]
         if not open_:
             break
         c = _settle_first(y, open_, bucket_ms)
+        settled[c.run_lo:c.run_hi] = True
+        if c.observed > c.expected and c.run_hi == y.size and not _clear_rise(y, fit, c, n_views, bucket_ms, settings):
+            continue  # holding the trend high at the end holds it high throughout: only for a clear rise
         mirror = c.observed < c.expected and not _begins_with_drop(y, c, bucket_ms)
         weights[c.run_lo:c.run_hi] = HELD if mirror or not c.inside(y.size) else 0.0
         fit = _robust_fit(y, allowance, weights, n_views, settings)
     return fit
+
+
+def _clear_rise(y: np.ndarray, fit: np.ndarray, c: "Candidate", n_views: int, bucket_ms: float,
+                settings: DetectorSettings) -> bool:
+    """Does the raised stretch pass the full thresholds and begin with a rise (viewers coming
+    back at the end of a cold spot), rather than being noise in the last buckets?"""
+    full = [d for d in candidates(y, fit, n_views, bucket_ms, settings) if (d.run_lo, d.run_hi) == (c.run_lo, c.run_hi)]
+    return bool(full) and _has_edges(y, full[0], bucket_ms)
 
 
 def _settle_first(y: np.ndarray, open_: list["Candidate"], bucket_ms: float) -> "Candidate":
@@ -163,29 +178,49 @@ def _robust_fit(y: np.ndarray, allowance: np.ndarray, weights: np.ndarray, n_vie
 def step_sd(y: np.ndarray, fit: np.ndarray, n_views: int, settings: DetectorSettings = DEFAULT_SETTINGS) -> np.ndarray:
     """s.d. of the curve's step into each bucket, beyond the trend's own step.
 
-    Robust local scale (1.4826 x running median of |step - running median step|), floored
-    by the Poisson count of viewers leaving there (and at least one viewer).
+    A local root mean square of the steps around their running median, over the window's
+    steps without its largest tenth (a moment's few edges); not a median of absolute
+    deviations, which a curve of few views, whose steps are often exactly 0, makes 0.
+    Floored by the Poisson count of viewers leaving there (and at least one viewer).
     """
     steps = np.diff(y, prepend=y[0]) - np.diff(fit, prepend=fit[0])
     window = min(settings.noise_window, y.size) | 1
-    centre = median_filter(steps, size=window, mode="nearest")
-    scale = 1.4826 * median_filter(np.abs(steps - centre), size=window, mode="nearest")
+    squared = (steps - median_filter(steps, size=window, mode="nearest")) ** 2
+    padded = np.pad(squared, window // 2, mode="edge")
+    windows = np.sort(np.lib.stride_tricks.sliding_window_view(padded, window), axis=1)
+    kept = windows[:, : max(1, window - window // 10)]
+    scale = np.sqrt(kept.mean(axis=1))
     leaving = np.maximum(-np.diff(fit, prepend=fit[0]), 0.0) * n_views
     return np.maximum(scale, np.sqrt(leaving + 1.0) / n_views)
 
 
-def range_sd(step: np.ndarray, expected: np.ndarray, n_views: int, lo: int, hi: int,
-             settings: DetectorSettings = DEFAULT_SETTINGS) -> float:
-    """s.d. of the mean deviation over [lo, hi) under "no moment".
+def rough(y: np.ndarray, fit: np.ndarray, n_views: int) -> bool:
+    """Do the buckets jitter independently (few views per bucket), rather than move together
+    as whole views do? The median |second difference| of independent noise of s.d. sd is
+    0.6745 sqrt(6) sd; a curve of whole views has far smaller ones (a moment's few edges
+    do not move a median)."""
+    if y.size < 4:
+        return False
+    jitter = float(np.median(np.abs(np.diff(y, 2))))
+    return jitter >= 0.5 * 0.6745 * np.sqrt(6) * float(sampling_sd(fit, n_views).mean())
+
+
+def range_z(step: np.ndarray, n_views: int, lo: int, hi: int, observed: float, expected: float,
+            floor_share: float) -> float:
+    """How many s.d. the mean deviation over [lo, hi) is from "no moment".
 
     The deviation wanders from the range's edges like a random walk of the steps (variance
-    of the mean of a walk of k steps ~ k v / 3), and is never surer than the sampling s.d.
-    of the shares themselves.
+    of the mean of a walk of k steps ~ k v / 3). It is never counted surer than sampling
+    alone allows, divided by `floor_share`, nor less sure than sampling alone. Sampling is
+    measured on the arcsine-root scale, where a share of N viewers has s.d. 1 / (2 sqrt N)
+    at any level: the normal approximation at p would overstate a few viewers' bump where
+    few watch.
     """
     k = hi - lo
     walk = np.sqrt(float(np.mean(step[lo:hi] ** 2)) * (k + 2) / 3)
-    sampling = float(sampling_sd(expected[lo:hi], n_views).mean())
-    return min(max(walk, settings.min_sd_share * sampling), sampling)
+    sampling = 2 * np.sqrt(n_views) * abs(np.arcsin(np.sqrt(np.clip(observed, 0, 1)))
+                                          - np.arcsin(np.sqrt(np.clip(expected, 0, 1))))
+    return float(min(max(abs(observed - expected) / max(walk, 1e-12), sampling), sampling / floor_share))
 
 
 def runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -234,6 +269,9 @@ def candidates(y: np.ndarray, fit: np.ndarray, n_views: int, bucket_ms: float,
     """The runs that deviate from `fit` significantly and by enough to matter (thresholds
     scaled by `strictness`)."""
     step = step_sd(y, fit, n_views, settings)
+    # A smooth trend can miss a curve of whole views by half its sampling s.d.; buckets that
+    # jitter independently get no such credit.
+    floor_share = 1.0 if rough(y, fit, n_views) else settings.min_sd_share
     z_crit = strictness * float(norm.isf(settings.family_alpha / (2 * y.size)))
     min_buckets = max(settings.min_buckets, int(np.ceil(settings.min_length_ms / bucket_ms - 1e-9)))
     deviation = y - fit
@@ -248,7 +286,7 @@ def candidates(y: np.ndarray, fit: np.ndarray, n_views: int, bucket_ms: float,
             effect = abs(observed - expected)
             if effect < strictness * max(settings.min_effect_share, settings.min_effect_ratio * expected):
                 continue
-            if effect < z_crit * range_sd(step, fit, n_views, lo, hi, settings):
+            if range_z(step, n_views, lo, hi, observed, expected, floor_share) < z_crit:
                 continue
             found.append(Candidate(run_lo, run_hi, lo, hi, observed, expected,
                                    float(signed[run_lo:run_hi].sum())))
