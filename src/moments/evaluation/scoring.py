@@ -105,26 +105,25 @@ def nulls(count: int, seed: int = 1) -> list[Audience]:
     return [random_null(rng, seed * 1_000_003 + i) for i in range(count)]
 
 
-def planted(count: int, seed: int = 2, **kw) -> list[Audience]:
-    """`count` random audiences, each with at least one moment (a draw with none is redrawn)."""
+def _drawn(count: int, seed: int, draw: Callable[[np.random.Generator, int], Audience]) -> list[Audience]:
+    """`count` audiences from `draw`, each with at least one moment (a draw with none is redrawn)."""
     rng = np.random.default_rng(seed)
     out: list[Audience] = []
     while len(out) < count:
-        audience = random_planted(rng, seed * 1_000_003 + len(out), **kw)
+        audience = draw(rng, seed * 1_000_003 + len(out))
         if audience.moments:
             out.append(audience)
     return out
 
 
+def planted(count: int, seed: int = 2, **kw) -> list[Audience]:
+    return _drawn(count, seed, lambda rng, s: random_planted(rng, s, **kw))
+
+
 def seek_and_skip_audiences(count: int, seed: int = 3) -> list[Audience]:
     """`count` seek-and-skip audiences with moments, and the same audiences without them."""
-    rng = np.random.default_rng(seed)
-    out: list[Audience] = []
-    while len(out) < count:
-        audience = seek_and_skip(rng, seed * 1_000_003 + len(out))
-        if audience.moments:
-            out.append(audience)
-    return out + [replace(a, moments=(), seed=a.seed + 1) for a in out]
+    with_moments = _drawn(count, seed, seek_and_skip)
+    return with_moments + [replace(a, moments=(), seed=a.seed + 1) for a in with_moments]
 
 
 # --- summaries ------------------------------------------------------------------------------------
