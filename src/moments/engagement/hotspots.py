@@ -4,7 +4,7 @@ The method, in short (docs/hotspots.md has the formulas):
 1. Expected curve: the share of viewers watching only rises where viewers arrive (start,
    or seek in). Without moments, arrivals are spread thin, so the trend may fall in any
    way (decay, a steep intro drop, a chapter cliff) but rise only as slowly as the curve
-   rises around it over a wide window (mid-way joiners). A moment breaks this: a peak is
+   rises around it (mid-way joiners). A moment breaks this: a peak is
    a rise in a step (viewers seek in), a cold spot a fall followed by such a rise (they
    skip over it and come back). The trend is the robust (reweighted least-absolute)
    monotone fit under that rise allowance, so it passes under peaks and over cold spots
@@ -13,8 +13,9 @@ The method, in short (docs/hotspots.md has the formulas):
    viewers; its scatter is measured from the curve's own bucket-to-bucket steps (robustly:
    a moment's few edges do not move it) and floored by the count of viewers leaving. A
    range's deviation from the trend accumulates these steps like a random walk from the
-   range's edges, and never counts as surer than the sampling s.d. of a share of N viewers
-   allows.
+   range's edges; its z is at least the z of sampling alone (a share of N viewers, on the
+   arcsine-root scale) and at most twice it, or at most it on a curve whose buckets jitter
+   independently.
 3. Runs of buckets deviating the same way are candidates; a run is a hotspot only if it has
    expected viewing on both sides, its mean deviation clears a Bonferroni-corrected z
    threshold over all buckets, an absolute and a relative minimum effect, and a minimum
@@ -54,8 +55,8 @@ class DetectorSettings:
     # is the curve's median step: rises shorter than half of it (a moment's onset) cannot move it.
     rise_window: int = 15
     rise_window_fraction: float = 1 / 8
-    # A range's deviation is never surer than this share of the sampling s.d. (how far a
-    # smooth trend can miss on an audience without moments).
+    # A range's z is at most the z of sampling alone divided by this (how far a smooth trend
+    # can miss a curve of whole views without moments).
     min_sd_share: float = 0.5
     # Width (buckets) of the window the bucket-to-bucket scatter is measured in.
     noise_window: int = 31
