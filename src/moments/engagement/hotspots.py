@@ -231,17 +231,22 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(changes[0::2].tolist(), changes[1::2].tolist()))
 
 
+def half_extent(values: np.ndarray, at: int) -> tuple[int, int]:
+    """[start, stop) of the stretch around index `at` where values are at least half values[at]."""
+    half = values[at] / 2
+    left, right = at, at
+    while left > 0 and values[left - 1] >= half:
+        left -= 1
+    while right + 1 < values.size and values[right + 1] >= half:
+        right += 1
+    return left, right + 1
+
+
 def half_height(deviation: np.ndarray, lo: int, hi: int) -> tuple[int, int]:
     """The part of the run [lo, hi) around its strongest bucket that is at least half as strong."""
     run = deviation[lo:hi]
-    strongest = int(np.argmax(run))
-    half = run[strongest] / 2
-    left, right = strongest, strongest
-    while left > 0 and run[left - 1] >= half:
-        left -= 1
-    while right + 1 < run.size and run[right + 1] >= half:
-        right += 1
-    return lo + left, lo + right + 1
+    left, right = half_extent(run, int(np.argmax(run)))
+    return lo + left, lo + right
 
 
 def score(observed: float, expected: float) -> float:

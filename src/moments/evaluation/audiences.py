@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from moments.engagement.heatmap import bucket_count, heatmap
+from moments.engagement.hotspots import half_extent
 from moments.model import RangeSet
 
 SHAPES = ("sharp plateau", "sharp onset, quick leave", "sharp onset, slow leave", "gradual onset",
@@ -194,16 +195,9 @@ def truth(a: Audience, values: np.ndarray, plain: np.ndarray) -> list[TrueMoment
         sign = 1.0 if m.peak else -1.0
         lo = int(np.searchsorted(edges, m.start_ms, side="right")) - 1
         hi = max(lo + 1, int(np.searchsorted(edges, m.end_ms, side="left")))
-        inside = sign * effect[lo:hi]
-        strongest = lo + int(np.argmax(inside))
-        half = sign * effect[strongest] / 2
-        left = right = strongest
-        while left > 0 and sign * effect[left - 1] >= half:
-            left -= 1
-        while right + 1 < b and sign * effect[right + 1] >= half:
-            right += 1
-        out.append(TrueMoment(m.peak, m.shape, round(edges[left]), round(edges[right + 1]),
-                              float(effect[left:right + 1].mean() * 100), m.end_ms - m.start_ms))
+        left, right = half_extent(sign * effect, lo + int(np.argmax(sign * effect[lo:hi])))
+        out.append(TrueMoment(m.peak, m.shape, round(edges[left]), round(edges[right]),
+                              float(effect[left:right].mean() * 100), m.end_ms - m.start_ms))
     return out
 
 

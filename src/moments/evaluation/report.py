@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from moments.engagement.heatmap import heatmap
 from moments.engagement.hotspots import detect
 from moments.evaluation import scoring
-from moments.evaluation.audiences import SHAPES, random_null
+from moments.evaluation.audiences import SHAPES, random_null, simulate
 
 BEGIN, END = "<!-- eval-hotspots:begin -->", "<!-- eval-hotspots:end -->"
 EFFECT_BINS = (2, 3, 5, 7, 10, 15, 25, 100)
@@ -56,10 +57,7 @@ def evaluate(size: Size = FULL) -> Evaluation:
 
 def detect_time_ms(repeats: int = 30) -> float:
     """Median time of one detection on 1,000 buckets (a 1 h audience of 20,000 views)."""
-    from moments.engagement.heatmap import heatmap
-    from moments.evaluation.audiences import simulate
-    audience = random_null(np.random.default_rng(5), 5)
-    audience = type(audience)(**{**audience.__dict__, "duration_ms": 3_600_000, "n_views": 20_000})
+    audience = replace(random_null(np.random.default_rng(5), 5), duration_ms=3_600_000, n_views=20_000)
     values = heatmap(simulate(audience), audience.duration_ms)
     times = []
     for _ in range(repeats):

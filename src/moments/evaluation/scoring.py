@@ -62,23 +62,16 @@ REAL_EFFECT = 0.02
 def score_audience(audience: Audience, found: list[baselines.Range], moments: list[TrueMoment],
                    effect: np.ndarray | None = None) -> AudienceScore:
     scored = []
-    used = set()
     for m in moments:
-        best, best_k = 0.0, None
-        for k, (lo, hi, peak) in enumerate(found):
-            overlap = iou((lo, hi), (m.start_ms, m.end_ms))
-            if peak == m.peak and overlap > best:
-                best, best_k = overlap, k
-        if best >= MATCH_IOU:
-            used.add(best_k)
+        best = max((iou((lo, hi), (m.start_ms, m.end_ms)) for lo, hi, peak in found if peak == m.peak), default=0.0)
         scored.append(MomentScore(m, audience.n_views, best >= MATCH_IOU, best if best >= MATCH_IOU else 0.0))
+
     def real(lo: int, hi: int, peak: bool) -> bool:
         if effect is None:
             return False
-        b = effect.size
-        i, j = int(lo * b / audience.duration_ms), max(int(lo * b / audience.duration_ms) + 1,
-                                                       round(hi * b / audience.duration_ms))
-        return (1 if peak else -1) * float(effect[i:j].mean()) >= REAL_EFFECT
+        b, d = effect.size, audience.duration_ms
+        first = int(lo * b / d)
+        return (1 if peak else -1) * float(effect[first:max(first + 1, round(hi * b / d))].mean()) >= REAL_EFFECT
 
     false_finds = sum(
         not any(peak == m.peak and iou((lo, hi), (m.start_ms, m.end_ms)) >= MATCH_IOU for m in moments)
