@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from moments.ingestion import encoding
 from moments.ingestion.folds import (CLOCK_OFFSET, CUSTOM_DIMENSION, KEPT_FIELDS, MAX_EVENTS_PER_VIEW, MAX_OFFSETS,
-                                     MAX_SEQUENCE_RUNS, RECEIVED_AT, ViewFold, epoch_ms, fold_events)
+                                     MAX_SEQUENCE_GAP, MAX_SEQUENCE_RUNS, RECEIVED_AT, ViewFold, epoch_ms,
+                                     fold_events)
 from moments.ingestion.views import view_from_fold
 from moments.model import BeaconEvent
 
@@ -76,12 +77,22 @@ def test_adding_an_event_again_changes_nothing(events):
 def test_a_view_takes_no_events_past_its_caps():
     fold = ViewFold()
     assert all(fold.add(BeaconEvent("v", 2 * i, "hb", {})) == "new" for i in range(MAX_SEQUENCE_RUNS))
-    assert fold.add(BeaconEvent("v", 10**6, "hb", {})) == "over_cap"  # one run too many
+    assert fold.add(BeaconEvent("v", 2 * MAX_SEQUENCE_RUNS + 10, "hb", {})) == "over_cap"  # one run too many
     assert fold.add(BeaconEvent("v", 1, "hb", {})) == "new"  # joins two runs: fewer, not more
     assert fold.events == MAX_SEQUENCE_RUNS + 1 and len(fold.runs) == MAX_SEQUENCE_RUNS - 1
     full = fold_events(BeaconEvent("v", i, "hb", {}) for i in range(MAX_EVENTS_PER_VIEW))
     assert full.add(BeaconEvent("v", MAX_EVENTS_PER_VIEW, "hb", {"video_id": "late"})) == "over_cap"
     assert full.events == MAX_EVENTS_PER_VIEW and "video_id" not in full.state() and full.runs == [[0, MAX_EVENTS_PER_VIEW - 1]]
+
+
+
+def test_an_event_numbered_far_past_the_highest_taken_is_refused():
+    fold = ViewFold()
+    assert fold.add(BeaconEvent("v", MAX_SEQUENCE_GAP + 1, "hb", {"video_id": "forged"})) == "far_ahead"
+    assert fold.add(BeaconEvent("v", 1, "viewstart", {"video_id": "real"})) == "new"
+    assert fold.add(BeaconEvent("v", 2**31 - 1, "hb", {"video_id": "forged"})) == "far_ahead"
+    assert fold.add(BeaconEvent("v", 1 + MAX_SEQUENCE_GAP, "hb", {"video_id": "later"})) == "new"  # a gap, not a leap
+    assert fold.state()["video_id"] == "later" and fold.events == 2
 
 
 @given(value=st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-2**100, 2**100),

@@ -32,6 +32,10 @@ class Metrics:
                                           "Beacon POSTs answered 429 because their env key spent its byte budget")
         self.beacon_over_cap = counter("moments_beacon_over_cap_events",
                                        "Beacon events dropped because their view reached its event cap")
+        self.beacon_far_ahead = counter("moments_beacon_far_ahead_events",
+                                        "Beacon events refused: numbered far past the highest of their view")
+        self.beacon_imported_view = counter("moments_beacon_imported_view_events",
+                                            "Beacon events refused: their view_id names an imported view")
         self.ingest_batches = counter("moments_ingest_batches", "Journal batches applied to the store")
         self.ingest_views_written = counter("moments_ingest_views_written", "Views written by the assembler")
 
@@ -48,6 +52,8 @@ class Metrics:
         self.ingest_batches.inc()
         self.beacon_duplicates.inc(applied.duplicates)
         self.beacon_over_cap.inc(applied.over_cap)
+        self.beacon_far_ahead.inc(applied.far_ahead)
+        self.beacon_imported_view.inc(applied.imported_view)
         self.ingest_views_written.inc(applied.views_written)
         self.views_opened.inc(applied.views_opened)
         self.views_completed.inc(applied.views_completed)

@@ -35,6 +35,8 @@ class Applied:
     records: int = 0
     events: int = 0
     duplicates: int = 0
+    far_ahead: int = 0
+    imported_view: int = 0  # events naming an imported view, refused
     over_cap: int = 0
     views_written: int = 0
     views_opened: int = 0
@@ -74,15 +76,25 @@ def apply_events(store: Store, environment_id: str, events: list[tuple[BeaconEve
     """Fold (event, received_at_ms) pairs of one environment into their views and store them."""
     view_ids = sorted({event.view_id for event, _ in events})
     stored = cache.stored(store, environment_id, view_ids)
+    # A view id new to beacons may name an imported view: beacons never change one.
+    unfolded = [v for v in view_ids if v not in stored]
+    imported = store.imported_view_ids(environment_id, unfolded) if unfolded else set()
+    if imported:
+        applied.imported_view += sum(event.view_id in imported for event, _ in events)
+        events = [(event, at) for event, at in events if event.view_id not in imported]
+        view_ids = [v for v in view_ids if v not in imported]
     folds = {view_id: ViewFold.from_json(stored[view_id]) if view_id in stored else ViewFold() for view_id in view_ids}
     ended_before = {view_id for view_id, fold in folds.items() if fold.end is not None}
     received: dict[str, int] = {}
-    for event, received_at_ms in events:
+    # In sequence order, so a batch applied again refuses the same events as far ahead (folds.py).
+    for event, received_at_ms in sorted(events, key=lambda pair: pair[0].sequence):
         outcome = folds[event.view_id].add(event)
         if outcome == "new":
             received[event.view_id] = max(received.get(event.view_id, 0), received_at_ms)
         elif outcome == "duplicate":
             applied.duplicates += 1
+        elif outcome == "far_ahead":
+            applied.far_ahead += 1
         else:
             applied.over_cap += 1
     changed = sorted(received)

@@ -12,6 +12,15 @@ O(the view's events), and the result does not depend on the order events are add
 so a batch can be applied again after a crash and change nothing. Past MAX_EVENTS_PER_VIEW events (or MAX_SEQUENCE_RUNS gaps
 between the sequence numbers seen), a view takes no more events: they are counted as over
 the cap and dropped, and the view keeps what it had.
+
+Anyone who knows a view's id can send events for it (the beacon door is open to any page
+holding the env key). A sequence number decides which value of a field wins, so one forged
+event numbered 2**31 - 1 would outrank every genuine event to come. The SDK numbers a view's
+events 1, 2, 3, ...: an event numbered more than MAX_SEQUENCE_GAP past the highest one taken
+(past MAX_SEQUENCE_GAP for a view's first event) is refused as `far_ahead`. That rule depends
+on what came first, so the assembler adds a batch's events in sequence order: the refused
+ones then stay refused when the batch is applied again, and the folds above are equal for
+any order of events whose numbers are never that far apart (a genuine view's).
 """
 
 from __future__ import annotations
@@ -43,6 +52,8 @@ CUSTOM_DIMENSION = re.compile(r"^custom_\d{1,2}$")
 MAX_EVENTS_PER_VIEW = 20_000
 # Sequence numbers come in order with few gaps; many gaps mean a client inventing them.
 MAX_SEQUENCE_RUNS = 256
+# A gap this large means about 3 hours of heartbeats lost in a row; a jump past it, an invention.
+MAX_SEQUENCE_GAP = 1_000
 # The clock offset is the median of the first events' offsets (one per POST they came in).
 MAX_OFFSETS = 64
 
@@ -84,10 +95,12 @@ class ViewFold:
         return at >= 0 and self.runs[at][0] <= sequence <= self.runs[at][1]
 
     def add(self, event: BeaconEvent) -> str:
-        """Fold one event in: 'new', 'duplicate' (its sequence was seen: the first copy wins)
-        or 'over_cap'."""
+        """Fold one event in: 'new', 'duplicate' (its sequence was seen: the first copy wins),
+        'far_ahead' (numbered more than MAX_SEQUENCE_GAP past the highest taken) or 'over_cap'."""
         if self.has(event.sequence):
             return "duplicate"
+        if event.sequence > (self.runs[-1][1] if self.runs else 0) + MAX_SEQUENCE_GAP:
+            return "far_ahead"
         if self.events >= MAX_EVENTS_PER_VIEW or not self._mark(event.sequence):
             return "over_cap"
         self.events += 1

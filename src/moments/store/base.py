@@ -132,6 +132,10 @@ class InboxRow(NamedTuple):
     at_ms: int  # when the journal took it
     payload: bytes  # ingestion.collector.Routed.payload
 
+    def imported_view_ids(self, environment_id: str, view_ids: Sequence[str]) -> set[str]:
+        """Those of these view ids stored as imported views (beacon views carry the time of
+        their latest event; imported ones never do): beacons may not change them."""
+
 
 class InboxBacklog(NamedTuple):
     """What waits in the inbox past the saved cursors (a row forwarded twice counts twice

@@ -635,6 +635,10 @@ class ClickHouseStore:
             "AND view_id IN {ids:Array(String)} GROUP BY view_id", {"env": environment_id, "ids": list(view_ids)})
         return dict(zip(rows["view_id"].to_pylist(), rows["fold"].to_pylist()))
 
+    def imported_view_ids(self, environment_id: str, view_ids: Sequence[str]) -> set[str]:
+        stored = self._stored_views(environment_id, list(view_ids))
+        return set(pc.filter(stored["view_id"], pc.is_null(stored["last_event_ms"])).to_pylist())
+
     def upsert_beacon_views(self, environment_id: str, views: Sequence[View], folds: Sequence[str],
                             received_at_ms: Sequence[int]) -> None:
         """Views, then their folds: a crash between the two leaves the folds behind, so the

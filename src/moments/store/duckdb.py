@@ -687,14 +687,23 @@ class DuckDBStore:
     # beacon views -----------------------------------------------------------------
 
     def view_folds(self, environment_id: str, view_ids: Sequence[str]) -> dict[str, str]:
+        return dict(self._rows_of_ids("SELECT view_id, fold FROM view_folds JOIN asked_ids USING (view_id) "
+                                      "WHERE environment_id = ?", environment_id, view_ids))
+
+    def imported_view_ids(self, environment_id: str, view_ids: Sequence[str]) -> set[str]:
+        return {row[0] for row in self._rows_of_ids(
+            "SELECT view_id FROM views JOIN asked_ids USING (view_id) WHERE environment_id = ? "
+            "AND last_event_ms IS NULL", environment_id, view_ids)}
+
+    def _rows_of_ids(self, sql: str, environment_id: str, view_ids: Sequence[str]) -> list[tuple]:
+        """`sql` joined with the table `asked_ids(view_id)` of these ids."""
         reader = self._reader()
         # A hash join: list_contains would compare each stored id with every asked one.
-        reader.register("asked_folds", pa.table({"view_id": pa.array(list(view_ids), pa.string())}))
+        reader.register("asked_ids", pa.table({"view_id": pa.array(list(view_ids), pa.string())}))
         try:
-            return dict(reader.execute("SELECT view_id, fold FROM view_folds JOIN asked_folds USING (view_id) "
-                                       "WHERE environment_id = ?", [environment_id]).fetchall())
+            return reader.execute(sql, [environment_id]).fetchall()
         finally:
-            reader.unregister("asked_folds")
+            reader.unregister("asked_ids")
 
     def upsert_beacon_views(self, environment_id: str, views: Sequence[View], folds: Sequence[str],
                             received_at_ms: Sequence[int]) -> None:
