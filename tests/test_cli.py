@@ -445,7 +445,7 @@ def test_every_format_imports_the_same_views(tmp_path: Path) -> None:
     named = [v for v in COUNTED if v["asset_id"] == "trailer"]
     expected = reference_heatmap(named, REPORTED_MS)
     for fmt, (done, body) in results.items():
-        assert json.loads(done.stdout) == {"data": {"accepted": len(AUDIENCE), "rejected": []}}, fmt
+        assert json.loads(done.stdout) == {"data": {"accepted": len(AUDIENCE), "rejected_total": 0, "rejected": []}}, fmt
         assert "Importing" not in done.stderr, fmt  # no progress bar for small files
         assert body["total_row_count"] == 1, fmt
         assert body["data"]["total_views"] == len(named) == 270, fmt
@@ -556,7 +556,7 @@ def test_reimport_is_idempotent_and_later_versions_replace(tmp_path: Path) -> No
     first = write_json(tmp_path / "first.json", [view("r1", [[0, 10000]]), view("r2", [[0, 10000]])])
     for _ in range(2):
         assert ok_json("import", first, "--env", environment_id, "--db", db, cwd=tmp_path)["data"] == \
-            {"accepted": 2, "rejected": []}
+            {"accepted": 2, "rejected_total": 0, "rejected": []}
     twice = snapshot(db, "twice")
 
     # A later version of r2 replaces the earlier one.
@@ -615,7 +615,7 @@ def test_files_with_a_byte_order_mark(tmp_path: Path) -> None:
         return ok_json("import", path, "--env", new_environment(db), "--db", db, cwd=tmp_path)
 
     for path, result in zip(paths, in_parallel(*(lambda path=path: import_one(path) for path in paths))):
-        assert result == {"data": {"accepted": 3, "rejected": []}}, path.name
+        assert result == {"data": {"accepted": 3, "rejected_total": 0, "rejected": []}}, path.name
 
 
 def read_all(fd: int) -> bytes:
@@ -746,7 +746,7 @@ def queries(tmp_path_factory: pytest.TempPathFactory) -> Queries:
     ok_json("assets", "put", "no-views-yet", "--env", environment_id, "--duration-ms", 30000, "--db", db, cwd=folder)
     imported = ok_json("import", write_json(folder / "audience.json", AUDIENCE), "--env", environment_id,
                        "--db", db, cwd=folder)
-    assert imported["data"] == {"accepted": len(AUDIENCE), "rejected": []}
+    assert imported["data"] == {"accepted": len(AUDIENCE), "rejected_total": 0, "rejected": []}
 
     commands = query_commands(environment_id, other_environment_id)
     started = int(time.time())

@@ -238,7 +238,7 @@ def test_views_export_imports_back_to_the_same_heatmap(loaded, tmp_path):
     db = tmp_path / "again.duckdb"
     environment_id = ok_json("env", "create", "again", "--db", db, cwd=tmp_path)["environment_id"]
     imported = ok_json("import", exported, "--env", environment_id, "--db", db, cwd=tmp_path)
-    assert imported["data"] == {"accepted": N_VIEWS, "rejected": []}
+    assert imported["data"] == {"accepted": N_VIEWS, "rejected_total": 0, "rejected": []}
     window = ["--timeframe", WINDOW[0], "--timeframe", WINDOW[1]]
     for kind, option, scope_id in (("assets", "--asset", "movie"), ("videos", "--video", "video / one")):
         again = ok_json("heatmap", "--env", environment_id, option, scope_id, *window, "--db", db, cwd=tmp_path)

@@ -127,7 +127,7 @@ def test_mux_node_sdk_against_live_server(server, tmp_path):
             assert response.json()["data"]["playback_ids"] == playback_ids
         response = http.post("/v1/views", json=records)
         assert response.status_code == 200, response.text
-        assert response.json()["data"] == {"accepted": len(records), "rejected": []}
+        assert response.json()["data"] == {"accepted": len(records), "rejected_total": 0, "rejected": []}
 
         # An epoch window that keeps only the later part of the views.
         epoch_start_s, epoch_end_s = (now_ms - 2 * DAY_MS) // 1000, now_ms // 1000

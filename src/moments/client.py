@@ -92,7 +92,8 @@ class Rejected:
 @dataclass(frozen=True)
 class ImportResult:
     accepted: int
-    rejected: list[Rejected]
+    rejected: list[Rejected]  # the first 100 (by index) of rejected_total
+    rejected_total: int
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ def _asset(body: dict) -> Asset:
 
 def _import(body: dict) -> ImportResult:
     data = body["data"]
-    return ImportResult(data["accepted"], [Rejected(**r) for r in data["rejected"]])
+    return ImportResult(data["accepted"], [Rejected(**r) for r in data["rejected"]], data["rejected_total"])
 
 
 def _ids(body: dict) -> IdList:

@@ -32,7 +32,10 @@ VIEW = {
 IMPORT = {"requestBody": {
     "required": True,
     "description": "Views: a JSON array (or one object), or NDJSON (one view per line). Bodies above "
-                   "MOMENTS_MAX_IMPORT_BYTES (64 MiB) are a 413.",
+                   "MOMENTS_MAX_IMPORT_BYTES (64 MiB) are a 413. The answer, `{\"data\": {\"accepted\", "
+                   "\"rejected_total\", \"rejected\"}}`, counts the views stored and the views rejected, and "
+                   f"lists the first {imports.MAX_ECHOED_REJECTIONS} rejected ones (`index`: the record's position "
+                   "from 0, `view_id`, `messages`); a rejected view stores nothing.",
     "content": {
         "application/json": {"schema": {"oneOf": [{"type": "array", "items": VIEW}, VIEW]}},
         "application/x-ndjson": {"schema": {"type": "string"}},
@@ -72,6 +75,8 @@ _ENVELOPE = {
 
 BEACONS = {"requestBody": {
     "required": True,
-    "description": "A mux-embed beacon batch, as the SDK sends it (text/plain). At most 1 MiB.",
+    "description": "A mux-embed beacon batch, as the SDK sends it (text/plain). At most 1 MiB, "
+                   f"events of at most {beacons.MAX_VIEWS_PER_BODY} views and "
+                   f"{beacons.MAX_ENV_KEYS_PER_BODY} env keys.",
     "content": {"text/plain": {"schema": _ENVELOPE}, "application/json": {"schema": _ENVELOPE}},
 }}

@@ -222,21 +222,20 @@ def import_command(file: Path, environment_id: str, db, store_url, as_json: bool
     total = ImportResult()
     with click.progressbar(length=count, label="Importing", file=sys.stderr, hidden=count < PROGRESS_FROM) as bar:
         for number, batch in enumerate(batches):
-            total.accepted += batch.accepted
-            total.rejected += batch.rejected
+            total.add(batch)
             bar.update(min(IMPORT_BATCH, count - number * IMPORT_BATCH))
     store.close()
     elapsed = time.perf_counter() - started
-    lines = [f"accepted {total.accepted}, rejected {len(total.rejected)} in {elapsed:.1f}s"]
+    lines = [f"accepted {total.accepted}, rejected {total.rejected_total} in {elapsed:.1f}s"]
     lines += [f"  #{r.index} {r.view_id}: {'; '.join(r.messages)}" for r in total.rejected[:20]]
+    if total.rejected_total > 20:
+        lines.append(f"  ... and {total.rejected_total - 20} more (--json lists the first {len(total.rejected)})")
     emit(total.to_json(), as_json, "\n".join(lines))
 
 
 def _record_batches(store: Store, environment_id: str, records: list) -> Iterator[ImportResult]:
     for offset in range(0, len(records), IMPORT_BATCH):
-        batch = import_records(store, environment_id, records[offset:offset + IMPORT_BATCH])
-        batch.rejected = [type(r)(r.index + offset, r.view_id, r.messages) for r in batch.rejected]
-        yield batch
+        yield import_records(store, environment_id, records[offset:offset + IMPORT_BATCH], offset)
 
 
 @main.group()

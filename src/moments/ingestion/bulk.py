@@ -274,7 +274,7 @@ def check_table(environment_id: str, table: pa.Table, first_index: int = 0) -> C
         try:
             slow_views[row] = validate_view(record)
         except imports.InvalidView as invalid:
-            result.rejected.append(Rejected(first_index + row, imports.echoed_view_id(record), invalid.messages))
+            result.reject(Rejected(first_index + row, imports.echoed_view_id(record), invalid.messages))
     valid = np.sort(np.concatenate((np.flatnonzero(ok), np.array(list(slow_views), dtype=np.int64))))
     result.accepted = int(valid.size)
     rows = pa.table({"view_id": table["view_id"].combine_chunks().take(pa.array(valid)), "row": pa.array(valid)})

@@ -20,6 +20,9 @@ from moments.store.base import Store
 MAX_ID_LENGTH = 128
 MAX_DIMENSION_LENGTH = 256
 MAX_RANGES_PER_VIEW = 10_000
+# Rejected views an import answers with (all are counted): a body of junk lines must not be
+# echoed back at ~100x its size (a 4 MiB body of `{}` lines answered 307 MiB).
+MAX_ECHOED_REJECTIONS = 100
 # Largest media position or content duration accepted: 30 days of content, in ms.
 MAX_MEDIA_MS = 30 * 24 * 3600 * 1000
 # Accepted view times: 2000-01-01 .. 2100-01-01.
@@ -60,12 +63,25 @@ class Rejected:
 @dataclass
 class ImportResult:
     accepted: int = 0
-    rejected: list[Rejected] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)  # the first MAX_ECHOED_REJECTIONS, by index
+    rejected_total: int = 0
+
+    def reject(self, rejection: Rejected) -> None:
+        self.rejected_total += 1
+        if len(self.rejected) < MAX_ECHOED_REJECTIONS:
+            self.rejected.append(rejection)
+
+    def add(self, later: ImportResult) -> None:
+        """Count in the result of the records after these (the CLI imports in batches)."""
+        self.accepted += later.accepted
+        self.rejected += later.rejected[:MAX_ECHOED_REJECTIONS - len(self.rejected)]
+        self.rejected_total += later.rejected_total
 
     def to_json(self) -> dict:
         return {
             "data": {
                 "accepted": self.accepted,
+                "rejected_total": self.rejected_total,
                 "rejected": [{"index": r.index, "view_id": r.view_id, "messages": r.messages} for r in self.rejected],
             }
         }
@@ -200,21 +216,22 @@ def validate_view(obj: Any) -> View:
     )
 
 
-def validate_all(records: Iterable[Any]) -> tuple[list[View], list[Rejected]]:
-    views, rejected = [], []
-    for index, record in enumerate(records):
+def validate_all(records: Iterable[Any], first_index: int = 0) -> tuple[list[View], ImportResult]:
+    views, result = [], ImportResult()
+    for index, record in enumerate(records, start=first_index):
         try:
             views.append(validate_view(record))
         except InvalidView as invalid:
-            rejected.append(Rejected(index, echoed_view_id(record), invalid.messages))
-    return views, rejected
+            result.reject(Rejected(index, echoed_view_id(record), invalid.messages))
+    result.accepted = len(views)
+    return views, result
 
 
-def import_records(store: Store, environment_id: str, records: Iterable[Any]) -> ImportResult:
+def import_records(store: Store, environment_id: str, records: Iterable[Any], first_index: int = 0) -> ImportResult:
     """Validate and store; bad records are reported and store nothing, good ones are stored."""
-    views, rejected = validate_all(records)
+    views, result = validate_all(records, first_index)
     store.upsert_views(environment_id, views, int(time.time() * 1000))
-    return ImportResult(len(views), rejected)
+    return result
 
 
 # --- reading bodies and files ---------------------------------------------------
@@ -228,8 +245,9 @@ def loads(text: str | bytes) -> Any:
     return json.loads(text, parse_constant=_reject_constants)
 
 
-def parse_body(body: bytes, content_type: str) -> list[Any]:
-    """Records of an import body: a JSON array (or one object), or NDJSON.
+def parse_body(body: bytes, content_type: str) -> Iterable[Any]:
+    """Records of an import body: a JSON array (or one object), or NDJSON (read lazily, line by
+    line: a body of many tiny lines must not become a list of them).
 
     NDJSON is read when the content type says so, or when a body that is not one JSON
     document consists of lines that each start an object. Raises ValueError when the
@@ -239,19 +257,39 @@ def parse_body(body: bytes, content_type: str) -> list[Any]:
     if not text.strip():
         raise ValueError("body is empty: send a JSON array of views or NDJSON")
     if "ndjson" in content_type or "jsonl" in content_type:
-        return list(_ndjson(text))
+        return _ndjson(text)
     try:
         value = loads(text)
     except (ValueError, RecursionError) as error:
-        lines = [line for line in text.splitlines() if line.strip()]
-        if len(lines) > 1 and all(line.lstrip().startswith("{") for line in lines):
-            return list(_ndjson(text))
+        if _object_lines(text):
+            return _ndjson(text)
         raise ValueError(f"body is not valid JSON: {error}") from None
     return value if isinstance(value, list) else [value]
 
 
+def _lines(text: str, piece: int = 1 << 20) -> Iterator[str]:
+    """text.splitlines(), a piece at a time (a piece ends after a "\n", which always ends a line)."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + piece)
+        end = len(text) if end < 0 else end + 1
+        yield from text[start:end].splitlines()
+        start = end
+
+
+def _object_lines(text: str) -> bool:
+    """Does the text hold more than one line that is not blank, each starting an object?"""
+    count = 0
+    for line in _lines(text):
+        if line.strip():
+            if not line.lstrip().startswith("{"):
+                return False
+            count += 1
+    return count > 1
+
+
 def _ndjson(text: str) -> Iterator[Any]:
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_lines(text), start=1):
         if not line.strip():
             continue
         try:
@@ -273,7 +311,7 @@ def read_file(path: Path) -> list[Any]:
         with path.open(newline="", encoding="utf-8-sig") as f:
             return [_from_columns(r) for r in csv.DictReader(f)]
     content_type = "application/x-ndjson" if suffix in (".ndjson", ".jsonl") else "application/json"
-    return parse_body(path.read_bytes().removeprefix(codecs.BOM_UTF8), content_type)
+    return list(parse_body(path.read_bytes().removeprefix(codecs.BOM_UTF8), content_type))
 
 
 def _from_columns(row: dict) -> dict:

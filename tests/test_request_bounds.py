@@ -1,0 +1,75 @@
+"""What one request may cost the server: imports echo a bounded number of rejections."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from moments.ingestion.imports import MAX_ECHOED_REJECTIONS, ImportResult, Rejected
+from moments.store.duckdb import DuckDBStore
+
+from conftest import make_tenant
+
+VIEW_START = 1_780_000_000_000
+
+
+def view(view_id: str) -> dict:
+    return {"view_id": view_id, "asset_id": "a", "view_start": VIEW_START, "duration_ms": 60_000,
+            "ranges": [[0, 30_000]]}
+
+
+def junk_with_views(junk_lines: int) -> bytes:
+    """`junk_lines` empty objects (each a rejected view) with a valid view first and last."""
+    lines = [json.dumps(view("first"))] + ["{}"] * junk_lines + [json.dumps(view("last"))]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def check_bounded(data: dict, junk_lines: int) -> None:
+    assert data["accepted"] == 2
+    assert data["rejected_total"] == junk_lines
+    assert [r["index"] for r in data["rejected"]] == list(range(1, MAX_ECHOED_REJECTIONS + 1))
+    assert data["rejected"][0] == {"index": 1, "view_id": None, "messages": [
+        "view_id is required", "at least one of asset_id, playback_id, video_id is required",
+        "view_start is required", "duration_ms is required: an integer in 1..2592000000", "ranges is required"]}
+
+
+def test_an_import_of_junk_lines_echoes_the_first_rejections_and_counts_them_all(server):
+    # 20,000 junk lines answered 1.5 MB of rejections (77 bytes out per 3 in); now ~20 KB.
+    tenant = server.tenant()
+    with server.client(tenant) as client:
+        for content_type in ("application/x-ndjson", "application/json"):  # the Arrow path, the line-by-line one
+            response = client.post("/v1/views", content=junk_with_views(20_000), headers={"content-type": content_type})
+            assert response.status_code == 200, response.text
+            check_bounded(response.json()["data"], 20_000)
+            assert len(response.content) < 50_000
+        assert client.get("/v1/views/last").status_code == 200
+
+
+def test_the_cli_reports_an_import_as_the_api_does(tmp_path: Path):
+    db = tmp_path / "moments.duckdb"
+    store = DuckDBStore(str(db))
+    tenant = make_tenant(store)
+    store.close()
+    path = tmp_path / "junk.ndjson"
+    path.write_bytes(junk_with_views(500))
+    done = subprocess.run([sys.executable, "-m", "moments", "import", str(path), "--env", tenant.environment_id,
+                           "--db", str(db), "--json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    check_bounded(json.loads(done.stdout)["data"], 500)
+    human = subprocess.run([sys.executable, "-m", "moments", "import", str(path), "--env", tenant.environment_id,
+                            "--db", str(db)], capture_output=True, text=True, timeout=120)
+    assert human.stdout.startswith("accepted 2, rejected 500 in ")
+    assert human.stdout.rstrip().endswith("... and 480 more (--json lists the first 100)")
+
+
+def test_results_of_consecutive_batches_add_up_to_one():
+    first, second = ImportResult(accepted=1), ImportResult(accepted=2)
+    for index in range(80):
+        first.reject(Rejected(index, None, ["bad"]))
+    for index in range(80, 200):
+        second.reject(Rejected(index, None, ["bad"]))
+    first.add(second)
+    assert (first.accepted, first.rejected_total) == (3, 200)
+    assert [r.index for r in first.rejected] == list(range(MAX_ECHOED_REJECTIONS))
