@@ -1,14 +1,19 @@
 """What a sender holding an env key (public in every page) cannot do through the beacon door:
-change an imported view, or outrank a view's genuine events with one forged event. Real
-captured mux-embed payloads against a real server and DuckDB file."""
+change an imported view, outrank a view's genuine events with one forged event, make many
+views in one body, spend more than its address's budget, or date a view past retention.
+Real captured mux-embed payloads against a real server and DuckDB file."""
 
 from __future__ import annotations
 
 import json
 import time
 
+import httpx
+
+from moments.ingestion.beacons import MAX_ENV_KEYS_PER_BODY, MAX_VIEWS_PER_BODY
+
 from captures import captured_requests, expected_views, replay, wait_for_ingest
-from test_collector import metric
+from test_collector import metric, stored_rows
 
 SCENARIO = "seek-rewatch-destroy"
 
@@ -50,3 +55,45 @@ def test_one_event_numbered_far_ahead_cannot_outrank_the_genuine_ones(server):
     view = server.store.get_view(tenant.environment_id, view_id)
     assert view.reports_ranges and [list(r) for r in view.ranges] == expected_views(SCENARIO)[view_id]
     assert refused == 2 * len(json.loads(requests[0]["body"])["events"])
+
+
+def test_a_body_naming_many_views_or_env_keys_is_refused_whole(server):
+    server.tenant(env_key="testenv")
+    template = json.loads(captured_requests(SCENARIO)[0]["body"])
+    event = template["events"][0]
+    many_views = {"events": [{**event, "xid": f"fake-{i}"} for i in range(MAX_VIEWS_PER_BODY + 1)]}
+    many_keys = {"events": [{**event, "ake": f"key-{i}"} for i in range(MAX_ENV_KEYS_PER_BODY)] + [event]}
+    with server.client() as c:
+        for body in (many_views, many_keys):
+            response = c.post("/", content=json.dumps(body).encode(), headers={"content-type": "text/plain"})
+            assert response.status_code == 400 and "in one body" in response.json()["error"]["messages"][0]
+        fine = {"events": [{**event, "xid": f"real-{i}"} for i in range(MAX_VIEWS_PER_BODY)]}
+        assert c.post("/", content=json.dumps(fine).encode(), headers={"content-type": "text/plain"}).status_code == 200
+        wait_for_ingest(c)
+    assert stored_rows(server.store)[0] == MAX_VIEWS_PER_BODY
+
+
+def test_one_client_address_past_its_byte_budget_gets_429_and_another_goes_on(start_server):
+    server = start_server(beacon_address_bytes_per_s=1.0, beacon_address_burst_bytes=20_000)
+    server.tenant(env_key="testenv")
+    body = captured_requests(SCENARIO)[0]["body"].encode()
+    headers = {"content-type": "text/plain", "x-forwarded-for": "203.0.113.9"}
+    # 127.0.0.2 is no trusted proxy (uvicorn trusts 127.0.0.1): its X-Forwarded-For is ignored.
+    with httpx.Client(base_url=server.base_url, transport=httpx.HTTPTransport(local_address="127.0.0.2")) as c:
+        codes = [c.post("/", content=body, headers=headers).status_code for _ in range(20_000 // len(body) + 2)]
+    assert codes[0] == 200 and codes[-1] == 429
+    with server.client() as c:  # 127.0.0.1, a proxy forwarding another client
+        assert c.post("/", content=body, headers=headers).status_code == 200
+
+
+def test_a_view_start_in_the_future_is_clamped_to_its_arrival(server):
+    tenant = server.tenant(env_key="testenv")
+    requests = captured_requests(SCENARIO)
+    for request in requests:
+        request["body"] = forged_body(request, xst=4_000_000_000_000).decode()  # in 2096
+    (view_id,) = expected_views(SCENARIO)
+    before_ms = int(time.time() * 1000)
+    with server.client() as c:
+        replay(c, requests)
+    view = server.store.get_view(tenant.environment_id, view_id)
+    assert before_ms <= view.view_start_ms <= int(time.time() * 1000)

@@ -29,7 +29,7 @@ class Metrics:
         self.beacon_overloaded = counter("moments_beacon_overloaded_requests",
                                          "Beacon POSTs answered 503 because the assembler was too far behind")
         self.beacon_over_budget = counter("moments_beacon_over_budget_requests",
-                                          "Beacon POSTs answered 429 because their env key spent its byte budget")
+                                          "Beacon POSTs answered 429 because their env key or client address spent its byte budget")
         self.beacon_over_cap = counter("moments_beacon_over_cap_events",
                                        "Beacon events dropped because their view reached its event cap")
         self.beacon_far_ahead = counter("moments_beacon_far_ahead_events",

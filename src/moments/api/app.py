@@ -108,6 +108,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter()
     app.state.beacon_budget = RateLimiter()
+    app.state.address_budget = RateLimiter()
     app.state.response_cache = ResponseCache()
     app.state.metrics = Metrics()
     errors.install(app)

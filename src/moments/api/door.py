@@ -116,5 +116,6 @@ def create_door(root: Path, name: str, settings: Settings) -> Starlette:
     app.state.beacons = door
     app.state.settings = settings
     app.state.beacon_budget = RateLimiter()  # per process: N doors let N budgets through
+    app.state.address_budget = RateLimiter()
     app.state.metrics = Metrics()  # this process's beacon counters; /metrics is the owner's
     return app

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 
@@ -30,9 +31,14 @@ class Decision:
 
 
 class RateLimiter:
-    def __init__(self, clock=time.monotonic) -> None:
+    """Buckets of the `max_keys` keys used most recently: a key forgotten comes back with a full
+    bucket, so the bound must exceed the keys active at once (keys are env keys, environments,
+    or client addresses: a flood of made-up ones cannot grow the table)."""
+
+    def __init__(self, clock=time.monotonic, max_keys: int = 100_000) -> None:
         self._clock = clock
-        self._buckets: dict[str, _Bucket] = {}
+        self._max_keys = max_keys
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
         self._lock = threading.Lock()
 
     def take(self, key: str, rate: float, burst: int, cost: float = 1.0) -> Decision:
@@ -42,6 +48,9 @@ class RateLimiter:
         now = self._clock()
         with self._lock:
             bucket = self._buckets.setdefault(key, _Bucket(float(burst), now))
+            self._buckets.move_to_end(key)
+            if len(self._buckets) > self._max_keys:
+                self._buckets.popitem(last=False)
             bucket.tokens = min(float(burst), bucket.tokens + (now - bucket.updated) * rate)
             bucket.updated = now
             if bucket.tokens >= cost:

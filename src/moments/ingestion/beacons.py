@@ -17,6 +17,10 @@ from importlib import resources
 from typing import Any
 
 MAX_EVENTS_PER_BODY = 1000  # the SDK sends at most 300
+# One player's queue holds its view and, after a videochange, the next: a body naming many
+# views or env keys is a generator of fake views (and of env-key lookups), not a player.
+MAX_VIEWS_PER_BODY = 16
+MAX_ENV_KEYS_PER_BODY = 4
 MAX_KEYS_PER_EVENT = 500
 MAX_KEY_LENGTH = 200
 MAX_NESTING = 5  # only request_* values nest, one level deep
@@ -119,7 +123,12 @@ def decode_body(body: bytes) -> Envelope:
     metadata = data.get("metadata")
     sent = metadata.get("transmission_timestamp") if isinstance(metadata, dict) else None
     sent = sent if isinstance(sent, int) and not isinstance(sent, bool) else None
-    return Envelope(sent, [expand_event(e) for e in events])
+    expanded = [expand_event(e) for e in events]
+    if len({repr(e.get("view_id")) for e in expanded}) > MAX_VIEWS_PER_BODY:
+        raise InvalidBeacon(f"events of more than {MAX_VIEWS_PER_BODY} views in one body")
+    if len({repr(e.get("env_key")) for e in expanded}) > MAX_ENV_KEYS_PER_BODY:
+        raise InvalidBeacon(f"more than {MAX_ENV_KEYS_PER_BODY} env keys in one body")
+    return Envelope(sent, expanded)
 
 
 def _no_constants(name: str) -> Any:

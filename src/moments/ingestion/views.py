@@ -100,6 +100,10 @@ def view_from_fold(view_id: str, fold: ViewFold) -> View:
     skew = skew if abs(skew) > TRUSTED_SKEW_MS else 0
     first_ms = fold.first_time[1] if fold.first_time else (fold.first_received[1] if fold.first_received else 0)
     start = epoch_ms(state.get("view_start")) or first_ms
+    if fold.first_received and start + skew > fold.first_received[1] + TRUSTED_SKEW_MS:
+        # A view cannot start after the server first heard of it: a start in the future
+        # would outlive the environment's retention.
+        start = fold.first_received[1] - skew
     end = fold.end[1] if fold.end else None
     duration = as_int(state.get("video_source_duration")) or as_int(state.get("video_duration")) or 0
     sdks = sdk_identities(state)

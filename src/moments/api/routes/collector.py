@@ -41,11 +41,10 @@ async def receive_beacons(request: Request) -> Response:
     metrics.beacon_requests.inc()
     try:
         body = await read_capped_body(request, MAX_BEACON_BYTES)
-        budget = spend_budget(request, pipeline, body)
-        if not budget.allowed:
+        refusal = spend_budgets(request, pipeline, body)
+        if refusal is not None:
             metrics.beacon_over_budget.inc()
-            return error_response(429, "this env key sent more beacon bytes than its budget; send them again later",
-                                  "too_many_requests", headers={**CORS, **budget.headers()})
+            return refusal
         envelope = decode_body(body) if len(body) <= DECODE_INLINE_BYTES else await run_in_threadpool(decode_body, body)
     except (ApiError, InvalidBeacon) as error:
         metrics.beacon_rejected_bodies.inc()
@@ -68,15 +67,27 @@ async def receive_beacons(request: Request) -> Response:
     return JSONResponse({}, headers=CORS)
 
 
-def spend_budget(request: Request, pipeline, body: bytes) -> Decision:
-    """Charge the body's bytes to its env key's budget: a known key has a budget of its own,
-    every other body shares one (so made-up keys cannot grow the table of budgets)."""
+def spend_budgets(request: Request, pipeline, body: bytes) -> Response | None:
+    """Charge the body's bytes to its client address's budget, then to its env key's (a known
+    key has a budget of its own; every other body shares one, so made-up keys cannot grow the
+    table of budgets); a 429 when either is spent."""
     settings = request.app.state.settings
+    address = request.client.host if request.client else ""
+    budget = request.app.state.address_budget.take(address, settings.beacon_address_bytes_per_s,
+                                                   settings.beacon_address_burst_bytes, len(body))
+    if not budget.allowed:
+        return _over_budget("this client address sent more beacon bytes than its budget", budget)
     found = SNIFFED_ENV_KEY.search(body, 0, 64 * 1024)
     env_key = found.group(1).decode("utf-8", "replace") if found else ""
     _, environment = pipeline.env_keys.cached(env_key)
-    return request.app.state.beacon_budget.take(env_key if environment is not None else "", settings.beacon_bytes_per_s,
-                                                settings.beacon_burst_bytes, len(body))
+    budget = request.app.state.beacon_budget.take(env_key if environment is not None else "",
+                                                  settings.beacon_bytes_per_s, settings.beacon_burst_bytes, len(body))
+    return None if budget.allowed else _over_budget("this env key sent more beacon bytes than its budget", budget)
+
+
+def _over_budget(message: str, budget: Decision) -> Response:
+    return error_response(429, f"{message}; send them again later", "too_many_requests",
+                          headers={**CORS, **budget.headers()})
 
 
 def _unavailable(message: str) -> Response:
