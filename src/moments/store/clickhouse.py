@@ -43,6 +43,7 @@ from moments.store.base import Coverage, InboxBacklog, InboxRow, ViewQuery
 from moments.store.duckdb import VIEW_COLUMNS, range_set_from_arrow, views_from_arrow, views_to_arrow
 from moments.store.executor import Executor
 from moments.store.filtering import filter_conditions
+from moments.store.lru import LOOKUP_CACHE_ENTRIES, LRUCache
 from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, keyset_pages
 
 _STR, _I64 = pa.string(), pa.int64()
@@ -91,9 +92,9 @@ class ClickHouseStore:
         self._holder = f"{os.uname().nodename}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
         self._clock_lock = threading.Lock()
         self._last_version = 0
-        # Only what never changes once written is cached: environments and tokens.
-        self._environments: dict[tuple[str, str], Environment] = {}
-        self._tokens: dict[str, Token] = {}
+        # Only what never changes once written is cached: environments and tokens (bounded).
+        self._environments: LRUCache[tuple[str, str], Environment | None] = LRUCache(LOOKUP_CACHE_ENTRIES)
+        self._tokens: LRUCache[str, Token | None] = LRUCache(LOOKUP_CACHE_ENTRIES)
         self._migrate()
 
     def _migrate(self) -> None:
@@ -164,20 +165,19 @@ class ClickHouseStore:
              "rate": float(e.rate_limit_per_s), "burst": e.rate_limit_burst, "now": _now_ms()})
 
     def _environment(self, column: str, value: str) -> Environment | None:
-        cached = self._environments.get((column, value))
-        if cached is not None:
-            return cached
-        rows = self._x.query(
-            "SELECT environment_id, name, env_key, retention_days, rate_limit_per_s, rate_limit_burst "
-            f"FROM environments FINAL WHERE {column} = {{value:String}} ORDER BY created_at_ms LIMIT 1",
-            {"value": value}).to_pylist()
-        if not rows:
-            return None
-        r = rows[0]
-        environment = Environment(r["environment_id"], r["name"], r["env_key"], int(r["retention_days"]),
-                                  float(r["rate_limit_per_s"]), int(r["rate_limit_burst"]))
-        self._environments[(column, value)] = environment  # environments never change once created
-        return environment
+        def load() -> Environment | None:
+            rows = self._x.query(
+                "SELECT environment_id, name, env_key, retention_days, rate_limit_per_s, rate_limit_burst "
+                f"FROM environments FINAL WHERE {column} = {{value:String}} ORDER BY created_at_ms LIMIT 1",
+                {"value": value}).to_pylist()
+            if not rows:
+                return None
+            r = rows[0]
+            return Environment(r["environment_id"], r["name"], r["env_key"], int(r["retention_days"]),
+                               float(r["rate_limit_per_s"]), int(r["rate_limit_burst"]))
+
+        # Environments never change once created; an unknown one may be created later.
+        return self._environments.get_or_load((column, value), load, keep=lambda e: e is not None)
 
     def get_environment(self, environment_id: str) -> Environment | None:
         return self._environment("environment_id", environment_id)
@@ -203,17 +203,17 @@ class ClickHouseStore:
              "permissions": ",".join(token.permissions), "now": _now_ms()})
 
     def get_token(self, token_id: str) -> Token | None:
-        if token_id in self._tokens:
-            return self._tokens[token_id]
-        rows = self._x.query("SELECT token_id, environment_id, secret_hash, permissions FROM tokens FINAL "
-                             "WHERE token_id = {id:String}", {"id": token_id}).to_pylist()
-        if not rows:
-            return None
-        r = rows[0]
-        token = Token(r["token_id"], r["environment_id"], r["secret_hash"],
-                      tuple(p for p in r["permissions"].split(",") if p))
-        self._tokens[token_id] = token  # tokens are immutable
-        return token
+        def load() -> Token | None:
+            rows = self._x.query("SELECT token_id, environment_id, secret_hash, permissions FROM tokens FINAL "
+                                 "WHERE token_id = {id:String}", {"id": token_id}).to_pylist()
+            if not rows:
+                return None
+            r = rows[0]
+            return Token(r["token_id"], r["environment_id"], r["secret_hash"],
+                         tuple(p for p in r["permissions"].split(",") if p))
+
+        # Tokens are immutable; an unknown one may be issued later.
+        return self._tokens.get_or_load(token_id, load, keep=lambda t: t is not None)
 
     # assets -------------------------------------------------------------------
 

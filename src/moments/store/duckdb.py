@@ -6,7 +6,6 @@ import contextlib
 import json
 import re
 import threading
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
@@ -23,6 +22,7 @@ from moments.store import rollups
 from moments.engagement.heatmap import bucket_count
 from moments.store.base import Coverage, ViewQuery
 from moments.store.filtering import filter_conditions
+from moments.store.lru import LOOKUP_CACHE_ENTRIES, LRUCache
 from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, keyset_pages
 
 # What rollups need of a view (store/rollups.py).
@@ -74,39 +74,6 @@ class RollupPrefix:
         return int(self.n_cum[b] - self.n_cum[a]), self.watched_cum[b] - self.watched_cum[a]
 
 
-class SizedCache:
-    """A least-recently-used mapping bounded by the bytes of its values."""
-
-    def __init__(self, budget: int) -> None:
-        self.budget, self.used = budget, 0
-        self._items: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()  # readers on many threads
-
-    def get(self, key):
-        with self._lock:
-            if key not in self._items:
-                return None
-            self._items.move_to_end(key)
-            return self._items[key][0]
-
-    def put(self, key, value, size: int) -> None:
-        with self._lock:
-            self._drop(lambda k: k == key)
-            self._items[key] = (value, size)
-            self.used += size
-            while self.used > self.budget and len(self._items) > 1:
-                _, (_, freed) = self._items.popitem(last=False)
-                self.used -= freed
-
-    def drop(self, predicate) -> None:
-        with self._lock:
-            self._drop(predicate)
-
-    def _drop(self, predicate) -> None:
-        for key in [k for k in self._items if predicate(k)]:
-            self.used -= self._items.pop(key)[1]
-
-
 def migrations() -> list[tuple[int, str]]:
     """(version, SQL) blocks of store/schema/duckdb.sql, in order."""
     text = resources.files("moments.store.schema").joinpath("duckdb.sql").read_text()
@@ -130,11 +97,12 @@ class DuckDBStore:
         # (DuckDB and numpy release the GIL, so the two use two cores).
         self._rollup_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollups")
         # Read-through caches, kept coherent by the writes below (one process owns the file).
-        self._prefixes = SizedCache(PREFIX_CACHE_BYTES)
-        self._tokens: dict[str, Token] = {}
-        self._environments: dict[tuple[str, str], Environment | None] = {}
-        self._assets: dict[tuple[str, str, str], Asset | None] = {}
-        self._known_ids: set[tuple[str, Scope, str]] = set()
+        # Each bounded: a flood of made-up ids must not grow memory (misses of assets are cached).
+        self._prefixes: LRUCache[tuple, RollupPrefix] = LRUCache(PREFIX_CACHE_BYTES, lambda prefix: prefix.nbytes)
+        self._tokens: LRUCache[str, Token | None] = LRUCache(LOOKUP_CACHE_ENTRIES)
+        self._environments: LRUCache[tuple[str, str], Environment | None] = LRUCache(LOOKUP_CACHE_ENTRIES)
+        self._assets: LRUCache[tuple[str, str, str], Asset | None] = LRUCache(LOOKUP_CACHE_ENTRIES)
+        self._known_ids: LRUCache[tuple[str, Scope, str], bool] = LRUCache(LOOKUP_CACHE_ENTRIES)
         self._versions: dict[str, int] = {}  # data versions, per environment
         self._migrate()
 
@@ -255,17 +223,16 @@ class DuckDBStore:
         )
 
     def _environment(self, where: str, value: str) -> Environment | None:
-        if (where, value) in self._environments:
-            return self._environments[(where, value)]
-        row = self._one(
-            "SELECT environment_id, name, env_key, retention_days, rate_limit_per_s, rate_limit_burst "
-            f"FROM environments WHERE {where} = ?",
-            [value],
-        )
-        environment = Environment(*row) if row else None
-        if environment is not None:  # environments do not change once created
-            self._environments[(where, value)] = environment
-        return environment
+        def load() -> Environment | None:
+            row = self._one(
+                "SELECT environment_id, name, env_key, retention_days, rate_limit_per_s, rate_limit_burst "
+                f"FROM environments WHERE {where} = ?",
+                [value],
+            )
+            return Environment(*row) if row else None
+
+        # Environments do not change once created; an unknown one may be created later.
+        return self._environments.get_or_load((where, value), load, keep=lambda e: e is not None)
 
     def get_environment(self, environment_id: str) -> Environment | None:
         return self._environment("environment_id", environment_id)
@@ -285,16 +252,14 @@ class DuckDBStore:
         )
 
     def get_token(self, token_id: str) -> Token | None:
-        if token_id in self._tokens:
-            return self._tokens[token_id]
-        row = self._one(
-            "SELECT token_id, environment_id, secret_hash, permissions FROM tokens WHERE token_id = ?", [token_id]
-        )
-        if not row:
-            return None
-        permissions = tuple(p for p in row[3].split(",") if p)
-        self._tokens[token_id] = Token(row[0], row[1], row[2], permissions)  # tokens are immutable
-        return self._tokens[token_id]
+        def load() -> Token | None:
+            row = self._one(
+                "SELECT token_id, environment_id, secret_hash, permissions FROM tokens WHERE token_id = ?", [token_id]
+            )
+            return Token(row[0], row[1], row[2], tuple(p for p in row[3].split(",") if p)) if row else None
+
+        # Tokens are immutable; an unknown one may be issued later.
+        return self._tokens.get_or_load(token_id, load, keep=lambda t: t is not None)
 
     # assets -------------------------------------------------------------------
 
@@ -323,28 +288,27 @@ class DuckDBStore:
         self._assets.clear()  # after the commit: a reader meanwhile may have cached the old asset
 
     def get_asset(self, environment_id: str, asset_id: str) -> Asset | None:
-        key = (environment_id, "asset", asset_id)
-        if key in self._assets:
-            return self._assets[key]
-        row = self._one(
-            "SELECT a.asset_id, a.duration_ms, "
-            "  list(p.playback_id ORDER BY p.playback_id) FILTER (WHERE p.playback_id IS NOT NULL), a.playback_url "
-            "FROM assets a LEFT JOIN playback_ids p USING (environment_id, asset_id) "
-            "WHERE a.environment_id = ? AND a.asset_id = ? GROUP BY ALL",
-            [environment_id, asset_id],
-        )
-        self._assets[key] = Asset(row[0], row[1], tuple(row[2] or ()), row[3]) if row else None
-        return self._assets[key]
+        def load() -> Asset | None:
+            row = self._one(
+                "SELECT a.asset_id, a.duration_ms, "
+                "  list(p.playback_id ORDER BY p.playback_id) FILTER (WHERE p.playback_id IS NOT NULL), a.playback_url "
+                "FROM assets a LEFT JOIN playback_ids p USING (environment_id, asset_id) "
+                "WHERE a.environment_id = ? AND a.asset_id = ? GROUP BY ALL",
+                [environment_id, asset_id],
+            )
+            return Asset(row[0], row[1], tuple(row[2] or ()), row[3]) if row else None
+
+        return self._assets.get_or_load((environment_id, "asset", asset_id), load)
 
     def asset_for_playback_id(self, environment_id: str, playback_id: str) -> Asset | None:
-        key = (environment_id, "playback_id", playback_id)
-        if key not in self._assets:
+        def load() -> Asset | None:
             row = self._one(
                 "SELECT asset_id FROM playback_ids WHERE environment_id = ? AND playback_id = ?",
                 [environment_id, playback_id],
             )
-            self._assets[key] = self.get_asset(environment_id, row[0]) if row else None
-        return self._assets[key]
+            return self.get_asset(environment_id, row[0]) if row else None
+
+        return self._assets.get_or_load((environment_id, "playback_id", playback_id), load)
 
     # views --------------------------------------------------------------------
 
@@ -470,8 +434,12 @@ class DuckDBStore:
         return views_from_arrow(table)[0] if table.num_rows else None
 
     def scope_exists(self, environment_id: str, scope: Scope, scope_id: str) -> bool:
-        if (environment_id, scope, scope_id) in self._known_ids:
-            return True
+        # Only ids that exist are remembered: ids only disappear through retention or replaced
+        # views, which clear this; an unknown id may get views any time.
+        return self._known_ids.get_or_load((environment_id, scope, scope_id),
+                                           lambda: self._scope_exists(environment_id, scope, scope_id), keep=bool)
+
+    def _scope_exists(self, environment_id: str, scope: Scope, scope_id: str) -> bool:
         if scope is Scope.ASSET:
             sql = (
                 "SELECT EXISTS (SELECT 1 FROM assets WHERE environment_id = $1 AND asset_id = $2) "
@@ -484,10 +452,7 @@ class DuckDBStore:
             )
         else:
             sql = "SELECT EXISTS (SELECT 1 FROM views WHERE environment_id = $1 AND video_id = $2)"
-        exists = bool(self._one(sql, [environment_id, scope_id])[0])
-        if exists:  # ids only disappear through retention or replaced views, which clear this
-            self._known_ids.add((environment_id, scope, scope_id))
-        return exists
+        return bool(self._one(sql, [environment_id, scope_id])[0])
 
     def list_scope_ids(self, environment_id: str, scope: Scope, search: str | None, limit: int) -> list[tuple[str, int]]:
         column = {Scope.ASSET: "asset_id", Scope.VIDEO: "video_id", Scope.PLAYBACK_ID: "playback_id"}[scope]
@@ -579,7 +544,7 @@ class DuckDBStore:
                 params={"env": environment_id, "scope": scope, "scope_id": scope_id, "duration": duration_ms},
             ).to_arrow_table()
             prefix = RollupPrefix.of(rows, bucket_count(duration_ms))
-            self._prefixes.put(key, prefix, prefix.nbytes)
+            self._prefixes.put(key, prefix)
         return prefix
 
     def duration_histogram(self, query: ViewQuery) -> list[tuple[int, int]]:

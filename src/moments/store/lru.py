@@ -1,0 +1,69 @@
+"""A least-recently-used cache with a bound, so lookups of made-up keys cannot grow memory
+without end (a cached "not found" is an entry like any other)."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Callable, Generic, Hashable, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+LOOKUP_CACHE_ENTRIES = 10_000  # a store's bound per lookup cache (tokens, environments, assets, known ids)
+
+
+class LRUCache(Generic[K, V]):
+    """At most `budget` of values, each weighing `size(value)` (1 by default: a count of
+    entries); the least recently used go first. Thread-safe: readers run on many threads."""
+
+    def __init__(self, budget: int, size: Callable[[V], int] = lambda _: 1) -> None:
+        self.budget, self.used = budget, 0
+        self._size = size
+        self._items: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+            return item[0]
+
+    def get_or_load(self, key: K, load: Callable[[], V], keep: Callable[[V], bool] = lambda _: True) -> V:
+        """The cached value, else `load()`, remembered when `keep` says so (e.g. only what exists)."""
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+                return item[0]
+        value = load()  # outside the lock: a slow load must not hold up other keys
+        if keep(value):
+            self.put(key, value)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        size = self._size(value)
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.used -= old[1]
+            self._items[key] = (value, size)
+            self.used += size
+            while self.used > self.budget and len(self._items) > 1:
+                _, (_, freed) = self._items.popitem(last=False)
+                self.used -= freed
+
+    def drop(self, predicate: Callable[[K], bool]) -> None:
+        with self._lock:
+            for key in [k for k in self._items if predicate(k)]:
+                self.used -= self._items.pop(key)[1]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.used = 0
