@@ -26,8 +26,14 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def secret_matches(secret: str, secret_hash: str) -> bool:
-    return hmac.compare_digest(hash_secret(secret), secret_hash)
+# What the secret of an unknown token id is compared with: the same work as for a known id.
+_UNKNOWN_TOKEN_HASH = hash_secret(secrets.token_urlsafe(32))
+
+
+def secret_matches(secret: str, secret_hash: str | None) -> bool:
+    """Constant-time; `secret_hash` None (no such token) does the same work and never matches."""
+    matches = hmac.compare_digest(hash_secret(secret), _UNKNOWN_TOKEN_HASH if secret_hash is None else secret_hash)
+    return matches and secret_hash is not None
 
 
 def new_env_key() -> str:

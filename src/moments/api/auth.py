@@ -22,7 +22,10 @@ class Caller:
 
 
 def _credentials(request: Request) -> tuple[str, str]:
-    header = request.headers.get("authorization", "")
+    headers = request.headers.getlist("authorization")
+    if len(headers) > 1:  # which one counts would depend on the proxy or server in between
+        raise ApiError(401, "Send one Authorization header", headers=CHALLENGE)
+    header = headers[0] if headers else ""
     scheme, _, value = header.partition(" ")
     value = value.strip()
     if scheme.lower() == "basic":
@@ -48,20 +51,24 @@ def _credentials(request: Request) -> tuple[str, str]:
 
 
 def authorize(request: Request, permission: str) -> Caller:
-    """The calling token, checked for `permission`, charged one request of its rate limit."""
+    """The calling token, checked for `permission`, then charged one request of its rate limit
+    (a refused request costs the environment nothing)."""
     token_id, secret = _credentials(request)
     store = request.app.state.store
     token = store.get_token(token_id) if len(token_id) <= 128 else None
-    if token is None or not secret_matches(secret, token.secret_hash):
+    # An unknown id still has its secret compared (with a dummy hash): the time taken does not
+    # tell which token ids exist.
+    matched = secret_matches(secret, token.secret_hash if token else None)
+    if token is None or not matched:
         raise ApiError(401, "Invalid access token id or secret", headers=CHALLENGE)
     environment = store.get_environment(token.environment_id)
     if environment is None:
         raise ApiError(401, "Invalid access token id or secret", headers=CHALLENGE)
+    if not token.allows(permission):
+        raise ApiError(403, f"This access token lacks the {permission} permission")
     decision = request.app.state.rate_limiter.take(
         environment.environment_id, environment.rate_limit_per_s, environment.rate_limit_burst
     )
     if not decision.allowed:
         raise RateLimited(decision.headers())
-    if not token.allows(permission):
-        raise ApiError(403, f"This access token lacks the {permission} permission", headers=decision.headers())
     return Caller(token, environment, decision.headers())

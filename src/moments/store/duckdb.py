@@ -250,6 +250,7 @@ class DuckDBStore:
             "INSERT INTO tokens VALUES (?, ?, ?, ?, epoch_ms(now()))",
             [token.token_id, token.environment_id, token.secret_hash, ",".join(token.permissions)],
         )
+        self._tokens.put(token.token_id, token)  # it may be cached as unknown
 
     def get_token(self, token_id: str) -> Token | None:
         def load() -> Token | None:
@@ -258,8 +259,9 @@ class DuckDBStore:
             )
             return Token(row[0], row[1], row[2], tuple(p for p in row[3].split(",") if p)) if row else None
 
-        # Tokens are immutable; an unknown one may be issued later.
-        return self._tokens.get_or_load(token_id, load, keep=lambda t: t is not None)
+        # Tokens are immutable, and unknown ids are cached too (create_token replaces them), so
+        # a lookup takes as long whether the id exists or not.
+        return self._tokens.get_or_load(token_id, load)
 
     # assets -------------------------------------------------------------------
 
