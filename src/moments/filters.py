@@ -22,7 +22,7 @@ STANDARD_DIMENSIONS = {
     "viewer_device_category": "device_type",
     "player_name": "player_name",
 }
-CUSTOM_DIMENSION = re.compile(r"^custom_([1-9]|1[0-9]|20)$")
+CUSTOM_DIMENSION = re.compile(r"custom_([1-9]|1[0-9]|20)")  # fullmatch: "$" would take "custom_1\n"
 MAX_FILTERS = 20
 MAX_VALUE_LENGTH = 256
 
@@ -57,7 +57,7 @@ def parse_filter(text: str) -> Filter:
     name, separator, value = body.partition(":")
     if not separator or not name or not value:
         raise FilterError(f"filter {shown} must look like dimension:value or !dimension:value")
-    dimension = STANDARD_DIMENSIONS.get(name) or (name if CUSTOM_DIMENSION.match(name) else None)
+    dimension = STANDARD_DIMENSIONS.get(name) or (name if CUSTOM_DIMENSION.fullmatch(name) else None)
     if dimension is None:
         known = ", ".join(sorted(STANDARD_DIMENSIONS)) + ", custom_1 ... custom_20"
         raise FilterError(f"filter {shown}: unknown dimension {name[:40]!r} (known: {known})")

@@ -6,7 +6,7 @@ import re
 
 UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86_400, "week": 604_800}
 MAX_EPOCH_S = 4_102_444_800  # 2100-01-01
-DURATION = re.compile(r"^(\d{1,9}):([a-z]+?)s?$")
+DURATION = re.compile(r"(\d{1,9}):([a-z]+?)s?")
 
 
 class TimeframeError(ValueError):
@@ -29,7 +29,7 @@ def parse_timeframe(values: list[str], now_s: int, default_s: int) -> tuple[int,
     if not values:
         return now_s - default_s, now_s
     if len(values) == 1:
-        match = DURATION.match(values[0].strip().lower())
+        match = DURATION.fullmatch(values[0].strip().lower())
         if not match or match.group(2) not in UNIT_SECONDS:
             raise TimeframeError(
                 f"timeframe[] {values[0][:40]!r} must be a duration N:unit (units: minutes, hours, days, weeks) "

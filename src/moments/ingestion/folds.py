@@ -46,7 +46,7 @@ KEPT_FIELDS = frozenset({
     "mux_embed", "mux_embed_version", "player_mux_plugin_name", "player_mux_plugin_version",
     BROWSER, OS, DEVICE_TYPE,
 })
-CUSTOM_DIMENSION = re.compile(r"^custom_\d{1,2}$")
+CUSTOM_DIMENSION = re.compile(r"^custom_\d{1,2}\Z")  # \Z: "$" would take "custom_1\n"
 
 # A 3-hour view sends a few thousand events; a live stream left playing for a day, ~10,000.
 MAX_EVENTS_PER_VIEW = 20_000

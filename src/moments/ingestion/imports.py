@@ -28,7 +28,7 @@ MAX_MEDIA_MS = 30 * 24 * 3600 * 1000
 # Accepted view times: 2000-01-01 .. 2100-01-01.
 MIN_EPOCH_MS, MAX_EPOCH_MS = 946_684_800_000, 4_102_444_800_000
 
-WHOLE_NUMBER = re.compile(r"^-?\d+(\.0*)?$")
+WHOLE_NUMBER = re.compile(r"^-?\d+(\.0*)?\Z")
 ID_FIELDS = ("asset_id", "playback_id", "video_id")
 DIMENSION_FIELDS = ("country", "browser", "os", "device_type", "player_name")
 CUSTOM_FIELDS = tuple(f"custom_{i}" for i in range(1, 21))  # Mux's custom dimensions, as the beacons name them

@@ -21,8 +21,8 @@ from moments.model import BeaconEvent, View
 
 # Client clocks off by less than this are trusted as they are (network latency is noise).
 TRUSTED_SKEW_MS = 60_000
-MUX_STREAM_URL = re.compile(r"^https?://stream\.mux\.com/([A-Za-z0-9]{1,128})(?:[./?#]|$)")
-RANGE_ITEM = re.compile(r"^(\d{1,12}):(\d{1,12})$")
+MUX_STREAM_URL = re.compile(r"^https?://stream\.mux\.com/([A-Za-z0-9]{1,128})(?:[./?#]|\Z)")
+RANGE_ITEM = re.compile(r"^(\d{1,12}):(\d{1,12})\Z")
 
 
 def _text(value: Any, limit: int = MAX_DIMENSION_LENGTH) -> str | None:
