@@ -1,18 +1,21 @@
-"""What one request may cost the server: imports echo a bounded number of rejections."""
+"""What one request may cost the server: imports echo a bounded number of rejections, a page of
+views reads a bounded number of ranges."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from moments.ingestion.imports import MAX_ECHOED_REJECTIONS, ImportResult, Rejected
+from moments.ingestion.imports import MAX_ECHOED_REJECTIONS, MAX_RANGES_PER_VIEW, ImportResult, Rejected
+from moments.stats.view_paths import MAX_PAGE_RANGES
 from moments.store.duckdb import DuckDBStore
 
 from conftest import make_tenant
 
-VIEW_START = 1_780_000_000_000
+VIEW_START = (int(time.time()) - 7200) * 1000  # within any retention and the last day
 
 
 def view(view_id: str) -> dict:
@@ -73,3 +76,32 @@ def test_results_of_consecutive_batches_add_up_to_one():
     first.add(second)
     assert (first.accepted, first.rejected_total) == (3, 200)
     assert [r.index for r in first.rejected] == list(range(MAX_ECHOED_REJECTIONS))
+
+
+def test_a_page_of_long_views_holds_fewer_of_them_and_the_cursor_reaches_the_rest(server):
+    # limit=1000 over views of 10,000 ranges each walked 10 million ranges on the event loop
+    # (a static file waited 25 s); a page now reads about MAX_PAGE_RANGES ranges.
+    tenant, count = server.tenant(), MAX_PAGE_RANGES // MAX_RANGES_PER_VIEW + 5
+    ranges = [[at * 1000, at * 1000 + 50] for at in range(MAX_RANGES_PER_VIEW)]  # each a seek from the last
+    views = [{**view(f"long-{n:02d}"), "view_start": VIEW_START + n, "view_end": VIEW_START + 3_600_000,
+              "duration_ms": MAX_RANGES_PER_VIEW * 1000, "ranges": ranges} for n in range(count)]
+    with server.client(tenant) as client:
+        body = "\n".join(json.dumps(v) for v in views).encode()
+        imported = client.post("/v1/views", content=body, headers={"content-type": "application/x-ndjson"})
+        assert imported.json()["data"]["accepted"] == count
+        pages, cursor = [], None
+        while True:
+            params = [("timeframe[]", "1:days"), ("limit", 1000)] + ([("cursor", cursor)] if cursor else [])
+            page = client.get("/v1/engagement/assets/a/views", params=params)
+            assert page.status_code == 200, page.text
+            pages.append(page.json())
+            cursor = pages[-1]["next_cursor"]
+            if cursor is None:
+                break
+        assert len(pages) == 2 and all(p["total_row_count"] == count for p in pages)
+        assert len(pages[0]["data"]) * MAX_RANGES_PER_VIEW <= MAX_PAGE_RANGES
+        listed = [v for p in pages for v in p["data"]]
+        assert [v["view_id"] for v in listed] == [f"long-{n:02d}" for n in reversed(range(count))]
+        assert {(v["watched_ms"], v["seeks"]) for v in listed} == {(50 * MAX_RANGES_PER_VIEW, MAX_RANGES_PER_VIEW - 1)}
+        one = client.get("/v1/views/long-00").json()["data"]
+        assert len(one["path"]) == 2 * MAX_RANGES_PER_VIEW - 1 and one["watched_ms"] == 50 * MAX_RANGES_PER_VIEW

@@ -238,19 +238,22 @@ def test_list_views_pages_the_counted_views_newest_first(any_store):
     query = ViewQuery(a, Scope.ASSET, "movie", NOW_MS - DAY_MS, NOW_MS, NOW_MS - 3_600_000)
     assert any_store.count_views(query) == any_store.view_ranges(query).n_views == 5
     pages, after = [], None
-    while page := any_store.list_views(query, 2, after):
+    while page := any_store.list_views(query, 2, after, 1000):
         pages.append([v.view_id for v in page])
         after = (page[-1].view_start_ms, page[-1].view_id)
     assert pages == [["v1", "v3"], ["v2", "v4"], ["v5"]]
-    assert any_store.list_views(query, 10, None)[3] == counted[3]  # whole views, as stored
+    assert any_store.list_views(query, 10, None, 1000)[3] == counted[3]  # whole views, as stored
+    # One range each: the list stops after the view that brings it to max_ranges, past `after` too.
+    assert [v.view_id for v in any_store.list_views(query, 10, None, 2)] == ["v1", "v3"]
+    assert [v.view_id for v in any_store.list_views(query, 10, (t, "v1"), 3)] == ["v3", "v2", "v4"]
     # A view still in progress (not idle yet) does not count; another environment sees none.
     fresh = ViewQuery(a, Scope.ASSET, "movie", NOW_MS - DAY_MS, NOW_MS, NOW_MS - 3 * 3_600_000)
-    assert [v.view_id for v in any_store.list_views(fresh, 10, None)] == ["v1", "v3", "v2", "v4"]
+    assert [v.view_id for v in any_store.list_views(fresh, 10, None, 1000)] == ["v1", "v3", "v2", "v4"]
     assert any_store.count_views(fresh) == 4
     other = ViewQuery(b, Scope.ASSET, "movie", NOW_MS - DAY_MS, NOW_MS, NOW_MS - 3_600_000)
-    assert [v.view_id for v in any_store.list_views(other, 10, None)] == ["b1"] and any_store.count_views(other) == 1
+    assert [v.view_id for v in any_store.list_views(other, 10, None, 1000)] == ["b1"] and any_store.count_views(other) == 1
     video = ViewQuery(a, Scope.PLAYBACK_ID, "pb-movie", NOW_MS - DAY_MS, NOW_MS, NOW_MS - 3_600_000)
-    assert [v.view_id for v in any_store.list_views(video, 10, None)] == ["v4"]
+    assert [v.view_id for v in any_store.list_views(video, 10, None, 1000)] == ["v4"]
 
 
 def skip_on_connect(request) -> None:

@@ -74,9 +74,10 @@ class Store(Protocol):
     def view_ranges(self, query: ViewQuery) -> RangeSet:
         """Watched ranges of all the views that count for engagement under `query` (no rollups)."""
 
-    def list_views(self, query: ViewQuery, limit: int, after: tuple[int, str] | None) -> list[View]:
+    def list_views(self, query: ViewQuery, limit: int, after: tuple[int, str] | None, max_ranges: int) -> list[View]:
         """Up to `limit` of the views that count under `query` (the same ones as view_ranges), newest
-        first by (view_start_ms, view_id) descending; `after`: that pair of the previous page's last view."""
+        first by (view_start_ms, view_id) descending; `after`: that pair of the previous page's last view.
+        The list stops after the view that brings its ranges to `max_ranges` or more."""
 
     def count_views(self, query: ViewQuery) -> int:
         """How many views count under `query`."""

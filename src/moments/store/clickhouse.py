@@ -44,7 +44,7 @@ from moments.store.duckdb import VIEW_COLUMNS, range_set_from_arrow, views_from_
 from moments.store.executor import Executor
 from moments.store.filtering import filter_conditions
 from moments.store.lru import LOOKUP_CACHE_ENTRIES, LRUCache
-from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, keyset_pages
+from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, budgeted_page_sql, keyset_pages
 
 _STR, _I64 = pa.string(), pa.int64()
 VIEW_SCHEMA = pa.schema([
@@ -453,14 +453,16 @@ class ClickHouseStore:
                               _query_params(query, self._x))
         return range_set_from_arrow(table)
 
-    def list_views(self, query: ViewQuery, limit: int, after: tuple[int, str] | None) -> list[View]:
+    def list_views(self, query: ViewQuery, limit: int, after: tuple[int, str] | None, max_ranges: int) -> list[View]:
         # The same condition as view_ranges, so a listing holds exactly the views the heatmap counts.
-        sql = f"SELECT {ROW_COLUMNS} FROM views FINAL WHERE {_counted_sql(query)}"
-        params = {**_query_params(query, self._x), "limit": limit}
+        where = _counted_sql(query)
+        params = {**_query_params(query, self._x), "limit": limit, "max_ranges": max_ranges}
         if after is not None:
-            sql += f" AND {KEYSET_BEFORE.format(start='{after_start:Int64}', view='{after_view:String}')}"
+            where += f" AND {KEYSET_BEFORE.format(start='{after_start:Int64}', view='{after_view:String}')}"
             params |= {"after_start": after[0], "after_view": after[1]}
-        sql += " ORDER BY view_start_ms DESC, view_id DESC LIMIT {limit:UInt64}"
+        page = budgeted_page_sql("views FINAL", where, "{limit:UInt64}", "{max_ranges:UInt64}")
+        sql = (f"SELECT {ROW_COLUMNS} FROM views FINAL WHERE {where} AND view_id IN ({page}) "
+               "ORDER BY view_start_ms DESC, view_id DESC")
         return views_from_arrow(_as_views(self._x.query(sql, params)))
 
     def export_views(self, environment_id: str, start_ms: int, end_ms: int, scope: Scope | None = None,

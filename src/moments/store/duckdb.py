@@ -23,7 +23,7 @@ from moments.engagement.heatmap import bucket_count
 from moments.store.base import Coverage, ViewQuery
 from moments.store.filtering import filter_conditions
 from moments.store.lru import LOOKUP_CACHE_ENTRIES, LRUCache
-from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, keyset_pages
+from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, budgeted_page_sql, keyset_pages
 
 # What rollups need of a view (store/rollups.py).
 ROLLUP_STEPS_VERSION = 7  # the schema version that keeps rollup rows as steps (and builds missing slices)
@@ -501,14 +501,15 @@ class DuckDBStore:
         sql = f"SELECT range_starts, range_ends, duration_ms FROM views WHERE {_counted_sql(query)}"
         return range_set_from_arrow(self._read_arrow(sql, _query_params(query)))
 
-    def list_views(self, query: ViewQuery, limit: int, after: tuple[int, str] | None) -> list[View]:
+    def list_views(self, query: ViewQuery, limit: int, after: tuple[int, str] | None, max_ranges: int) -> list[View]:
         # The same condition as view_ranges, so a listing holds exactly the views the heatmap counts.
-        sql = f"SELECT {', '.join(VIEW_COLUMNS)} FROM views WHERE {_counted_sql(query)}"
-        params = {**_query_params(query), "limit": limit}
+        where = _counted_sql(query)
+        params = {**_query_params(query), "limit": limit, "max_ranges": max_ranges}
         if after is not None:
-            sql += f" AND {KEYSET_BEFORE.format(start='$after_start', view='$after_view')}"
+            where += f" AND {KEYSET_BEFORE.format(start='$after_start', view='$after_view')}"
             params |= {"after_start": after[0], "after_view": after[1]}
-        sql += " ORDER BY view_start_ms DESC, view_id DESC LIMIT $limit"
+        sql = (f"SELECT {', '.join(VIEW_COLUMNS)} FROM views WHERE {where} AND view_id IN "
+               f"({budgeted_page_sql('views', where, '$limit', '$max_ranges')}) ORDER BY view_start_ms DESC, view_id DESC")
         return views_from_arrow(self._read_arrow(sql, params))
 
     def count_views(self, query: ViewQuery) -> int:

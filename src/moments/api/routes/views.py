@@ -49,13 +49,16 @@ def _add_route(segment: str, scope: Scope, label: str, allow_slash: bool) -> Non
         settings = request.app.state.settings
         now_s = int(time.time())
         window = request_window(request, caller.environment, timeframe, now_s)
+
+        def answer() -> JSONResponse:  # the paths are walked off the event loop, as the page is read
+            page = view_paths.list_views(request.app.state.store, caller.environment, scope, scope_id, window,
+                                         now_s * 1000, settings.idle_timeout_s, parsed, count, after)
+            return JSONResponse(view_paths.page_json(page), headers=caller.headers)
+
         try:
-            page = await run_in_threadpool(view_paths.list_views, request.app.state.store, caller.environment,
-                                           scope, scope_id, window, now_s * 1000, settings.idle_timeout_s, parsed,
-                                           count, after)
+            return await run_in_threadpool(answer)
         except stats.UnknownScopeId:
             raise not_found(label, scope_id) from None
-        return JSONResponse(view_paths.page_json(page), headers=caller.headers)
 
 
 for _segment, _scope, _label, _allow_slash in KINDS:
@@ -68,7 +71,12 @@ async def get_view(request: Request, view_id: Annotated[str, Path(description="T
     caller = authorize(request, "read")
     only_parameters(request, set())
     path_id("view id", view_id, allow_slash=True)
-    view = await run_in_threadpool(request.app.state.store.get_view, caller.environment.environment_id, view_id)
-    if view is None:  # the same answer for another environment's view as for none at all
+
+    def answer() -> JSONResponse | None:  # the path (up to 10,000 ranges) is walked off the event loop
+        view = request.app.state.store.get_view(caller.environment.environment_id, view_id)
+        return None if view is None else JSONResponse(view_paths.view_json(view), headers=caller.headers)
+
+    response = await run_in_threadpool(answer)
+    if response is None:  # the same answer for another environment's view as for none at all
         raise not_found("view", view_id)
-    return JSONResponse(view_paths.view_json(view), headers=caller.headers)
+    return response
