@@ -567,3 +567,19 @@ def test_vendored_hls_js_is_the_npm_package_file():
 
 def test_the_page_knows_the_detectors_minimum_views():
     assert f"MIN_HOTSPOT_VIEWS = {DetectorSettings().min_views};" in (WEB / "main.js").read_text()
+
+
+@pytest.mark.parametrize("kind", ["constructor", "__proto__", "toString"])
+def test_a_link_naming_no_kind_shows_the_default_kind(browsing, server, kind):
+    """The link's kind is looked up as the page's own key, never one every object inherits."""
+    tenant = server.tenant("kinds")
+    start = (int(time.time()) - DAY_S) * 1000
+    with server.client(tenant) as c:
+        assert c.put("/v1/assets/film", json={"duration_ms": 60_000}).status_code == 200
+        assert c.post("/v1/views", json=[{"view_id": "v", "asset_id": "film", "view_start": start, "view_end": start + 1,
+                                          "duration_ms": 60_000, "ranges": [[0, 30_000]]}]).status_code == 200
+    page = browsing.page
+    sign_in(page, server.base_url, tenant.token_id, tenant.token_secret, f"#kind={kind}")
+    page.wait_for_function("() => document.querySelector('#content-title')?.textContent === 'film'")
+    assert page.is_checked("#kind-assets") and "kind=assets" in page.url
+    no_trouble(browsing)

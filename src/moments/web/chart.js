@@ -274,7 +274,7 @@ export class Chart {
     const big = Math.max(1, Math.round(n / 20));
     const moves = { ArrowRight: 1, ArrowLeft: -1, PageDown: big, PageUp: -big };
     let next = null;
-    if (event.key in moves) next = current + moves[event.key] * (event.shiftKey ? 10 : 1);
+    if (Object.hasOwn(moves, event.key)) next = current + moves[event.key] * (event.shiftKey ? 10 : 1);
     else if (event.key === 'Home') next = 0;
     else if (event.key === 'End') next = n - 1;
     else if (event.key === 'Enter' || event.key === ' ') {

@@ -280,7 +280,8 @@ function writeHash() {
 
 function readHash() {
   const params = new URLSearchParams(location.hash.slice(1));
-  if (params.get('kind') in CONTENT_KINDS) state.kind = params.get('kind');
+  // Own keys only: `in` also finds what every object inherits ("constructor", "toString").
+  if (Object.hasOwn(CONTENT_KINDS, params.get('kind'))) state.kind = params.get('kind');
   const timeframe = params.get('timeframe');
   if (timeframe && (timeframes.isPreset(timeframe) || /^\d+,\d+$/.test(timeframe))) state.timeframe = timeframe;
   state.id = params.get('id') || null;
