@@ -1,16 +1,21 @@
 """What a sender holding an env key (public in every page) cannot do through the beacon door:
 change an imported view, outrank a view's genuine events with one forged event, make many
-views in one body, spend more than its address's budget, or date a view past retention.
+views in one body, spend more than its address's budget, date a view past retention, or
+send from a site its environment does not list.
 Real captured mux-embed payloads against a real server and DuckDB file."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
 import httpx
 
+from moments import accounts
+from moments.api.door import ENVIRONMENTS_FILE, Published, publish_environments
 from moments.ingestion.beacons import MAX_ENV_KEYS_PER_BODY, MAX_VIEWS_PER_BODY
+from moments.model import Environment
 
 from captures import captured_requests, expected_views, replay, wait_for_ingest
 from test_collector import metric, stored_rows
@@ -97,3 +102,43 @@ def test_a_view_start_in_the_future_is_clamped_to_its_arrival(server):
         replay(c, requests)
     view = server.store.get_view(tenant.environment_id, view_id)
     assert before_ms <= view.view_start_ms <= int(time.time() * 1000)
+
+
+def test_an_environment_takes_beacons_only_from_its_allowed_origins(server):
+    tenant = server.tenant(env_key="testenv")
+    admin = accounts.issue_token(server.store, tenant.environment_id, ("admin",))
+    requests = captured_requests(SCENARIO)  # sent from the page http://127.0.0.1:18081
+    events = sum(len(json.loads(r["body"])["events"]) for r in requests)
+    with server.client() as c:
+        assert c.patch("/v1/environment", json={"allowed_origins": ["https://shop.example"]},
+                       auth=tenant.auth).status_code == 403  # read+write is not admin
+        bad = c.patch("/v1/environment", json={"allowed_origins": ["https://shop.example", "javascript:x"]},
+                      auth=(admin.token.token_id, admin.secret))
+        assert bad.status_code == 400 and "javascript:x" in bad.json()["error"]["messages"][0]
+        changed = c.patch("/v1/environment", json={"allowed_origins": ["https://shop.example", "*.example.org"]},
+                          auth=(admin.token.token_id, admin.secret))
+        assert changed.status_code == 200
+        assert c.get("/v1/environment", auth=tenant.auth).json()["data"]["allowed_origins"] == [
+            "https://shop.example", "*.example.org"]
+        replay(c, requests)
+        assert stored_rows(server.store)[0] == 0
+        assert metric(c.get("/metrics").text, "moments_beacon_refused_origin_events_total") == events
+        body = requests[0]["body"].encode()
+        for headers in ({}, {"origin": "null"}, {"origin": "https://example.org"}, {"referer": "https://evil.example/"}):
+            assert c.post("/", content=body, headers=headers).status_code == 200
+            wait_for_ingest(c)
+            assert stored_rows(server.store)[0] == 0, headers
+        for headers in ({"origin": "https://shop.example"}, {"referer": "https://www.example.org/watch?v=1"}):
+            assert c.post("/", content=body, headers=headers).status_code == 200
+        wait_for_ingest(c)
+        assert stored_rows(server.store)[0] == 1
+
+
+def test_door_processes_read_allowed_origins_fresh_from_the_published_file(tmp_path):
+    environment = Environment("e1", "site", "key1", allowed_origins=("https://a.example",))
+    publish_environments(tmp_path, [environment])
+    published = Published(tmp_path / ENVIRONMENTS_FILE)
+    assert published.lookup("key1") == environment and published.allowed_origins("e1") == ("https://a.example",)
+    time.sleep(0.01)  # a new modification time
+    publish_environments(tmp_path, [dataclasses.replace(environment, allowed_origins=())])
+    assert published.allowed_origins("e1") == ()

@@ -11,6 +11,7 @@ Backends:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -508,3 +509,11 @@ def test_export_views_pages_the_completed_views_oldest_first(any_store):
     assert exported(scope=Scope.VIDEO, scope_id="nope") == []
     assert len(list(any_store.export_views(other.environment_id, start, end))) == 1
 
+
+def test_allowed_origins_are_kept_and_changed(any_store):
+    environment, _ = accounts.create_environment(any_store, "sites", allowed_origins=("https://a.example", "none"))
+    assert any_store.get_environment(environment.environment_id) == environment
+    any_store.set_allowed_origins(environment.environment_id, ("*.b.example",))
+    changed = dataclasses.replace(environment, allowed_origins=("*.b.example",))
+    assert any_store.environment_by_env_key(environment.env_key) == changed
+    assert any_store.environments() == [changed]

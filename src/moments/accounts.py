@@ -22,6 +22,14 @@ class IssuedToken:
     secret: str  # shown once, never stored
 
 
+def environment_fields(environment: Environment) -> dict:
+    """What the API (GET /v1/environment) and the CLI show of an environment."""
+    return {"environment_id": environment.environment_id, "name": environment.name,
+            "env_key": environment.env_key, "retention_days": environment.retention_days,
+            "rate_limit_per_s": environment.rate_limit_per_s, "rate_limit_burst": environment.rate_limit_burst,
+            "allowed_origins": list(environment.allowed_origins)}
+
+
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
@@ -66,6 +74,7 @@ def create_environment(
     rate_limit_per_s: float = 5.0,
     rate_limit_burst: int = 20,
     env_key: str | None = None,
+    allowed_origins: tuple[str, ...] = (),
 ) -> tuple[Environment, IssuedToken]:
     """A new environment with a read+write token."""
     environment = Environment(
@@ -75,6 +84,7 @@ def create_environment(
         retention_days=retention_days,
         rate_limit_per_s=rate_limit_per_s,
         rate_limit_burst=rate_limit_burst,
+        allowed_origins=allowed_origins,
     )
     store.create_environment(environment)
     return environment, issue_token(store, environment.environment_id, ("read", "write"))

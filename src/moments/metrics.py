@@ -22,6 +22,8 @@ class Metrics:
         self.beacon_duplicates = counter("moments_beacon_duplicate_events", "Beacon events dropped as duplicates")
         self.beacon_unknown_env = counter("moments_beacon_unknown_env_key_events",
                                           "Beacon events discarded for an unknown env_key")
+        self.beacon_refused_origin = counter("moments_beacon_refused_origin_events",
+                                             "Beacon events from a page their environment does not allow")
         self.beacon_unusable = counter("moments_beacon_unusable_events",
                                        "Beacon events without a usable view_id or sequence number")
         self.views_opened = counter("moments_views_opened", "Views first seen from beacons")

@@ -27,6 +27,7 @@ class Environment:
     retention_days: int = 100
     rate_limit_per_s: float = 5.0
     rate_limit_burst: int = 20
+    allowed_origins: tuple[str, ...] = ()  # pages beacons may come from (ingestion/origins.py); () = any
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from moments import __version__
 from moments.api import door, errors
 from moments.api.cache import ResponseCache
 from moments.api.ratelimit import RateLimiter
-from moments.api.routes import assets, collector, dashboard, engagement, exports, health, imports, layers, lists
+from moments.api.routes import (assets, collector, dashboard, engagement, environment, exports, health, imports, layers,
+                                lists)
 from moments.api.routes import views as view_routes
 from moments.api.routes import compare as compare_routes
 from moments.config import Settings
@@ -67,12 +68,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 async def publish_environments(app: FastAPI, pipeline: BeaconPipeline) -> None:
-    """Forever: tell door processes (api/door.py) which env keys to take, every few seconds
-    (environments made by another process or with the store's own tools show up too)."""
+    """Forever: tell door processes (api/door.py) and this process's pipeline which env keys
+    to take from which origins, every few seconds (environments made or changed by another
+    process or with the store's own tools show up too)."""
     published = None
     while True:
         try:
             environments = await run_in_threadpool(app.state.store.environments)
+            pipeline.know(environments)
             if environments != published:
                 door.publish_environments(pipeline.root, environments)
                 published = environments
@@ -112,7 +115,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     app.state.response_cache = ResponseCache()
     app.state.metrics = Metrics()
     errors.install(app)
-    for module in (engagement, layers, exports, imports, lists, assets, health, view_routes):
+    for module in (engagement, layers, exports, imports, lists, assets, environment, health, view_routes):
         app.include_router(module.router)
     app.include_router(compare_routes.router)
     collector.mount(app, settings.beacon_path)

@@ -6,7 +6,7 @@ cannot see them; these schemas describe them to clients and to API fuzzers (sche
 
 from __future__ import annotations
 
-from moments.ingestion import assets, beacons, imports
+from moments.ingestion import assets, beacons, imports, origins
 
 _ID = {"type": "string", "minLength": 1, "maxLength": imports.MAX_ID_LENGTH}
 _PATH_SAFE_ID = {**_ID, "pattern": r"^[^/\s]+$"}
@@ -79,4 +79,17 @@ BEACONS = {"requestBody": {
                    f"events of at most {beacons.MAX_VIEWS_PER_BODY} views and "
                    f"{beacons.MAX_ENV_KEYS_PER_BODY} env keys.",
     "content": {"text/plain": {"schema": _ENVELOPE}, "application/json": {"schema": _ENVELOPE}},
+}}
+
+ENVIRONMENT = {"requestBody": {
+    "required": True,
+    "description": "The sites the environment takes beacons from, checked against each beacon request's "
+                   "Origin (or Referer): origins (`https://example.com`), hosts (`example.com`, any scheme "
+                   f"and port), subdomains (`*.example.com`) and `{origins.NO_ORIGIN}` (requests without "
+                   "either header: native players). An empty list takes beacons from anywhere.",
+    "content": {"application/json": {"schema": {
+        "type": "object", "required": ["allowed_origins"], "additionalProperties": False,
+        "properties": {"allowed_origins": {"type": "array", "maxItems": origins.MAX_PATTERNS,
+                                           "items": {"type": "string", "maxLength": 300}}},
+    }}},
 }}

@@ -58,16 +58,26 @@ class Published:
         self.path = path
         self._stamp: float | None = None
         self._by_key: dict[str, Environment] = {}
+        self._origins: dict[str, tuple[str, ...]] = {}
 
     def lookup(self, env_key: str) -> Environment | None:
+        return self._current().get(env_key)
+
+    def allowed_origins(self, environment_id: str) -> tuple[str, ...]:
+        self._current()
+        return self._origins.get(environment_id, ())
+
+    def _current(self) -> dict[str, Environment]:
         try:
             stamp = self.path.stat().st_mtime
         except FileNotFoundError:
-            return None
+            return {}
         if stamp != self._stamp:
-            self._by_key = {k: Environment(**v) for k, v in json.loads(self.path.read_text()).items()}
+            self._by_key = {k: Environment(**{**v, "allowed_origins": tuple(v.get("allowed_origins", ()))})
+                            for k, v in json.loads(self.path.read_text()).items()}
+            self._origins = {e.environment_id: e.allowed_origins for e in self._by_key.values()}
             self._stamp = stamp
-        return self._by_key.get(env_key)
+        return self._by_key
 
 
 class SavedMark:
@@ -89,8 +99,9 @@ class SavedMark:
 def create_door(root: Path, name: str, settings: Settings) -> Starlette:
     owner = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(root / OWNER_SOCKET)),
                               base_url="http://owner", timeout=None)
-    door = Door(root, name, Published(root / ENVIRONMENTS_FILE).lookup, SavedMark(root / name),
-                settings.max_ingest_backlog_bytes, unknown_ttl_s=1.0)
+    published = Published(root / ENVIRONMENTS_FILE)
+    door = Door(root, name, published.lookup, SavedMark(root / name), settings.max_ingest_backlog_bytes,
+                unknown_ttl_s=1.0, allowed_origins=published.allowed_origins)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

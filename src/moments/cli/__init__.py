@@ -20,6 +20,7 @@ from moments.filters import FilterError, Filters, parse_filters
 from moments.ingestion.bulk import import_batches, read_columns
 from moments.ingestion.imports import ImportResult, import_records, read_file
 from moments.ingestion.assets import InvalidAsset, validate_asset
+from moments.ingestion.origins import BadPattern, parse_patterns
 from moments.model import Scope
 from moments.store import open_store
 from moments.store.base import Store
@@ -154,18 +155,52 @@ def env() -> None:
 @click.option("--rate-limit", default=5.0, show_default=True, type=click.FloatRange(0.01, 1e6),
               help="Requests per second, sustained.")
 @click.option("--burst", default=20, show_default=True, type=click.IntRange(1, 10**6))
+@click.option("--allowed-origin", "allowed_origins", multiple=True, metavar="PATTERN",
+              help="A site beacons may come from (repeat for more; default: anywhere). See `env origins`.")
 @click.option("--json", "as_json", is_flag=True)
-def env_create(name: str, db, store_url, retention_days: int, rate_limit: float, burst: int, as_json: bool) -> None:
+def env_create(name: str, db, store_url, retention_days: int, rate_limit: float, burst: int,
+               allowed_origins: tuple[str, ...], as_json: bool) -> None:
     """Create environment NAME with a read+write token."""
+    patterns = _patterns(list(allowed_origins), "--allowed-origin")
     store = open_from(db, store_url)
-    environment, issued = accounts.create_environment(store, name, retention_days, rate_limit, burst)
+    environment, issued = accounts.create_environment(store, name, retention_days, rate_limit, burst,
+                                                      allowed_origins=patterns)
     store.close()
-    value = {"environment_id": environment.environment_id, "name": environment.name,
-             "env_key": environment.env_key, "retention_days": environment.retention_days,
-             "rate_limit_per_s": environment.rate_limit_per_s, "rate_limit_burst": environment.rate_limit_burst,
-             "token_id": issued.token.token_id, "token_secret": issued.secret,
-             "permissions": list(issued.token.permissions)}
+    value = {**accounts.environment_fields(environment), "token_id": issued.token.token_id,
+             "token_secret": issued.secret, "permissions": list(issued.token.permissions)}
     emit(value, as_json, "\n".join(f"{k}: {v}" for k, v in value.items()))
+
+
+@env.command("origins")
+@click.argument("environment_id")
+@click.argument("patterns", nargs=-1)
+@store_options
+@click.option("--json", "as_json", is_flag=True)
+def env_origins(environment_id: str, patterns: tuple[str, ...], db, store_url, as_json: bool) -> None:
+    """Set the sites ENVIRONMENT_ID takes beacons from, checked against each beacon request's
+    Origin (or Referer): origins (https://example.com), hosts (example.com, any scheme and
+    port), subdomains (*.example.com) and "none" (requests with neither header: native
+    players). No PATTERNS: beacons from anywhere. A running server applies the change within
+    a few seconds (PATCH /v1/environment does it at once, and works while the server holds
+    the DuckDB file)."""
+    parsed = _patterns(list(patterns), "PATTERNS")
+    store = open_from(db, store_url)
+    try:
+        if store.get_environment(environment_id) is None:
+            fail(f"no environment {environment_id!r}")
+        store.set_allowed_origins(environment_id, parsed)
+        environment = store.get_environment(environment_id)
+    finally:
+        store.close()
+    value = accounts.environment_fields(environment)
+    emit(value, as_json, "\n".join(f"{k}: {v}" for k, v in value.items()))
+
+
+def _patterns(texts: list[str], hint: str) -> tuple[str, ...]:
+    try:
+        return parse_patterns(texts)
+    except BadPattern as error:
+        raise click.BadParameter(str(error), param_hint=hint) from None
 
 
 @main.group()

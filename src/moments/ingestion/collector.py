@@ -11,7 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from moments.ingestion import encoding
+from moments.ingestion import encoding, origins
 from moments.ingestion.beacons import Envelope
 from moments.ingestion.folds import BROWSER, CLOCK_OFFSET, DEVICE_TYPE, OS, RECEIVED_AT, epoch_ms
 from moments.ingestion.useragent import Client
@@ -26,6 +26,7 @@ class Routed:
     events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     total: int = 0
     unknown_env_key: int = 0
+    refused_origin: int = 0
     unusable: int = 0
 
     @property
@@ -84,11 +85,14 @@ def env_keys_of(envelope: Envelope) -> set[str]:
 
 
 def route(envelope: Envelope, environments: dict[str, Environment | None], client: Client,
-          received_at_ms: int) -> Routed:
+          received_at_ms: int, origin: str | None = None,
+          allowed_origins: Callable[[str], tuple[str, ...]] = lambda _: ()) -> Routed:
     """The POST's usable events per environment (`environments`: every env_key it names,
-    resolved), each with what the server knows of it added: when it arrived, the client's
-    clock offset, and the browser, OS and device read from the request's headers."""
+    resolved) that allows the page `origin` (ingestion/origins.py), each with what the server
+    knows of it added: when it arrived, the client's clock offset, and the browser, OS and
+    device read from the request's headers."""
     routed = Routed(received_at_ms, total=len(envelope.events))
+    permits: dict[str, bool] = {}
     sent_at = epoch_ms(envelope.transmission_timestamp_ms)
     offset = received_at_ms - sent_at if sent_at else None
     context = {RECEIVED_AT: received_at_ms, CLOCK_OFFSET: offset,
@@ -98,8 +102,18 @@ def route(envelope: Envelope, environments: dict[str, Environment | None], clien
         environment = environments.get(env_key) if env_key is not None else None
         if environment is None:
             routed.unknown_env_key += 1
+        elif not _permitted(environment.environment_id, permits, origin, allowed_origins):
+            routed.refused_origin += 1
         elif event_key(fields) is None:
             routed.unusable += 1
         else:
             routed.events.setdefault(environment.environment_id, []).append({**fields, **context})
     return routed
+
+
+def _permitted(environment_id: str, permits: dict[str, bool], origin: str | None,
+               allowed_origins: Callable[[str], tuple[str, ...]]) -> bool:
+    """Whether the environment takes beacons from `origin`, asked once per POST (`permits`)."""
+    if environment_id not in permits:
+        permits[environment_id] = origins.allowed(origin, allowed_origins(environment_id))
+    return permits[environment_id]

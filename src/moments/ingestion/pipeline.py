@@ -45,12 +45,15 @@ class Door:
     """The door half: route a POST's events and make them durable in this process's journal.
 
     `lookup` finds an environment by env key (it may block: it runs off the event loop);
-    `applied` tells how far the assembler has applied this journal, for the backlog bound.
+    `applied` tells how far the assembler has applied this journal, for the backlog bound;
+    `allowed_origins` gives an environment's allowed origins, fresh (never from a cache that
+    outlives a change of them).
     """
 
     def __init__(self, root: Path, name: str, lookup: Callable[[str], Environment | None],
                  applied: Callable[[], Position], max_backlog_bytes: int = MAX_BACKLOG_BYTES,
-                 unknown_ttl_s: float = 10.0) -> None:
+                 unknown_ttl_s: float = 10.0,
+                 allowed_origins: Callable[[str], tuple[str, ...]] = lambda _: ()) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self._lock_file = _lock(root / f"{name}.lock")
@@ -58,14 +61,16 @@ class Door:
         self.env_keys = EnvKeys(lookup, unknown_ttl_s)
         self.applied = applied
         self.max_backlog_bytes = max_backlog_bytes
+        self.allowed_origins = allowed_origins
 
-    async def accept(self, envelope: Envelope, client: Client, received_at_ms: int) -> Routed:
-        """Route the events and, when any is for a known environment, make them durable."""
+    async def accept(self, envelope: Envelope, client: Client, received_at_ms: int, origin: str | None = None) -> Routed:
+        """Route the events and, when any is for a known environment that allows the page
+        `origin`, make them durable."""
         environments = {}
         for env_key in env_keys_of(envelope):
             answered, environment = self.env_keys.cached(env_key)
             environments[env_key] = environment if answered else await run_in_threadpool(self.env_keys.resolve, env_key)
-        routed = route(envelope, environments, client, received_at_ms)
+        routed = route(envelope, environments, client, received_at_ms, origin, self.allowed_origins)
         if routed.events:
             await self.writer.append(routed.payload(), received_at_ms)
         return routed
@@ -99,7 +104,8 @@ class BeaconPipeline(Door):
                  on_applied=None, housekeeping: Callable[[], None] | None = None,
                  housekeeping_interval_s: float = 60.0) -> None:
         super().__init__(root, name, store.environment_by_env_key, lambda: self.journals.own_applied(),
-                         max_backlog_bytes)
+                         max_backlog_bytes, allowed_origins=lambda environment_id: self.origins.get(environment_id, ()))
+        self.know(store.environments())
         self.journals = Journals(root, self.writer)
         self.runs_housekeeping = isinstance(store, BeaconInbox)
         self.assembler: Assembler | None = None
@@ -113,6 +119,11 @@ class BeaconPipeline(Door):
         else:
             self.assembler = Assembler(store, self.journals, on_applied)
             self.assembler.start()
+
+    def know(self, environments: list[Environment]) -> None:
+        """The environments as the store has them now (their allowed origins may have changed):
+        at start, every few seconds (api/app.py), and right after a change through the API."""
+        self.origins: dict[str, tuple[str, ...]] = {e.environment_id: e.allowed_origins for e in environments}
 
     def overloaded(self) -> bool:
         waiting = self.inbox.backlog.payload_bytes if self.inbox is not None else 0

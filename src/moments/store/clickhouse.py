@@ -40,7 +40,8 @@ from moments.filters import Filters
 from moments.model import Asset, BeaconEvent, Environment, RangeSet, Scope, Token, View
 from moments.store import rollups
 from moments.store.base import Coverage, InboxBacklog, InboxRow, ViewQuery
-from moments.store.duckdb import VIEW_COLUMNS, range_set_from_arrow, views_from_arrow, views_to_arrow
+from moments.store.duckdb import (ENVIRONMENT_COLUMNS, VIEW_COLUMNS, environment_of, range_set_from_arrow,
+                                  views_from_arrow, views_to_arrow)
 from moments.store.executor import Executor
 from moments.store.filtering import filter_conditions
 from moments.store.lru import LOOKUP_CACHE_ENTRIES, LRUCache
@@ -159,35 +160,37 @@ class ClickHouseStore:
     def create_environment(self, environment: Environment) -> None:
         e = environment
         self._x.command(
-            "INSERT INTO environments VALUES ({id:String}, {name:String}, {key:String}, {days:UInt16}, "
-            "{rate:Float64}, {burst:UInt32}, {now:Int64})",
+            f"INSERT INTO environments ({ENVIRONMENT_COLUMNS}, created_at_ms) VALUES ({{id:String}}, {{name:String}}, "
+            "{key:String}, {days:UInt16}, {rate:Float64}, {burst:UInt32}, {origins:Array(String)}, {now:Int64})",
             {"id": e.environment_id, "name": e.name, "key": e.env_key, "days": e.retention_days,
-             "rate": float(e.rate_limit_per_s), "burst": e.rate_limit_burst, "now": _now_ms()})
+             "rate": float(e.rate_limit_per_s), "burst": e.rate_limit_burst, "origins": list(e.allowed_origins),
+             "now": _now_ms()})
+
+    def set_allowed_origins(self, environment_id: str, origins: Sequence[str]) -> None:
+        self._x.command(
+            f"INSERT INTO environments ({ENVIRONMENT_COLUMNS}, created_at_ms) SELECT environment_id, name, env_key, "
+            "retention_days, rate_limit_per_s, rate_limit_burst, {origins:Array(String)}, created_at_ms "
+            "FROM environments FINAL WHERE environment_id = {id:String}",
+            {"id": environment_id, "origins": list(origins)})
+        self._environments.clear()
 
     def _environment(self, column: str, value: str) -> Environment | None:
         def load() -> Environment | None:
             rows = self._x.query(
-                "SELECT environment_id, name, env_key, retention_days, rate_limit_per_s, rate_limit_burst "
-                f"FROM environments FINAL WHERE {column} = {{value:String}} ORDER BY created_at_ms LIMIT 1",
-                {"value": value}).to_pylist()
-            if not rows:
-                return None
-            r = rows[0]
-            return Environment(r["environment_id"], r["name"], r["env_key"], int(r["retention_days"]),
-                               float(r["rate_limit_per_s"]), int(r["rate_limit_burst"]))
+                f"SELECT {ENVIRONMENT_COLUMNS} FROM environments FINAL WHERE {column} = {{value:String}} "
+                "ORDER BY created_at_ms LIMIT 1", {"value": value}).to_pylist()
+            return environment_of(list(rows[0].values())) if rows else None
 
-        # Environments never change once created; an unknown one may be created later.
+        # Only allowed origins change (set_allowed_origins clears this process's cache; the
+        # beacon door reads them fresh from `environments()`); an unknown one may be created later.
         return self._environments.get_or_load((column, value), load, keep=lambda e: e is not None)
 
     def get_environment(self, environment_id: str) -> Environment | None:
         return self._environment("environment_id", environment_id)
 
     def environments(self) -> list[Environment]:
-        rows = self._x.query(
-            "SELECT environment_id, name, env_key, retention_days, rate_limit_per_s, rate_limit_burst "
-            "FROM environments FINAL ORDER BY created_at_ms").to_pylist()
-        return [Environment(r["environment_id"], r["name"], r["env_key"], int(r["retention_days"]),
-                            float(r["rate_limit_per_s"]), int(r["rate_limit_burst"])) for r in rows]
+        rows = self._x.query(f"SELECT {ENVIRONMENT_COLUMNS} FROM environments FINAL ORDER BY created_at_ms").to_pylist()
+        return [environment_of(list(r.values())) for r in rows]
 
     def environment_by_env_key(self, env_key: str) -> Environment | None:
         return self._environment("env_key", env_key)

@@ -218,29 +218,31 @@ class DuckDBStore:
     def create_environment(self, environment: Environment) -> None:
         e = environment
         self._run(
-            "INSERT INTO environments VALUES (?, ?, ?, ?, ?, ?, epoch_ms(now()))",
-            [e.environment_id, e.name, e.env_key, e.retention_days, e.rate_limit_per_s, e.rate_limit_burst],
+            f"INSERT INTO environments ({ENVIRONMENT_COLUMNS}, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, epoch_ms(now()))",
+            [e.environment_id, e.name, e.env_key, e.retention_days, e.rate_limit_per_s, e.rate_limit_burst,
+             list(e.allowed_origins)],
         )
+
+    def set_allowed_origins(self, environment_id: str, origins: Sequence[str]) -> None:
+        self._run("UPDATE environments SET allowed_origins = ? WHERE environment_id = ?",
+                  [list(origins), environment_id])
+        self._environments.clear()
 
     def _environment(self, where: str, value: str) -> Environment | None:
         def load() -> Environment | None:
-            row = self._one(
-                "SELECT environment_id, name, env_key, retention_days, rate_limit_per_s, rate_limit_burst "
-                f"FROM environments WHERE {where} = ?",
-                [value],
-            )
-            return Environment(*row) if row else None
+            row = self._one(f"SELECT {ENVIRONMENT_COLUMNS} FROM environments WHERE {where} = ?", [value])
+            return environment_of(row) if row else None
 
-        # Environments do not change once created; an unknown one may be created later.
+        # Environments change only through this store (set_allowed_origins clears the cache);
+        # an unknown one may be created later.
         return self._environments.get_or_load((where, value), load, keep=lambda e: e is not None)
 
     def get_environment(self, environment_id: str) -> Environment | None:
         return self._environment("environment_id", environment_id)
 
     def environments(self) -> list[Environment]:
-        return [Environment(*row) for row in self._read(
-            "SELECT environment_id, name, env_key, retention_days, rate_limit_per_s, rate_limit_burst "
-            "FROM environments ORDER BY created_at_ms")]
+        return [environment_of(row) for row in self._read(
+            f"SELECT {ENVIRONMENT_COLUMNS} FROM environments ORDER BY created_at_ms")]
 
     def environment_by_env_key(self, env_key: str) -> Environment | None:
         return self._environment("env_key", env_key)
@@ -738,6 +740,15 @@ def _query_params(query: ViewQuery) -> dict:
     return {"env": query.environment_id, "scope_id": query.scope_id, "start": query.start_ms,
             "end": query.end_ms, "idle_before": query.idle_before_ms, **_filter_sql(query.filters)[1]}
 
+
+
+ENVIRONMENT_COLUMNS = "environment_id, name, env_key, retention_days, rate_limit_per_s, rate_limit_burst, allowed_origins"
+
+
+def environment_of(row: Sequence) -> Environment:
+    """An Environment from a row of ENVIRONMENT_COLUMNS."""
+    *fields, origins = row
+    return Environment(*fields, allowed_origins=tuple(origins or ()))
 
 
 def views_to_arrow(environment_id: str, views: Sequence[View], received_at_ms: int | Sequence[int]) -> pa.Table:

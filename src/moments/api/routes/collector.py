@@ -20,6 +20,7 @@ from moments.api.errors import ApiError, error_response
 from moments.api.ratelimit import Decision
 from moments.api.routes.imports import read_capped_body
 from moments.ingestion.beacons import InvalidBeacon, decode_body
+from moments.ingestion.origins import request_origin
 from moments.ingestion.useragent import client_from_headers
 
 log = logging.getLogger("moments.collector")
@@ -57,12 +58,14 @@ async def receive_beacons(request: Request) -> Response:
         return _unavailable("beacon intake is behind; send these events again later")
     client = client_from_headers(request.headers.get("user-agent", ""), request.headers.get("sec-ch-ua-mobile", ""))
     try:
-        routed = await pipeline.accept(envelope, client, int(time.time() * 1000))
+        origin = request_origin(request.headers.get("origin"), request.headers.get("referer"))
+        routed = await pipeline.accept(envelope, client, int(time.time() * 1000), origin)
     except OSError as error:  # the journal could not be written: nothing was acknowledged
         log.error("beacon journal write failed: %s", error)
         return _unavailable("beacon events could not be stored; send them again later")
     metrics.beacon_events.inc(routed.total)
     metrics.beacon_unknown_env.inc(routed.unknown_env_key)
+    metrics.beacon_refused_origin.inc(routed.refused_origin)
     metrics.beacon_unusable.inc(routed.unusable)
     return JSONResponse({}, headers=CORS)
 

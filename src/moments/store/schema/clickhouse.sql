@@ -172,3 +172,8 @@ CREATE TABLE IF NOT EXISTS inbox_cursors (
     seq    UInt64
 ) ENGINE = ReplacingMergeTree(seq)
 ORDER BY source;
+
+-- migration 4
+-- The sites an environment takes beacons from (ingestion/origins.py); empty: anywhere. A
+-- change inserts the environment's row again: the replacing engine keeps the newest.
+ALTER TABLE environments ADD COLUMN IF NOT EXISTS allowed_origins Array(String);

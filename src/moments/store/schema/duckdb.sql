@@ -184,3 +184,7 @@ SELECT environment_id, scope, scope_id, partition_ms, duration_ms, n_views,
 FROM (SELECT *, list_transform(watched, lambda w, i: w - coalesce(watched[i - 1], 0)) AS diff FROM rollups);
 DROP TABLE rollups;
 ALTER TABLE rollup_steps RENAME TO rollups;
+
+-- migration 8
+-- The sites an environment takes beacons from (ingestion/origins.py); empty: anywhere.
+ALTER TABLE environments ADD COLUMN allowed_origins VARCHAR[] NOT NULL DEFAULT [];

@@ -1,0 +1,54 @@
+"""The caller's environment: GET /v1/environment, and PATCH it (admin) to set the sites its
+beacons may come from (`allowed_origins`, ingestion/origins.py)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from moments.accounts import environment_fields
+from moments.api import bodies
+from moments.api.auth import authorize
+from moments.api.errors import bad_request
+from moments.api.routes.imports import read_capped_body
+from moments.api.validation import only_parameters
+from moments.ingestion.imports import loads
+from moments.ingestion.origins import BadPattern, parse_patterns
+from moments.model import Environment
+
+router = APIRouter(tags=["moments: environment"])
+MAX_ENVIRONMENT_BODY = 64 * 1024
+
+
+def environment_json(environment: Environment) -> dict:
+    return {"data": environment_fields(environment)}
+
+
+@router.get("/v1/environment", summary="The environment of the calling token")
+async def get_environment(request: Request) -> JSONResponse:
+    caller = authorize(request, "read")
+    only_parameters(request, set())
+    return JSONResponse(environment_json(caller.environment), headers=caller.headers)
+
+
+@router.patch("/v1/environment", summary="Set the sites the environment takes beacons from (admin)",
+              openapi_extra=bodies.ENVIRONMENT)
+async def patch_environment(request: Request) -> JSONResponse:
+    caller = authorize(request, "admin")
+    only_parameters(request, set())
+    body = await read_capped_body(request, MAX_ENVIRONMENT_BODY)
+    try:
+        data = loads(body)
+    except (ValueError, RecursionError) as error:
+        raise bad_request(f"body is not valid JSON: {str(error)[:200]}") from None
+    if not isinstance(data, dict) or set(data) != {"allowed_origins"} or not isinstance(data["allowed_origins"], list):
+        raise bad_request('body must be {"allowed_origins": [pattern, ...]}')
+    try:
+        patterns = parse_patterns(data["allowed_origins"])
+    except BadPattern as error:
+        raise bad_request(str(error)[:500]) from None
+    store, environment_id = request.app.state.store, caller.environment.environment_id
+    await run_in_threadpool(store.set_allowed_origins, environment_id, patterns)
+    request.app.state.beacons.know(await run_in_threadpool(store.environments))  # in force from the next beacon
+    return JSONResponse(environment_json(store.get_environment(environment_id)), headers=caller.headers)
