@@ -18,6 +18,7 @@ from moments.api.cache import ResponseCache
 from moments.api.ratelimit import RateLimiter
 from moments.api.routes import (assets, collector, dashboard, engagement, environment, exports, health, imports, layers,
                                 lists)
+from moments.api.routes import docs as docs_routes
 from moments.api.routes import views as view_routes
 from moments.api.routes import compare as compare_routes
 from moments.config import Settings
@@ -103,7 +104,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         description="Per-moment video engagement analytics. The /data/v1/engagement endpoints are "
         "compatible with the Mux Data Engagement API; /v1 endpoints are moments' own; POST / is the "
         "beacon collector for mux-embed and Mux Player.",
-        docs_url="/docs",
+        docs_url=None,  # routes/docs.py serves it from the package's own files
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -120,4 +121,5 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     app.include_router(compare_routes.router)
     collector.mount(app, settings.beacon_path)
     dashboard.mount(app)
+    docs_routes.mount(app)
     return app
