@@ -517,3 +517,47 @@ def test_allowed_origins_are_kept_and_changed(any_store):
     changed = dataclasses.replace(environment, allowed_origins=("*.b.example",))
     assert any_store.environment_by_env_key(environment.env_key) == changed
     assert any_store.environments() == [changed]
+
+
+def test_engagements_of_many_ids_equal_each_id_from_raw_views(any_store):
+    """stats.engagements (the peers of /relative, a few store queries for any number of ids)
+    gives each id exactly its heatmap from its raw views: ids of every kind in one batch (a view
+    counted for an asset by its asset id and for another through a registered playback ID),
+    registered and reported durations, views on other grids, without a duration, in progress,
+    at the window's partial partitions; unfiltered, on slice rows, and read raw."""
+    environment = env_of(any_store)
+    env = environment.environment_id
+    any_store.put_asset(env, Asset("a1", 60_000, ("p1", "p2")))
+    any_store.put_asset(env, Asset("a2", 90_000, ("p3",)))
+    rng = np.random.default_rng(16)
+    views = []
+    for i in range(160):
+        start = NOW_MS - int(rng.integers(0, 3 * DAY_MS))
+        first = int(rng.integers(0, 80_000))
+        views.append(View(
+            view_id=f"v{i}", view_start_ms=start, ranges=((first, first + int(rng.integers(500, 40_000))),),
+            duration_ms=[60_000, 60_000, 61_000, 0, 90_000][i % 5], view_end_ms=None if i % 9 == 0 else start + 1_000,
+            asset_id=["a1", "a2", "a3", None, NASTY[0]][int(rng.integers(0, 5))],
+            playback_id=["p1", "p2", "p3", "p9", None][int(rng.integers(0, 5))],
+            video_id=["v1", "a/b/c", NASTY[4], None][int(rng.integers(0, 4))], country=["US", "FR", None][i % 3],
+            dimensions={"custom_1": "x"} if i % 4 == 0 else {}))
+    any_store.upsert_views(env, views, NOW_MS - 60_000)
+    window = ((NOW_MS - 2 * DAY_MS) // 1000 + 421, NOW_MS // 1000 - 779)  # partial partitions at both ends
+    ids = {Scope.ASSET: ["a1", "a2", "a3", NASTY[0], "nowhere"], Scope.PLAYBACK_ID: ["p1", "p2", "p3", "p9", "nowhere"],
+           Scope.VIDEO: ["v1", "a/b/c", NASTY[4], "nowhere"]}
+    compared = 0
+    for text in ("", "country:US", "!country:US", "custom_1:x"):
+        filters = parse_filters([text]) if text else ()
+        for scope, scope_ids in ids.items():
+            batch = stats.engagements(any_store, environment, scope, scope_ids, window, NOW_MS, 3600, filters)
+            assert list(batch) == scope_ids
+            for scope_id in scope_ids:
+                got = batch[scope_id]
+                if scope_id == "nowhere":
+                    assert (got.total_views, got.duration_ms, got.values.size) == (0, None, 0)
+                    continue
+                raw = stats.layers(any_store, environment, scope, scope_id, window, NOW_MS, 3600, filters)
+                assert (got.total_views, got.duration_ms) == (raw.total_views, raw.duration_ms), (text, scope_id)
+                assert got.values.tolist() == raw.unique.tolist(), (text, scope_id)
+                compared += got.total_views > 0
+    assert compared >= 40  # of 48 (known id, filter) pairs: nearly all compare curves with views

@@ -6,6 +6,7 @@ The path is store (which views) -> engagement (pure math) -> api (shapes).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from moments.engagement import layers as layer_math
 from moments.engagement.timeframe import clamp_to_retention, parse_timeframe
 from moments.filters import Filters
 from moments.model import Environment, Scope
-from moments.store.base import Store, ViewQuery
+from moments.store.base import Coverage, Grid, Store, ViewQuery
 
 
 class UnknownScopeId(LookupError):
@@ -52,6 +53,11 @@ def _query(store: Store, environment: Environment, scope: Scope, scope_id: str, 
     """The views that count for a scope and window; UnknownScopeId if the id is not in this environment."""
     if not store.scope_exists(environment.environment_id, scope, scope_id):
         raise UnknownScopeId(scope_id)
+    return _view_query(environment, scope, scope_id, timeframe_s, now_ms, idle_timeout_s, filters)
+
+
+def _view_query(environment: Environment, scope: Scope, scope_id: str, timeframe_s: tuple[int, int], now_ms: int,
+                idle_timeout_s: float, filters: Filters) -> ViewQuery:
     return ViewQuery(
         environment_id=environment.environment_id,
         scope=scope,
@@ -79,7 +85,10 @@ def engagement(
     duration = heatmap_math.content_duration(registered, [] if registered else store.duration_histogram(query))
     if duration is None:
         return Engagement(timeframe_s, 0, None, np.zeros(0))
-    coverage = store.coverage(query, duration, registered is not None)
+    return _curve(timeframe_s, duration, store.coverage(query, duration, registered is not None), with_hotspots)
+
+
+def _curve(timeframe_s: tuple[int, int], duration: int, coverage: Coverage, with_hotspots: bool = False) -> Engagement:
     n_views = coverage.n_views + coverage.raw.n_views
     if n_views == 0:
         return Engagement(timeframe_s, 0, duration, np.zeros(0))
@@ -87,6 +96,21 @@ def engagement(
     values = heatmap_math.values_from_watched(watched, n_views, duration)
     spots = hotspot_math.detect(values, n_views, duration) if with_hotspots else []
     return Engagement(timeframe_s, n_views, duration, values, spots)
+
+
+def engagements(store: Store, environment: Environment, scope: Scope, scope_ids: Sequence[str],
+                timeframe_s: tuple[int, int], now_ms: int, idle_timeout_s: float,
+                filters: Filters = ()) -> dict[str, Engagement]:
+    """engagement() of each id, in a few store queries whatever their number (an id that is not in
+    this environment has no views: no duration, no values)."""
+    query = _view_query(environment, scope, "", timeframe_s, now_ms, idle_timeout_s, filters)
+    registered = store.registered_durations(environment.environment_id, scope, scope_ids)
+    histograms = store.duration_histograms(query, [i for i in scope_ids if not registered.get(i)])
+    durations = {i: heatmap_math.content_duration(registered.get(i), histograms.get(i, [])) for i in scope_ids}
+    coverages = store.coverages(query, {i: Grid(d, registered.get(i) is not None) for i, d in durations.items()
+                                       if d is not None})
+    return {i: Engagement(timeframe_s, 0, None, np.zeros(0)) if d is None else _curve(timeframe_s, d, coverages[i])
+            for i, d in durations.items()}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ docs/engagement.md ("Compared with what") defines every figure.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -17,7 +18,8 @@ from moments.filters import Filters
 from moments.model import Environment, Scope
 from moments.store.base import Store
 
-MAX_PEERS = 200  # the most viewed ids of similar length; each costs one engagement query
+MAX_PEERS = 200  # the most viewed ids of similar length
+PEER_ROUND = 50  # peers read per round of store queries; a cancelled query stops between rounds
 MIN_PEER_VIEWS = 5  # a peer's curve from fewer views is noise, not "typical"
 
 KIND_NAMES = {Scope.ASSET: "assets", Scope.VIDEO: "video IDs", Scope.PLAYBACK_ID: "playback IDs"}
@@ -25,6 +27,21 @@ KIND_NAMES = {Scope.ASSET: "assets", Scope.VIDEO: "video IDs", Scope.PLAYBACK_ID
 
 class NotComparable(ValueError):
     """The two sides of a comparison cannot be compared (the message says why)."""
+
+
+class Cancelled(Exception):
+    """The caller gave the query up (its client left): it stopped between two steps."""
+
+
+@dataclass(frozen=True)
+class Guard:
+    """What a long query asks its caller between steps (work in a thread cannot be killed)."""
+
+    charge: Callable[[int], None] = lambda curves: None  # before that many curves are read; may raise to refuse
+    cancelled: Callable[[], bool] = lambda: False  # checked before each round of peers
+
+
+UNGUARDED = Guard()
 
 
 @dataclass(frozen=True)
@@ -47,36 +64,36 @@ def _excluded_ids(store: Store, environment_id: str, scope: Scope, scope_id: str
 
 
 def peer_curves(store: Store, environment: Environment, scope: Scope, scope_id: str, band: tuple[int, int],
-                window_s: tuple[int, int], now_ms: int, idle_timeout_s: float,
-                filters: Filters) -> tuple[list[np.ndarray], int]:
+                window_s: tuple[int, int], now_ms: int, idle_timeout_s: float, filters: Filters,
+                guard: Guard = UNGUARDED) -> tuple[list[np.ndarray], int]:
     """(curves of the peers with at least MIN_PEER_VIEWS counted views, ids looked at).
 
     Peers come from this environment only (store.scope_durations takes its id), and get the
-    same window and filters as the content they are compared with."""
+    same window and filters as the content they are compared with. They are read PEER_ROUND
+    at a time, a few store queries per round; an id removed since it was listed has no views."""
     excluded = _excluded_ids(store, environment.environment_id, scope, scope_id)
     rows = store.scope_durations(environment.environment_id, scope, band[0], band[1], MAX_PEERS + len(excluded))
     candidates = [peer_id for peer_id, _, _ in rows if peer_id not in excluded][:MAX_PEERS]
+    guard.charge(len(candidates))
     curves = []
-    for peer_id in candidates:
-        try:
-            peer = stats.engagement(store, environment, scope, peer_id, window_s, now_ms, idle_timeout_s,
-                                    filters=filters)
-        except stats.UnknownScopeId:  # removed since it was listed
-            continue
-        if peer.total_views >= MIN_PEER_VIEWS:
-            curves.append(peer.values)
+    for first in range(0, len(candidates), PEER_ROUND):
+        if guard.cancelled():
+            raise Cancelled
+        ids = candidates[first:first + PEER_ROUND]
+        peers = stats.engagements(store, environment, scope, ids, window_s, now_ms, idle_timeout_s, filters)
+        curves += [peers[i].values for i in ids if peers[i].total_views >= MIN_PEER_VIEWS]
     return curves, len(candidates)
 
 
 def relative(store: Store, environment: Environment, scope: Scope, scope_id: str, window_s: tuple[int, int],
-             now_ms: int, idle_timeout_s: float, filters: Filters = ()) -> RelativeResult:
+             now_ms: int, idle_timeout_s: float, filters: Filters = (), guard: Guard = UNGUARDED) -> RelativeResult:
     """This content's curve against the typical curve of the environment's content of similar length."""
     own = stats.engagement(store, environment, scope, scope_id, window_s, now_ms, idle_timeout_s, filters=filters)
     if own.duration_ms is None:
         return RelativeResult(own, None, 0, 0, None, "no views in the timeframe and no registered duration")
     band = relative_math.band(own.duration_ms)
     curves, candidates = peer_curves(store, environment, scope, scope_id, band, window_s, now_ms, idle_timeout_s,
-                                     filters)
+                                     filters, guard)
     result = relative_math.relative_to_peers(own.values, curves)
     note = None
     if own.total_views == 0:
@@ -148,9 +165,10 @@ def check_comparable(store: Store, environment_id: str, scope: Scope, a_id: str,
 
 
 def compare(store: Store, environment: Environment, scope: Scope, a: SideSpec, b: SideSpec, now_ms: int,
-            idle_timeout_s: float, filters: Filters = ()) -> Comparison:
+            idle_timeout_s: float, filters: Filters = (), guard: Guard = UNGUARDED) -> Comparison:
     """Both curves on a's bucket grid and their difference b - a."""
     check_comparable(store, environment.environment_id, scope, a.scope_id, b.scope_id)
+    guard.charge(2)
     first, second = (stats.engagement(store, environment, scope, side.scope_id, side.window_s, now_ms,
                                       idle_timeout_s, filters=filters) for side in (a, b))
     # Durations may differ (a video id's median, two assets): b is placed on a's grid by relative position.

@@ -7,7 +7,7 @@ its migrations and its query language.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, NamedTuple, Protocol, Sequence, runtime_checkable
+from typing import Iterator, Mapping, NamedTuple, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import pyarrow as pa
@@ -37,6 +37,14 @@ class Coverage:
     n_views: int  # views summed in `watched`
     watched: np.ndarray  # B * watched ms per bucket, exact int64 (engagement.heatmap.watched_scaled)
     raw: RangeSet  # the other counted views, to be computed on the same grid
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The bucket grid an id's heatmap uses: its duration, and whether it is the registered one."""
+
+    duration_ms: int
+    registered: bool
 
 
 class Store(Protocol):
@@ -96,12 +104,24 @@ class Store(Protocol):
     def duration_histogram(self, query: ViewQuery) -> list[tuple[int, int]]:
         """(reported duration, views) over the views that count under `query`."""
 
+    def duration_histograms(self, query: ViewQuery, scope_ids: Sequence[str]) -> dict[str, list[tuple[int, int]]]:
+        """duration_histogram of `query` with each of `scope_ids` for its scope_id (ids without
+        counted views may be left out), in a few queries whatever the number of ids."""
+
+    def registered_durations(self, environment_id: str, scope: Scope, scope_ids: Sequence[str]) -> dict[str, int | None]:
+        """The registered duration of those ids that have a registered asset (assets; playback IDs
+        of one), as stats.registered_duration gives it one id at a time; videos have none."""
+
     def coverage(self, query: ViewQuery, duration_ms: int, registered: bool) -> Coverage:
         """The counted views' coverage on the grid of `duration_ms`, from rollups where they hold it.
 
         `registered`: the duration is the scope's registered one (rows hold every view),
         rather than the median of reported durations (rows hold the views that reported it).
         """
+
+    def coverages(self, query: ViewQuery, grids: Mapping[str, Grid]) -> dict[str, Coverage]:
+        """coverage of `query` with each id of `grids` for its scope_id, on that id's grid, in a
+        few queries whatever the number of ids (the peers of a relative-retention query)."""
 
     def data_version(self, environment_id: str) -> int | None:
         """A counter every write of the environment's data moves, or None when writes

@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from importlib import resources
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -39,7 +39,7 @@ from moments.engagement.heatmap import bucket_count
 from moments.filters import Filters
 from moments.model import Asset, BeaconEvent, Environment, RangeSet, Scope, Token, View
 from moments.store import rollups
-from moments.store.base import Coverage, InboxBacklog, InboxRow, ViewQuery
+from moments.store.base import Coverage, Grid, InboxBacklog, InboxRow, ViewQuery
 from moments.store.duckdb import (ENVIRONMENT_COLUMNS, VIEW_COLUMNS, environment_of, range_set_from_arrow,
                                   views_from_arrow, views_to_arrow)
 from moments.store.executor import Executor
@@ -496,39 +496,80 @@ class ClickHouseStore:
         return int(self._x.query(sql, _query_params(query, self._x))["n"][0].as_py())
 
     def duration_histogram(self, query: ViewQuery) -> list[tuple[int, int]]:
+        return self.duration_histograms(query, [query.scope_id]).get(query.scope_id, [])
+
+    def duration_histograms(self, query: ViewQuery, scope_ids: Sequence[str]) -> dict[str, list[tuple[int, int]]]:
+        if not scope_ids:
+            return {}
         plan, (p0, p1) = rollups.query_plan(query, SLICE_PARTITION_MS)
-        counted = _counted_sql(query)
+        grids = {scope_id: Grid(0, False) for scope_id in scope_ids}
+        counted, sid = _members_sql(query)
         sql = (
-            "SELECT duration_ms, sum(n) AS n FROM ("
-            "  SELECT duration_ms, sum(n_views * if(has({minus:Array(String)}, scope), -1, 1)) AS n FROM rollups "
-            "  WHERE environment_id = {env:String} AND scope IN {scopes:Array(String)} AND scope_id = {scope_id:String} "
-            f"  AND {_grained_sql(p0, p1)} GROUP BY duration_ms"
-            + "".join(f" UNION ALL SELECT duration_ms, toInt64(count()) AS n FROM {table} FINAL WHERE {counted} AND {part} "
-                      "GROUP BY duration_ms" for table, part in _unheld_parts(registered=False, other_grids=False))
-            + ") GROUP BY duration_ms HAVING n > 0 ORDER BY duration_ms"
+            "SELECT sid, duration_ms, sum(n) AS n FROM ("
+            "  SELECT scope_id AS sid, duration_ms, sum(n_views * if(has({minus:Array(String)}, scope), -1, 1)) AS n "
+            "  FROM rollups WHERE environment_id = {env:String} AND scope IN {scopes:Array(String)} "
+            f"  AND scope_id IN {{ids:Array(String)}} AND {_grained_sql(p0, p1)} GROUP BY sid, duration_ms"
+            + "".join(f" UNION ALL SELECT {sid} AS sid, duration_ms, toInt64(count()) AS n FROM {table} FINAL "
+                      f"WHERE {counted} AND {part} GROUP BY sid, duration_ms"
+                      for table, part in _unheld_parts(sid, other_grids=False))
+            + ") GROUP BY sid, duration_ms HAVING n > 0 ORDER BY sid, duration_ms"
         )
-        params = {**_query_params(query, self._x), "p0": p0, "p1": p1, **plan.params()}
-        return [(int(r["duration_ms"]), int(r["n"])) for r in self._x.query(sql, params).to_pylist()]
+        params = {**_batch_params(query, grids, self._x), "p0": p0, "p1": p1, **plan.params()}
+        histograms: dict[str, list[tuple[int, int]]] = {}
+        for r in self._x.query(sql, params).to_pylist():
+            histograms.setdefault(r["sid"], []).append((int(r["duration_ms"]), int(r["n"])))
+        return histograms
+
+    def registered_durations(self, environment_id: str, scope: Scope, scope_ids: Sequence[str]) -> dict[str, int | None]:
+        sql = {
+            Scope.ASSET: "SELECT asset_id AS id, duration_ms FROM assets FINAL WHERE environment_id = {env:String} "
+                         "AND asset_id IN {ids:Array(String)}",
+            Scope.PLAYBACK_ID: "SELECT p.playback_id AS id, a.duration_ms AS duration_ms "
+                               "FROM (SELECT playback_id, asset_id FROM playback_ids FINAL WHERE environment_id = {env:String} "
+                               "AND playback_id IN {ids:Array(String)}) AS p "
+                               "INNER JOIN (SELECT asset_id, duration_ms FROM assets FINAL WHERE environment_id = {env:String}) AS a "
+                               "ON p.asset_id = a.asset_id",
+        }.get(scope)
+        if sql is None or not scope_ids:
+            return {}
+        rows = self._x.query(sql, {"env": environment_id, "ids": list(scope_ids)}).to_pylist()
+        return {r["id"]: r["duration_ms"] for r in rows}
 
     def coverage(self, query: ViewQuery, duration_ms: int, registered: bool) -> Coverage:
+        return self.coverages(query, {query.scope_id: Grid(duration_ms, registered)})[query.scope_id]
+
+    def coverages(self, query: ViewQuery, grids: Mapping[str, Grid]) -> dict[str, Coverage]:
+        if not grids:
+            return {}
         plan, (p0, p1) = rollups.query_plan(query, SLICE_PARTITION_MS)
-        params = {**_query_params(query, self._x), "p0": p0, "p1": p1, "duration": duration_ms, **plan.params()}
+        params = {**_batch_params(query, grids, self._x), "p0": p0, "p1": p1, **plan.params()}
         summed = self._x.query(
-            "SELECT sumIf(n_views * sign, duration_ms = {duration:Int64}) AS n, "
-            "  sumMapIf((watched.1, arrayMap(v -> v * sign, watched.2)), duration_ms = {duration:Int64}) AS w, "
-            "  groupUniqArrayIf(duration_ms, duration_ms != {duration:Int64}) AS others "
-            "FROM (SELECT n_views, watched, duration_ms, if(has({minus:Array(String)}, scope), -1, 1) AS sign "
+            "SELECT scope_id AS sid, sumIf(n_views * sign, duration_ms = grid) AS n, "
+            "  sumMapIf((watched.1, arrayMap(v -> v * sign, watched.2)), duration_ms = grid) AS w, "
+            "  groupUniqArrayIf(duration_ms, duration_ms != grid) AS others "
+            "FROM (SELECT scope_id, n_views, watched, duration_ms, if(has({minus:Array(String)}, scope), -1, 1) AS sign, "
+            f"  {_GRID_OF.format(sid='scope_id')} AS grid "
             "  FROM rollups WHERE environment_id = {env:String} AND scope IN {scopes:Array(String)} "
-            f"  AND scope_id = {{scope_id:String}} AND {_grained_sql(p0, p1)})", params)
-        n_views = int(summed["n"][0].as_py() or 0)
-        watched = _dense(summed["w"], [duration_ms])[0]
+            f"  AND scope_id IN {{ids:Array(String)}} AND {_grained_sql(p0, p1)}) GROUP BY sid", params)
+        rows = {r["sid"]: (int(r["n"] or 0), w, r["others"]) for r, w in zip(
+            summed.select(["sid", "n", "others"]).to_pylist(),
+            _dense(summed["w"], [grids[sid].duration_ms for sid in summed["sid"].to_pylist()]))}
         # Without a registered duration, views on other grids are read raw, if there are any.
         # (A grid listed here whose rows sum to nothing only costs an empty read.)
-        other_grids = not registered and len(summed["others"][0]) > 0
-        counted = _counted_sql(query)
-        sql = " UNION ALL ".join(f"SELECT range_starts, range_ends, duration_ms FROM {table} FINAL WHERE {counted} AND {part}"
-                                 for table, part in _unheld_parts(registered, other_grids))
-        return Coverage(n_views, watched, range_set_from_arrow(self._x.query(sql, params)))
+        params["others"] = [sid for sid, (_, _, others) in rows.items() if others and not grids[sid].registered]
+        counted, sid = _members_sql(query)
+        sql = " UNION ALL ".join(
+            f"SELECT {sid} AS sid, range_starts, range_ends, duration_ms FROM {table} FINAL WHERE {counted} AND {part}"
+            for table, part in _unheld_parts(sid, other_grids=bool(params["others"])))
+        table = self._x.query(sql, params)
+        table = table.take(pc.sort_indices(table["sid"]))
+        ids = table["sid"].to_numpy(zero_copy_only=False)
+        coverages = {}
+        for scope_id, grid in grids.items():
+            n_views, watched, _ = rows.get(scope_id, (0, np.zeros(bucket_count(grid.duration_ms), dtype=np.int64), []))
+            a, b = np.searchsorted(ids, scope_id, side="left"), np.searchsorted(ids, scope_id, side="right")
+            coverages[scope_id] = Coverage(n_views, watched, range_set_from_arrow(table.slice(a, b - a)))
+        return coverages
 
     # housekeeping -----------------------------------------------------------------
 
@@ -785,8 +826,13 @@ _SCOPE_SQL = {
 
 def _counted_sql(query: ViewQuery) -> str:
     """The views that count under `query`, its filters included (parameters: _query_params)."""
+    return f"{_SCOPE_SQL[query.scope]} AND {_window_sql(query)}"
+
+
+def _window_sql(query: ViewQuery) -> str:
+    """The view rows of the query's environment, window and filters that count (any scope)."""
     return " AND ".join([
-        "environment_id = {env:String} AND " + _SCOPE_SQL[query.scope] + " AND view_start_ms >= {start:Int64} "
+        "environment_id = {env:String} AND view_start_ms >= {start:Int64} "
         "AND view_start_ms < {end:Int64} AND reports_ranges AND notEmpty(range_starts) "
         "AND (view_end_ms IS NOT NULL OR received_at_ms < {idle_before:Int64})",
         *_filter_sql(query.filters)[0]])
@@ -800,16 +846,48 @@ def _filter_sql(filters: Filters) -> tuple[list[str], dict]:
         member=lambda param, value: f"has({{{param}:Array(String)}}, {value})")
 
 
-def _unheld_parts(registered: bool, other_grids: bool) -> list[tuple[str, str]]:
+def _unheld_parts(sid: str, other_grids: bool) -> list[tuple[str, str]]:
     """(table, condition) pairs, each a key range by view start, that together pick the
-    window's views the rollup rows of the whole partitions [p0, p1) (grid {duration}) do not hold."""
+    window's views the rollup rows of the whole partitions [p0, p1) (the grid of `sid`, the
+    id a row counts for) do not hold. Ids in {unregistered} have no registered duration;
+    other_grids: ids in {others} have rows on other grids."""
     inside = "view_start_ms >= {p0:Int64} AND view_start_ms < {p1:Int64}"
     parts = [("views", "view_start_ms < {p0:Int64}"), ("views", "view_start_ms >= {p1:Int64}"),
-             ("open_views", f"{inside} AND (view_end_ms IS NULL{'' if registered else ' OR duration_ms = 0'})")]
+             ("open_views", f"{inside} AND (view_end_ms IS NULL OR (has({{unregistered:Array(String)}}, {sid}) "
+                            "AND duration_ms = 0))")]
     if other_grids:
-        parts.append(("views", f"{inside} AND view_end_ms IS NOT NULL AND duration_ms > 0 "
-                               "AND duration_ms != {duration:Int64}"))
+        parts.append(("views", f"{inside} AND has({{others:Array(String)}}, {sid}) AND view_end_ms IS NOT NULL "
+                               f"AND duration_ms > 0 AND duration_ms != {_GRID_OF.format(sid=sid)}"))
     return parts
+
+
+# The grid (duration) of the id `sid` among the batch's ids.
+_GRID_OF = "transform({sid}, {{ids:Array(String)}}, {{grid_ms:Array(Int64)}}, toInt64(0))"
+
+
+def _members_sql(query: ViewQuery) -> tuple[str, str]:
+    """(condition, sid): the view rows that count for the batch's ids {ids} (the query's scope,
+    window and filters), and the id each counts for; a view counts once per id."""
+    window = _window_sql(query)
+    if query.scope is Scope.ASSET:  # its own rows, or its playback IDs' rows of views of another asset
+        owner = "transform(scope_id, {pids:Array(String)}, {owners:Array(String)}, '')"
+        member = (f"((scope = 'asset' AND scope_id IN {{ids:Array(String)}}) OR (scope = 'playback_id' "
+                  f"AND scope_id IN {{pids:Array(String)}} AND (asset_id IS NULL OR asset_id != {owner})))")
+        return f"{member} AND {window}", f"if(scope = 'asset', scope_id, {owner})"
+    return f"scope = '{query.scope.value}' AND scope_id IN {{ids:Array(String)}} AND {window}", "scope_id"
+
+
+def _batch_params(query: ViewQuery, grids: Mapping[str, Grid], executor: Executor) -> dict:
+    params = {"env": query.environment_id, "start": query.start_ms, "end": query.end_ms,
+              "idle_before": query.idle_before_ms, **_filter_sql(query.filters)[1], "ids": list(grids),
+              "grid_ms": [grid.duration_ms for grid in grids.values()],
+              "unregistered": [sid for sid, grid in grids.items() if not grid.registered]}
+    if query.scope is Scope.ASSET:
+        owners = executor.query(
+            "SELECT playback_id, asset_id FROM playback_ids FINAL WHERE environment_id = {env:String} "
+            "AND asset_id IN {ids:Array(String)}", {"env": query.environment_id, "ids": list(grids)})
+        params |= {"pids": owners["playback_id"].to_pylist(), "owners": owners["asset_id"].to_pylist()}
+    return params
 
 
 def _grained_sql(p0: int, p1: int) -> str:

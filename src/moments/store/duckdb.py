@@ -9,7 +9,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import duckdb
 import numpy as np
@@ -20,7 +20,7 @@ from moments.filters import Filters
 from moments.model import Asset, BeaconEvent, Environment, RangeSet, Scope, Token, View
 from moments.store import rollups
 from moments.engagement.heatmap import bucket_count
-from moments.store.base import Coverage, ViewQuery
+from moments.store.base import Coverage, Grid, ViewQuery
 from moments.store.filtering import filter_conditions
 from moments.store.lru import LOOKUP_CACHE_ENTRIES, LRUCache
 from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, budgeted_page_sql, keyset_pages
@@ -536,60 +536,105 @@ class DuckDBStore:
 
         return keyset_pages(page, batch_rows)
 
-    def _rollup_prefix(self, environment_id: str, scope: str, scope_id: str, duration_ms: int,
-                       version: int) -> RollupPrefix:
-        """Running sums of a scope's rows over partitions, read in the caller's snapshot (of the
-        environment's data `version`) and cached for that version."""
-        key = (environment_id, scope, scope_id, duration_ms, version)
-        prefix = self._prefixes.get(key)
-        if prefix is None:
-            rows = self._reader().sql(
-                "SELECT partition_ms, n_views, step_buckets, steps FROM rollups WHERE environment_id = $env AND scope = $scope "
-                "AND scope_id = $scope_id AND duration_ms = $duration ORDER BY partition_ms",
-                params={"env": environment_id, "scope": scope, "scope_id": scope_id, "duration": duration_ms},
-            ).to_arrow_table()
-            prefix = RollupPrefix.of(rows, bucket_count(duration_ms))
-            self._prefixes.put(key, prefix)
-        return prefix
+    def _rollup_prefixes(self, environment_id: str, keys: list[tuple[str, str, int]],
+                         version: int) -> dict[tuple[str, str, int], RollupPrefix]:
+        """Running sums of rows over partitions per (rollup scope, scope id, duration), read in the
+        caller's snapshot (of the environment's data `version`), the uncached ones in one query,
+        and cached for that version."""
+        found = {key: self._prefixes.get((environment_id, *key, version)) for key in keys}
+        missing = [key for key, prefix in found.items() if prefix is None]
+        if missing:
+            rows = self._read_arrow(
+                "SELECT k, partition_ms, n_views, step_buckets, steps FROM rollups JOIN (SELECT unnest($scopes) AS k_scope, "
+                "unnest($ids) AS k_id, unnest($durations) AS k_ms, unnest(range(len($ids))) AS k) "
+                "ON scope = k_scope AND scope_id = k_id AND duration_ms = k_ms "
+                "WHERE environment_id = $env ORDER BY k, partition_ms",
+                {"env": environment_id, "scopes": [key[0] for key in missing], "ids": [key[1] for key in missing],
+                 "durations": [key[2] for key in missing]})
+            bounds = np.searchsorted(rows["k"].to_numpy(), np.arange(len(missing) + 1))
+            for i, key in enumerate(missing):
+                prefix = RollupPrefix.of(rows.slice(bounds[i], bounds[i + 1] - bounds[i]), bucket_count(key[2]))
+                self._prefixes.put((environment_id, *key, version), prefix)
+                found[key] = prefix
+        return found
 
     def duration_histogram(self, query: ViewQuery) -> list[tuple[int, int]]:
+        return self.duration_histograms(query, [query.scope_id]).get(query.scope_id, [])
+
+    def duration_histograms(self, query: ViewQuery, scope_ids: Sequence[str]) -> dict[str, list[tuple[int, int]]]:
+        if not scope_ids:
+            return {}
         plan, parts = rollups.query_plan(query, rollups.SLICE_PARTITION_MS)
-        params = {**_query_params(query), "p0": parts[0], "p1": parts[1], **plan.params()}
+        params = {**_window_params(query), **_grid_params({i: Grid(0, False) for i in scope_ids}),
+                  "p0": parts[0], "p1": parts[1], **plan.params()}
         sql = (
-            "SELECT duration_ms, sum(n) FROM ("
-            "  SELECT duration_ms, n_views * (CASE WHEN list_contains($minus, scope) THEN -1 ELSE 1 END) AS n "
-            "  FROM rollups WHERE environment_id = $env AND list_contains($scopes, scope) "
-            "  AND scope_id = $scope_id AND partition_ms >= $p0 AND partition_ms < $p1"
+            f"WITH {_GRIDS} SELECT sid, duration_ms, sum(n) FROM ("
+            "  SELECT scope_id AS sid, duration_ms, "
+            "  n_views * (CASE WHEN list_contains($minus, scope) THEN -1 ELSE 1 END) AS n "
+            "  FROM rollups JOIN grids ON scope_id = sid WHERE environment_id = $env AND list_contains($scopes, scope) "
+            "  AND partition_ms >= $p0 AND partition_ms < $p1"
             "  UNION ALL "
-            + " UNION ALL ".join(f"SELECT duration_ms, 1 AS n FROM views WHERE {_counted_sql(query)} AND {part}"
-                                 for part in _unheld_parts(registered=False, other_grids=False))
-            + ") GROUP BY duration_ms HAVING sum(n) > 0"
+            + " UNION ALL ".join(_member_views(query, "duration_ms, 1 AS n", part)
+                                 for part in _unheld_parts(registered="false", other_grids="false"))
+            + ") GROUP BY sid, duration_ms HAVING sum(n) > 0 ORDER BY sid, duration_ms"
         )
-        return [(int(d), int(n)) for d, n in self._read(sql, params)]
+        histograms: dict[str, list[tuple[int, int]]] = {}
+        for scope_id, duration, n in self._read(sql, params):
+            histograms.setdefault(scope_id, []).append((int(duration), int(n)))
+        return histograms
+
+    def registered_durations(self, environment_id: str, scope: Scope, scope_ids: Sequence[str]) -> dict[str, int | None]:
+        sql = {
+            Scope.ASSET: "SELECT asset_id, duration_ms FROM assets WHERE environment_id = $env "
+                         "AND asset_id IN (SELECT unnest($ids))",
+            Scope.PLAYBACK_ID: "SELECT p.playback_id, a.duration_ms FROM playback_ids p JOIN assets a "
+                               "USING (environment_id, asset_id) WHERE p.environment_id = $env "
+                               "AND p.playback_id IN (SELECT unnest($ids))",
+        }.get(scope)
+        if sql is None or not scope_ids:
+            return {}
+        return {scope_id: duration for scope_id, duration in self._read(sql, {"env": environment_id,
+                                                                              "ids": list(scope_ids)})}
 
     def coverage(self, query: ViewQuery, duration_ms: int, registered: bool) -> Coverage:
+        return self.coverages(query, {query.scope_id: Grid(duration_ms, registered)})[query.scope_id]
+
+    def coverages(self, query: ViewQuery, grids: Mapping[str, Grid]) -> dict[str, Coverage]:
+        if not grids:
+            return {}
         plan, parts = rollups.query_plan(query, rollups.SLICE_PARTITION_MS)
-        params = {**_query_params(query), "p0": parts[0], "p1": parts[1]}
-        n_views, watched = 0, np.zeros(bucket_count(duration_ms), dtype=np.int64)
+        params = {**_window_params(query), **_grid_params(grids), "p0": parts[0], "p1": parts[1]}
+        summed: dict[str, tuple[int, np.ndarray]] = {}
         # One snapshot for the rollup sums and the raw reads: a view that a commit moves
         # from the raw side into rollups counts once, never twice or not at all.
         with self._snapshot(query.environment_id) as version:
-            for rollup_scope, sign in plan.terms:
-                n, w = self._rollup_prefix(query.environment_id, rollup_scope, query.scope_id, duration_ms,
-                                           version).between(*parts)
-                n_views, watched = n_views + sign * n, watched + sign * w
+            prefixes = self._rollup_prefixes(query.environment_id, [
+                (term, scope_id, grid.duration_ms) for scope_id, grid in grids.items() for term, _ in plan.terms], version)
+            for scope_id, grid in grids.items():
+                n_views, watched = 0, np.zeros(bucket_count(grid.duration_ms), dtype=np.int64)
+                for term, sign in plan.terms:
+                    n, w = prefixes[(term, scope_id, grid.duration_ms)].between(*parts)
+                    n_views, watched = n_views + sign * n, watched + sign * w
+                summed[scope_id] = (n_views, watched)
             # Without a registered duration, views on other grids are read raw, if there are any.
-            other_grids = not registered and self._read(
-                "SELECT EXISTS (SELECT 1 FROM rollups WHERE environment_id = $env AND list_contains($scopes, scope) "
-                "AND scope_id = $scope_id AND partition_ms >= $p0 AND partition_ms < $p1 AND duration_ms <> $duration)",
-                {"env": query.environment_id, "scope_id": query.scope_id, "p0": parts[0], "p1": parts[1],
-                 "duration": duration_ms, "scopes": plan.params()["scopes"]})[0][0]
-            selects = [f"SELECT range_starts, range_ends, duration_ms FROM views WHERE {_counted_sql(query)} AND {part}"
-                       for part in _unheld_parts(registered, other_grids)]
-            if other_grids:
-                params["duration"] = duration_ms
-            table = self._read_arrow(" UNION ALL ".join(selects), params)
-        return Coverage(n_views, watched, range_set_from_arrow(table))
+            others = {row[0] for row in self._read(
+                f"WITH {_GRIDS} SELECT DISTINCT sid FROM rollups JOIN grids ON scope_id = sid "
+                "WHERE NOT grid_registered AND environment_id = $env AND list_contains($scopes, scope) "
+                "AND partition_ms >= $p0 AND partition_ms < $p1 AND duration_ms <> grid_ms",
+                {**_grid_params(grids), "env": query.environment_id, "scopes": plan.params()["scopes"],
+                 "p0": parts[0], "p1": parts[1]})
+                } if not all(grid.registered for grid in grids.values()) else set()
+            params["grid_others"] = [scope_id in others for scope_id in grids]
+            table = self._read_arrow(f"WITH {_GRIDS} " + " UNION ALL ".join(
+                _member_views(query, "range_starts, range_ends, duration_ms", part)
+                for part in _unheld_parts("grid_registered", "grid_others" if others else "false")), params)
+        table = table.sort_by("sid")
+        ids = table["sid"].to_numpy(zero_copy_only=False)
+        coverages = {}
+        for scope_id, (n_views, watched) in summed.items():
+            a, b = np.searchsorted(ids, scope_id, side="left"), np.searchsorted(ids, scope_id, side="right")
+            coverages[scope_id] = Coverage(n_views, watched, range_set_from_arrow(table.slice(a, b - a)))
+        return coverages
 
     def finalize_idle_views(self, idle_before_ms: int) -> int:
         """Close idle views HOUSEKEEPING_BATCH at a time, one transaction each, so readers and
@@ -708,22 +753,52 @@ _SCOPE_SQL = {
 _UNROLLED_SQL = "view_end_ms IS NULL OR duration_ms = 0"
 
 
-def _unheld_parts(registered: bool, other_grids: bool) -> list[str]:
+def _unheld_parts(registered: str, other_grids: str) -> list[str]:
     """Conditions, each prunable by view start, that together pick the window's views the
-    rollup rows of the whole partitions [$p0, $p1) (on grid $duration) do not hold."""
+    rollup rows of the whole partitions [$p0, $p1) (on grid grid_ms) do not hold; `registered`
+    and `other_grids` are SQL booleans (columns of `grids`, or literals)."""
     inside = "view_start_ms >= $p0 AND view_start_ms < $p1"
     unrolled = (f"{inside} AND view_id IN (SELECT view_id FROM unrolled_views WHERE environment_id = $env "
-                f"AND {inside}) AND (view_end_ms IS NULL{'' if registered else ' OR duration_ms = 0'})")
+                f"AND {inside}) AND (view_end_ms IS NULL OR (NOT {registered} AND duration_ms = 0))")
     parts = ["view_start_ms < $p0", "view_start_ms >= $p1", unrolled]
-    if other_grids:
-        parts.append(f"{inside} AND view_end_ms IS NOT NULL AND duration_ms > 0 AND duration_ms <> $duration")
+    if other_grids != "false":
+        parts.append(f"{inside} AND {other_grids} AND view_end_ms IS NOT NULL AND duration_ms > 0 "
+                     "AND duration_ms <> grid_ms")
     return parts
+
+
+# The ids a batch asks for, with their grids (parameters: _grid_params).
+_GRIDS = ("grids AS (SELECT unnest($ids) AS sid, unnest($grid_ms) AS grid_ms, "
+          "unnest($grid_registered) AS grid_registered, unnest($grid_others) AS grid_others)")
+
+
+def _grid_params(grids: Mapping[str, Grid]) -> dict:
+    return {"ids": list(grids), "grid_ms": [g.duration_ms for g in grids.values()],
+            "grid_registered": [g.registered for g in grids.values()], "grid_others": [False] * len(grids)}
+
+
+def _member_views(query: ViewQuery, columns: str, part: str) -> str:
+    """sid, `columns` of the views that count for each id of `grids` (the query's scope, window
+    and filters) and meet `part`: a view counted for two ids comes once for each."""
+    counted = f"{_window_sql(query)} AND {part}"
+    if query.scope is Scope.ASSET:  # by asset id, or through a playback ID registered to another asset
+        return (f"SELECT sid, {columns} FROM views JOIN grids ON asset_id = sid WHERE {counted} UNION ALL "
+                f"SELECT sid, {columns} FROM views JOIN (SELECT playback_id AS via, asset_id AS owner FROM playback_ids "
+                f"WHERE environment_id = $env) ON playback_id = via JOIN grids ON owner = sid "
+                f"WHERE {counted} AND asset_id IS DISTINCT FROM sid")
+    column = {Scope.VIDEO: "video_id", Scope.PLAYBACK_ID: "playback_id"}[query.scope]
+    return f"SELECT sid, {columns} FROM views JOIN grids ON {column} = sid WHERE {counted}"
 
 
 def _counted_sql(query: ViewQuery) -> str:
     """The views that count under `query`, its filters included (parameters: _query_params)."""
+    return f"{_SCOPE_SQL[query.scope]} AND {_window_sql(query)}"
+
+
+def _window_sql(query: ViewQuery) -> str:
+    """The views of the query's environment, window and filters that count (any scope id)."""
     return " AND ".join([
-        f"environment_id = $env AND {_SCOPE_SQL[query.scope]} AND view_start_ms >= $start AND view_start_ms < $end "
+        "environment_id = $env AND view_start_ms >= $start AND view_start_ms < $end "
         "AND reports_ranges AND len(range_starts) > 0 AND (view_end_ms IS NOT NULL OR received_at_ms < $idle_before)",
         *_filter_sql(query.filters)[0]])
 
@@ -737,8 +812,12 @@ def _filter_sql(filters: Filters) -> tuple[list[str], dict]:
 
 
 def _query_params(query: ViewQuery) -> dict:
-    return {"env": query.environment_id, "scope_id": query.scope_id, "start": query.start_ms,
-            "end": query.end_ms, "idle_before": query.idle_before_ms, **_filter_sql(query.filters)[1]}
+    return {"scope_id": query.scope_id, **_window_params(query)}
+
+
+def _window_params(query: ViewQuery) -> dict:
+    return {"env": query.environment_id, "start": query.start_ms, "end": query.end_ms,
+            "idle_before": query.idle_before_ms, **_filter_sql(query.filters)[1]}
 
 
 
