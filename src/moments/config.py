@@ -43,3 +43,6 @@ class Settings:
     beacon_address_burst_bytes: int = int(os.environ.get("MOMENTS_BEACON_ADDRESS_BURST_BYTES", 2 * 1024 * 1024))
     # Beacon POSTs are answered 503 (Retry-After) while this much is journaled but not applied.
     max_ingest_backlog_bytes: int = int(os.environ.get("MOMENTS_MAX_INGEST_BACKLOG_BYTES", 256 * 1024 * 1024))
+    # /metrics answers only requests with "Authorization: Bearer <this>" when set (compared in
+    # constant time); unset or empty, it is open, as Prometheus scrapers expect by default.
+    metrics_token: str | None = os.environ.get("MOMENTS_METRICS_TOKEN") or None

@@ -76,8 +76,11 @@ def main() -> None:
               help="Processes: this one holds the store; the others take beacons and pass the rest to it.")
 @click.option("--journal-dir", default=None,
               help="Where acknowledged beacons wait to be applied (default: beside the DuckDB file or chdb folder).")
+@click.option("--metrics-token", default=None,
+              help="Serve /metrics only with 'Authorization: Bearer TOKEN' (default: open; MOMENTS_METRICS_TOKEN "
+                   "does the same and keeps the token out of the process list).")
 def serve(db: str | None, store_url: str | None, host: str, port: int, demo: bool, beacon_path: str | None,
-          idle_timeout: float | None, workers: int, journal_dir: str | None) -> None:
+          idle_timeout: float | None, workers: int, journal_dir: str | None, metrics_token: str | None) -> None:
     """Serve the API on HOST:PORT."""
     import uvicorn
 
@@ -90,7 +93,8 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, demo: boo
         click.echo("Loading demo data (simulated audiences)...", err=True)
         environment, issued = load_demo(store)
         print_demo_banner(host, port, environment.environment_id, issued)
-    overrides = {"beacon_path": beacon_path, "idle_timeout_s": idle_timeout, "journal_dir": journal_dir}
+    overrides = {"beacon_path": beacon_path, "idle_timeout_s": idle_timeout, "journal_dir": journal_dir,
+                 "metrics_token": metrics_token or None}
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     try:
         root = journal_root(store, settings)

@@ -9,6 +9,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from moments.accounts import hash_secret, secret_matches
+from moments.api.errors import ApiError
+
 router = APIRouter(tags=["operations"])
 
 
@@ -24,6 +27,18 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "ingest": await run_in_threadpool(ingest)})
 
 
-@router.get("/metrics", summary="Counters in Prometheus text format")
+@router.get("/metrics", summary="Counters in Prometheus text format (a bearer token when the operator set one)")
 async def metrics(request: Request) -> Response:
+    expected = request.app.state.settings.metrics_token
+    if expected is not None and not _bearer_is(request, expected):
+        raise ApiError(401, "This server's /metrics needs Authorization: Bearer with its metrics token",
+                       headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _bearer_is(request: Request, token: str) -> bool:
+    """Exactly one Authorization header, "Bearer <token>", compared in constant time (as hashes,
+    which hides the token's length too)."""
+    headers = request.headers.getlist("authorization")
+    scheme, _, given = (headers[0] if len(headers) == 1 else "").partition(" ")
+    return scheme.lower() == "bearer" and secret_matches(given.strip(), hash_secret(token))
