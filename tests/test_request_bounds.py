@@ -1,18 +1,22 @@
-"""What one request may cost the server: imports echo a bounded number of rejections, a page of
-views reads a bounded number of ranges."""
+"""What one request or client may cost the server: imports echo a bounded number of rejections,
+a page of views reads a bounded number of ranges, slow clients lose their connections."""
 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
+
 from moments.ingestion.imports import MAX_ECHOED_REJECTIONS, MAX_RANGES_PER_VIEW, ImportResult, Rejected
 from moments.stats.view_paths import MAX_PAGE_RANGES
 from moments.store.duckdb import DuckDBStore
 
+import reliability
 from conftest import make_tenant
 
 VIEW_START = (int(time.time()) - 7200) * 1000  # within any retention and the last day
@@ -105,3 +109,73 @@ def test_a_page_of_long_views_holds_fewer_of_them_and_the_cursor_reaches_the_res
         assert {(v["watched_ms"], v["seeks"]) for v in listed} == {(50 * MAX_RANGES_PER_VIEW, MAX_RANGES_PER_VIEW - 1)}
         one = client.get("/v1/views/long-00").json()["data"]
         assert len(one["path"]) == 2 * MAX_RANGES_PER_VIEW - 1 and one["watched_ms"] == 50 * MAX_RANGES_PER_VIEW
+
+
+def trickle(port: int, first: bytes) -> socket.socket:
+    """A connection that sent only `first` of its request (and will send nothing more)."""
+    connection = socket.create_connection(("127.0.0.1", port), timeout=30)
+    connection.sendall(first)
+    return connection
+
+
+def closed_after(connection: socket.socket) -> bytes:
+    """What the server sent before it closed the connection (raises on a timeout: still open)."""
+    received = b""
+    while chunk := connection.recv(65536):
+        received += chunk
+    return received
+
+
+def test_slow_clients_lose_their_connections_and_others_are_served_meanwhile(tmp_path):
+    # Without deadlines, 300 connections trickling their headers held on for as long as they liked.
+    db = tmp_path / "moments.duckdb"
+    store = DuckDBStore(str(db))
+    tenant = make_tenant(store)
+    store.close()
+    env = {"MOMENTS_HEADER_TIMEOUT_S": "2", "MOMENTS_BODY_TIMEOUT_S": "3", "MOMENTS_MAX_CONNECTIONS": "400"}
+    server = reliability.ServerProcess(db, tmp_path / "server.log", env).start()
+    try:
+        started = time.monotonic()
+        headers = [trickle(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ") for _ in range(150)]
+        silent = [trickle(server.port, b"") for _ in range(100)]
+        head = (f"POST /v1/views HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n"
+                f"Content-Length: 100000\r\nAuthorization: Bearer {tenant.token_id}:{tenant.token_secret}\r\n\r\n{{")
+        bodies = [trickle(server.port, head.encode()) for _ in range(50)]
+        again = [trickle(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") for _ in range(20)]
+        time.sleep(0.5)
+        for connection in again:  # answered, then a second request on the same connection trickles
+            connection.sendall(b"GET /healthz HTTP/1.1\r\n")
+        with httpx.Client(base_url=server.base_url, timeout=5) as client:  # served while they hang on
+            assert client.get("/healthz").status_code == 200
+            assert client.get("/dashboard/").status_code == 200
+        for connection in headers + silent:
+            answer = closed_after(connection)
+            assert answer.startswith(b"HTTP/1.1 408 ") and b'"type": "request_timeout"' in answer
+        for connection in bodies:
+            answer = closed_after(connection)
+            assert answer.startswith(b"HTTP/1.1 408 ") and b'"type": "request_timeout"' in answer
+        for connection in again:
+            answer = closed_after(connection)
+            assert answer.startswith(b"HTTP/1.1 200 ") and b"HTTP/1.1 408 " in answer
+        assert time.monotonic() - started < 20  # closed by their deadlines (2 s and 3 s), not by this test
+        with httpx.Client(base_url=server.base_url, timeout=5) as client:
+            assert client.get("/healthz").status_code == 200
+        assert "Exception" not in server.log()
+    finally:
+        server.stop()
+
+
+def test_past_the_connection_bound_requests_get_503_until_the_slow_ones_are_closed(tmp_path):
+    db = tmp_path / "moments.duckdb"
+    DuckDBStore(str(db)).close()
+    env = {"MOMENTS_HEADER_TIMEOUT_S": "2", "MOMENTS_MAX_CONNECTIONS": "20"}
+    server = reliability.ServerProcess(db, tmp_path / "server.log", env).start()
+    try:
+        silent = [trickle(server.port, b"") for _ in range(20)]
+        with httpx.Client(base_url=server.base_url, timeout=5) as client:
+            assert client.get("/healthz").status_code == 503
+            for connection in silent:
+                closed_after(connection)
+            assert client.get("/healthz").status_code == 200
+    finally:
+        server.stop()

@@ -19,6 +19,14 @@ class Settings:
     idle_timeout_s: float = float(os.environ.get("MOMENTS_IDLE_TIMEOUT_S", 3600))
     # Largest request body accepted by the import endpoint.
     max_import_bytes: int = int(os.environ.get("MOMENTS_MAX_IMPORT_BYTES", 64 * 1024 * 1024))
+    # A client must send a request's headers within this many seconds of connecting (or of
+    # starting the request), and its body within this many seconds of the headers (64 MiB in 60 s
+    # is ~9 Mbit/s; slower uplinks need more, or a proxy that buffers bodies); else 408.
+    header_timeout_s: float = float(os.environ.get("MOMENTS_HEADER_TIMEOUT_S", 10))
+    body_timeout_s: float = float(os.environ.get("MOMENTS_BODY_TIMEOUT_S", 60))
+    # Open connections (and requests in progress) per server process; past it requests get 503.
+    # Keep it below the process's open-file limit (`ulimit -n`).
+    max_connections: int = int(os.environ.get("MOMENTS_MAX_CONNECTIONS", 2048))
     default_timeframe_s: int = 7 * 24 * 3600
     # The collector also answers here (beaconCollectionDomain "host/path"); "/" always works.
     beacon_path: str = os.environ.get("MOMENTS_BEACON_PATH", "")

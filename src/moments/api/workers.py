@@ -24,6 +24,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from moments.api.connections import bounded, uvicorn_options
 from moments.api.door import OWNER_SOCKET
 from moments.config import Settings
 
@@ -99,7 +100,7 @@ def run(app: FastAPI, journal_root: Path, host: str, port: int, workers: int, se
     internal = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     internal.bind(str(owner_path))
     internal.listen(2048)
-    server = _Owner(uvicorn.Config(app, log_level="warning"))
+    server = _Owner(uvicorn.Config(bounded(app, settings), log_level="warning", **uvicorn_options(settings)))
     server.doors = Doors(workers, listener, journal_root, settings)
     try:
         server.run(sockets=[listener, internal])
@@ -113,7 +114,8 @@ def run_door(fd: int, journal_root: Path, name: str, settings: Settings) -> None
     from moments.api.door import create_door
 
     listener = socket.socket(fileno=fd)
-    server = uvicorn.Server(uvicorn.Config(create_door(journal_root, name, settings), log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(bounded(create_door(journal_root, name, settings), settings),
+                                           log_level="warning", **uvicorn_options(settings)))
     owner = os.getppid()
 
     def leave_with_the_owner() -> None:  # an owner killed outright cannot stop its doors

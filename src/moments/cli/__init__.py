@@ -86,6 +86,7 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, demo: boo
 
     from moments.api import workers as processes
     from moments.api.app import create_app, journal_root
+    from moments.api.connections import bounded, uvicorn_options
     from moments.demo import load_demo
 
     store = open_from(db, store_url)
@@ -107,7 +108,7 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, demo: boo
         # walking it again and again (long pauses show up as p99 latency under load).
         gc.freeze()
         if workers == 1:
-            uvicorn.run(app, host=host, port=port, log_level="warning")
+            uvicorn.run(bounded(app, settings), host=host, port=port, log_level="warning", **uvicorn_options(settings))
         else:
             processes.run(app, root, host, port, workers, settings)
     finally:
