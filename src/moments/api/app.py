@@ -16,6 +16,7 @@ from moments import __version__
 from moments.api import door, errors
 from moments.api.cache import ResponseCache
 from moments.api.ratelimit import RateLimiter
+from moments.api.shares import WorkerShares
 from moments.api.routes import (assets, collector, dashboard, engagement, environment, exports, health, imports, layers,
                                 lists)
 from moments.api.routes import docs as docs_routes
@@ -114,6 +115,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     app.state.beacon_budget = RateLimiter()
     app.state.address_budget = RateLimiter()
     app.state.response_cache = ResponseCache()
+    app.state.worker_shares = WorkerShares()
     app.state.metrics = Metrics()
     errors.install(app)
     for module in (engagement, layers, exports, imports, lists, assets, environment, health, view_routes):
