@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -179,3 +180,19 @@ def test_past_the_connection_bound_requests_get_503_until_the_slow_ones_are_clos
             assert client.get("/healthz").status_code == 200
     finally:
         server.stop()
+
+
+def test_an_asset_write_waiting_for_the_store_does_not_hold_up_other_requests(server):
+    # PUT /v1/assets wrote on the event loop: while an import held the store's write lock,
+    # every request (a static file too) waited for it.
+    tenant = server.tenant()
+    with server.client(tenant) as client, ThreadPoolExecutor(1) as pool:
+        with server.store._lock:  # what a long import's transaction holds
+            put = pool.submit(client.put, "/v1/assets/held", json={"duration_ms": 60_000})
+            time.sleep(0.5)  # the PUT is waiting for the lock
+            started = time.monotonic()
+            with httpx.Client(base_url=server.base_url, timeout=10) as other:
+                assert other.get("/dashboard/").status_code == 200
+            assert time.monotonic() - started < 2  # the lock is held for 5 s
+            time.sleep(5 - (time.monotonic() - started))
+        assert put.result().status_code == 200 and client.get("/v1/assets/held").json()["data"]["duration_ms"] == 60_000

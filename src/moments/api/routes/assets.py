@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from moments.api import bodies
@@ -36,12 +37,16 @@ async def put_asset(request: Request, asset_id: str) -> JSONResponse:
         raise bad_request(message[:500]) from None
     store = request.app.state.store
     env_id = caller.environment.environment_id
-    for playback_id in asset.playback_ids:
-        owner = store.asset_for_playback_id(env_id, playback_id)
-        if owner is not None and owner.asset_id != asset.asset_id:
-            raise bad_request(f"playback ID {playback_id!r} already belongs to another asset")
-    store.put_asset(env_id, asset)
-    return JSONResponse(asset_json(store.get_asset(env_id, asset_id)), headers=caller.headers)
+
+    def save() -> JSONResponse:  # off the event loop: the write waits for the store's lock and rolls views up
+        for playback_id in asset.playback_ids:
+            owner = store.asset_for_playback_id(env_id, playback_id)
+            if owner is not None and owner.asset_id != asset.asset_id:
+                raise bad_request(f"playback ID {playback_id!r} already belongs to another asset")
+        store.put_asset(env_id, asset)
+        return JSONResponse(asset_json(store.get_asset(env_id, asset_id)), headers=caller.headers)
+
+    return await run_in_threadpool(save)
 
 
 @router.get("/v1/assets/{asset_id}", summary="A registered asset")
@@ -49,7 +54,7 @@ async def get_asset(request: Request, asset_id: str) -> JSONResponse:
     caller = authorize(request, "read")
     only_parameters(request, set())
     path_id("asset id", asset_id)
-    asset = request.app.state.store.get_asset(caller.environment.environment_id, asset_id)
+    asset = await run_in_threadpool(request.app.state.store.get_asset, caller.environment.environment_id, asset_id)
     if asset is None:
         raise not_found("asset", asset_id)
     return JSONResponse(asset_json(asset), headers=caller.headers)
@@ -62,9 +67,15 @@ async def get_playback_id(request: Request, playback_id: str) -> JSONResponse:
     path_id("playback ID", playback_id)
     store = request.app.state.store
     env_id = caller.environment.environment_id
-    if not store.scope_exists(env_id, Scope.PLAYBACK_ID, playback_id):
+
+    def lookup() -> dict | None:
+        if not store.scope_exists(env_id, Scope.PLAYBACK_ID, playback_id):
+            return None
+        # Seen on views but never registered: known, with no asset (so no duration or playback URL).
+        asset = store.asset_for_playback_id(env_id, playback_id)
+        return {"playback_id": playback_id, "asset": asset_json(asset)["data"] if asset else None}
+
+    body = await run_in_threadpool(lookup)
+    if body is None:
         raise not_found("playback ID", playback_id)
-    # Seen on views but never registered: known, with no asset (so no duration or playback URL).
-    asset = store.asset_for_playback_id(env_id, playback_id)
-    body = {"playback_id": playback_id, "asset": asset_json(asset)["data"] if asset else None}
     return JSONResponse({"data": body}, headers=caller.headers)
