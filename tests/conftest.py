@@ -18,7 +18,7 @@ import uvicorn
 
 from moments import accounts
 from moments.api.app import create_app
-from moments.api.connections import bounded, uvicorn_options
+from moments.api.connections import uvicorn_options
 from moments.config import Settings
 from moments.store.duckdb import DuckDBStore
 
@@ -58,9 +58,10 @@ def start_app(store: DuckDBStore, **settings) -> Server:
     """The real app under uvicorn in a thread on a free 127.0.0.1 port."""
     port = free_port()
     chosen = Settings(**settings)
-    # Served as `moments serve` serves it: with its header and body deadlines and connection bound.
-    config = uvicorn.Config(bounded(create_app(store, chosen), chosen), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="on", **uvicorn_options(chosen))
+    # With `moments serve`'s header deadline and connection bound (config.app stays the FastAPI app,
+    # which tests reach into: the body deadline is tested through `moments serve` itself).
+    config = uvicorn.Config(create_app(store, chosen), host="127.0.0.1", port=port, log_level="warning",
+                            lifespan="on", **uvicorn_options(chosen))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
