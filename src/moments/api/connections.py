@@ -24,7 +24,8 @@ _MESSAGE = "The request took too long to arrive; send it again at a normal pace.
 _BODY = json.dumps({"error": {"type": "request_timeout", "messages": [_MESSAGE]}}).encode()
 _HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(_BODY)).encode()),
             (b"connection", b"close")]
-_RAW_408 = b"HTTP/1.1 408 Request Timeout\r\n" + b"".join(k + b": " + v + b"\r\n" for k, v in _HEADERS) + b"\r\n" + _BODY
+_RAW_408 = (b"HTTP/1.1 408 Request Timeout\r\n" + b"".join(k + b": " + v + b"\r\n" for k, v in _HEADERS)
+            + b"\r\n" + _BODY)
 
 
 def bounded_protocol(header_timeout_s: float) -> type[asyncio.Protocol]:
