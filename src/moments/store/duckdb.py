@@ -536,13 +536,19 @@ class DuckDBStore:
 
         return keyset_pages(page, batch_rows)
 
-    def _rollup_prefixes(self, environment_id: str, keys: list[tuple[str, str, int]],
-                         version: int) -> dict[tuple[str, str, int], RollupPrefix]:
-        """Running sums of rows over partitions per (rollup scope, scope id, duration), read in the
-        caller's snapshot (of the environment's data `version`), the uncached ones in one query,
-        and cached for that version."""
-        found = {key: self._prefixes.get((environment_id, *key, version)) for key in keys}
-        missing = [key for key, prefix in found.items() if prefix is None]
+    def _rollup_sums(self, environment_id: str, keys: list[tuple[str, str, int]], version: int,
+                     parts: tuple[int, int]) -> dict[tuple[str, str, int], tuple[int, np.ndarray]]:
+        """(views, watched) of the rows of each (rollup scope, scope id, duration) over the
+        partitions [parts), from running sums over partitions read in the caller's snapshot (of the
+        environment's data `version`) and cached for that version. The uncached ones are read in
+        one query and summed one at a time, so a round of peers never holds all their sums."""
+        sums, missing = {}, []
+        for key in keys:
+            prefix = self._prefixes.get((environment_id, *key, version))
+            if prefix is None:
+                missing.append(key)
+            else:
+                sums[key] = prefix.between(*parts)
         if missing:
             rows = self._read_arrow(
                 "SELECT k, partition_ms, n_views, step_buckets, steps FROM rollups JOIN (SELECT unnest($scopes) AS k_scope, "
@@ -555,8 +561,8 @@ class DuckDBStore:
             for i, key in enumerate(missing):
                 prefix = RollupPrefix.of(rows.slice(bounds[i], bounds[i + 1] - bounds[i]), bucket_count(key[2]))
                 self._prefixes.put((environment_id, *key, version), prefix)
-                found[key] = prefix
-        return found
+                sums[key] = prefix.between(*parts)
+        return sums
 
     def duration_histogram(self, query: ViewQuery) -> list[tuple[int, int]]:
         return self.duration_histograms(query, [query.scope_id]).get(query.scope_id, [])
@@ -608,12 +614,13 @@ class DuckDBStore:
         # One snapshot for the rollup sums and the raw reads: a view that a commit moves
         # from the raw side into rollups counts once, never twice or not at all.
         with self._snapshot(query.environment_id) as version:
-            prefixes = self._rollup_prefixes(query.environment_id, [
-                (term, scope_id, grid.duration_ms) for scope_id, grid in grids.items() for term, _ in plan.terms], version)
+            sums = self._rollup_sums(query.environment_id, [
+                (term, scope_id, grid.duration_ms) for scope_id, grid in grids.items() for term, _ in plan.terms],
+                version, parts)
             for scope_id, grid in grids.items():
                 n_views, watched = 0, np.zeros(bucket_count(grid.duration_ms), dtype=np.int64)
                 for term, sign in plan.terms:
-                    n, w = prefixes[(term, scope_id, grid.duration_ms)].between(*parts)
+                    n, w = sums[(term, scope_id, grid.duration_ms)]
                     n_views, watched = n_views + sign * n, watched + sign * w
                 summed[scope_id] = (n_views, watched)
             # Without a registered duration, views on other grids are read raw, if there are any.
