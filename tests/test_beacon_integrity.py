@@ -45,6 +45,24 @@ def test_a_beacon_cannot_change_an_imported_view(server):
         assert metric(c.get("/metrics").text, "moments_beacon_imported_view_events_total") > 0
 
 
+def test_an_import_cannot_change_a_beacon_view(server):
+    tenant = server.tenant(env_key="testenv")
+    (view_id,) = expected_views(SCENARIO)
+    with server.client(tenant) as c:
+        replay(c, captured_requests(SCENARIO))
+        before = server.store.get_view(tenant.environment_id, view_id)
+        now_ms = int(time.time() * 1000)
+        forged = {"view_id": view_id, "asset_id": "asset-1", "view_start": now_ms, "duration_ms": 60_000,
+                  "ranges": [[0, 10]]}
+        other = {**forged, "view_id": "imported-1"}
+        for body, content_type in ((json.dumps([other, forged]), "application/json"),
+                                   (f"{json.dumps(other)}\n{json.dumps(forged)}\n", "application/x-ndjson")):
+            answer = c.post("/v1/views", content=body, headers={"content-type": content_type}).json()["data"]
+            assert answer["accepted"] == 1 and answer["rejected_total"] == 1
+            assert answer["rejected"][0]["index"] == 1 and "beacons" in answer["rejected"][0]["messages"][0]
+    assert server.store.get_view(tenant.environment_id, view_id) == before
+
+
 def test_one_event_numbered_far_ahead_cannot_outrank_the_genuine_ones(server):
     tenant = server.tenant(env_key="testenv")
     requests = captured_requests(SCENARIO)

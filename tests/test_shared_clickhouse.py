@@ -57,11 +57,12 @@ class CutOffAfterWrites:
             return attribute
 
         def write_then_die(*args, **kwargs):
-            attribute(*args, **kwargs)
+            refused = attribute(*args, **kwargs)
             self._left -= 1
             if self._left <= 0:
                 self.died.set()
                 raise OSError("killed after writing views, before saving the cursors")
+            return refused
         return write_then_die
 
 

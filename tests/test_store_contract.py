@@ -322,9 +322,11 @@ def test_expiry_drops_views_rollups_and_events_past_retention(any_store):
     keep = env_of(any_store, "long", retention_days=100)
     env = environment.environment_id
     old = [done(f"old{i}", start_ms=today - 5 * DAY_MS, asset_id="a") for i in range(3)]
-    any_store.upsert_views(env, old + [done("new", start_ms=today + 10 * DAY_MS, asset_id="a")], today)
+    new = done("new", start_ms=today + 10 * DAY_MS, asset_id="a")
+    any_store.upsert_views(env, old[1:], today)
     any_store.upsert_views(keep.environment_id, [done("old0", start_ms=today - 5 * DAY_MS, asset_id="a")], today)
-    any_store.upsert_beacon_views(env, [old[0], done("new", start_ms=today + 10 * DAY_MS, asset_id="a")],
+    # Beacon views (with folds) carry the time of their latest event.
+    any_store.upsert_beacon_views(env, [dataclasses.replace(v, last_event_ms=v.view_start_ms) for v in (old[0], new)],
                                   ["[0]", "[1]"], [today, today])
     window = ((today - 30 * DAY_MS) // 1000, (today + 30 * DAY_MS) // 1000)
     assert engagement(any_store, environment, Scope.ASSET, "a", window, now_ms=later).total_views == 4
@@ -340,12 +342,13 @@ def test_expiry_drops_views_rollups_and_events_past_retention(any_store):
 
 def test_beacon_views_are_stored_with_their_folds(any_store):
     env = env_of(any_store).environment_id
-    views = [done("v'1", asset_id="a", view_end_ms=None), done("v2", asset_id="a")]
+    views = [done("v'1", asset_id="a", view_end_ms=None, last_event_ms=NOW_MS),
+             done("v2", asset_id="a", last_event_ms=NOW_MS)]
     any_store.upsert_beacon_views(env, views, ['{"ü":"é"}', "[2]"], [NOW_MS - 5, NOW_MS])
     assert any_store.view_folds(env, ["v'1", "v2", "none"]) == {"v'1": '{"ü":"é"}', "v2": "[2]"}
     assert any_store.get_view(env, "v'1") == views[0] and any_store.get_view(env, "v2") == views[1]
     # A newer version replaces the view and its fold, and moves rollups by the difference.
-    ended = done("v'1", asset_id="a")
+    ended = done("v'1", asset_id="a", last_event_ms=NOW_MS)
     any_store.upsert_beacon_views(env, [ended], ["[3]"], [NOW_MS])
     assert any_store.view_folds(env, ["v'1"]) == {"v'1": "[3]"} and any_store.get_view(env, "v'1") == ended
     assert engagement(any_store, any_store.get_environment(env), Scope.ASSET, "a").total_views == 2
@@ -510,6 +513,7 @@ def test_export_views_pages_the_completed_views_oldest_first(any_store):
     assert len(list(any_store.export_views(other.environment_id, start, end))) == 1
 
 
+
 def test_allowed_origins_are_kept_and_changed(any_store):
     environment, _ = accounts.create_environment(any_store, "sites", allowed_origins=("https://a.example", "none"))
     assert any_store.get_environment(environment.environment_id) == environment
@@ -561,3 +565,18 @@ def test_engagements_of_many_ids_equal_each_id_from_raw_views(any_store):
                 assert got.values.tolist() == raw.unique.tolist(), (text, scope_id)
                 compared += got.total_views > 0
     assert compared >= 40  # of 48 (known id, filter) pairs: nearly all compare curves with views
+
+
+def test_beacons_and_imports_never_replace_each_others_views(any_store):
+    env = env_of(any_store).environment_id
+    imported = View("imported", NOW_MS, 60_000, ((0, 60_000),), asset_id="a", view_end_ms=NOW_MS + 60_000)
+    beacon = dataclasses.replace(imported, view_id="beacon", last_event_ms=NOW_MS + 60_000)
+    assert any_store.upsert_views(env, [imported], NOW_MS) == set()
+    assert any_store.upsert_beacon_views(env, [beacon], ["{}"], [NOW_MS]) == set()
+    forged = dict(ranges=((0, 10),), asset_id=None, video_id="forged")
+    assert any_store.upsert_beacon_views(env, [dataclasses.replace(imported, last_event_ms=NOW_MS, **forged)],
+                                         ["{}"], [NOW_MS]) == {"imported"}
+    assert any_store.upsert_views(env, [dataclasses.replace(beacon, last_event_ms=None, **forged),
+                                        dataclasses.replace(imported, ranges=((0, 30_000),))], NOW_MS) == {"beacon"}
+    assert any_store.get_view(env, "beacon") == beacon and any_store.view_folds(env, ["imported"]) == {}
+    assert any_store.get_view(env, "imported").ranges == ((0, 30_000),)  # an import still replaces its own

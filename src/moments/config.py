@@ -44,11 +44,12 @@ class Settings:
     beacon_bytes_per_s: float = float(os.environ.get("MOMENTS_BEACON_BYTES_PER_S", 4 * 1024 * 1024))
     beacon_burst_bytes: int = int(os.environ.get("MOMENTS_BEACON_BURST_BYTES", 32 * 1024 * 1024))
     # Beacon bytes one client address may send per second (and at once) to one server process:
-    # about 250 playing viewers behind one address (an office, a campus). Behind a reverse proxy
-    # the address is the one it forwards (X-Forwarded-For from FORWARDED_ALLOW_IPS, uvicorn's
-    # setting; 127.0.0.1 by default).
-    beacon_address_bytes_per_s: float = float(os.environ.get("MOMENTS_BEACON_ADDRESS_BYTES_PER_S", 256 * 1024))
-    beacon_address_burst_bytes: int = int(os.environ.get("MOMENTS_BEACON_ADDRESS_BURST_BYTES", 2 * 1024 * 1024))
+    # about 1,000 playing viewers behind one address (an office, a campus). Behind a reverse
+    # proxy the address is the one it forwards, if it is trusted (uvicorn's FORWARDED_ALLOW_IPS,
+    # 127.0.0.1 by default); otherwise every beacon seems to come from the proxy and shares
+    # one budget (docs/reliability.md).
+    beacon_address_bytes_per_s: float = float(os.environ.get("MOMENTS_BEACON_ADDRESS_BYTES_PER_S", 1024 * 1024))
+    beacon_address_burst_bytes: int = int(os.environ.get("MOMENTS_BEACON_ADDRESS_BURST_BYTES", 8 * 1024 * 1024))
     # Beacon POSTs are answered 503 (Retry-After) while this much is journaled but not applied.
     max_ingest_backlog_bytes: int = int(os.environ.get("MOMENTS_MAX_INGEST_BACKLOG_BYTES", 256 * 1024 * 1024))
     # /metrics answers only requests with "Authorization: Bearer <this>" when set (compared in

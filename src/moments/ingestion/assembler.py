@@ -76,13 +76,6 @@ def apply_events(store: Store, environment_id: str, events: list[tuple[BeaconEve
     """Fold (event, received_at_ms) pairs of one environment into their views and store them."""
     view_ids = sorted({event.view_id for event, _ in events})
     stored = cache.stored(store, environment_id, view_ids)
-    # A view id new to beacons may name an imported view: beacons never change one.
-    unfolded = [v for v in view_ids if v not in stored]
-    imported = store.imported_view_ids(environment_id, unfolded) if unfolded else set()
-    if imported:
-        applied.imported_view += sum(event.view_id in imported for event, _ in events)
-        events = [(event, at) for event, at in events if event.view_id not in imported]
-        view_ids = [v for v in view_ids if v not in imported]
     folds = {view_id: ViewFold.from_json(stored[view_id]) if view_id in stored else ViewFold() for view_id in view_ids}
     ended_before = {view_id for view_id, fold in folds.items() if fold.end is not None}
     received: dict[str, int] = {}
@@ -98,16 +91,18 @@ def apply_events(store: Store, environment_id: str, events: list[tuple[BeaconEve
         else:
             applied.over_cap += 1
     changed = sorted(received)
-    applied.events += len(events)
-    applied.views_written += len(changed)
-    applied.views_opened += sum(view_id not in stored for view_id in changed)
-    applied.views_completed += sum(view_id not in ended_before and folds[view_id].end is not None
-                                   for view_id in changed)
+    refused: set[str] = set()  # ids of imported views: beacons never change one
     if changed:
         written = {v: folds[v].to_json() for v in changed}
-        store.upsert_beacon_views(environment_id, [view_from_fold(v, folds[v]) for v in changed],
-                                  list(written.values()), [received[v] for v in changed])
-        cache.remember(environment_id, written)
+        refused = store.upsert_beacon_views(environment_id, [view_from_fold(v, folds[v]) for v in changed],
+                                            list(written.values()), [received[v] for v in changed])
+        cache.remember(environment_id, {v: fold for v, fold in written.items() if v not in refused})
+    kept = [v for v in changed if v not in refused]
+    applied.events += len(events)
+    applied.imported_view += sum(event.view_id in refused for event, _ in events)
+    applied.views_written += len(kept)
+    applied.views_opened += sum(view_id not in stored for view_id in kept)
+    applied.views_completed += sum(view_id not in ended_before and folds[view_id].end is not None for view_id in kept)
 
 
 def apply_records(store: Store, records: list[Record], cache: FoldCache | None = None) -> Applied:

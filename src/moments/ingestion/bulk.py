@@ -255,6 +255,7 @@ class CheckedBatch:
     slow_views: list[View]  # kept rows that took validate_view
     table: pa.Table | None  # the store's columns of the other kept rows
     received_at_ms: int
+    valid: list[tuple[int, str]]  # (index, view_id) of every valid row
 
 
 def check_table(environment_id: str, table: pa.Table, first_index: int = 0) -> CheckedBatch | None:
@@ -284,14 +285,16 @@ def check_table(environment_id: str, table: pa.Table, first_index: int = 0) -> C
     received = int(time.time() * 1000)
     return CheckedBatch(result, [slow_views[r] for r in kept.tolist() if r in slow_views],
                         _store_table(environment_id, table.take(pa.array(fast_kept)), received) if fast_kept.size else None,
-                        received)
+                        received, list(zip((first_index + valid).tolist(), rows["view_id"].to_pylist())))
 
 
 def store_checked(store: Store, environment_id: str, batch: CheckedBatch) -> ImportResult:
+    refused: set[str] = set()
     if batch.slow_views:
-        store.upsert_views(environment_id, batch.slow_views, batch.received_at_ms)
+        refused |= store.upsert_views(environment_id, batch.slow_views, batch.received_at_ms)
     if batch.table is not None:
-        store.bulk_upsert_views(batch.table)
+        refused |= store.bulk_upsert_views(batch.table)
+    batch.result.refuse_beacon_views(batch.valid, refused)
     return batch.result
 
 

@@ -23,6 +23,7 @@ MAX_RANGES_PER_VIEW = 10_000
 # Rejected views an import answers with (all are counted): a body of junk lines must not be
 # echoed back at ~100x its size (a 4 MiB body of `{}` lines answered 307 MiB).
 MAX_ECHOED_REJECTIONS = 100
+BEACON_VIEW_MESSAGE = "view_id names a view collected from player beacons: imports cannot change it"
 # Largest media position or content duration accepted: 30 days of content, in ms.
 MAX_MEDIA_MS = 30 * 24 * 3600 * 1000
 # Accepted view times: 2000-01-01 .. 2100-01-01.
@@ -76,6 +77,15 @@ class ImportResult:
         self.accepted += later.accepted
         self.rejected += later.rejected[:MAX_ECHOED_REJECTIONS - len(self.rejected)]
         self.rejected_total += later.rejected_total
+
+    def refuse_beacon_views(self, indexed_ids: Iterable[tuple[int, str]], refused: set[str]) -> None:
+        """Reject the accepted records (index, view_id) whose view the store kept because
+        beacons made it: an import never changes a view collected from beacons."""
+        for index, view_id in indexed_ids:
+            if view_id in refused:
+                self.accepted -= 1
+                self.reject(Rejected(index, view_id, [BEACON_VIEW_MESSAGE]))
+        self.rejected.sort(key=lambda rejection: rejection.index)
 
     def to_json(self) -> dict:
         return {
@@ -216,11 +226,12 @@ def validate_view(obj: Any) -> View:
     )
 
 
-def validate_all(records: Iterable[Any], first_index: int = 0) -> tuple[list[View], ImportResult]:
+def validate_all(records: Iterable[Any], first_index: int = 0) -> tuple[list[tuple[int, View]], ImportResult]:
+    """The valid records' (index, View), and the result that reports the others."""
     views, result = [], ImportResult()
     for index, record in enumerate(records, start=first_index):
         try:
-            views.append(validate_view(record))
+            views.append((index, validate_view(record)))
         except InvalidView as invalid:
             result.reject(Rejected(index, echoed_view_id(record), invalid.messages))
     result.accepted = len(views)
@@ -230,7 +241,8 @@ def validate_all(records: Iterable[Any], first_index: int = 0) -> tuple[list[Vie
 def import_records(store: Store, environment_id: str, records: Iterable[Any], first_index: int = 0) -> ImportResult:
     """Validate and store; bad records are reported and store nothing, good ones are stored."""
     views, result = validate_all(records, first_index)
-    store.upsert_views(environment_id, views, int(time.time() * 1000))
+    refused = store.upsert_views(environment_id, [view for _, view in views], int(time.time() * 1000))
+    result.refuse_beacon_views(((index, view.view_id) for index, view in views), refused)
     return result
 
 

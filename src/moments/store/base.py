@@ -63,8 +63,9 @@ class Store(Protocol):
     def get_asset(self, environment_id: str, asset_id: str) -> Asset | None: ...
     def asset_for_playback_id(self, environment_id: str, playback_id: str) -> Asset | None: ...
 
-    def upsert_views(self, environment_id: str, views: Sequence[View], received_at_ms: int) -> None:
-        """Store views; a view_id already present is replaced as a whole."""
+    def upsert_views(self, environment_id: str, views: Sequence[View], received_at_ms: int) -> set[str]:
+        """Store imported views; a view_id already present is replaced as a whole, unless it is
+        a beacon view: those are left as they are, and their ids returned."""
 
     def get_view(self, environment_id: str, view_id: str) -> View | None: ...
 
@@ -137,9 +138,10 @@ class Store(Protocol):
         """The stored folds (ingestion.folds.ViewFold.to_json) of those of these beacon views that have one."""
 
     def upsert_beacon_views(self, environment_id: str, views: Sequence[View], folds: Sequence[str],
-                            received_at_ms: Sequence[int]) -> None:
+                            received_at_ms: Sequence[int]) -> set[str]:
         """Store beacon views with their folds (views[i] goes with folds[i] and was last
-        received at received_at_ms[i]); a view_id already present is replaced as a whole."""
+        received at received_at_ms[i]); a view_id already present is replaced as a whole,
+        unless it is an imported view: those are left as they are, and their ids returned."""
 
     @property
     def local_path(self) -> str | None:
@@ -155,10 +157,6 @@ class InboxRow(NamedTuple):
     seq: int  # its end in that journal (ingestion.journal.Position.seq): increasing, a byte offset within a segment
     at_ms: int  # when the journal took it
     payload: bytes  # ingestion.collector.Routed.payload
-
-    def imported_view_ids(self, environment_id: str, view_ids: Sequence[str]) -> set[str]:
-        """Those of these view ids stored as imported views (beacon views carry the time of
-        their latest event; imported ones never do): beacons may not change them."""
 
 
 class InboxBacklog(NamedTuple):

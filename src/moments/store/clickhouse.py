@@ -41,7 +41,7 @@ from moments.model import Asset, BeaconEvent, Environment, RangeSet, Scope, Toke
 from moments.store import rollups
 from moments.store.base import Coverage, Grid, InboxBacklog, InboxRow, ViewQuery
 from moments.store.duckdb import (ENVIRONMENT_COLUMNS, VIEW_COLUMNS, environment_of, range_set_from_arrow,
-                                  views_from_arrow, views_to_arrow)
+                                  views_from_arrow, views_to_arrow, without_views)
 from moments.store.executor import Executor
 from moments.store.filtering import filter_conditions
 from moments.store.lru import LOOKUP_CACHE_ENTRIES, LRUCache
@@ -276,18 +276,31 @@ class ClickHouseStore:
 
     # views --------------------------------------------------------------------
 
-    def upsert_views(self, environment_id: str, views: Sequence[View], received_at_ms: int) -> None:
+    def upsert_views(self, environment_id: str, views: Sequence[View], received_at_ms: int) -> set[str]:
         latest = {v.view_id: v for v in views}  # the last version of a view in one batch wins
-        if latest:
-            self.bulk_upsert_views(views_to_arrow(environment_id, list(latest.values()), received_at_ms))
+        if not latest:
+            return set()
+        return self.bulk_upsert_views(views_to_arrow(environment_id, list(latest.values()), received_at_ms))
 
-    def bulk_upsert_views(self, table: pa.Table) -> None:
+    def bulk_upsert_views(self, table: pa.Table) -> set[str]:
         """An Arrow table with VIEW_COLUMNS (one environment, unique view_ids): stored, replacing
         earlier versions, with rollups moved by the difference."""
-        table = _as_views(table)
+        return self._upsert(_as_views(table), from_beacons=False)
+
+    def _upsert(self, table: pa.Table, from_beacons: bool) -> set[str]:
+        """Store views over their stored versions, except those the other source owns (a beacon
+        view carries the time of its latest event, an imported one never does); their ids.
+        Between reading the stored versions and writing, another process may store a view of
+        the other source: ClickHouse has no transaction to close that window."""
         environment_id = table["environment_id"][0].as_py()
         old = self._stored_views(environment_id, table["view_id"])
-        self._replace(environment_id, table, old)
+        foreign = pc.is_null(old["last_event_ms"]) if from_beacons else pc.is_valid(old["last_event_ms"])
+        refused = set(pc.filter(old["view_id"], foreign).to_pylist())
+        if refused:
+            table, old = without_views(table, refused), old.filter(pc.invert(foreign))
+        if table.num_rows:
+            self._replace(environment_id, table, old)
+        return refused
 
     def _stored_views(self, environment_id: str, view_ids: pa.ChunkedArray | pa.Array) -> pa.Table:
         """The stored (newest) versions of these views."""
@@ -681,19 +694,18 @@ class ClickHouseStore:
             "AND view_id IN {ids:Array(String)} GROUP BY view_id", {"env": environment_id, "ids": list(view_ids)})
         return dict(zip(rows["view_id"].to_pylist(), rows["fold"].to_pylist()))
 
-    def imported_view_ids(self, environment_id: str, view_ids: Sequence[str]) -> set[str]:
-        stored = self._stored_views(environment_id, list(view_ids))
-        return set(pc.filter(stored["view_id"], pc.is_null(stored["last_event_ms"])).to_pylist())
-
     def upsert_beacon_views(self, environment_id: str, views: Sequence[View], folds: Sequence[str],
-                            received_at_ms: Sequence[int]) -> None:
+                            received_at_ms: Sequence[int]) -> set[str]:
         """Views, then their folds: a crash between the two leaves the folds behind, so the
         journal's replay of the same events finds them new and writes both again."""
         if not views:
-            return
-        self.bulk_upsert_views(views_to_arrow(environment_id, views, received_at_ms))
-        self._insert_folds(environment_id, [v.view_id for v in views], folds, self._version(),
-                           self._retention(environment_id))
+            return set()
+        refused = self._upsert(_as_views(views_to_arrow(environment_id, views, received_at_ms)), from_beacons=True)
+        kept = [(v.view_id, fold) for v, fold in zip(views, folds) if v.view_id not in refused]
+        if kept:
+            self._insert_folds(environment_id, [v for v, _ in kept], [f for _, f in kept], self._version(),
+                               self._retention(environment_id))
+        return refused
 
 
     # the beacon inbox (BeaconInbox) ---------------------------------------------------

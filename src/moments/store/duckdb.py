@@ -316,21 +316,39 @@ class DuckDBStore:
 
     # views --------------------------------------------------------------------
 
-    def upsert_views(self, environment_id: str, views: Sequence[View], received_at_ms: int) -> None:
+    def upsert_views(self, environment_id: str, views: Sequence[View], received_at_ms: int) -> set[str]:
         latest = {v.view_id: v for v in views}  # the last version of a view in one batch wins
-        if latest:
-            self.bulk_upsert_views(views_to_arrow(environment_id, list(latest.values()), received_at_ms))
+        if not latest:
+            return set()
+        return self.bulk_upsert_views(views_to_arrow(environment_id, list(latest.values()), received_at_ms))
 
-    def bulk_upsert_views(self, table: pa.Table) -> None:
+    def bulk_upsert_views(self, table: pa.Table) -> set[str]:
         """The bulk path: an Arrow table with VIEW_COLUMNS (one environment, unique view_ids)."""
         environment_id = table["environment_id"][0].as_py()
         with self._lock, self._transaction(environment_id):
-            self._write_views(environment_id, table)
+            refused = self._owned_elsewhere(environment_id, table["view_id"], from_beacons=False)
+            self._write_views(environment_id, without_views(table, refused))
+        return refused
+
+    def _owned_elsewhere(self, environment_id: str, view_ids: pa.ChunkedArray | pa.Array, from_beacons: bool) -> set[str]:
+        """Those of these ids the other source stored: imported views when writing beacon views
+        (`from_beacons`), beacon views when importing. Read in the writer's transaction, so no
+        write of the other source slips in between. A beacon view carries the time of its latest
+        event; an imported one never does."""
+        self._conn.register("asked_ids", pa.table({"view_id": view_ids}))
+        try:
+            return {row[0] for row in self._exec(
+                "SELECT view_id FROM views JOIN asked_ids USING (view_id) WHERE environment_id = ? "
+                f"AND last_event_ms IS {'' if from_beacons else 'NOT '}NULL", [environment_id])}
+        finally:
+            self._conn.unregister("asked_ids")
 
     def _write_views(self, environment_id: str, table: pa.Table) -> None:
         """Store views, in the caller's transaction: a replaced view's old rollup share is
         taken out and its new one added. `views` has no key index (migration 7): the stored
         versions of incoming view_ids are deleted first, which keeps view_id unique."""
+        if table.num_rows == 0:
+            return
         index = self._asset_index(environment_id)
         incoming = self._rollup_worker.submit(rollups.rollup_steps, table, index)
         self._conn.register("incoming_views", table)
@@ -709,37 +727,32 @@ class DuckDBStore:
     # beacon views -----------------------------------------------------------------
 
     def view_folds(self, environment_id: str, view_ids: Sequence[str]) -> dict[str, str]:
-        return dict(self._rows_of_ids("SELECT view_id, fold FROM view_folds JOIN asked_ids USING (view_id) "
-                                      "WHERE environment_id = ?", environment_id, view_ids))
-
-    def imported_view_ids(self, environment_id: str, view_ids: Sequence[str]) -> set[str]:
-        return {row[0] for row in self._rows_of_ids(
-            "SELECT view_id FROM views JOIN asked_ids USING (view_id) WHERE environment_id = ? "
-            "AND last_event_ms IS NULL", environment_id, view_ids)}
-
-    def _rows_of_ids(self, sql: str, environment_id: str, view_ids: Sequence[str]) -> list[tuple]:
-        """`sql` joined with the table `asked_ids(view_id)` of these ids."""
         reader = self._reader()
         # A hash join: list_contains would compare each stored id with every asked one.
-        reader.register("asked_ids", pa.table({"view_id": pa.array(list(view_ids), pa.string())}))
+        reader.register("asked_folds", pa.table({"view_id": pa.array(list(view_ids), pa.string())}))
         try:
-            return reader.execute(sql, [environment_id]).fetchall()
+            return dict(reader.execute("SELECT view_id, fold FROM view_folds JOIN asked_folds USING (view_id) "
+                                       "WHERE environment_id = ?", [environment_id]).fetchall())
         finally:
-            reader.unregister("asked_ids")
+            reader.unregister("asked_folds")
 
     def upsert_beacon_views(self, environment_id: str, views: Sequence[View], folds: Sequence[str],
-                            received_at_ms: Sequence[int]) -> None:
+                            received_at_ms: Sequence[int]) -> set[str]:
         if not views:
-            return
+            return set()
         table = views_to_arrow(environment_id, views, received_at_ms)
         with self._lock, self._transaction(environment_id):
-            self._write_views(environment_id, table)
-            self._conn.register("incoming_folds", pa.table({"view_id": [v.view_id for v in views], "fold": folds}))
+            refused = self._owned_elsewhere(environment_id, table["view_id"], from_beacons=True)
+            self._write_views(environment_id, without_views(table, refused))
+            kept = [(v.view_id, fold) for v, fold in zip(views, folds) if v.view_id not in refused]
+            self._conn.register("incoming_folds", pa.table({"view_id": [v for v, _ in kept],
+                                                            "fold": [f for _, f in kept]}))
             try:
                 self._exec("INSERT OR REPLACE INTO view_folds SELECT $env, view_id, fold FROM incoming_folds",
                            {"env": environment_id})
             finally:
                 self._conn.unregister("incoming_folds")
+        return refused
 
     def close(self) -> None:
         with self._lock:
@@ -835,6 +848,13 @@ def environment_of(row: Sequence) -> Environment:
     """An Environment from a row of ENVIRONMENT_COLUMNS."""
     *fields, origins = row
     return Environment(*fields, allowed_origins=tuple(origins or ()))
+
+
+def without_views(table: pa.Table, view_ids: set[str]) -> pa.Table:
+    """The rows of `table` whose view_id is not one of `view_ids`."""
+    if not view_ids:
+        return table
+    return table.filter(pc.invert(pc.is_in(table["view_id"], pa.array(list(view_ids), pa.string()))))
 
 
 def views_to_arrow(environment_id: str, views: Sequence[View], received_at_ms: int | Sequence[int]) -> pa.Table:
