@@ -3,16 +3,11 @@ the operator set (Settings.metrics_token, MOMENTS_METRICS_TOKEN, `moments serve 
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-
 import httpx
 import pytest
 
-from conftest import free_port
+from reliability import ServerProcess
 from test_auth_hardening import raw_get
-from test_cli import clean_env
 
 TOKEN = "scrape-me-7f3a"
 
@@ -40,27 +35,12 @@ def test_a_metrics_token_is_required_when_set(start_server):
 
 @pytest.mark.parametrize("how", ["flag", "environment"])
 def test_serve_takes_the_metrics_token_from_a_flag_or_the_environment(tmp_path, how):
-    port = free_port()
-    command = [sys.executable, "-m", "moments", "serve", "--db", str(tmp_path / "m.duckdb"), "--port", str(port)]
-    env = clean_env(MOMENTS_METRICS_TOKEN=TOKEN) if how == "environment" else clean_env()
-    proc = subprocess.Popen(command + (["--metrics-token", TOKEN] if how == "flag" else []), cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = ServerProcess(tmp_path / "m.duckdb", tmp_path / "serve.log",
+                           env={"MOMENTS_METRICS_TOKEN": TOKEN} if how == "environment" else None,
+                           args=("--metrics-token", TOKEN) if how == "flag" else ())
     try:
-        base, deadline = f"http://127.0.0.1:{port}", time.time() + 30
-        while True:
-            assert proc.poll() is None, proc.communicate()[1].decode()
-            try:
-                refused = httpx.get(f"{base}/metrics", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.time() < deadline
-                time.sleep(0.1)
-        assert refused.status_code == 401
-        assert httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+        server.start()
+        assert httpx.get(f"{server.base_url}/metrics").status_code == 401
+        assert httpx.get(f"{server.base_url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        server.stop()
