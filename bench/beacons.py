@@ -44,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -709,18 +710,20 @@ def served(src: Path, store_kind: str, folder: Path, workers: int = 1) -> Iterat
 
 
 def wait_healthy(target: Target, server: subprocess.Popen, log_path: Path, timeout_s: float = 120) -> None:
-    async def healthy() -> bool:
+    # A blocking request, not asyncio.run: the caller may have an event loop running (a test
+    # session that drives Playwright's sync API has one in its main thread).
+    def healthy() -> bool:
         try:
-            return (await Connection(target.host, target.port).exchange(
-                get_request(target.authority, "/healthz"))).status == 200
-        except ConnectionLost:
+            with urllib.request.urlopen(f"{target.base_url}/healthz", timeout=5) as answer:
+                return answer.status == 200
+        except OSError:  # refused, reset, timed out; HTTPError (a non-2xx) is one too
             return False
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise RuntimeError(f"server exited with {server.returncode}: {log_path.read_text()[-3000:]}")
-        if asyncio.run(healthy()):
+        if healthy():
             return
         time.sleep(0.1)
     raise RuntimeError(f"server not healthy after {timeout_s} s: {log_path.read_text()[-3000:]}")
