@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from moments.ingestion import imports
-from moments.ingestion.beacons import MAX_EVENTS_PER_BODY, InvalidBeacon, decode_body
+from moments.ingestion.beacons import (MAX_ENV_KEYS_PER_BODY, MAX_EVENTS_PER_BODY, MAX_VIEWS_PER_BODY, InvalidBeacon,
+                                      decode_body)
 from moments.ingestion.imports import InvalidView, validate_view
 from moments.ingestion.folds import fold_events
 from moments.ingestion.views import event_key, view_from_fold
@@ -346,7 +347,8 @@ def million_ranges_beacon(env_key: str) -> bytes:
 
 
 @FUZZ
-@given(kind=st.sampled_from(["deep", "deep-value", "too-many-events", "oversized", "million-ranges"]),
+@given(kind=st.sampled_from(["deep", "deep-value", "too-many-events", "too-many-views", "too-many-env-keys",
+                             "oversized", "million-ranges"]),
        size=st.integers(1, 100_000))
 def test_beacon_bodies_at_the_limits(target, kind, size):
     server, tenant, client = target
@@ -357,6 +359,10 @@ def test_beacon_bodies_at_the_limits(target, kind, size):
         "deep-value": lambda: json.dumps({"events": [{**event, "x": "DEEP"}]}).encode().replace(
             b'"DEEP"', deep(min(size, 50_000))),
         "too-many-events": lambda: json.dumps({"events": [event] * (MAX_EVENTS_PER_BODY + 1 + size % 100)}).encode(),
+        "too-many-views": lambda: json.dumps({"events": [{**event, "xid": f"fake-{i}"} for i in
+                                                         range(MAX_VIEWS_PER_BODY + 1 + size % 500)]}).encode(),
+        "too-many-env-keys": lambda: json.dumps({"events": [event] + [{**event, "ake": f"key-{i}"} for i in
+                                                            range(MAX_ENV_KEYS_PER_BODY + size % 500)]}).encode(),
         "oversized": lambda: json.dumps({"events": [{**event, "x": "x" * (1024 * 1024 + size)}]}).encode(),
         "million-ranges": lambda: million_ranges_beacon(tenant.env_key),
     }[kind]()
