@@ -160,3 +160,18 @@ def test_door_processes_read_allowed_origins_fresh_from_the_published_file(tmp_p
     time.sleep(0.01)  # a new modification time
     publish_environments(tmp_path, [dataclasses.replace(environment, allowed_origins=())])
     assert published.allowed_origins("e1") == ()
+
+
+def test_an_import_cannot_date_a_view_past_retention(server):
+    tenant = server.tenant()
+    day_ms = 86_400_000
+    now_ms = int(time.time() * 1000)
+    views = [{"view_id": f"v{i}", "asset_id": "a", "view_start": start, "duration_ms": 60_000, "ranges": [[0, 1000]]}
+             for i, start in enumerate((now_ms + 2 * day_ms, 4_000_000_000_000, now_ms + day_ms // 2))]
+    with server.client(tenant) as c:
+        for body, content_type in ((json.dumps(views), "application/json"),
+                                   ("\n".join(map(json.dumps, views)), "application/x-ndjson")):
+            answer = c.post("/v1/views", content=body, headers={"content-type": content_type}).json()["data"]
+            assert answer["accepted"] == 1 and [r["index"] for r in answer["rejected"]] == [0, 1]
+            assert all("in the future" in r["messages"][0] for r in answer["rejected"])
+    assert server.store.get_view(tenant.environment_id, "v0") is None

@@ -184,7 +184,8 @@ def fast_rows(table: pa.Table) -> np.ndarray:
         ok &= _values_match(column, ID_PATTERN if name == "video_id" else PATH_SAFE_ID_PATTERN)
         any_id |= pc.is_valid(column).to_numpy(zero_copy_only=False)
     ok &= any_id
-    ok &= _between(_column(table, "view_start"), imports.MIN_EPOCH_MS, imports.MAX_EPOCH_MS)
+    ok &= _between(_column(table, "view_start"), imports.MIN_EPOCH_MS,
+                   min(imports.MAX_EPOCH_MS, imports.latest_view_start_ms()))
     view_end = _column(table, "view_end")
     ok &= _between(view_end, imports.MIN_EPOCH_MS, imports.MAX_EPOCH_MS, nullable=True)
     if not pa.types.is_null(view_end.type):

@@ -28,6 +28,13 @@ BEACON_VIEW_MESSAGE = "view_id names a view collected from player beacons: impor
 MAX_MEDIA_MS = 30 * 24 * 3600 * 1000
 # Accepted view times: 2000-01-01 .. 2100-01-01.
 MIN_EPOCH_MS, MAX_EPOCH_MS = 946_684_800_000, 4_102_444_800_000
+# An imported view may start at most this far past the import (clocks disagree a little): a
+# start in the future would outlive the environment's retention.
+MAX_FUTURE_START_MS = 24 * 3600 * 1000
+
+
+def latest_view_start_ms() -> int:
+    return int(time.time() * 1000) + MAX_FUTURE_START_MS
 
 WHOLE_NUMBER = re.compile(r"^-?\d+(\.0*)?\Z")
 ID_FIELDS = ("asset_id", "playback_id", "video_id")
@@ -192,6 +199,8 @@ def validate_view(obj: Any) -> View:
     view_start = _timestamp("view_start", obj["view_start"], errors) if "view_start" in obj else None
     if "view_start" not in obj:
         errors.append("view_start is required")
+    elif view_start is not None and view_start > latest_view_start_ms():
+        errors.append("view_start must not be more than a day in the future")
     view_end = _timestamp("view_end", obj["view_end"], errors) if obj.get("view_end") is not None else None
     if view_start is not None and view_end is not None and view_end < view_start:
         errors.append("view_end must not be before view_start")
