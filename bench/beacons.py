@@ -45,6 +45,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import zlib
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -119,10 +120,14 @@ def load_scenarios(env_key: str, host: str) -> list[Scenario]:
 def render(scenario: Scenario, tag: str) -> Viewer:
     view_ids = tuple(f"{v}-{tag}" for v in scenario.view_ids)
     encoded = [v.encode() for v in view_ids]
+    # Each viewer has an address of its own, forwarded as a reverse proxy does (the server
+    # trusts X-Forwarded-For from 127.0.0.1): its per-address budget sees viewers, not the generator.
+    address = zlib.crc32(tag.encode()) & 0xFFFFFF
+    forwarded = b"X-Forwarded-For: 10.%d.%d.%d\r\nContent-Length: " % (address >> 16, (address >> 8) & 255, address & 255)
     requests = []
     for head, pieces in zip(scenario.heads, scenario.bodies):
         body = b"".join(encoded[p] if isinstance(p, int) else p for p in pieces)
-        requests.append(b"%s%d\r\n\r\n%s" % (head, len(body), body))
+        requests.append(b"%s%d\r\n\r\n%s" % (head.removesuffix(b"Content-Length: ") + forwarded, len(body), body))
     return Viewer(scenario, view_ids, tuple(requests))
 
 
