@@ -50,5 +50,7 @@ async def patch_environment(request: Request) -> JSONResponse:
         raise bad_request(str(error)[:500]) from None
     store, environment_id = request.app.state.store, caller.environment.environment_id
     await run_in_threadpool(store.set_allowed_origins, environment_id, patterns)
-    request.app.state.beacons.know(await run_in_threadpool(store.environments))  # in force from the next beacon
-    return JSONResponse(environment_json(store.get_environment(environment_id)), headers=caller.headers)
+    environments = await run_in_threadpool(store.environments)
+    request.app.state.beacons.know(environments)  # in force from the next beacon
+    changed = next(e for e in environments if e.environment_id == environment_id)
+    return JSONResponse(environment_json(changed), headers=caller.headers)
