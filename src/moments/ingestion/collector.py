@@ -92,7 +92,8 @@ def route(envelope: Envelope, environments: dict[str, Environment | None], clien
     knows of it added: when it arrived, the client's clock offset, and the browser, OS and
     device read from the request's headers."""
     routed = Routed(received_at_ms, total=len(envelope.events))
-    permits: dict[str, bool] = {}
+    permitted = {e.environment_id for e in environments.values()
+                 if e is not None and origins.allowed(origin, allowed_origins(e.environment_id))}
     sent_at = epoch_ms(envelope.transmission_timestamp_ms)
     offset = received_at_ms - sent_at if sent_at else None
     context = {RECEIVED_AT: received_at_ms, CLOCK_OFFSET: offset,
@@ -102,18 +103,10 @@ def route(envelope: Envelope, environments: dict[str, Environment | None], clien
         environment = environments.get(env_key) if env_key is not None else None
         if environment is None:
             routed.unknown_env_key += 1
-        elif not _permitted(environment.environment_id, permits, origin, allowed_origins):
+        elif environment.environment_id not in permitted:
             routed.refused_origin += 1
         elif event_key(fields) is None:
             routed.unusable += 1
         else:
             routed.events.setdefault(environment.environment_id, []).append({**fields, **context})
     return routed
-
-
-def _permitted(environment_id: str, permits: dict[str, bool], origin: str | None,
-               allowed_origins: Callable[[str], tuple[str, ...]]) -> bool:
-    """Whether the environment takes beacons from `origin`, asked once per POST (`permits`)."""
-    if environment_id not in permits:
-        permits[environment_id] = origins.allowed(origin, allowed_origins(environment_id))
-    return permits[environment_id]
