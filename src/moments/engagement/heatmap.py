@@ -9,6 +9,7 @@ buckets between its ends, so no per-millisecond arrays are built, whatever the d
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -111,6 +112,46 @@ def watched_scaled(ranges: RangeSet, duration_ms: int) -> np.ndarray:
     partition add up to exactly what raw views give."""
     _, starts, ends = merged_coverage(ranges, duration_ms)
     return bucket_sums(np.zeros(starts.size, dtype=np.int64), starts, ends, duration_ms, 1)[0]
+
+
+def landed_coverage(coverage: tuple[np.ndarray, np.ndarray, np.ndarray],
+                    duration_ms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The merged intervals (`merged_coverage`) that begin after the first bucket: watching by
+    viewers who arrived mid-way (seeked in, came back, or started there)."""
+    views, starts, ends = coverage
+    late = starts * bucket_count(duration_ms) >= duration_ms
+    return views[late], starts[late], ends[late]
+
+
+def present_coverage(coverage: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per view, one interval from the first moment it watched to the last (merged intervals
+    in, sorted by view then start): what it watched and what it skipped over in between."""
+    views, starts, ends = coverage
+    if views.size == 0:
+        return coverage
+    first = np.flatnonzero(np.concatenate(([True], views[1:] != views[:-1])))
+    return views[first], starts[first], np.maximum.reduceat(ends, first)
+
+
+@dataclass(frozen=True)
+class CoverageLayers:
+    """B-scaled coverage per bucket (exact int64, like `watched_scaled`) of what viewers watched,
+    of what they watched after arriving mid-way, and of where they were present (watched, or
+    skipped over and came back after)."""
+
+    watched: np.ndarray
+    landed: np.ndarray
+    present: np.ndarray
+
+
+def coverage_layers(ranges: RangeSet, duration_ms: int) -> CoverageLayers:
+    merged = merged_coverage(ranges, duration_ms)
+
+    def scaled(coverage: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+        _, starts, ends = coverage
+        return bucket_sums(np.zeros(starts.size, dtype=np.int64), starts, ends, duration_ms, 1)[0]
+
+    return CoverageLayers(scaled(merged), scaled(landed_coverage(merged, duration_ms)), scaled(present_coverage(merged)))
 
 
 def values_from_watched(watched: np.ndarray, n_views: int, duration_ms: int) -> np.ndarray:

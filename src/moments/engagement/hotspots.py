@@ -34,6 +34,8 @@ from scipy.ndimage import median_filter
 from scipy.optimize import isotonic_regression
 from scipy.stats import norm
 
+from moments.engagement.heatmap import CoverageLayers, values_from_watched
+
 
 @dataclass(frozen=True)
 class Hotspot:
@@ -66,6 +68,19 @@ class DetectorSettings:
 
 
 DEFAULT_SETTINGS = DetectorSettings()
+
+
+@dataclass(frozen=True)
+class Seeks:
+    """Per-view evidence beside the heatmap, as shares of views per bucket."""
+
+    landed: np.ndarray  # watching in a stretch begun mid-way (seeked in, came back, started there)
+    skipped: np.ndarray  # present but not watching: skipped over, watched again later
+
+    @classmethod
+    def from_coverage(cls, layers: CoverageLayers, n_views: int, duration_ms: int) -> "Seeks":
+        return cls(values_from_watched(layers.landed, n_views, duration_ms),
+                   values_from_watched(layers.present - layers.watched, n_views, duration_ms))
 
 
 def sampling_sd(expected: np.ndarray, n_views: int) -> np.ndarray:
@@ -304,6 +319,7 @@ def detect(
     n_views: int,
     duration_ms: int,
     settings: DetectorSettings = DEFAULT_SETTINGS,
+    seeks: Seeks | None = None,
 ) -> list[Hotspot]:
     """Peaks and cold spots of a heatmap, strongest peaks first."""
     y = np.asarray(values, dtype=np.float64)
