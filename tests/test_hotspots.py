@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from moments.engagement.heatmap import heatmap
-from moments.engagement.hotspots import detect, order, score
+from moments.engagement.hotspots import Seeks, detect, order, score
 from moments.demo import CONTENT
 from moments.simulate import Audience, Moment, range_set
 
@@ -111,3 +111,40 @@ def test_demo_moments_are_found(content):
     for moment in audience.moments:
         assert any(iou((h.start_ms, h.end_ms), (moment.start_ms, moment.end_ms)) >= 0.5
                    and (h.score > 0.5) == (moment.kind == "peak") for h in found)
+
+
+@pytest.fixture(scope="module")
+def evaluation_audiences():
+    from moments.evaluation import scoring
+
+    return {audience.seed: audience for audience in scoring.planted(145)}
+
+
+@pytest.mark.parametrize("seed", [2000016, 2000034, 2000142, 2000149])
+def test_seek_layers_find_what_the_heatmap_alone_cannot(evaluation_audiences, seed):
+    """Random audiences of the evaluation whose moment the heatmap alone explains as trend:
+    a valley near the end, a gradual onset that only slows the decay, valleys that look like
+    a cliff followed by a peak. The seek layers find each with its range."""
+    from moments.evaluation.audiences import curves, truth
+    from moments.evaluation.scoring import iou
+
+    audience = evaluation_audiences[seed]
+    values, plain, seeks = curves(audience)
+    moment = max(truth(audience, values, plain), key=lambda m: abs(m.effect))
+
+    def best(found):
+        return max((iou((h.start_ms, h.end_ms), (moment.start_ms, moment.end_ms)) for h in found
+                    if (h.score > 0.5) == moment.peak), default=0.0)
+
+    assert best(detect(values, audience.n_views, audience.duration_ms)) < 0.3
+    assert best(detect(values, audience.n_views, audience.duration_ms, seeks=seeks)) >= 0.45
+
+
+def test_seek_layers_without_seeking_add_nothing():
+    """Viewers who never seek (no landed or skipped share) give the heatmap's hotspots."""
+    audience = Audience(duration_ms=600_000, n_views=5_000, midway_share=0.0, rewatch_share=0.0,
+                        moments=(Moment(200_000, 215_000, "peak", 0.3), Moment(400_000, 420_000, "valley", 0.3)))
+    values = heatmap(range_set(audience), audience.duration_ms)
+    assert detect(values, 5_000, 600_000)
+    nothing = Seeks(np.zeros(values.size), np.zeros(values.size))
+    assert detect(values, 5_000, 600_000, seeks=nothing) == detect(values, 5_000, 600_000)

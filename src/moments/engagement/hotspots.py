@@ -23,14 +23,22 @@ The method, in short (docs/hotspots.md has the formulas):
    a fall and ends with a rise). Its range is where the deviation is at least half its
    strongest.
 4. score = r^2 / (1 + r^2), r = observed / expected over the range: 0.5 when as expected.
+5. With the per-view seek layers (`Seeks`, summed in rollups like the heatmap), moments the
+   heatmap alone cannot tell from its trend are found where viewers seek: the landed share
+   (watching in stretches begun mid-way) rising in a burst beyond its own trend is a peak,
+   even where the heatmap only stops falling (a moment after a cliff, or with a gradual
+   onset); the skipped share (present before and after, not watching) rising beyond its
+   trend is a cold spot, even where the heatmap's dip looks like a cliff followed by a peak.
+   Both layers are tested with steps 1-3 as curves of their own; a burst of landings at the
+   end of a skipped stretch is those viewers coming back, not a peak.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.ndimage import median_filter
+from scipy.ndimage import maximum_filter1d, median_filter, percentile_filter
 from scipy.optimize import isotonic_regression
 from scipy.stats import norm
 
@@ -65,6 +73,11 @@ class DetectorSettings:
     robust_iterations: int = 4
     # At most this many moments are taken out of the trend fit.
     max_moments: int = 12
+    # The landed share's trend may rise by this percentile of its steps over a window of
+    # this long, at most this share of the content (landing_allowance).
+    landing_rise_percentile: float = 75.0
+    landing_rise_window_ms: int = 120_000
+    landing_rise_window_share: float = 0.25
 
 
 DEFAULT_SETTINGS = DetectorSettings()
@@ -95,8 +108,21 @@ def rise_allowance(y: np.ndarray, settings: DetectorSettings = DEFAULT_SETTINGS)
     return np.maximum(median_filter(np.diff(y), size=window, mode="nearest"), 0.0)
 
 
+def landing_allowance(landed: np.ndarray, bucket_ms: float, settings: DetectorSettings = DEFAULT_SETTINGS) -> np.ndarray:
+    """How much the landed share's trend may rise into each bucket. Viewers who join or skip
+    about over the video land at a smooth but skewed rate, which a median step would lag:
+    so a high percentile of the steps, over a window wide enough (two minutes, or an eighth
+    of the content) that a moment's burst of landings (within EDGE_MS) stays out of it, and
+    at most a quarter of the content, so it follows how the joining rate changes."""
+    size = landed.size
+    wide = min(settings.landing_rise_window_ms / bucket_ms, size * settings.landing_rise_window_share)
+    window = min(max(settings.rise_window, int(size * settings.rise_window_fraction), int(wide)), size - 1) | 1
+    return np.maximum(percentile_filter(np.diff(landed), settings.landing_rise_percentile, size=window,
+                                        mode="nearest"), 0.0)
+
+
 def expected_curve(values: np.ndarray, n_views: int, duration_ms: int | None = None,
-                   settings: DetectorSettings = DEFAULT_SETTINGS) -> np.ndarray:
+                   settings: DetectorSettings = DEFAULT_SETTINGS, rises: np.ndarray | None = None) -> np.ndarray:
     """What the curve would be without moments: a fit that falls freely and rises slowly.
 
     trend = A + m, where A is the cumulative rise allowance and m is non-increasing
@@ -111,9 +137,10 @@ def expected_curve(values: np.ndarray, n_views: int, duration_ms: int | None = N
       only if it is clear, since holding the trend high there holds it high throughout);
     - anything else is a moment: it is taken out of the fit, and the trend across it is the
       straight line between its two sides.
+    `rises`: how much the trend may rise into each bucket after the first (rise_allowance).
     """
     y = np.asarray(values, dtype=np.float64)
-    allowance = np.concatenate(([0.0], np.cumsum(rise_allowance(y, settings))))
+    allowance = np.concatenate(([0.0], np.cumsum(rise_allowance(y, settings) if rises is None else rises)))
     weights = np.ones(y.size)
     settled = np.zeros(y.size, dtype=bool)
     fit = _robust_fit(y, allowance, weights, n_views, settings)
@@ -279,6 +306,10 @@ class Candidate:
     expected: float
     area: float  # of the deviation over the whole run
 
+    @property
+    def peak(self) -> bool:
+        return self.observed > self.expected
+
     def inside(self, size: int) -> bool:
         """Expected viewing on both sides: a stretch from the first bucket is the intro
         drop, one to the last bucket an outro, not a peak or a dip."""
@@ -321,16 +352,66 @@ def detect(
     settings: DetectorSettings = DEFAULT_SETTINGS,
     seeks: Seeks | None = None,
 ) -> list[Hotspot]:
-    """Peaks and cold spots of a heatmap, strongest peaks first."""
+    """Peaks and cold spots of a heatmap, strongest peaks first; with `seeks`, also those the
+    per-view evidence shows where the heatmap alone cannot tell them from its trend."""
     y = np.asarray(values, dtype=np.float64)
     if n_views < settings.min_views or y.size < max(3, settings.min_buckets):
         return []
     fit = expected_curve(y, n_views, duration_ms, settings)
     bucket_ms = duration_ms / y.size
-    return order([
-        Hotspot(round(c.lo * bucket_ms), round(c.hi * bucket_ms), round(score(c.observed, c.expected), 4))
-        for c in candidates(y, fit, n_views, bucket_ms, settings) if c.inside(y.size) and _has_edges(y, c, bucket_ms)
-    ], "desc")
+    found = [c for c in candidates(y, fit, n_views, bucket_ms, settings) if c.inside(y.size) and _has_edges(y, c, bucket_ms)]
+    for c in _seek_moments(y, seeks, n_views, duration_ms, settings) if seeks is not None else []:
+        if not any(c.peak == f.peak and c.lo < f.hi and f.lo < c.hi for f in found):
+            found.append(c)
+    return order([Hotspot(round(c.lo * bucket_ms), round(c.hi * bucket_ms), round(score(c.observed, c.expected), 4))
+                  for c in found], "desc")
+
+
+def _seek_moments(y: np.ndarray, seeks: Seeks, n_views: int, duration_ms: int,
+                  settings: DetectorSettings) -> list[Candidate]:
+    """Moments shown by where viewers seek, measured on the heatmap:
+    - a peak where the landed share rises in a burst beyond its trend (viewers seek in, come
+      back or start there), however the heatmap moves: a moment after a cliff, or with a
+      gradual onset, keeps the curve from falling rather than lifting it;
+    - a cold spot where the skipped share rises beyond its trend (viewers skip over a stretch
+      and watch on after it), which the heatmap alone cannot tell from a cliff followed by
+      a peak.
+    The landed (skipped) share's excess over its trend is what the moment adds to (takes from)
+    the heatmap there."""
+    bucket_ms = duration_ms / y.size
+    landed, skipped = np.asarray(seeks.landed, dtype=np.float64), np.asarray(seeks.skipped, dtype=np.float64)
+    landed_trend = expected_curve(landed, n_views, duration_ms, settings, landing_allowance(landed, bucket_ms, settings))
+    skipped_trend = expected_curve(skipped, n_views, duration_ms, settings)
+    cold = [_on_heatmap(y, c, -1.0) for c in candidates(skipped, skipped_trend, n_views, bucket_ms, settings)
+            if c.peak and c.inside(y.size) and _has_edges(skipped, c, bucket_ms)]
+    returns = max(2, int(np.ceil(EDGE_MS / bucket_ms)))
+    peaks = [_on_heatmap(y, c, 1.0) for c in candidates(landed, landed_trend, n_views, bucket_ms, settings)
+             if c.peak and c.inside(y.size) and _rises_sharply(landed, c, bucket_ms)
+             and not any(0 <= c.lo - v.hi <= returns for v in cold)]  # viewers back from skipping it
+    return peaks + cold
+
+
+def _on_heatmap(y: np.ndarray, c: Candidate, sign: float) -> Candidate:
+    """A layer's raised stretch as a moment of the heatmap: its excess over the layer's trend
+    added to (sign 1) or taken from (sign -1) the heatmap there."""
+    observed = float(y[c.lo:c.hi].mean())
+    return replace(c, observed=observed, expected=float(np.clip(observed - sign * (c.observed - c.expected), 1e-12, 1.0)))
+
+
+def _rises_sharply(y: np.ndarray, c: Candidate, bucket_ms: float) -> bool:
+    """Does the raised stretch begin with a rise of at least half its height within EDGE_MS (or
+    a fifth of the content), beyond the curve's rise before it? A burst of landings, not the
+    landed share growing as viewers join over the video."""
+    reach = max(2, min(int(np.ceil(EDGE_MS / bucket_ms)), int(np.ceil(y.size / 5)), (c.run_hi - c.run_lo) // 2 + 1))
+    first = max(c.run_lo - reach, min(c.run_lo, reach + 1))  # with the curve's slope before it
+    back = min(reach, first - 1)
+    if back < 1:
+        return False
+    slope_before = max(0.0, float(y[first - 1] - y[first - 1 - back])) / back
+    end = min(c.lo + reach, y.size)
+    level = y[first - 1:end] - slope_before * np.arange(end - first + 1)
+    lowest_before = -maximum_filter1d(-level, size=reach + 1, origin=reach // 2, mode="nearest")
+    return bool((level - lowest_before >= 0.5 * (c.observed - c.expected)).any())
 
 
 # A moment's edges (viewers arriving, or skipping away and back) take at most this long,

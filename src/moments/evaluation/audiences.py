@@ -25,8 +25,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from moments.engagement.heatmap import bucket_count, heatmap
-from moments.engagement.hotspots import half_extent
+from moments.engagement.heatmap import bucket_count, coverage_layers, heatmap, values_from_watched
+from moments.engagement.hotspots import Seeks, half_extent
 from moments.model import RangeSet
 
 SHAPES = ("sharp plateau", "sharp onset, quick leave", "sharp onset, slow leave", "gradual onset",
@@ -180,9 +180,12 @@ def simulate(a: Audience, with_moments: bool = True) -> RangeSet:
                     reported_durations_ms=np.full(n, d, dtype=np.int64))
 
 
-def curves(a: Audience) -> tuple[np.ndarray, np.ndarray]:
-    """(heatmap with the moments, heatmap of the same audience without them)."""
-    return heatmap(simulate(a), a.duration_ms), heatmap(simulate(a, with_moments=False), a.duration_ms)
+def curves(a: Audience) -> tuple[np.ndarray, np.ndarray, Seeks]:
+    """(heatmap with the moments, heatmap of the same audience without them, the seek layers
+    with the moments)."""
+    layers = coverage_layers(simulate(a), a.duration_ms)
+    values = values_from_watched(layers.watched, a.n_views, a.duration_ms)
+    return values, heatmap(simulate(a, with_moments=False), a.duration_ms), Seeks.from_coverage(layers, a.n_views, a.duration_ms)
 
 
 def truth(a: Audience, values: np.ndarray, plain: np.ndarray) -> list[TrueMoment]:

@@ -14,24 +14,35 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from moments.engagement.hotspots import detect
+from moments.engagement.hotspots import Seeks, detect
 from moments.evaluation import baselines
 from moments.evaluation.audiences import (Audience, TrueMoment, curves, random_null, random_planted, seek_and_skip,
                                           truth)
 
 MATCH_IOU = 0.3
-Detector = Callable[[np.ndarray, int, int], list[baselines.Range]]
+Detector = Callable[[np.ndarray, int, int, Seeks], list[baselines.Range]]
 
 
-def moments_detector(values: np.ndarray, n_views: int, duration_ms: int) -> list[baselines.Range]:
+def moments_detector(values: np.ndarray, n_views: int, duration_ms: int, seeks: Seeks) -> list[baselines.Range]:
+    """What the API serves: the heatmap and the seek layers its rollups hold."""
+    return [(h.start_ms, h.end_ms, h.score > 0.5) for h in detect(values, n_views, duration_ms, seeks=seeks)]
+
+
+def heatmap_only(detector: Callable[[np.ndarray, int, int], list[baselines.Range]]) -> Detector:
+    """A detector that reads the heatmap alone."""
+    return lambda values, n_views, duration_ms, seeks: detector(values, n_views, duration_ms)
+
+
+def _moments_on_heatmap(values: np.ndarray, n_views: int, duration_ms: int) -> list[baselines.Range]:
     return [(h.start_ms, h.end_ms, h.score > 0.5) for h in detect(values, n_views, duration_ms)]
 
 
 DETECTORS: dict[str, Detector] = {
     "moments": moments_detector,
-    "isotonic trend z-test": baselines.isotonic_z,
-    "find_peaks on detrended residual": baselines.detrended_find_peaks,
-    "find_peaks on the curve": baselines.naive,
+    "moments, heatmap alone": heatmap_only(_moments_on_heatmap),
+    "isotonic trend z-test": heatmap_only(baselines.isotonic_z),
+    "find_peaks on detrended residual": heatmap_only(baselines.detrended_find_peaks),
+    "find_peaks on the curve": heatmap_only(baselines.naive),
 }
 
 
@@ -85,10 +96,10 @@ def run(audiences: Iterable[Audience], detectors: dict[str, Detector] = DETECTOR
     """Every detector on every audience (each audience simulated once)."""
     out: dict[str, list[AudienceScore]] = {name: [] for name in detectors}
     for audience in audiences:
-        values, plain = curves(audience)
+        values, plain, seeks = curves(audience)
         moments = truth(audience, values, plain) if audience.moments else []
         for name, detector in detectors.items():
-            found = detector(values, audience.n_views, audience.duration_ms)
+            found = detector(values, audience.n_views, audience.duration_ms, seeks)
             out[name].append(score_audience(audience, found, moments, values - plain if moments else None))
     return out
 
