@@ -79,9 +79,9 @@ class GatedStore(DuckDBStore):
         self.curves_after_gate += self.gate.is_set()
         return super().coverage(*args, **kwargs)
 
-    def coverages(self, query, grids):
+    def coverages(self, query, grids, **options):
         self.curves_after_gate += len(grids) * self.gate.is_set()
-        return super().coverages(query, grids)
+        return super().coverages(query, grids, **options)
 
 
 def open_request(server: Server, tenant: Tenant, path: str) -> socket.socket:

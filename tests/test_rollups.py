@@ -152,7 +152,7 @@ def test_a_file_from_before_slice_rows_gets_them_when_opened(db_path):
     old.execute("INSERT INTO unrolled_views SELECT environment_id, view_id, view_start_ms FROM views "
                 "WHERE view_end_ms IS NULL OR duration_ms = 0")
     old.executemany("INSERT INTO rollups VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [[env, *key, n, watched.tolist()] for key, (n, watched) in rows.items()])
+                    [[env, *key, n, coverage[0].tolist()] for key, (n, coverage) in rows.items()])  # watched only
     old.close()
     store = DuckDBStore(str(db_path))
     try:

@@ -133,6 +133,13 @@ def present_coverage(coverage: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tup
     return views[first], starts[first], np.maximum.reduceat(ends, first)
 
 
+def layer_coverages(coverage: tuple[np.ndarray, np.ndarray, np.ndarray],
+                    duration_ms: int) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]:
+    """The interval sets of CoverageLayers' fields, in their order, from the merged coverage:
+    the one place that order is made (coverage_layers and store/rollups.py both use it)."""
+    return coverage, landed_coverage(coverage, duration_ms), present_coverage(coverage)
+
+
 @dataclass(frozen=True)
 class CoverageLayers:
     """B-scaled coverage per bucket (exact int64, like `watched_scaled`) of what viewers watched,
@@ -151,7 +158,7 @@ def coverage_layers(ranges: RangeSet, duration_ms: int) -> CoverageLayers:
         _, starts, ends = coverage
         return bucket_sums(np.zeros(starts.size, dtype=np.int64), starts, ends, duration_ms, 1)[0]
 
-    return CoverageLayers(scaled(merged), scaled(landed_coverage(merged, duration_ms)), scaled(present_coverage(merged)))
+    return CoverageLayers(*(scaled(coverage) for coverage in layer_coverages(merged, duration_ms)))
 
 
 def values_from_watched(watched: np.ndarray, n_views: int, duration_ms: int) -> np.ndarray:

@@ -32,11 +32,16 @@ class ViewQuery:
 
 @dataclass(frozen=True)
 class Coverage:
-    """A scope's watched coverage on one bucket grid: pre-summed rollups plus views read raw."""
+    """A scope's coverage on one bucket grid: pre-summed rollups plus views read raw."""
 
-    n_views: int  # views summed in `watched`
+    n_views: int  # views summed in `watched` (and in `landed`, `present`)
     watched: np.ndarray  # B * watched ms per bucket, exact int64 (engagement.heatmap.watched_scaled)
     raw: RangeSet  # the other counted views, to be computed on the same grid
+    # The other layers of engagement.heatmap.coverage_layers, summed like `watched` (None
+    # unless asked for: Store.coverage's `layers`): B * ms watched after arriving mid-way, and
+    # B * ms between each view's first watched moment and its last.
+    landed: np.ndarray | None = None
+    present: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -113,14 +118,16 @@ class Store(Protocol):
         """The registered duration of those ids that have a registered asset (assets; playback IDs
         of one), as stats.registered_duration gives it one id at a time; videos have none."""
 
-    def coverage(self, query: ViewQuery, duration_ms: int, registered: bool) -> Coverage:
+    def coverage(self, query: ViewQuery, duration_ms: int, registered: bool, *, layers: bool = False) -> Coverage:
         """The counted views' coverage on the grid of `duration_ms`, from rollups where they hold it.
 
         `registered`: the duration is the scope's registered one (rows hold every view),
         rather than the median of reported durations (rows hold the views that reported it).
+        `layers`: the rollup sums of `landed` and `present` too (else None, and only the
+        watched layer's rows are read); the views read raw are the same either way.
         """
 
-    def coverages(self, query: ViewQuery, grids: Mapping[str, Grid]) -> dict[str, Coverage]:
+    def coverages(self, query: ViewQuery, grids: Mapping[str, Grid], *, layers: bool = False) -> dict[str, Coverage]:
         """coverage of `query` with each id of `grids` for its scope_id, on that id's grid, in a
         few queries whatever the number of ids (the peers of a relative-retention query)."""
 

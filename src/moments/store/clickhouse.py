@@ -64,6 +64,12 @@ GRAINS = (rollups.PARTITION_MS, 3_600_000, 86_400_000)  # rollup rows: 5 minutes
 # Slice rows at 5 minutes like the others: the hour and day rows keep them few to sum.
 SLICE_PARTITION_MS = rollups.PARTITION_MS
 FOLDS_VERSION = 2  # the schema version that replaced stored beacon events by view folds
+LAYERS_VERSION = 5  # the schema version whose rollup rows hold every coverage layer
+# Bringing the layers into rows written before LAYERS_VERSION adds deltas, which must not be
+# added twice: processes starting together take turns under this lease. It is renewed after
+# each environment, so one environment's rebuild must take less than this.
+MIGRATION_LEASE = "migration"
+MIGRATION_LEASE_MS = 600_000
 # The assembly lease: one process at a time applies beacons and runs housekeeping (writes
 # beacon views). Renewed as it works; another process takes over this long after the holder stops.
 ASSEMBLY_LEASE = "assembly"
@@ -101,7 +107,7 @@ class ClickHouseStore:
     def _migrate(self) -> None:
         self._x.command("CREATE TABLE IF NOT EXISTS schema_version (version UInt32, applied_at_ms Int64) "
                         "ENGINE = MergeTree ORDER BY version")
-        current = self._x.query("SELECT max(version) AS v FROM schema_version")["v"][0].as_py() or 0
+        current = self._schema_version()
         for version, statements in migrations():
             if version <= current:
                 continue
@@ -109,8 +115,33 @@ class ClickHouseStore:
                 self._x.command(statement)
             if version == FOLDS_VERSION:
                 self._fold_stored_events()
+            if version == LAYERS_VERSION:
+                self._add_layers()
             self._x.command("INSERT INTO schema_version VALUES ({v:UInt32}, {now:Int64})",
                             {"v": version, "now": _now_ms()})
+
+    def _schema_version(self) -> int:
+        return self._x.query("SELECT max(version) AS v FROM schema_version")["v"][0].as_py() or 0
+
+    def _add_layers(self) -> None:
+        """Give rollup rows written before LAYERS_VERSION (the watched layer only) their other
+        layers: every environment's rows are brought to what its views give, by deltas
+        (rebuild_rollups; the watched layer's deltas are nothing). Deltas added twice would count
+        twice, so this runs in one process at a time (a lease); a process whose turn comes after
+        another one recorded the version has nothing left to do. A rebuild cut short is
+        finished by the next one: it adds what is still missing."""
+        if self._x.query("SELECT count() AS n FROM rollups")["n"][0].as_py() == 0:
+            return  # a new database: every row will be written with its layers
+        while not self._lease(MIGRATION_LEASE, MIGRATION_LEASE_MS):
+            time.sleep(1)
+        try:
+            if self._schema_version() >= LAYERS_VERSION:
+                return
+            for environment in self.environments():
+                self.rebuild_rollups(environment.environment_id)
+                self._lease(MIGRATION_LEASE, MIGRATION_LEASE_MS)
+        finally:
+            self._claim(MIGRATION_LEASE, 0)  # given up: a process waiting goes on at once
 
     def _fold_stored_events(self) -> None:
         """Fold each beacon view's stored events into a view_folds row, then drop the events."""
@@ -328,11 +359,9 @@ class ClickHouseStore:
         rows = rollups.RollupSteps.concatenated(grained)
         if not rows.keys:
             return
-        offsets, buckets, sums = rows.nonzero_watched()
-        offsets = pa.array(offsets)
-        watched_type = pa.struct([("1", pa.list_(pa.uint16())), ("2", pa.list_(_I64))])  # an unnamed Tuple
+        sparse_type = pa.struct([("1", pa.list_(pa.uint16())), ("2", pa.list_(_I64))])  # an unnamed Tuple
         n = len(rows.keys)
-        self._x.insert("rollups", pa.table({
+        columns = {
             "environment_id": pa.repeat(pa.scalar(environment_id, _STR), n),
             "scope": pa.array([k[0] for k in rows.keys], _STR),
             "scope_id": pa.array([k[1] for k in rows.keys], _STR),
@@ -340,11 +369,15 @@ class ClickHouseStore:
             "grain_ms": pa.array(np.repeat(GRAINS, [len(g.keys) for g in grained]), _I64),
             "partition_ms": pa.array([k[2] for k in rows.keys], _I64),
             "n_views": pa.array(rows.n_views, _I64),
-            "watched": pa.StructArray.from_arrays([pa.ListArray.from_arrays(offsets, pa.array(buckets, pa.uint16())),
-                                                   pa.ListArray.from_arrays(offsets, pa.array(sums, _I64))],
-                                                  fields=list(watched_type)),
             "retention_days": pa.repeat(pa.scalar(self._retention(environment_id), pa.uint16()), n),
-        }))
+        }
+        for index, layer in enumerate(rollups.LAYERS):  # (bucket, B * ms) pairs of each layer
+            offsets, buckets, sums = rows.nonzero(index)
+            offsets = pa.array(offsets)
+            columns[layer] = pa.StructArray.from_arrays(
+                [pa.ListArray.from_arrays(offsets, pa.array(buckets, pa.uint16())),
+                 pa.ListArray.from_arrays(offsets, pa.array(sums, _I64))], fields=list(sparse_type))
+        self._x.insert("rollups", pa.table(columns))
 
     def _rebuild_rollups(self, environment_id: str, asset_ids: set[str], playback_ids: set[str]) -> None:
         """Bring the rows of these assets and playback IDs to what their raw views give, by deltas."""
@@ -361,21 +394,23 @@ class ClickHouseStore:
             return (scope == "asset" and key[1] in asset_ids) or (scope == "playback_id" and key[1] in playback_ids)
 
         deltas = {k: v for k, v in rollups.rollup_rows(views, index, SLICE_PARTITION_MS).items() if wanted(k)}
-        current = self._x.query(
-            "SELECT scope, scope_id, partition_ms, duration_ms, sum(n_views) AS n, sumMap(watched) AS w "
-            "FROM rollups WHERE environment_id = {env:String} AND grain_ms = {grain:Int64} "
-            "AND ((splitByChar('|', scope)[1] = 'asset' AND scope_id IN {assets:Array(String)}) "
-            "OR (splitByChar('|', scope)[1] = 'playback_id' AND scope_id IN {pids:Array(String)})) "
-            "GROUP BY scope, scope_id, partition_ms, duration_ms",
-            {**params, "pids": sorted(playback_ids), "grain": rollups.PARTITION_MS})
-        stored = {}
-        for row, dense in zip(current.select(["scope", "scope_id", "partition_ms", "duration_ms", "n"]).to_pylist(),
-                              _dense(current["w"], current["duration_ms"].to_pylist())):
-            key = (row["scope"], row["scope_id"], row["partition_ms"], row["duration_ms"])
-            if wanted(key):
-                stored[key] = (int(row["n"]), dense)
-        rollups.combine(deltas, stored, -1)
+        stored = self._stored_rollups(
+            "(splitByChar('|', scope)[1] = 'asset' AND scope_id IN {assets:Array(String)}) "
+            "OR (splitByChar('|', scope)[1] = 'playback_id' AND scope_id IN {pids:Array(String)})",
+            {**params, "pids": sorted(playback_ids)})
+        rollups.combine(deltas, {key: row for key, row in stored.items() if wanted(key)}, -1)
         self._insert_rollups(environment_id, rollups.RollupSteps.from_dense(deltas))
+
+    def _stored_rollups(self, where: str, params: dict) -> dict[rollups.RollupKey, tuple[int, np.ndarray]]:
+        """The stored 5-minute rows ({env}'s, meeting `where`) summed per key, as rollups.rollup_rows
+        gives them: (n_views, coverage of each layer)."""
+        current = self._x.query(
+            f"SELECT scope, scope_id, partition_ms, duration_ms, sum(n_views) AS n, {_SUMMED_LAYERS} FROM rollups "
+            f"WHERE environment_id = {{env:String}} AND grain_ms = {rollups.PARTITION_MS} AND ({where}) "
+            "GROUP BY scope, scope_id, partition_ms, duration_ms", params)
+        keys = zip(*(current[column].to_pylist() for column in ("scope", "scope_id", "partition_ms", "duration_ms")))
+        return {key: (int(n), coverage) for key, n, coverage in zip(
+            keys, current["n"].to_pylist(), _dense_layers(current, rollups.LAYERS, current["duration_ms"].to_pylist()))}
 
     def rebuild_rollups(self, environment_id: str) -> int:
         """Repair: bring every rollup row of the environment to what its raw views give (deltas).
@@ -402,13 +437,8 @@ class ClickHouseStore:
                 "AND scope_id IN {ids:Array(String)}", params))
             deltas = {k: v for k, v in rollups.rollup_rows(views, index, SLICE_PARTITION_MS).items()
                       if rollups.base_scope(k[0]) == "video"}
-            current = self._x.query(
-                "SELECT scope, scope_id, partition_ms, duration_ms, sum(n_views) AS n, sumMap(watched) AS w FROM rollups "
-                "WHERE environment_id = {env:String} AND splitByChar('|', scope)[1] = 'video' AND scope_id IN {ids:Array(String)} "
-                f"AND grain_ms = {rollups.PARTITION_MS} GROUP BY scope, scope_id, partition_ms, duration_ms", params)
-            stored = {(r["scope"], r["scope_id"], r["partition_ms"], r["duration_ms"]): (int(r["n"]), dense)
-                      for r, dense in zip(current.select(["scope", "scope_id", "partition_ms", "duration_ms", "n"])
-                                          .to_pylist(), _dense(current["w"], current["duration_ms"].to_pylist()))}
+            stored = self._stored_rollups(
+                "splitByChar('|', scope)[1] = 'video' AND scope_id IN {ids:Array(String)}", params)
             rollups.combine(deltas, stored, -1)
             self._insert_rollups(environment_id, rollups.RollupSteps.from_dense(deltas))
         return len(assets) + len(pids) + len(videos)
@@ -548,25 +578,28 @@ class ClickHouseStore:
         rows = self._x.query(sql, {"env": environment_id, "ids": list(scope_ids)}).to_pylist()
         return {r["id"]: r["duration_ms"] for r in rows}
 
-    def coverage(self, query: ViewQuery, duration_ms: int, registered: bool) -> Coverage:
-        return self.coverages(query, {query.scope_id: Grid(duration_ms, registered)})[query.scope_id]
+    def coverage(self, query: ViewQuery, duration_ms: int, registered: bool, *, layers: bool = False) -> Coverage:
+        return self.coverages(query, {query.scope_id: Grid(duration_ms, registered)}, layers=layers)[query.scope_id]
 
-    def coverages(self, query: ViewQuery, grids: Mapping[str, Grid]) -> dict[str, Coverage]:
+    def coverages(self, query: ViewQuery, grids: Mapping[str, Grid], *, layers: bool = False) -> dict[str, Coverage]:
         if not grids:
             return {}
         plan, (p0, p1) = rollups.query_plan(query, SLICE_PARTITION_MS)
         params = {**_batch_params(query, grids, self._x), "p0": p0, "p1": p1, **plan.params()}
+        read = rollups.layers_read(layers)
         summed = self._x.query(
             "SELECT scope_id AS sid, sumIf(n_views * sign, duration_ms = grid) AS n, "
-            "  sumMapIf((watched.1, arrayMap(v -> v * sign, watched.2)), duration_ms = grid) AS w, "
-            "  groupUniqArrayIf(duration_ms, duration_ms != grid) AS others "
-            "FROM (SELECT scope_id, n_views, watched, duration_ms, if(has({minus:Array(String)}, scope), -1, 1) AS sign, "
+            + "".join(f"sumMapIf(({layer}.1, arrayMap(v -> v * sign, {layer}.2)), duration_ms = grid) "
+                      f"AS {_summed(layer)}, " for layer in read)
+            + "  groupUniqArrayIf(duration_ms, duration_ms != grid) AS others "
+            f"FROM (SELECT scope_id, n_views, {', '.join(read)}, duration_ms, "
+            "  if(has({minus:Array(String)}, scope), -1, 1) AS sign, "
             f"  {_GRID_OF.format(sid='scope_id')} AS grid "
             "  FROM rollups WHERE environment_id = {env:String} AND scope IN {scopes:Array(String)} "
             f"  AND scope_id IN {{ids:Array(String)}} AND {_grained_sql(p0, p1)}) GROUP BY sid", params)
-        rows = {r["sid"]: (int(r["n"] or 0), w, r["others"]) for r, w in zip(
+        rows = {r["sid"]: (int(r["n"] or 0), coverage, r["others"]) for r, coverage in zip(
             summed.select(["sid", "n", "others"]).to_pylist(),
-            _dense(summed["w"], [grids[sid].duration_ms for sid in summed["sid"].to_pylist()]))}
+            _dense_layers(summed, read, [grids[sid].duration_ms for sid in summed["sid"].to_pylist()]))}
         # Without a registered duration, views on other grids are read raw, if there are any.
         # (A grid listed here whose rows sum to nothing only costs an empty read.)
         params["others"] = [sid for sid, (_, _, others) in rows.items() if others and not grids[sid].registered]
@@ -579,9 +612,10 @@ class ClickHouseStore:
         ids = table["sid"].to_numpy(zero_copy_only=False)
         coverages = {}
         for scope_id, grid in grids.items():
-            n_views, watched, _ = rows.get(scope_id, (0, np.zeros(bucket_count(grid.duration_ms), dtype=np.int64), []))
+            nothing = np.zeros((len(read), bucket_count(grid.duration_ms)), dtype=np.int64)
+            n_views, coverage, _ = rows.get(scope_id, (0, nothing, []))
             a, b = np.searchsorted(ids, scope_id, side="left"), np.searchsorted(ids, scope_id, side="right")
-            coverages[scope_id] = Coverage(n_views, watched, range_set_from_arrow(table.slice(a, b - a)))
+            coverages[scope_id] = rollups.coverage(n_views, coverage, range_set_from_arrow(table.slice(a, b - a)))
         return coverages
 
     # housekeeping -----------------------------------------------------------------
@@ -675,9 +709,11 @@ class ClickHouseStore:
             # that go; then every row wholly before the cutoff goes.
             for grain in GRAINS[1:]:
                 self._x.command(
-                    "INSERT INTO rollups SELECT environment_id, scope, scope_id, duration_ms, {grain:Int64}, "
-                    "intDiv(partition_ms, {grain:Int64}) * {grain:Int64} AS coarse, -sum(n_views), "
-                    "(sumMap(watched).1, arrayMap(v -> -v, sumMap(watched).2)), max(retention_days) FROM rollups "
+                    "INSERT INTO rollups (environment_id, scope, scope_id, duration_ms, grain_ms, partition_ms, n_views, "
+                    f"retention_days, {', '.join(rollups.LAYERS)}) "
+                    "SELECT environment_id, scope, scope_id, duration_ms, {grain:Int64}, "
+                    "intDiv(partition_ms, {grain:Int64}) * {grain:Int64} AS coarse, -sum(n_views), max(retention_days), "
+                    f"{_NEGATED_LAYERS} FROM rollups "
                     "WHERE environment_id = {env:String} AND grain_ms = {fine:Int64} AND partition_ms < {cutoff:Int64} "
                     "AND partition_ms >= intDiv({cutoff:Int64}, {grain:Int64}) * {grain:Int64} "
                     "GROUP BY environment_id, scope, scope_id, duration_ms, coarse",
@@ -814,16 +850,33 @@ def _stamped(rows: pa.Table, version: int, deleted: int, retention_days: int) ->
             .append_column("retention_days", pa.repeat(pa.scalar(retention_days, pa.uint16()), n)))
 
 
-def _dense(watched: pa.ChunkedArray, durations: list[int]) -> list[np.ndarray]:
+def _dense(sparse: pa.ChunkedArray, durations: list[int]) -> list[np.ndarray]:
     """sumMap results ((buckets, sums) per row) as dense B-length int64 arrays."""
     out = []
-    for value, duration in zip(watched.to_pylist(), durations):
+    for value, duration in zip(sparse.to_pylist(), durations):
         dense = np.zeros(bucket_count(duration), dtype=np.int64)
         if value:
             buckets, sums = list(value.values())
             dense[np.asarray(buckets, dtype=np.int64)] = sums
         out.append(dense)
     return out
+
+
+def _summed(layer: str) -> str:
+    """What a query calls the sum of a layer's column: not the column's own name, which some
+    ClickHouse versions would read as the alias inside the sum itself."""
+    return f"{layer}_sum"
+
+
+def _dense_layers(table: pa.Table, layers: tuple[str, ...], durations: list[int]) -> list[np.ndarray]:
+    """The sums (_summed) of `layers` as (layers, B) int64 arrays, one per row."""
+    columns = [_dense(table[_summed(layer)], durations) for layer in layers]
+    return [np.stack(row) for row in zip(*columns)]
+
+
+# Each layer's sparse coverage summed by bucket; and the same negated.
+_SUMMED_LAYERS = ", ".join(f"sumMap({layer}) AS {_summed(layer)}" for layer in rollups.LAYERS)
+_NEGATED_LAYERS = ", ".join(f"(sumMap({layer}).1, arrayMap(v -> -v, sumMap({layer}).2))" for layer in rollups.LAYERS)
 
 
 # Counted views of a query's scope and window ({env}, {scope_id}, {start}, {end}, {idle_before}).

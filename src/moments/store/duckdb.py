@@ -26,11 +26,14 @@ from moments.store.lru import LOOKUP_CACHE_ENTRIES, LRUCache
 from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, budgeted_page_sql, keyset_pages
 
 # What rollups need of a view (store/rollups.py).
-ROLLUP_STEPS_VERSION = 7  # the schema version that keeps rollup rows as steps (and builds missing slices)
+LAYERS_VERSION = 9  # the schema version whose rollup rows hold every coverage layer (rebuilt from the views)
 FOLDS_VERSION = 6  # the schema version that replaced stored beacon events by view folds
-SLICE_BUILD_BATCH = 200_000
+ROLLUP_BUILD_BATCH = 200_000
 ROLLUP_INPUT = ("asset_id, playback_id, video_id, view_start_ms, view_end_ms, duration_ms, range_starts, "
                 "range_ends, reports_ranges, " + ", ".join(rollups.SLICE_DIMENSIONS))
+# A rollup row's columns after environment_id (RollupSteps.to_arrow's).
+ROLLUP_COLUMNS = ", ".join(["scope", "scope_id", "partition_ms", "duration_ms", "n_views"]
+                           + [column for layer in rollups.LAYERS for column in rollups.step_columns(layer)])
 VIEW_COLUMNS = (
     "environment_id", "view_id", "asset_id", "playback_id", "video_id", "view_start_ms",
     "view_end_ms", "duration_ms", "range_starts", "range_ends", "sdk_name", "sdk_version",
@@ -45,33 +48,34 @@ HOUSEKEEPING_BATCH = 2_000  # idle views closed per transaction
 
 @dataclass(frozen=True)
 class RollupPrefix:
-    """One scope's rollup rows on one grid as running sums: any run of partitions in O(B)."""
+    """One scope's rollup rows of one coverage layer on one grid as running sums: any run of
+    partitions in O(B)."""
 
     partitions: np.ndarray  # sorted partition starts
     n_cum: np.ndarray  # n_cum[k] = views in the first k partitions
-    watched_cum: np.ndarray  # (P + 1, B)
+    coverage_cum: np.ndarray  # (P + 1, B)
 
     @classmethod
-    def of(cls, rows: pa.Table, n_buckets: int) -> "RollupPrefix":
-        """From rows (partition_ms, n_views, step_buckets, steps) in partition order."""
-        watched = np.zeros((rows.num_rows, n_buckets), dtype=np.int64)
+    def of(cls, rows: pa.Table, n_buckets: int, layer: str) -> "RollupPrefix":
+        """From rows (partition_ms, n_views, and the layer's step_columns) in partition order."""
+        coverage = np.zeros((rows.num_rows, n_buckets), dtype=np.int64)
         if rows.num_rows:
-            buckets = rows["step_buckets"].combine_chunks()
-            watched[pc.list_parent_indices(buckets).to_numpy(), pc.list_flatten(buckets).to_numpy()] = \
-                pc.list_flatten(rows["steps"].combine_chunks()).to_numpy()
-            watched = np.cumsum(watched, axis=1)
+            buckets, steps = (rows[column].combine_chunks() for column in rollups.step_columns(layer))
+            coverage[pc.list_parent_indices(buckets).to_numpy(), pc.list_flatten(buckets).to_numpy()] = \
+                pc.list_flatten(steps).to_numpy()
+            coverage = np.cumsum(coverage, axis=1)
         zero = np.zeros((1, n_buckets), dtype=np.int64)
         return cls(rows["partition_ms"].to_numpy(), np.concatenate(([0], np.cumsum(rows["n_views"].to_numpy()))),
-                   np.concatenate((zero, np.cumsum(watched, axis=0))))
+                   np.concatenate((zero, np.cumsum(coverage, axis=0))))
 
     @property
     def nbytes(self) -> int:
-        return self.watched_cum.nbytes + self.n_cum.nbytes + self.partitions.nbytes
+        return self.coverage_cum.nbytes + self.n_cum.nbytes + self.partitions.nbytes
 
     def between(self, start_ms: int, end_ms: int) -> tuple[int, np.ndarray]:
-        """(views, watched) of the partitions starting in [start_ms, end_ms)."""
+        """(views, coverage) of the partitions starting in [start_ms, end_ms)."""
         a, b = np.searchsorted(self.partitions, [start_ms, end_ms])
-        return int(self.n_cum[b] - self.n_cum[a]), self.watched_cum[b] - self.watched_cum[a]
+        return int(self.n_cum[b] - self.n_cum[a]), self.coverage_cum[b] - self.coverage_cum[a]
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -120,39 +124,30 @@ class DuckDBStore:
                     continue
                 self._exec("BEGIN")
                 self._exec(sql)
-                if version == ROLLUP_STEPS_VERSION and self._lacks_slices():
-                    self._build_slices()
+                if version == LAYERS_VERSION:  # its block made the rollups table anew
+                    self._roll_up_stored_views()
                 if version == FOLDS_VERSION:
                     self._fold_stored_events()
                 self._exec("INSERT INTO schema_version VALUES (?)", [version])
                 self._exec("COMMIT")
 
-    def _lacks_slices(self) -> bool:
-        """Does the file hold views with dimension values but no slice row (made before slice
-        rows existed)? Asked of the data, so a migration cut short asks again."""
-        return self._exec(
-            "SELECT EXISTS (SELECT 1 FROM views WHERE view_end_ms IS NOT NULL "
-            f"AND coalesce({', '.join(rollups.SLICE_DIMENSIONS)}) IS NOT NULL) "
-            "AND NOT EXISTS (SELECT 1 FROM rollups WHERE contains(scope, '|'))")[0][0]
-
-    def _build_slices(self) -> None:
-        """Add the slice rows of every stored view, in the migration's transaction (keyset
-        pages: each a query of its own on this connection, which sees that transaction)."""
+    def _roll_up_stored_views(self) -> None:
+        """Add the rollup rows of every stored view to the (new, empty) rollups table, in the
+        migration's transaction (keyset pages: each a query of its own on this connection,
+        which sees that transaction): a migration cut short is rolled back whole, and runs again."""
         for (environment_id,) in self._exec("SELECT environment_id FROM environments"):
             index = self._asset_index(environment_id)
 
             def page(after: tuple[int, str] | None) -> pa.Table:
                 keyset = f"AND {KEYSET_AFTER.format(start='$after_start', view='$after_view')}" if after else ""
-                params = {"env": environment_id, "limit": SLICE_BUILD_BATCH}
+                params = {"env": environment_id, "limit": ROLLUP_BUILD_BATCH}
                 params |= {"after_start": after[0], "after_view": after[1]} if after else {}
                 return self._conn.sql(
                     f"SELECT view_id, {ROLLUP_INPUT} FROM views WHERE environment_id = $env AND view_end_ms IS NOT NULL "
                     f"{keyset} ORDER BY view_start_ms, view_id LIMIT $limit", params=params).to_arrow_table()
 
-            for views in keyset_pages(page, SLICE_BUILD_BATCH):
-                rows = rollups.rollup_steps(views, index)
-                self._apply_rollups(environment_id, rows.where(np.array(
-                    [rollups.base_scope(key[0]) != key[0] for key in rows.keys], dtype=bool)))
+            for views in keyset_pages(page, ROLLUP_BUILD_BATCH):
+                self._apply_rollups(environment_id, rollups.rollup_steps(views, index))
 
     def _fold_stored_events(self) -> None:
         """Fold each beacon view's stored events into its view_folds row, then drop the events."""
@@ -414,7 +409,7 @@ class DuckDBStore:
             stored = self._conn.sql(
                 "DELETE FROM rollups WHERE environment_id = $env AND (scope, scope_id, partition_ms, duration_ms) "
                 "IN (SELECT (scope, scope_id, partition_ms, duration_ms) FROM rollup_keys) "
-                "RETURNING scope, scope_id, partition_ms, duration_ms, n_views, step_buckets, steps",
+                f"RETURNING {ROLLUP_COLUMNS}",
                 params={"env": environment_id},
             ).to_arrow_table()
         finally:
@@ -425,8 +420,8 @@ class DuckDBStore:
             return
         self._conn.register("rollup_rows", rows)
         try:
-            self._exec("INSERT INTO rollups SELECT $env, scope, scope_id, partition_ms, duration_ms, n_views, "
-                       "step_buckets, steps FROM rollup_rows", {"env": environment_id})
+            self._exec(f"INSERT INTO rollups (environment_id, {ROLLUP_COLUMNS}) SELECT $env, {ROLLUP_COLUMNS} "
+                       "FROM rollup_rows", {"env": environment_id})
         finally:
             self._conn.unregister("rollup_rows")
 
@@ -554,33 +549,42 @@ class DuckDBStore:
 
         return keyset_pages(page, batch_rows)
 
-    def _rollup_sums(self, environment_id: str, keys: list[tuple[str, str, int]], version: int,
-                     parts: tuple[int, int]) -> dict[tuple[str, str, int], tuple[int, np.ndarray]]:
-        """(views, watched) of the rows of each (rollup scope, scope id, duration) over the
-        partitions [parts), from running sums over partitions read in the caller's snapshot (of the
-        environment's data `version`) and cached for that version. The uncached ones are read in
-        one query and summed one at a time, so a round of peers never holds all their sums."""
-        sums, missing = {}, []
+    def _rollup_sums(self, environment_id: str, keys: list[tuple[str, str, int]], layers: tuple[str, ...],
+                     version: int, parts: tuple[int, int]) -> dict[tuple[str, str, int], tuple[int, np.ndarray]]:
+        """(views, coverage of each of `layers`: a (layers, B) array) of the rows of each (rollup
+        scope, scope id, duration) over the partitions [parts), from running sums over partitions
+        read in the caller's snapshot (of the environment's data `version`) and cached, one per
+        layer, for that version. What is not cached is read in one query (the columns of the
+        layers missing only) and summed one key at a time, so a round of peers never holds all
+        their sums."""
+        between: dict[tuple[tuple[str, str, int], str], tuple[int, np.ndarray]] = {}
+        missing: dict[tuple[str, str, int], list[str]] = {}
         for key in keys:
-            prefix = self._prefixes.get((environment_id, *key, version))
-            if prefix is None:
-                missing.append(key)
-            else:
-                sums[key] = prefix.between(*parts)
+            for layer in layers:
+                prefix = self._prefixes.get((environment_id, *key, layer, version))
+                if prefix is None:
+                    missing.setdefault(key, []).append(layer)
+                else:
+                    between[key, layer] = prefix.between(*parts)
         if missing:
+            read = [layer for layer in layers if any(layer in wanted for wanted in missing.values())]
+            columns = ", ".join(column for layer in read for column in rollups.step_columns(layer))
             rows = self._read_arrow(
-                "SELECT k, partition_ms, n_views, step_buckets, steps FROM rollups JOIN (SELECT unnest($scopes) AS k_scope, "
+                f"SELECT k, partition_ms, n_views, {columns} FROM rollups JOIN (SELECT unnest($scopes) AS k_scope, "
                 "unnest($ids) AS k_id, unnest($durations) AS k_ms, unnest(range(len($ids))) AS k) "
                 "ON scope = k_scope AND scope_id = k_id AND duration_ms = k_ms "
                 "WHERE environment_id = $env ORDER BY k, partition_ms",
                 {"env": environment_id, "scopes": [key[0] for key in missing], "ids": [key[1] for key in missing],
                  "durations": [key[2] for key in missing]})
             bounds = np.searchsorted(rows["k"].to_numpy(), np.arange(len(missing) + 1))
-            for i, key in enumerate(missing):
-                prefix = RollupPrefix.of(rows.slice(bounds[i], bounds[i + 1] - bounds[i]), bucket_count(key[2]))
-                self._prefixes.put((environment_id, *key, version), prefix)
-                sums[key] = prefix.between(*parts)
-        return sums
+            for i, (key, wanted) in enumerate(missing.items()):
+                for layer in wanted:
+                    prefix = RollupPrefix.of(rows.slice(bounds[i], bounds[i + 1] - bounds[i]), bucket_count(key[2]),
+                                             layer)
+                    self._prefixes.put((environment_id, *key, layer, version), prefix)
+                    between[key, layer] = prefix.between(*parts)
+        return {key: (between[key, layers[0]][0], np.stack([between[key, layer][1] for layer in layers]))
+                for key in keys}
 
     def duration_histogram(self, query: ViewQuery) -> list[tuple[int, int]]:
         return self.duration_histograms(query, [query.scope_id]).get(query.scope_id, [])
@@ -620,27 +624,28 @@ class DuckDBStore:
         return {scope_id: duration for scope_id, duration in self._read(sql, {"env": environment_id,
                                                                               "ids": list(scope_ids)})}
 
-    def coverage(self, query: ViewQuery, duration_ms: int, registered: bool) -> Coverage:
-        return self.coverages(query, {query.scope_id: Grid(duration_ms, registered)})[query.scope_id]
+    def coverage(self, query: ViewQuery, duration_ms: int, registered: bool, *, layers: bool = False) -> Coverage:
+        return self.coverages(query, {query.scope_id: Grid(duration_ms, registered)}, layers=layers)[query.scope_id]
 
-    def coverages(self, query: ViewQuery, grids: Mapping[str, Grid]) -> dict[str, Coverage]:
+    def coverages(self, query: ViewQuery, grids: Mapping[str, Grid], *, layers: bool = False) -> dict[str, Coverage]:
         if not grids:
             return {}
         plan, parts = rollups.query_plan(query, rollups.SLICE_PARTITION_MS)
         params = {**_window_params(query), **_grid_params(grids), "p0": parts[0], "p1": parts[1]}
+        read = rollups.layers_read(layers)
         summed: dict[str, tuple[int, np.ndarray]] = {}
         # One snapshot for the rollup sums and the raw reads: a view that a commit moves
         # from the raw side into rollups counts once, never twice or not at all.
         with self._snapshot(query.environment_id) as version:
             sums = self._rollup_sums(query.environment_id, [
                 (term, scope_id, grid.duration_ms) for scope_id, grid in grids.items() for term, _ in plan.terms],
-                version, parts)
+                read, version, parts)
             for scope_id, grid in grids.items():
-                n_views, watched = 0, np.zeros(bucket_count(grid.duration_ms), dtype=np.int64)
+                n_views, coverage = 0, np.zeros((len(read), bucket_count(grid.duration_ms)), dtype=np.int64)
                 for term, sign in plan.terms:
-                    n, w = sums[(term, scope_id, grid.duration_ms)]
-                    n_views, watched = n_views + sign * n, watched + sign * w
-                summed[scope_id] = (n_views, watched)
+                    n, c = sums[(term, scope_id, grid.duration_ms)]
+                    n_views, coverage = n_views + sign * n, coverage + sign * c
+                summed[scope_id] = (n_views, coverage)
             # Without a registered duration, views on other grids are read raw, if there are any.
             others = {row[0] for row in self._read(
                 f"WITH {_GRIDS} SELECT DISTINCT sid FROM rollups JOIN grids ON scope_id = sid "
@@ -656,9 +661,9 @@ class DuckDBStore:
         table = table.sort_by("sid")
         ids = table["sid"].to_numpy(zero_copy_only=False)
         coverages = {}
-        for scope_id, (n_views, watched) in summed.items():
+        for scope_id, (n_views, coverage) in summed.items():
             a, b = np.searchsorted(ids, scope_id, side="left"), np.searchsorted(ids, scope_id, side="right")
-            coverages[scope_id] = Coverage(n_views, watched, range_set_from_arrow(table.slice(a, b - a)))
+            coverages[scope_id] = rollups.coverage(n_views, coverage, range_set_from_arrow(table.slice(a, b - a)))
         return coverages
 
     def finalize_idle_views(self, idle_before_ms: int) -> int:

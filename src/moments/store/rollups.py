@@ -1,8 +1,9 @@
-"""Rollups: watched coverage pre-summed per scope, time partition and bucket grid.
+"""Rollups: coverage pre-summed per scope, time partition and bucket grid.
 
 A completed, counted view adds, to each scope it belongs to (its asset, by id or through a
 registered playback ID; its playback ID; its video ID) and to the partition its view started
-in, its exact B-scaled watched time per bucket (`engagement.heatmap.watched_scaled`) on
+in, its exact B-scaled coverage per bucket of each layer of `engagement.heatmap.coverage_layers`
+(LAYERS: what it watched, what it watched after arriving mid-way, where it was present) on
 the bucket grid of the duration that scope's heatmap will use:
 - assets and playback IDs of a registered asset: the registered duration;
 - anything else: the duration the view reported (a query then sums the rows of the
@@ -15,16 +16,16 @@ backend feeds it views as Arrow and stores the rows it returns.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from moments.engagement.heatmap import MAX_BUCKETS, bucket_count, merged_coverage
+from moments.engagement.heatmap import MAX_BUCKETS, CoverageLayers, bucket_count, layer_coverages, merged_coverage
 from moments.filters import Filters, grouped
 from moments.model import RangeSet
-from moments.store.base import ViewQuery
+from moments.store.base import Coverage, ViewQuery
 
 # Rollup partitions: short enough that the partial partitions at a window's ends, read raw,
 # hold few views even at millions of views a month.
@@ -35,6 +36,10 @@ PARTITION_MS = 300_000
 # partition. Custom dimensions may have any number of values (user ids): they get none.
 SLICE_DIMENSIONS = ("country", "browser", "os", "device_type", "player_name")
 SLICE_PARTITION_MS = 3_600_000
+# The coverage layers a rollup row holds, by name; a step's layer is its index here. All are
+# sums of per-view interval coverages, so rows of every layer add and subtract alike.
+LAYERS = tuple(field.name for field in fields(CoverageLayers))  # watched, landed, present
+N_LAYERS = len(LAYERS)
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,11 @@ RollupKey = tuple[str, str, int, int]  # scope, scope_id, partition_ms, duration
 
 def partition_of(ms: np.ndarray | int, grain: int = PARTITION_MS):
     return (ms // grain) * grain
+
+
+def step_columns(layer: str) -> tuple[str, str]:
+    """The columns of RollupSteps.to_arrow (DuckDB's rollups table) that hold a layer's steps."""
+    return f"{layer}_buckets", f"{layer}_steps"
 
 
 def slice_scope(scope: str, dimension: str, value: str) -> str:
@@ -121,22 +131,24 @@ def _groups(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
 
 @dataclass(frozen=True)
 class RollupSteps:
-    """Rollup rows, columnar. Key i holds n_views[i] views; its watched coverage is kept as
-    the nonzero steps of its first difference (watched = running sum of the steps over the
-    buckets): the few views of a partition change the coverage at few buckets, so a row
-    costs what its views add (at most B steps) instead of B values. Exact integers, so
-    rows add and subtract like the coverage they stand for. Steps are ordered by key."""
+    """Rollup rows, columnar. Key i holds n_views[i] views; each of its coverage layers is kept
+    as the nonzero steps of its first difference (coverage = running sum of the steps over the
+    buckets): the few views of a partition change the coverage at few buckets, so a row costs
+    what its views add (at most B steps a layer) instead of B values. Exact integers, so rows
+    add and subtract like the coverage they stand for. Steps are ordered by key, then layer
+    (index in LAYERS), then bucket."""
 
     keys: list[RollupKey]
     n_views: np.ndarray  # (K,) int64
     row: np.ndarray  # (S,) int64: the key of each step, ascending
+    layer: np.ndarray  # (S,) int64: its layer, ascending within a key
     bucket: np.ndarray  # (S,) int64
     step: np.ndarray  # (S,) int64
 
     @classmethod
     def empty(cls) -> "RollupSteps":
         nothing = np.zeros(0, dtype=np.int64)
-        return cls([], nothing, nothing, nothing, nothing)
+        return cls([], nothing, nothing, nothing, nothing, nothing)
 
     @classmethod
     def summed(cls, parts: list[tuple["RollupSteps", int]]) -> "RollupSteps":
@@ -155,20 +167,20 @@ class RollupSteps:
     def _added(cls, parts: list[tuple["RollupSteps", int]]) -> "RollupSteps":
         """The sum of parts, each times its sign, by sorting all their steps."""
         position: dict[RollupKey, int] = {}
-        n_parts, rows, buckets, steps = [], [], [], []
+        n_parts, rows, layers, buckets, steps = [], [], [], [], []
         for part, sign in parts:
             codes = np.array([position.setdefault(key, len(position)) for key in part.keys], dtype=np.int64)
             n_parts.append((codes, sign * part.n_views))
             rows.append(codes[part.row])
+            layers.append(part.layer)
             buckets.append(part.bucket)
             steps.append(sign * part.step)
         n_views = np.zeros(len(position), dtype=np.int64)
         for codes, n in n_parts:
             np.add.at(n_views, codes, n)
-        row, bucket, step = _summed_steps(np.concatenate(rows or [n_views[:0]]),
-                                          np.concatenate(buckets or [n_views[:0]]),
-                                          np.concatenate(steps or [n_views[:0]]))
-        return cls(list(position), n_views, row, bucket, step)
+        nothing = n_views[:0]
+        return cls(list(position), n_views, *_summed_steps(*(np.concatenate(columns or [nothing])
+                                                             for columns in (rows, layers, buckets, steps))))
 
     @classmethod
     def concatenated(cls, blocks: list["RollupSteps"]) -> "RollupSteps":
@@ -177,27 +189,30 @@ class RollupSteps:
         return cls([key for block in blocks for key in block.keys],
                    np.concatenate([block.n_views for block in blocks]),
                    np.concatenate([block.row + start for block, start in zip(blocks, first.tolist())]),
+                   np.concatenate([block.layer for block in blocks]),
                    np.concatenate([block.bucket for block in blocks]),
                    np.concatenate([block.step for block in blocks]))
 
     def times(self, sign: int) -> "RollupSteps":
-        return self if sign == 1 else RollupSteps(self.keys, sign * self.n_views, self.row, self.bucket, sign * self.step)
+        return self if sign == 1 else RollupSteps(self.keys, sign * self.n_views, self.row, self.layer, self.bucket,
+                                                  sign * self.step)
 
     def where(self, keep: np.ndarray) -> "RollupSteps":
         """The rows of the keys where `keep` (a boolean per key) is true."""
         number = np.cumsum(keep) - 1
         kept = keep[self.row]
         return RollupSteps([key for key, k in zip(self.keys, keep.tolist()) if k], self.n_views[keep],
-                           number[self.row[kept]], self.bucket[kept], self.step[kept])
+                           number[self.row[kept]], self.layer[kept], self.bucket[kept], self.step[kept])
 
     @classmethod
     def from_dense(cls, rows: dict[RollupKey, tuple[int, np.ndarray]]) -> "RollupSteps":
-        """The rows of (n_views, watched) per key (as `dense` gives them)."""
+        """The rows of (n_views, coverage) per key (as `dense` gives them)."""
         parts = _Parts()
-        for key, (n, watched) in rows.items():
-            steps = np.diff(watched, prepend=0)
-            buckets = np.flatnonzero(steps)
-            parts.add([key], np.array([n], dtype=np.int64), (np.zeros(buckets.size, dtype=np.int64), buckets, steps[buckets]))
+        for key, (n, coverage) in rows.items():
+            steps = np.diff(coverage, axis=1, prepend=0)
+            layers, buckets = np.nonzero(steps)  # in (layer, bucket) order
+            parts.add([key], np.array([n], dtype=np.int64),
+                      (np.zeros(buckets.size, dtype=np.int64), layers, buckets, steps[layers, buckets]))
         return parts.gathered()
 
     def regrained(self, grain: int) -> "RollupSteps":
@@ -206,24 +221,27 @@ class RollupSteps:
                 for scope, scope_id, partition, duration in self.keys]
         if keys == self.keys:
             return self
-        return RollupSteps._added([(RollupSteps(keys, self.n_views, self.row, self.bucket, self.step), 1)])
+        return RollupSteps._added([(RollupSteps(keys, self.n_views, self.row, self.layer, self.bucket, self.step), 1)])
 
-    def nonzero_watched(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def nonzero(self, layer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(offsets, buckets, values): per key (offsets[i]:offsets[i + 1]), the buckets where its
-        watched is not zero and the value there. Watched keeps its value from one step of a key
-        to the next (or to the end of its grid), so each step starts a run of equal buckets."""
+        coverage of `layer` is not zero and the value there. The coverage keeps its value from
+        one step of a key to the next (or to the end of its grid), so each step starts a run of
+        equal buckets."""
+        mine = self.layer == layer
+        row, bucket, step = self.row[mine], self.bucket[mine], self.step[mine]
         grid_of = {duration: bucket_count(duration) for duration in {key[3] for key in self.keys}}
         grid = np.array([grid_of[key[3]] for key in self.keys], dtype=np.int64)
-        first = np.searchsorted(self.row, np.arange(len(self.keys)))
-        total = np.cumsum(self.step)
-        value = total - np.concatenate(([0], total))[first][self.row]
-        last_of_key = np.append(self.row[1:] != self.row[:-1], True)
-        end = np.where(last_of_key, grid[self.row], np.append(self.bucket[1:], 0))
-        run = np.flatnonzero((value != 0) & (end > self.bucket))
-        lengths = (end - self.bucket)[run]
+        first = np.searchsorted(row, np.arange(len(self.keys)))
+        total = np.cumsum(step)
+        value = total - np.concatenate(([0], total))[first][row]
+        last_of_key = np.append(row[1:] != row[:-1], True)
+        end = np.where(last_of_key, grid[row], np.append(bucket[1:], 0))
+        run = np.flatnonzero((value != 0) & (end > bucket))
+        lengths = (end - bucket)[run]
         run_start = np.repeat(np.cumsum(lengths) - lengths, lengths)
-        buckets = np.repeat(self.bucket[run], lengths) + np.arange(lengths.sum()) - run_start
-        rows = np.repeat(self.row[run], lengths)
+        buckets = np.repeat(bucket[run], lengths) + np.arange(lengths.sum()) - run_start
+        rows = np.repeat(row[run], lengths)
         return (np.searchsorted(rows, np.arange(len(self.keys) + 1)).astype(np.int32), buckets,
                 np.repeat(value[run], lengths))
 
@@ -234,7 +252,8 @@ class RollupSteps:
         return self.where((self.n_views != 0) | has_steps)
 
     def dense(self) -> dict[RollupKey, tuple[int, np.ndarray]]:
-        """(n_views, watched) per key, watched as B exact int64 values (the grid of its duration)."""
+        """(n_views, coverage) per key, coverage as (N_LAYERS, B) exact int64 values (the grid of
+        its duration), a row per layer."""
         out: dict[RollupKey, tuple[int, np.ndarray]] = {}
         grid = np.array([bucket_count(key[3]) for key in self.keys], dtype=np.int64)
         for n_buckets in np.unique(grid).tolist():
@@ -242,52 +261,67 @@ class RollupSteps:
             local = np.full(len(self.keys), -1, dtype=np.int64)
             local[on_grid] = np.arange(on_grid.size)
             mine = local[self.row] >= 0
-            watched = np.zeros((on_grid.size, n_buckets), dtype=np.int64)
-            watched[local[self.row[mine]], self.bucket[mine]] = self.step[mine]
-            watched = np.cumsum(watched, axis=1)
+            coverage = np.zeros((on_grid.size, N_LAYERS, n_buckets), dtype=np.int64)
+            coverage[local[self.row[mine]], self.layer[mine], self.bucket[mine]] = self.step[mine]
+            coverage = np.cumsum(coverage, axis=2)
             for i, k in enumerate(on_grid.tolist()):
-                out[self.keys[k]] = (int(self.n_views[k]), watched[i])
+                out[self.keys[k]] = (int(self.n_views[k]), coverage[i])
         return out
 
     def to_arrow(self) -> pa.Table:
-        """One row per key: scope, scope_id, partition_ms, duration_ms, n_views, step_buckets, steps."""
-        offsets = pa.array(np.searchsorted(self.row, np.arange(len(self.keys) + 1)).astype(np.int32))
+        """One row per key: scope, scope_id, partition_ms, duration_ms, n_views, and the
+        step_columns of each layer (its steps' buckets and sizes, as lists)."""
         scope, scope_id, partition, duration = zip(*self.keys) if self.keys else ((), (), (), ())
-        return pa.table({
+        columns = {
             "scope": pa.array(scope, pa.string()), "scope_id": pa.array(scope_id, pa.string()),
             "partition_ms": pa.array(partition, pa.int64()), "duration_ms": pa.array(duration, pa.int64()),
             "n_views": pa.array(self.n_views, pa.int64()),
-            "step_buckets": pa.ListArray.from_arrays(offsets, pa.array(self.bucket, pa.uint16())),
-            "steps": pa.ListArray.from_arrays(offsets, pa.array(self.step, pa.int64())),
-        })
+        }
+        for layer, name in enumerate(LAYERS):
+            mine = self.layer == layer
+            offsets = pa.array(np.searchsorted(self.row[mine], np.arange(len(self.keys) + 1)).astype(np.int32))
+            buckets, steps = step_columns(name)
+            columns[buckets] = pa.ListArray.from_arrays(offsets, pa.array(self.bucket[mine], pa.uint16()))
+            columns[steps] = pa.ListArray.from_arrays(offsets, pa.array(self.step[mine], pa.int64()))
+        return pa.table(columns)
 
     @classmethod
     def from_arrow(cls, rows: pa.Table) -> "RollupSteps":
         """The rows of a table shaped like to_arrow's."""
         keys = list(zip(*(rows[name].to_pylist() for name in ("scope", "scope_id", "partition_ms", "duration_ms"))))
-        buckets = rows["step_buckets"].combine_chunks()
-        return cls(keys, rows["n_views"].to_numpy().astype(np.int64),
-                   pc.list_parent_indices(buckets).to_numpy().astype(np.int64),
-                   pc.list_flatten(buckets).to_numpy().astype(np.int64),
-                   pc.list_flatten(rows["steps"].combine_chunks()).to_numpy().astype(np.int64))
+        row, layer, bucket, step = [], [], [], []
+        for index, name in enumerate(LAYERS):
+            buckets, steps = (rows[column].combine_chunks() for column in step_columns(name))
+            row.append(pc.list_parent_indices(buckets).to_numpy().astype(np.int64))
+            layer.append(np.full(row[-1].size, index, dtype=np.int64))
+            bucket.append(pc.list_flatten(buckets).to_numpy().astype(np.int64))
+            step.append(pc.list_flatten(steps).to_numpy().astype(np.int64))
+        row, layer, bucket, step = (np.concatenate(column) for column in (row, layer, bucket, step))
+        order = np.argsort(row * N_LAYERS + layer, kind="stable")  # each layer's steps are in (row, bucket) order
+        return cls(keys, rows["n_views"].to_numpy().astype(np.int64), row[order], layer[order], bucket[order],
+                   step[order])
 
 
-def _summed_steps(row: np.ndarray, bucket: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Steps of one (row, bucket) added up, ordered by row then bucket, zeros dropped."""
+Steps = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # (row, layer, bucket, step), as in RollupSteps
+
+
+def _summed_steps(row: np.ndarray, layer: np.ndarray, bucket: np.ndarray, step: np.ndarray) -> Steps:
+    """Steps of one (row, layer, bucket) added up, ordered by row, layer, bucket; zeros dropped."""
     if row.size == 0:
-        return row, bucket, step
-    key = row * (MAX_BUCKETS + 1) + bucket
+        return row, layer, bucket, step
+    key = (row * N_LAYERS + layer) * (MAX_BUCKETS + 1) + bucket
     order = np.argsort(key, kind="stable")
     key, step = key[order], step[order]
     first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
     key, step = key[first], np.add.reduceat(step, first)
     nonzero = step != 0
-    return key[nonzero] // (MAX_BUCKETS + 1), key[nonzero] % (MAX_BUCKETS + 1), step[nonzero]
+    series, bucket = np.divmod(key[nonzero], MAX_BUCKETS + 1)
+    return series // N_LAYERS, series % N_LAYERS, bucket, step[nonzero]
 
 
 def rollup_rows(views: pa.Table, index: AssetIndex,
                 slice_partition_ms: int | None = SLICE_PARTITION_MS) -> dict[RollupKey, tuple[int, np.ndarray]]:
-    """(n_views, watched) per rollup key for the views that rollups hold (rollup_steps, dense)."""
+    """(n_views, coverage of each layer) per rollup key for the views that rollups hold (rollup_steps, dense)."""
     return rollup_steps(views, index, slice_partition_ms).dense()
 
 
@@ -329,7 +363,7 @@ def rollup_steps(views: pa.Table, index: AssetIndex, slice_partition_ms: int | N
             on_grid = pair_duration[pair_of_range] == duration
             ranges = RangeSet(pair_view.size, pair_of_range[on_grid], range_starts[range_index[on_grid]],
                               range_ends[range_index[on_grid]], np.zeros(0, dtype=np.int64))
-            events = _coverage_steps(merged_coverage(ranges, duration), duration)
+            events = _layer_steps(merged_coverage(ranges, duration), duration)
             grid_pairs = np.flatnonzero(pair_duration == duration)
             (id_codes, partition), n, steps = _group_steps(events, duration, grid_pairs, pair_id, partitions[pair_view])
             parts.add([(scope, ids[c], p, duration) for c, p in zip(id_codes.tolist(), partition.tolist())], n, steps)
@@ -351,13 +385,16 @@ class _Parts:
         self.keys: list[RollupKey] = []
         self.n: list[np.ndarray] = []
         self.rows: list[np.ndarray] = []
+        self.layers: list[np.ndarray] = []
         self.buckets: list[np.ndarray] = []
         self.steps: list[np.ndarray] = []
 
-    def add(self, keys: list[RollupKey], n: np.ndarray, steps: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
-        """Rows of `keys` with `n` views and `steps` (row into keys, bucket, step; ordered by row)."""
-        row, bucket, step = steps
+    def add(self, keys: list[RollupKey], n: np.ndarray, steps: Steps) -> None:
+        """Rows of `keys` with `n` views and `steps` (row into keys, layer, bucket, step; ordered
+        by row, then layer, then bucket)."""
+        row, layer, bucket, step = steps
         self.rows.append(row + len(self.keys))
+        self.layers.append(layer)
         self.buckets.append(bucket)
         self.steps.append(step)
         self.keys += keys
@@ -366,7 +403,7 @@ class _Parts:
     def gathered(self) -> RollupSteps:
         if not self.keys:
             return RollupSteps.empty()
-        return RollupSteps(self.keys, np.concatenate(self.n), np.concatenate(self.rows),
+        return RollupSteps(self.keys, np.concatenate(self.n), np.concatenate(self.rows), np.concatenate(self.layers),
                            np.concatenate(self.buckets), np.concatenate(self.steps))
 
 
@@ -376,10 +413,20 @@ DENSE_CELLS = 1 << 24
 EXACT_FLOAT = 1 << 53
 
 
+def _layer_steps(merged: tuple[np.ndarray, np.ndarray, np.ndarray], duration: int) -> Steps:
+    """(slot, layer, bucket, step) of every coverage layer of merged intervals on the grid of
+    `duration` (engagement.heatmap.layer_coverages): each layer's intervals go through
+    _coverage_steps alike, tagged with the layer's index."""
+    per_layer = [_coverage_steps(coverage, duration) for coverage in layer_coverages(merged, duration)]
+    layers = np.repeat(np.arange(N_LAYERS), [layer_slots.size for layer_slots, _, _ in per_layer])
+    slots, buckets, steps = (np.concatenate(column) for column in zip(*per_layer))
+    return slots, layers, buckets, steps
+
+
 def _coverage_steps(coverage: tuple[np.ndarray, np.ndarray, np.ndarray],
                     duration: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(slot, bucket, step) of merged intervals on the grid of `duration`: each interval's
-    share of the first difference of B * watched ms per bucket. It is what
+    """(slot, bucket, step) of disjoint intervals on the grid of `duration`: each interval's
+    share of the first difference of B * covered ms per bucket. It is what
     engagement.heatmap.bucket_sums adds up (its partial first and last buckets, D in every
     full bucket between) in difference form: at most four steps, at its first and last
     buckets and at the buckets after them, whatever its length."""
@@ -397,30 +444,31 @@ def _coverage_steps(coverage: tuple[np.ndarray, np.ndarray, np.ndarray],
     return np.tile(slots, 4)[inside], buckets[inside], steps[inside]
 
 
-def _group_steps(events: tuple[np.ndarray, np.ndarray, np.ndarray], duration: int, pairs: np.ndarray,
-                 *keys: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _group_steps(events: Steps, duration: int, pairs: np.ndarray,
+                 *keys: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, Steps]:
     """(key columns, views, steps) of the distinct keys of `pairs` (indices into the key columns),
-    summed from the coverage steps of all pairs on this grid (`events` slots are pair indices);
-    steps as (group, bucket, step), ordered by group then bucket. Groups whose ranges all fall
-    past the end are there too, with no steps."""
+    summed from the layers' coverage steps of all pairs on this grid (`events`: (slot, layer,
+    bucket, step), slots are pair indices); steps as (group, layer, bucket, step), in that
+    order. Groups whose ranges all fall past the end are there too, with no steps."""
     nothing = np.zeros(0, dtype=np.int64)
     if pairs.size == 0:
-        return [nothing for _ in keys], nothing, (nothing, nothing, nothing)
+        return [nothing for _ in keys], nothing, (nothing, nothing, nothing, nothing)
     distinct, group = _groups(*(key[pairs] for key in keys))
     n_groups, n_buckets = distinct[0].size, bucket_count(duration)
     group_of_pair = np.full(keys[0].size, -1, dtype=np.int64)
     group_of_pair[pairs] = group
-    slots, buckets, steps = events
+    slots, layers, buckets, steps = events
     event_group = group_of_pair[slots]
     kept = event_group >= 0
-    event_group, buckets, steps = event_group[kept], buckets[kept], steps[kept]
+    event_group, layers, buckets, steps = event_group[kept], layers[kept], buckets[kept], steps[kept]
     exact = steps.size == 0 or int(np.abs(steps).max()) * steps.size < EXACT_FLOAT
-    if n_groups * n_buckets > DENSE_CELLS or not exact:
-        summed = _summed_steps(event_group, buckets, steps)
-    else:  # one pass over a dense (group, bucket) array: much cheaper than a sort
-        cells = np.bincount(event_group * n_buckets + buckets, steps.astype(np.float64))
+    if n_groups * N_LAYERS * n_buckets > DENSE_CELLS or not exact:
+        summed = _summed_steps(event_group, layers, buckets, steps)
+    else:  # one pass over a dense (group, layer, bucket) array: much cheaper than a sort
+        cells = np.bincount((event_group * N_LAYERS + layers) * n_buckets + buckets, steps.astype(np.float64))
         nonzero = np.flatnonzero(cells)
-        summed = (nonzero // n_buckets, nonzero % n_buckets, cells[nonzero].astype(np.int64))
+        series, bucket = np.divmod(nonzero, n_buckets)
+        summed = (series // N_LAYERS, series % N_LAYERS, bucket, cells[nonzero].astype(np.int64))
     return distinct, np.bincount(group, minlength=n_groups).astype(np.int64), summed
 
 
@@ -465,11 +513,23 @@ def query_plan(query: ViewQuery, slice_partition_ms: int | None) -> tuple[Rollup
     return held, held.partitions(query.start_ms, query.end_ms)
 
 
+def layers_read(layers: bool) -> tuple[str, ...]:
+    """The layers a coverage query reads: all of them, or only the watched one (the heatmap)."""
+    return LAYERS if layers else LAYERS[:1]
+
+
+def coverage(n_views: int, sums: np.ndarray, raw: RangeSet) -> Coverage:
+    """The Coverage of rollup sums of the layers_read (a (layers, B) array) and of views read raw."""
+    layers = dict(zip(LAYERS, sums))
+    return Coverage(n_views, layers["watched"], raw, layers.get("landed"), layers.get("present"))
+
+
 def combine(into: dict[RollupKey, tuple[int, np.ndarray]], rows: dict[RollupKey, tuple[int, np.ndarray]],
             sign: int) -> None:
-    for key, (n, watched) in rows.items():
+    """Add `rows` (n_views, coverage of each layer, as `dense` gives them), times `sign`, into `into`."""
+    for key, (n, coverage) in rows.items():
         if key in into:
-            old_n, old_watched = into[key]
-            into[key] = (old_n + sign * n, old_watched + sign * watched)
+            old_n, old_coverage = into[key]
+            into[key] = (old_n + sign * n, old_coverage + sign * coverage)
         else:
-            into[key] = (sign * n, sign * watched)
+            into[key] = (sign * n, sign * coverage)

@@ -177,3 +177,14 @@ ORDER BY source;
 -- The sites an environment takes beacons from (ingestion/origins.py); empty: anywhere. A
 -- change inserts the environment's row again: the replacing engine keeps the newest.
 ALTER TABLE environments ADD COLUMN IF NOT EXISTS allowed_origins Array(String);
+
+-- migration 5
+-- Rollup rows hold every coverage layer of store/rollups.py (LAYERS) beside `watched`, in
+-- the same sparse form, summed alike: what their views watched after arriving mid-way
+-- (landed) and where they were present, from a view's first watched moment to its last
+-- (present). A query reads only the columns of the layers it asks for. Rows written before
+-- this version hold none of them: ClickHouseStore._add_layers brings them in from the views.
+ALTER TABLE rollups ADD COLUMN IF NOT EXISTS landed
+    SimpleAggregateFunction(sumMap, Tuple(Array(UInt16), Array(Int64))) AFTER watched;
+ALTER TABLE rollups ADD COLUMN IF NOT EXISTS present
+    SimpleAggregateFunction(sumMap, Tuple(Array(UInt16), Array(Int64))) AFTER landed;

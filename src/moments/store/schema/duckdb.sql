@@ -105,8 +105,8 @@ INSERT INTO unrolled_views SELECT environment_id, view_id, view_start_ms FROM vi
 
 -- migration 5
 -- Slice rows (store/rollups.py): rollup scopes named "scope|dimension|value", at hour
--- partitions. Files made before this version get them from their views when opened
--- (DuckDBStore._build_slices); this block only marks the version.
+-- partitions. Files made before this version get them from their views when opened (the
+-- rollups are rebuilt at migration 9); this block only marks the version.
 SELECT 1;
 
 -- migration 6
@@ -188,3 +188,26 @@ ALTER TABLE rollup_steps RENAME TO rollups;
 -- migration 8
 -- The sites an environment takes beacons from (ingestion/origins.py); empty: anywhere.
 ALTER TABLE environments ADD COLUMN allowed_origins VARCHAR[] NOT NULL DEFAULT [];
+
+-- migration 9
+-- Rollup rows hold every coverage layer of store/rollups.py (LAYERS) beside the watched one:
+-- what their views watched after arriving mid-way (landed) and where they were present, from
+-- a view's first watched moment to its last (present), each as steps like the watched one.
+-- One row per key still: a query reads only the columns of the layers it asks for. Rows made
+-- before this version hold only the watched layer, so the table is made anew and every row
+-- is rebuilt from the stored views when the file is opened (DuckDBStore._roll_up_stored_views).
+DROP TABLE rollups;
+CREATE TABLE rollups (
+    environment_id  VARCHAR NOT NULL,
+    scope           VARCHAR NOT NULL,     -- asset | video | playback_id, or a slice "scope|dimension|value"
+    scope_id        VARCHAR NOT NULL,
+    partition_ms    BIGINT NOT NULL,      -- start of the partition the views started in
+    duration_ms     BIGINT NOT NULL,      -- the D of the bucket grid
+    n_views         BIGINT NOT NULL,
+    watched_buckets USMALLINT[] NOT NULL, -- buckets where B * watched ms changes, ascending
+    watched_steps   BIGINT[] NOT NULL,    -- by how much (watched = running sum over the buckets), exact
+    landed_buckets  USMALLINT[] NOT NULL, -- the same for B * ms watched after arriving mid-way
+    landed_steps    BIGINT[] NOT NULL,
+    present_buckets USMALLINT[] NOT NULL, -- and for B * ms between a view's first watched moment and its last
+    present_steps   BIGINT[] NOT NULL
+);
