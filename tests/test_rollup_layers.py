@@ -122,6 +122,25 @@ def test_layers_from_rollups_equal_raw_views(any_store):
     assert held > 0
 
 
+def test_the_hotspots_endpoint_reads_layers_and_the_heatmap_does_not(any_store):
+    """Only a request for hotspots asks the store for the layers."""
+    environment = env_of(any_store, "asks")
+    write_random_views(any_store, environment.environment_id, np.random.default_rng(5), n=60)
+    asked = []
+    coverage = any_store.coverage
+
+    def recording(*args, **kwargs):
+        asked.append(kwargs.get("layers", False))
+        return coverage(*args, **kwargs)
+
+    any_store.coverage = recording
+    window = ((NOW_MS - 3 * DAY_MS) // 1000, NOW_MS // 1000)
+    heatmap = stats.engagement(any_store, environment, Scope.ASSET, "a1", window, NOW_MS, 3600)
+    spots = stats.engagement(any_store, environment, Scope.ASSET, "a1", window, NOW_MS, 3600, with_hotspots=True)
+    assert asked == [False, True]
+    assert heatmap.total_views > 0 and np.array_equal(heatmap.values, spots.values)
+
+
 def test_a_duckdb_file_from_before_layers_gets_them_when_opened(db_path):
     """A file of schema version 8 (rollup rows of the watched layer only, slices included),
     written as that version wrote it, gets every layer of every row from its views when opened."""

@@ -85,17 +85,31 @@ def engagement(
     duration = heatmap_math.content_duration(registered, [] if registered else store.duration_histogram(query))
     if duration is None:
         return Engagement(timeframe_s, 0, None, np.zeros(0))
-    return _curve(timeframe_s, duration, store.coverage(query, duration, registered is not None), with_hotspots)
+    # Hotspots weigh per-view seeks beside the curve: the rollups' other layers (only then read).
+    coverage = store.coverage(query, duration, registered is not None, layers=with_hotspots)
+    return _curve(timeframe_s, duration, coverage, with_hotspots)
 
 
 def _curve(timeframe_s: tuple[int, int], duration: int, coverage: Coverage, with_hotspots: bool = False) -> Engagement:
     n_views = coverage.n_views + coverage.raw.n_views
     if n_views == 0:
         return Engagement(timeframe_s, 0, duration, np.zeros(0))
-    watched = coverage.watched + heatmap_math.watched_scaled(coverage.raw, duration)
-    values = heatmap_math.values_from_watched(watched, n_views, duration)
-    spots = hotspot_math.detect(values, n_views, duration) if with_hotspots else []
+    if not with_hotspots:
+        watched = coverage.watched + heatmap_math.watched_scaled(coverage.raw, duration)
+        return Engagement(timeframe_s, n_views, duration, heatmap_math.values_from_watched(watched, n_views, duration))
+    layers = _coverage_layers(coverage, duration)
+    values = heatmap_math.values_from_watched(layers.watched, n_views, duration)
+    spots = hotspot_math.detect(values, n_views, duration,
+                                seeks=hotspot_math.Seeks.from_coverage(layers, n_views, duration))
     return Engagement(timeframe_s, n_views, duration, values, spots)
+
+
+def _coverage_layers(coverage: Coverage, duration: int) -> heatmap_math.CoverageLayers:
+    """Every layer of the counted views: the rollup sums (a coverage read with `layers`) plus
+    the layers of the views read raw, exact integers like the watched one."""
+    raw = heatmap_math.coverage_layers(coverage.raw, duration)
+    return heatmap_math.CoverageLayers(coverage.watched + raw.watched, coverage.landed + raw.landed,
+                                       coverage.present + raw.present)
 
 
 def engagements(store: Store, environment: Environment, scope: Scope, scope_ids: Sequence[str],
@@ -127,7 +141,7 @@ class Layers:
 def layers(store: Store, environment: Environment, scope: Scope, scope_id: str, timeframe_s: tuple[int, int],
            now_ms: int, idle_timeout_s: float, filters: Filters = ()) -> Layers:
     """The heatmap with its rewatch, arrival and departure layers, from the counted views read raw
-    (rollups hold only the union coverage, so this reads every counted view in the window)."""
+    (rollups hold none of these, so this reads every counted view in the window)."""
     query = _query(store, environment, scope, scope_id, timeframe_s, now_ms, idle_timeout_s, filters)
     ranges = store.view_ranges(query)
     durations, counts = np.unique(ranges.reported_durations_ms, return_counts=True)
