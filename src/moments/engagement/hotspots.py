@@ -30,7 +30,8 @@ The method, in short (docs/hotspots.md has the formulas):
    onset); the skipped share (present before and after, not watching) rising beyond its
    trend is a cold spot, even where the heatmap's dip looks like a cliff followed by a peak.
    Both layers are tested with steps 1-3 as curves of their own; a burst of landings at the
-   end of a skipped stretch is those viewers coming back, not a peak.
+   end of a skipped stretch is those viewers coming back, not a peak. A seek moment takes
+   the place of the heatmap's moments of its sign that it overlaps.
 """
 
 from __future__ import annotations
@@ -353,7 +354,8 @@ def detect(
     seeks: Seeks | None = None,
 ) -> list[Hotspot]:
     """Peaks and cold spots of a heatmap, strongest peaks first; with `seeks`, also those the
-    per-view evidence shows where the heatmap alone cannot tell them from its trend."""
+    per-view evidence shows where the heatmap alone cannot tell them from its trend, and
+    the ranges it marks in place of the heatmap's."""
     y = np.asarray(values, dtype=np.float64)
     if n_views < settings.min_views or y.size < max(3, settings.min_buckets):
         return []
@@ -361,8 +363,8 @@ def detect(
     bucket_ms = duration_ms / y.size
     found = [c for c in candidates(y, fit, n_views, bucket_ms, settings) if c.inside(y.size) and _has_edges(y, c, bucket_ms)]
     for c in _seek_moments(y, seeks, n_views, duration_ms, settings) if seeks is not None else []:
-        if not any(c.peak == f.peak and c.lo < f.hi and f.lo < c.hi for f in found):
-            found.append(c)
+        # Where viewers seek marks a moment's edges more closely than the heatmap's deviation.
+        found = [f for f in found if not (c.peak == f.peak and c.lo < f.hi and f.lo < c.hi)] + [c]
     return order([Hotspot(round(c.lo * bucket_ms), round(c.hi * bucket_ms), round(score(c.observed, c.expected), 4))
                   for c in found], "desc")
 
