@@ -197,6 +197,10 @@ def test_idle_views_are_closed_by_the_background_task(start_server):
         while server.store.get_view(tenant.environment_id, view_id).view_end_ms is None:
             assert time.time() < deadline, "idle view was never closed"
             time.sleep(0.1)
+        # The housekeeping thread counts the views it closed once the store has closed them.
+        while metric(c.get("/metrics").text, "moments_views_completed_total") == 0:
+            assert time.time() < deadline, "the closed view was never counted"
+            time.sleep(0.1)
         assert metric(c.get("/metrics").text, "moments_views_completed_total") == 1
     view = server.store.get_view(tenant.environment_id, view_id)
     assert view.view_end_ms == view.last_event_ms and view.view_end_ms > view.view_start_ms
