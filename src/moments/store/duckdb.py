@@ -22,6 +22,7 @@ from moments.store import rollups
 from moments.engagement.heatmap import bucket_count
 from moments.store.base import Coverage, Grid, ViewQuery
 from moments.store.filtering import filter_conditions
+from moments.store.following import EVERYTHING, Change, FollowingCache, Rows, Starts
 from moments.store.lru import LOOKUP_CACHE_ENTRIES, LRUCache
 from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, budgeted_page_sql, keyset_pages
 
@@ -43,6 +44,7 @@ VIEW_COLUMNS = (
 
 
 PREFIX_CACHE_BYTES = 512 * 1024 * 1024
+RAW_CACHE_BYTES = 128 * 1024 * 1024
 HOUSEKEEPING_BATCH = 2_000  # idle views closed per transaction
 
 
@@ -102,7 +104,12 @@ class DuckDBStore:
         self._rollup_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollups")
         # Read-through caches, kept coherent by the writes below (one process owns the file).
         # Each bounded: a flood of made-up ids must not grow memory (misses of assets are cached).
-        self._prefixes: LRUCache[tuple, RollupPrefix] = LRUCache(PREFIX_CACHE_BYTES, lambda prefix: prefix.nbytes)
+        # Rollup running sums and the raw views of edge partitions follow commits: a write drops
+        # only what it changes, so reads of other content, partitions or environments keep them.
+        self._prefixes: FollowingCache[tuple, RollupPrefix] = FollowingCache(PREFIX_CACHE_BYTES,
+                                                                             lambda prefix: prefix.nbytes)
+        self._raw: FollowingCache[tuple, pa.Table] = FollowingCache(RAW_CACHE_BYTES, lambda table: table.nbytes)
+        self._changes: dict[str, Change] = {}  # what the open transaction changed, per environment
         self._tokens: LRUCache[str, Token | None] = LRUCache(LOOKUP_CACHE_ENTRIES)
         self._environments: LRUCache[tuple[str, str], Environment | None] = LRUCache(LOOKUP_CACHE_ENTRIES)
         self._assets: LRUCache[tuple[str, str, str], Asset | None] = LRUCache(LOOKUP_CACHE_ENTRIES)
@@ -320,7 +327,7 @@ class DuckDBStore:
     def bulk_upsert_views(self, table: pa.Table) -> set[str]:
         """The bulk path: an Arrow table with VIEW_COLUMNS (one environment, unique view_ids)."""
         environment_id = table["environment_id"][0].as_py()
-        with self._lock, self._transaction(environment_id):
+        with self._lock, self._transaction(environment_id, noted=True):
             refused = self._owned_elsewhere(environment_id, table["view_id"], from_beacons=False)
             self._write_views(environment_id, without_views(table, refused))
         return refused
@@ -360,27 +367,46 @@ class DuckDBStore:
                        f"FROM incoming_views WHERE {_UNROLLED_SQL}")
         finally:
             self._conn.unregister("incoming_views")
+        self._note_starts(environment_id, table["view_start_ms"])
+        self._note_starts(environment_id, old["view_start_ms"])
         if old.num_rows:  # a replaced view may take the last trace of an id with it
             self._known_ids.clear()
         self._apply_rollups(environment_id, rollups.RollupSteps.summed(
             [(incoming.result(), 1), (rollups.rollup_steps(old, index), -1)]))
 
     @contextlib.contextmanager
-    def _transaction(self, *environment_ids: str) -> Iterator[set[str]]:
+    def _transaction(self, *environment_ids: str, noted: bool = False) -> Iterator[set[str]]:
         """One transaction. It yields the set of environments it changes (`environment_ids`,
-        and any the body adds): their data versions move when it commits."""
+        and any the body adds): their data versions move when it commits. With `noted`, the body
+        notes what it changes (`_note`), and cached reads of anything else stay; else every
+        cached read of those environments goes."""
         touched = set(environment_ids)
+        self._changes.clear()
         self._exec("BEGIN")
         try:
             yield touched
         except BaseException:
+            self._changes.clear()
             with contextlib.suppress(duckdb.Error):  # a failed ROLLBACK must not hide why
                 self._exec("ROLLBACK")
             raise
         with self._commit_lock:
             self._exec("COMMIT")
             for environment_id in touched:
-                self._versions[environment_id] = self._versions.get(environment_id, 0) + 1
+                version = self._versions[environment_id] = self._versions.get(environment_id, 0) + 1
+                change = self._changes.get(environment_id, Change()) if noted else EVERYTHING
+                for cache in (self._prefixes, self._raw):
+                    cache.changed(environment_id, version, change)
+            self._changes.clear()
+
+    def _note(self, environment_id: str, change: Change) -> None:
+        """Note, in the open transaction, a change to the environment's rows or views."""
+        self._changes[environment_id] = self._changes.get(environment_id, Change()).joined(change)
+
+    def _note_starts(self, environment_id: str, starts: pa.ChunkedArray | pa.Array) -> None:
+        if len(starts):
+            low, high = pc.min_max(starts).values()
+            self._note(environment_id, Change(starts=(low.as_py(), high.as_py())))
 
     def data_version(self, environment_id: str) -> int | None:
         """Moves with every committed change of the environment's views, assets or rollups
@@ -402,8 +428,7 @@ class DuckDBStore:
         deltas = deltas.changes()
         if not deltas.keys:
             return
-        touched = {(environment_id, key[0], key[1]) for key in deltas.keys}
-        self._prefixes.drop(lambda key: key[:3] in touched)
+        self._note(environment_id, Change(rows=frozenset((key[0], key[1]) for key in deltas.keys)))
         self._conn.register("rollup_keys", deltas.to_arrow().select(["scope", "scope_id", "partition_ms", "duration_ms"]))
         try:
             stored = self._conn.sql(
@@ -426,8 +451,8 @@ class DuckDBStore:
             self._conn.unregister("rollup_rows")
 
     def _rebuild_rollups(self, environment_id: str, asset_id: str, playback_ids: set[str]) -> None:
-        """Recompute the asset's rows and these playback IDs' rows from the raw views."""
-        self._prefixes.drop(lambda key: key[0] == environment_id)
+        """Recompute the asset's rows and these playback IDs' rows from the raw views (in a
+        transaction that is not `noted`: every cached read of the environment goes)."""
         self._exec(
             "DELETE FROM rollups WHERE environment_id = $env AND ((split_part(scope, '|', 1) = 'asset' "
             "AND scope_id = $asset) OR (split_part(scope, '|', 1) = 'playback_id' AND list_contains($pids, scope_id)))",
@@ -561,7 +586,7 @@ class DuckDBStore:
         missing: dict[tuple[str, str, int], list[str]] = {}
         for key in keys:
             for layer in layers:
-                prefix = self._prefixes.get((environment_id, *key, layer, version))
+                prefix = self._prefixes.get((environment_id, *key, layer), version)
                 if prefix is None:
                     missing.setdefault(key, []).append(layer)
                 else:
@@ -581,7 +606,8 @@ class DuckDBStore:
                 for layer in wanted:
                     prefix = RollupPrefix.of(rows.slice(bounds[i], bounds[i + 1] - bounds[i]), bucket_count(key[2]),
                                              layer)
-                    self._prefixes.put((environment_id, *key, layer, version), prefix)
+                    self._prefixes.put((environment_id, *key, layer), environment_id, version,
+                                       Rows(key[0], key[1]), prefix)
                     between[key, layer] = prefix.between(*parts)
         return {key: (between[key, layers[0]][0], np.stack([between[key, layer][1] for layer in layers]))
                 for key in keys}
@@ -631,21 +657,34 @@ class DuckDBStore:
         if not grids:
             return {}
         plan, parts = rollups.query_plan(query, rollups.SLICE_PARTITION_MS)
-        params = {**_window_params(query), **_grid_params(grids), "p0": parts[0], "p1": parts[1]}
         read = rollups.layers_read(layers)
-        summed: dict[str, tuple[int, np.ndarray]] = {}
+        keys = [(term, scope_id, grid.duration_ms) for scope_id, grid in grids.items() for term, _ in plan.terms]
+        if plan.terms and all(grid.registered for grid in grids.values()):
+            sums, table = self._followed(query, grids, plan.grain, parts, keys, read)
+        else:
+            sums, table = self._read_coverages(query, grids, plan, parts, keys, read)
+        table = table.sort_by("sid")
+        ids = table["sid"].to_numpy(zero_copy_only=False)
+        coverages = {}
+        for scope_id, grid in grids.items():
+            n_views, coverage = 0, np.zeros((len(read), bucket_count(grid.duration_ms)), dtype=np.int64)
+            for term, sign in plan.terms:
+                n, c = sums[(term, scope_id, grid.duration_ms)]
+                n_views, coverage = n_views + sign * n, coverage + sign * c
+            a, b = np.searchsorted(ids, scope_id, side="left"), np.searchsorted(ids, scope_id, side="right")
+            coverages[scope_id] = rollups.coverage(n_views, coverage, range_set_from_arrow(table.slice(a, b - a)))
+        return coverages
+
+    def _read_coverages(self, query: ViewQuery, grids: Mapping[str, Grid], plan: rollups.RollupPlan,
+                        parts: tuple[int, int], keys: list[tuple[str, str, int]], read: tuple[str, ...],
+                        ) -> tuple[dict[tuple[str, str, int], tuple[int, np.ndarray]], pa.Table]:
+        """Rollup sums and the views read raw (sid, range_starts, range_ends, duration_ms), for
+        any query: the raw views are read in SQL each time."""
+        params = {**_window_params(query), **_grid_params(grids), "p0": parts[0], "p1": parts[1]}
         # One snapshot for the rollup sums and the raw reads: a view that a commit moves
         # from the raw side into rollups counts once, never twice or not at all.
         with self._snapshot(query.environment_id) as version:
-            sums = self._rollup_sums(query.environment_id, [
-                (term, scope_id, grid.duration_ms) for scope_id, grid in grids.items() for term, _ in plan.terms],
-                read, version, parts)
-            for scope_id, grid in grids.items():
-                n_views, coverage = 0, np.zeros((len(read), bucket_count(grid.duration_ms)), dtype=np.int64)
-                for term, sign in plan.terms:
-                    n, c = sums[(term, scope_id, grid.duration_ms)]
-                    n_views, coverage = n_views + sign * n, coverage + sign * c
-                summed[scope_id] = (n_views, coverage)
+            sums = self._rollup_sums(query.environment_id, keys, read, version, parts)
             # Without a registered duration, views on other grids are read raw, if there are any.
             others = {row[0] for row in self._read(
                 f"WITH {_GRIDS} SELECT DISTINCT sid FROM rollups JOIN grids ON scope_id = sid "
@@ -656,15 +695,56 @@ class DuckDBStore:
                 } if not all(grid.registered for grid in grids.values()) else set()
             params["grid_others"] = [scope_id in others for scope_id in grids]
             table = self._read_arrow(f"WITH {_GRIDS} " + " UNION ALL ".join(
-                _member_views(query, "range_starts, range_ends, duration_ms", part)
+                _member_views(query, RAW_COLUMNS, part)
                 for part in _unheld_parts("grid_registered", "grid_others" if others else "false")), params)
-        table = table.sort_by("sid")
-        ids = table["sid"].to_numpy(zero_copy_only=False)
-        coverages = {}
-        for scope_id, (n_views, coverage) in summed.items():
-            a, b = np.searchsorted(ids, scope_id, side="left"), np.searchsorted(ids, scope_id, side="right")
-            coverages[scope_id] = rollups.coverage(n_views, coverage, range_set_from_arrow(table.slice(a, b - a)))
-        return coverages
+        return sums, table
+
+    def _followed(self, query: ViewQuery, grids: Mapping[str, Grid], grain: int, parts: tuple[int, int],
+                  keys: list[tuple[str, str, int]], read: tuple[str, ...],
+                  ) -> tuple[dict[tuple[str, str, int], tuple[int, np.ndarray]], pa.Table]:
+        """What _read_coverages returns, for ids with registered durations, from reads cached
+        whole and followed across commits: the rollups' running sums, the views starting in the
+        window's edge partitions (picked out of them by start and idleness here), and the scope's
+        views in progress. With all of them cached no SQL runs (another window over content read
+        before: the common case); else the missing ones are read in one snapshot."""
+        environment_id = query.environment_id
+        pieces = _raw_pieces(query, grids, grain, parts)
+        with self._commit_lock:
+            version = self._versions.get(environment_id, 0)
+        sums = self._cached_sums(environment_id, keys, read, version, parts)
+        tables = [self._raw.get(key, version) for key, _, _ in pieces]
+        if sums is None or any(table is None for table in tables):
+            with self._snapshot(environment_id) as version:
+                sums = self._rollup_sums(environment_id, keys, read, version, parts)
+                tables = [self._piece(query, grids, key, depends, version, part) for key, depends, part in pieces]
+        kept = [_counted_rows(table, key, query, parts) for table, (key, _, _) in zip(tables, pieces)]
+        return sums, pa.concat_tables(kept) if kept else _no_raw_views()
+
+    def _cached_sums(self, environment_id: str, keys: list[tuple[str, str, int]], layers: tuple[str, ...],
+                     version: int, parts: tuple[int, int]) -> dict[tuple[str, str, int], tuple[int, np.ndarray]] | None:
+        """_rollup_sums from cached running sums only; None if any is not cached for `version`."""
+        prefixes = {(key, layer): self._prefixes.get((environment_id, *key, layer), version)
+                    for key in keys for layer in layers}
+        if any(prefix is None for prefix in prefixes.values()):
+            return None
+        between = {pair: prefix.between(*parts) for pair, prefix in prefixes.items()}
+        return {key: (between[key, layers[0]][0], np.stack([between[key, layer][1] for layer in layers]))
+                for key in keys}
+
+    def _piece(self, query: ViewQuery, grids: Mapping[str, Grid], key: tuple, depends: Starts, version: int,
+               part: str) -> pa.Table:
+        """The candidate views of one raw piece (RAW_PIECE_COLUMNS) at `version`: cached, or read
+        in this thread's snapshot of it and cached. Every view of the ids starting in
+        [depends.lo, depends.hi) that meets `part`, idle or not (each query applies its window
+        and idleness)."""
+        cached = self._raw.get(key, version)
+        if cached is not None:
+            return cached
+        params = {**_window_params(query), **_grid_params(grids), "start": depends.lo, "end": depends.hi,
+                  "idle_before": ALWAYS_IDLE}
+        table = self._read_arrow(f"WITH {_GRIDS} " + _member_views(query, RAW_PIECE_COLUMNS, part), params)
+        self._raw.put(key, query.environment_id, version, depends, table)
+        return table
 
     def finalize_idle_views(self, idle_before_ms: int) -> int:
         """Close idle views HOUSEKEEPING_BATCH at a time, one transaction each, so readers and
@@ -675,7 +755,7 @@ class DuckDBStore:
         return closed
 
     def _finalize_batch(self, idle_before_ms: int) -> int:
-        with self._lock, self._transaction() as touched:
+        with self._lock, self._transaction(noted=True) as touched:
             closed = self._conn.sql(
                 "UPDATE views SET view_end_ms = greatest(view_start_ms, coalesce(last_event_ms, view_start_ms)) "
                 "WHERE (environment_id, view_id) IN (SELECT (environment_id, view_id) FROM views "
@@ -691,6 +771,7 @@ class DuckDBStore:
                 self._conn.unregister("closed_views")
             for environment_id in set(closed["environment_id"].to_pylist()):
                 mine = closed.filter(pc.equal(closed["environment_id"], environment_id))
+                self._note_starts(environment_id, mine["view_start_ms"])
                 self._apply_rollups(environment_id, rollups.rollup_steps(mine, self._asset_index(environment_id)))
                 touched.add(environment_id)
         return closed.num_rows
@@ -725,7 +806,6 @@ class DuckDBStore:
             self._exec("DELETE FROM rollups WHERE environment_id = $env AND partition_ms < $cutoff", params)
             if removed:
                 touched.add(environment_id)
-                self._prefixes.drop(lambda key: key[0] == environment_id)
                 self._known_ids.clear()
         return removed
 
@@ -746,7 +826,7 @@ class DuckDBStore:
         if not views:
             return set()
         table = views_to_arrow(environment_id, views, received_at_ms)
-        with self._lock, self._transaction(environment_id):
+        with self._lock, self._transaction(environment_id, noted=True):
             refused = self._owned_elsewhere(environment_id, table["view_id"], from_beacons=True)
             self._write_views(environment_id, without_views(table, refused))
             kept = [(v.view_id, fold) for v, fold in zip(views, folds) if v.view_id not in refused]
@@ -790,6 +870,43 @@ def _unheld_parts(registered: str, other_grids: str) -> list[str]:
         parts.append(f"{inside} AND {other_grids} AND view_end_ms IS NOT NULL AND duration_ms > 0 "
                      "AND duration_ms <> grid_ms")
     return parts
+
+
+# The raw side of a coverage query, and the cached pieces it is picked from (with each view's
+# start and whether it is still open, to apply a window and idleness to).
+RAW_COLUMNS = "range_starts, range_ends, duration_ms"
+RAW_PIECE_COLUMNS = f"view_start_ms, view_end_ms IS NULL AS open, received_at_ms, {RAW_COLUMNS}"
+ALWAYS_IDLE = 2**62  # an idle_before that every view passes
+_OPEN_PART = "view_end_ms IS NULL AND view_id IN (SELECT view_id FROM unrolled_views WHERE environment_id = $env)"
+
+
+def _raw_pieces(query: ViewQuery, grids: Mapping[str, Grid], grain: int,
+                parts: tuple[int, int]) -> list[tuple[tuple, Starts, str]]:
+    """(cache key, what it depends on, SQL condition) of each piece the raw side of a query
+    on registered grids is picked from: each partition of `grain` the window only partly
+    covers, and, if it spans whole partitions, the ids' views in progress."""
+    shape = (query.environment_id, query.scope, query.filters, tuple(sorted(grids)))
+    first, (p0, p1) = int(rollups.partition_of(query.start_ms, grain)), parts
+    edges = sorted(set(range(first, p0, grain)) | set(range(p1, query.end_ms, grain)))
+    pieces = [((*shape, "edge", grain, edge), Starts(edge, edge + grain), "true") for edge in edges]
+    if p0 < p1:
+        pieces.append(((*shape, "open"), Starts(-ALWAYS_IDLE, ALWAYS_IDLE), _OPEN_PART))
+    return pieces
+
+
+def _counted_rows(piece: pa.Table, key: tuple, query: ViewQuery, parts: tuple[int, int]) -> pa.Table:
+    """The views of a cached piece that count for `query` (sid and RAW_COLUMNS): in its window
+    (the views in progress: in its whole partitions), and closed or idle."""
+    start = piece["view_start_ms"]
+    lo, hi = (parts if key[-1] == "open" else (query.start_ms, query.end_ms))
+    counted = pc.and_kleene(pc.and_(pc.greater_equal(start, lo), pc.less(start, hi)), pc.or_kleene(
+        pc.invert(piece["open"]), pc.less(piece["received_at_ms"], query.idle_before_ms)))
+    return piece.filter(counted).select(["sid", "range_starts", "range_ends", "duration_ms"])
+
+
+def _no_raw_views() -> pa.Table:
+    return pa.table({"sid": pa.array([], pa.string()), "range_starts": pa.array([], pa.list_(pa.int64())),
+                     "range_ends": pa.array([], pa.list_(pa.int64())), "duration_ms": pa.array([], pa.int64())})
 
 
 # The ids a batch asks for, with their grids (parameters: _grid_params).

@@ -59,8 +59,11 @@ class LRUCache(Generic[K, V]):
                 self.used -= freed
 
     def drop(self, predicate: Callable[[K], bool]) -> None:
+        self.drop_where(lambda key, _: predicate(key))
+
+    def drop_where(self, predicate: Callable[[K, V], bool]) -> None:
         with self._lock:
-            for key in [k for k in self._items if predicate(k)]:
+            for key in [k for k, (value, _) in self._items.items() if predicate(k, value)]:
                 self.used -= self._items.pop(key)[1]
 
     def clear(self) -> None:
