@@ -104,37 +104,64 @@ def post_request(authority: str, path: str, token: tuple[str, str], body: bytes,
     return head + b"Content-Type: %s\r\nContent-Length: %d\r\n\r\n%s" % (content_type.encode(), len(body), body)
 
 
-def _flood(base_url: str, env_key: str, clients: int, seconds: float, ready, results) -> None:
+class RenewedPool(Pool):
+    """Viewers rendered beforehand, a new batch (fresh view ids) whenever one is used up: a flood of any length."""
+
+    def __init__(self, scenarios: list, tag: str, count: int) -> None:
+        super().__init__(scenarios, f"{tag}0-", count)
+        self.scenarios, self.tag, self.count, self.batches = scenarios, tag, count, 1
+
+    def take(self):
+        viewer = super().take()
+        if viewer is None:
+            self.viewers = [beacons.render(self.scenarios[i % len(self.scenarios)], f"{self.tag}{self.batches}-{i}")
+                            for i in range(self.count)]
+            self.next, self.batches = 0, self.batches + 1
+            viewer = super().take()
+        return viewer
+
+
+FLOOD_CHUNK_S = 2.0  # the flood runs in chunks of this length until told to stop
+
+
+def _flood(base_url: str, env_key: str, clients: int, ready, stop, results) -> None:
     target = beacons.Target(base_url, env_key)
     scenarios = beacons.load_scenarios(env_key, target.authority)
-    load = Load(clients, seconds)
-    pool = Pool(scenarios, "flood", beacons.pool_size(load, 2000, scenarios))
+    pool = RenewedPool(scenarios, "flood", 2000)
     tally = Tally()
     ready.set()
+
+    async def run() -> None:
+        while not stop.is_set():
+            await beacons.clients(target.host, target.port, Load(clients, FLOOD_CHUNK_S), pool, tally,
+                                  time.monotonic() + FLOOD_CHUNK_S)
+
     started = time.monotonic()
-    asyncio.run(beacons.clients(target.host, target.port, load, pool, tally, started + seconds))
-    elapsed = max(seconds, tally.last_ack - started)
+    asyncio.run(run())
+    elapsed = time.monotonic() - started
     results.put({"clients": clients, "seconds": elapsed, "posts": tally.posts, "events": tally.events,
                  "posts_per_s": tally.posts / elapsed, "events_per_s": tally.events / elapsed,
-                 "non_2xx": dict(tally.answers), "pool_exhausted": tally.pool_exhausted,
-                 "scenarios": len(scenarios), "pool": len(pool.viewers)})
+                 "ack_p50_ms": percentile(tally.latencies_ms, 50), "ack_p99_ms": percentile(tally.latencies_ms, 99),
+                 "non_2xx": dict(tally.answers), "scenarios": len(scenarios), "viewers_rendered":
+                 pool.batches * pool.count})
 
 
 class Flood:
     """beacons.py's back-to-back beacon clients (captured mux-embed POSTs, fresh view ids) in a
-    forked process for `seconds`, started when its viewers are rendered; `result()` waits for it."""
+    forked process, from when its first viewers are rendered until `stop()`, which returns its tally."""
 
-    def __init__(self, base_url: str, env_key: str, clients: int, seconds: float) -> None:
+    def __init__(self, base_url: str, env_key: str, clients: int) -> None:
         context = multiprocessing.get_context("fork")
-        self.ready, self.results = context.Event(), context.Queue()
-        self.process = context.Process(target=_flood, args=(base_url, env_key, clients, seconds, self.ready,
+        self.ready, self.stopping, self.results = context.Event(), context.Event(), context.Queue()
+        self.process = context.Process(target=_flood, args=(base_url, env_key, clients, self.ready, self.stopping,
                                                             self.results), daemon=True)
         self.process.start()
         if not self.ready.wait(300):
             self.process.kill()
             raise RuntimeError("the beacon flood did not start")
 
-    def result(self) -> dict:
-        out = self.results.get(timeout=beacons.GRACE_S + 600)
+    def stop(self) -> dict:
+        self.stopping.set()
+        out = self.results.get(timeout=beacons.GRACE_S + 120)
         self.process.join(60)
         return out

@@ -42,7 +42,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import duckdb
 import httpx
@@ -167,9 +167,11 @@ FROM numbers(B) AS t LEFT JOIN steps ON steps.i = toInt64(t.number) ORDER BY b
 class Log:
     def __init__(self, path: Path | None) -> None:
         self.file = path.open("w") if path else None
+        self.records: list[dict] = []
 
     def __call__(self, event: str, **fields) -> dict:
         record = {"event": event, **fields}
+        self.records.append(record)
         text = json.dumps(record)
         print(text, flush=True)
         if self.file:
@@ -381,7 +383,7 @@ def uncached_path(path: str, extra: str, now_s: int) -> Callable[[int], str]:
 
 
 def cold(base: str, token: tuple[str, str], path: str, extra: str, repeats: int, limit_s: float, tag: str,
-         now_ms: int) -> dict:
+         now_ms: int, counter: Iterator[int]) -> dict:
     """`repeats` times (at least 3; fewer when they take over limit_s): write one view of the asset (POST /v1/views, applied before its answer),
     then time the next query (the cached URL: the write moved the data version and dropped the
     asset's cached sums, so it computes)."""
@@ -391,7 +393,7 @@ def cold(base: str, token: tuple[str, str], path: str, extra: str, repeats: int,
         authority = base.removeprefix("http://")
         host, port = authority.split(":")
         connection = Connection(host, int(port))
-        writes, queries, statuses = [], [], []
+        writes, queries, seconds, statuses = [], [], [], []
         give_up = time.monotonic() + limit_s
         for k in range(repeats):
             if k >= 3 and time.monotonic() > give_up:
@@ -409,15 +411,24 @@ def cold(base: str, token: tuple[str, str], path: str, extra: str, repeats: int,
             statuses.append(status)
             if status == 200:
                 queries.append(ms)
+            # The same query again at once (another window, so not the response cache): the store warm again.
+            status, ms = await httpload.timed_get(connection, authority, uncached_path(path, extra, now_ms // 1000)(
+                next(counter)), token)
+            statuses.append(status)
+            if status == 200:
+                seconds.append(ms)
         connection.close()
         return {"samples": len(queries), "p50_ms": percentile(queries, 50), "p99_ms": percentile(queries, 99),
                 "max_ms": max(queries, default=None), "write_p50_ms": percentile(writes, 50),
+                "next_p50_ms": percentile(seconds, 50), "next_p99_ms": percentile(seconds, 99),
                 "non_200": {str(s): statuses.count(s) for s in set(statuses) if s != 200}}
     return asyncio.run(run())
 
 
 def over_http(url: str, env_key: str, issued: accounts.IssuedToken, n_views: int, now_ms: int, plan_: dict,
-              folder: Path, log: Log) -> None:
+              folder: Path, log: Log, slow: dict[str, float]) -> None:
+    """Every endpoint in every mode. `slow` endpoints (one computation takes over plan_["slow_ms"] in
+    process) get one connection only: many would queue for minutes behind each other."""
     token = (issued.token.token_id, issued.secret)
     server, base = serve(url, folder / f"server-{n_views}.log")
     now_s = now_ms // 1000
@@ -425,26 +436,32 @@ def over_http(url: str, env_key: str, issued: accounts.IssuedToken, n_views: int
     seconds = plan_["seconds"]
 
     def measure(name: str, mode: str, path_of: Callable[[int], str], connections: int, **extra) -> None:
-        result = httpload.get_load(base, path_of, counter, token, connections, seconds)
+        result = httpload.get_load(base, path_of, itertools.count() if mode == "cached" else counter, token,
+                                   connections, seconds)
         log("http", n=n_views, endpoint=name, mode=mode, **result.json(), **extra)
 
     try:
         for name, path, extra in ENDPOINTS:
-            httpload.get_load(base, uncached_path(path, extra, now_s), counter, token, 4, plan_["warm_s"])  # warm-up
-            for connections in plan_["connections"]:
-                measure(name, "cached", cached_path(path, extra), connections)
-            for connections in plan_["connections"]:
-                measure(name, "uncached", uncached_path(path, extra, now_s), connections)
+            if name in slow:
+                log("slow", n=n_views, endpoint=name, in_process_ms=slow[name], connections=1)
+            httpload.get_load(base, uncached_path(path, extra, now_s), counter, token, 1 if name in slow else 4,
+                              plan_["warm_s"])  # warm-up
+            for mode, path_of in (("cached", cached_path(path, extra)), ("uncached", uncached_path(path, extra, now_s))):
+                for connections in plan_["connections"]:
+                    if connections == 1 or name not in slow:
+                        measure(name, mode, path_of, connections)
         for name, path, extra in ENDPOINTS:
             log("cold", n=n_views, endpoint=name, **cold(base, token, path, extra, plan_["cold_repeats"], plan_["cold_s"],
-                                                         f"{n_views}-{ENDPOINT_NAMES.index(name)}", now_ms))
-        runs = len(ENDPOINTS) * len(plan_["ingest_connections"])
-        flood = httpload.Flood(base, env_key, plan_["flood_clients"], runs * seconds + 1.0)
+                                                         f"{n_views}-{ENDPOINT_NAMES.index(name)}", now_ms, counter))
+        flood = httpload.Flood(base, env_key, plan_["flood_clients"])
         time.sleep(0.5)  # the flood under way
-        for name, path, extra in ENDPOINTS:
-            for connections in plan_["ingest_connections"]:
-                measure(name, "under ingest", uncached_path(path, extra, now_s), connections)
-        log("ingest", n=n_views, **flood.result())
+        try:
+            for name, path, extra in ENDPOINTS:
+                for connections in plan_["ingest_connections"]:
+                    if connections == 1 or name not in slow:
+                        measure(name, "under ingest", uncached_path(path, extra, now_s), connections)
+        finally:
+            log("ingest", n=n_views, **flood.stop())
         log("rss", n=n_views, peak_mib=rss_peak_mb(server.pid))
     finally:
         server.terminate()
@@ -681,24 +698,27 @@ def describe(plan_: dict) -> list[str]:
         "each second are answered from it (layers has no response cache: it computes every time). What a "
         "dashboard refreshing one view sees, not what computing costs.",
         "- **uncached**: request *k* asks `timeframe[]=T-2592000-k&timeframe[]=T-k` (epoch seconds, T the run's "
-        "start, k from a counter over the whole server run): no two requests ask the same window, so none can be "
+        "start, k from one counter over the server run's uncached, under-ingest and after-cold requests): no two requests ask the same window, so none can be "
         "answered from the response cache. Each row's `distinct paths` equals its requests (checked in the log). "
         "The windows' ends are not on hour boundaries, so both ends are read raw, as for a real request.",
         f"- **cold**: {plan_['cold_repeats']} times (fewer if they take over {plan_['cold_s']:.0f} s), one view of "
         "the asset written through `POST /v1/views` (applied before its answer), then the cached URL asked once on "
         "the same connection: the write moved the data version and dropped the asset's cached sums, so it computes "
-        "from the store.",
+        "from the store; then one more query at once (a window of its own), for what follows the first.",
         f"- **under ingest**: uncached, while {plan_['flood_clients']} clients of bench/beacons.py send captured "
         "mux-embed beacons back to back (fresh view ids, the bench environment's env key) into the same server: "
         "views of the captured video (`vid-1`), not of the bench asset, in the same environment (so every beacon "
-        "also moves the environment's data version).", "",
+        "also moves the environment's data version). The flood starts before the first under-ingest "
+        "measurement and stops after the last.", "",
         f"Over HTTP: one `python -m moments serve` process; {plan_['seconds']:g} s per measurement after a "
         f"{plan_['warm_s']:g} s warm-up per endpoint; latency with 1 connection, throughput with {conns} "
         f"connections (under ingest: {ingest}), each sending its next request as soon as the previous one is "
         "answered (bench/httpload.py, on bench/beacons.py's keep-alive HTTP/1.1 client); a refusal (429 or 503 "
         "with Retry-After) is counted beside the figure and the connection waits as told. Throughput counts 200 "
         "answers only. /relative runs at most 2 computations per environment at once (`api/shares.py`): more "
-        "concurrent ones are refused with 429 and `Retry-After: 1`. In process: the same "
+        "concurrent ones are refused with 429 and `Retry-After: 1`. An endpoint whose computation takes over "
+        f"{plan_['slow_ms']:.0f} ms in process is measured with one connection only (many would queue for minutes); "
+        "its throughput cells say so. In process: the same "
         f"computations called directly, {plan_['in_process_s']:g} s each (at least 3 calls), on the same window "
         "every call and on a distinct window every call (the same k scheme).",
     ]
@@ -747,13 +767,16 @@ def render_queries(records: list[dict], kind: str, other: list[dict] | None = No
             out.append(f"| {n:,} | {name} | {pair(run.find('in_process', n=n, endpoint=name, mode='cached'))} | "
                        f"{pair(run.find('in_process', n=n, endpoint=name, mode='uncached'))} |")
     out += ["", "## Over HTTP: latency, one connection (p50 / p99)", "",
-            "| views | endpoint | cached | uncached | cold (after a write) | under ingest |", "|---:|---|---:|---:|---:|---:|"]
+            "| views | endpoint | cached | uncached | cold: first query after a write | the query after it (another "
+            "window) | under ingest |", "|---:|---|---:|---:|---:|---:|---:|"]
     for n in run.sizes:
         for name in ENDPOINT_NAMES:
             c = run.find("cold", n=n, endpoint=name)
             cells = [pair(run.find("http", n=n, endpoint=name, mode=m, connections=1))
                      for m in ("cached", "uncached")]
             cells.append("-" if c is None else f"{pair(c)} ({c['samples']} writes)")
+            cells.append("-" if c is None or c.get("next_p50_ms") is None else
+                         f"{fmt(c['next_p50_ms'])} / {fmt(c['next_p99_ms'])}")
             cells.append(pair(run.find("http", n=n, endpoint=name, mode="under ingest", connections=1)))
             out.append(f"| {n:,} | {name} | " + " | ".join(cells) + " |")
     columns = [("cached", c) for c in plan_["connections"] if c > 1] + \
@@ -764,6 +787,11 @@ def render_queries(records: list[dict], kind: str, other: list[dict] | None = No
             "|---:|---|" + "---:|" * len(columns)]
     for n in run.sizes:
         for name in ENDPOINT_NAMES:
+            slow = run.find("slow", n=n, endpoint=name)
+            if slow:
+                out.append(f"| {n:,} | {name} | " + " | ".join(
+                    [f"not run: one computation takes {fmt(slow['in_process_ms'])} in process"] * len(columns)) + " |")
+                continue
             out.append(f"| {n:,} | {name} | " + " | ".join(
                 per_s(run.find("http", n=n, endpoint=name, mode=m, connections=c)) for m, c in columns) + " |")
     ceiling = run.find("ceiling")
@@ -781,7 +809,8 @@ def render_queries(records: list[dict], kind: str, other: list[dict] | None = No
                    "no figure above is near it.")
     for r in run.all("ingest"):
         out.append(f"- Under ingest ({r['n']:,} views): the beacon clients had {r['posts']:,} POSTs acknowledged "
-                   f"({r['posts_per_s']:,.0f}/s, {r['events_per_s']:,.0f} events/s) over {r['seconds']:.0f} s"
+                   f"({r['posts_per_s']:,.0f}/s, {r['events_per_s']:,.0f} events/s; acknowledgement p50 "
+                   f"{fmt(r['ack_p50_ms'])}, p99 {fmt(r['ack_p99_ms'])}) over {r['seconds']:.0f} s"
                    + (f"; non-2xx {r['non_2xx']}" if r["non_2xx"] else "") + ".")
     out.append("- Answers other than 200: " + (", ".join(f"{k}: {v:,}" for k, v in sorted(non_200.items()))
                                               if non_200 else "none") + ".")
@@ -948,9 +977,9 @@ def render_log(path: Path, out: Path, kind: str, args) -> None:
 # --- the run ----------------------------------------------------------------------------------------------------------
 
 FULL = {"seconds": 4.0, "warm_s": 1.0, "connections": [1, 4, 16], "ingest_connections": [1, 4], "cold_repeats": 20,
-        "cold_s": 30.0, "in_process_s": 2.0, "flood_clients": 4, "ceiling_connections": 16}
+        "cold_s": 20.0, "slow_ms": 500.0, "in_process_s": 2.0, "flood_clients": 4, "ceiling_connections": 16}
 QUICK = {"seconds": 0.5, "warm_s": 0.2, "connections": [1, 4], "ingest_connections": [1], "cold_repeats": 3,
-         "cold_s": 5.0, "in_process_s": 0.2, "flood_clients": 2, "ceiling_connections": 4}
+         "cold_s": 5.0, "slow_ms": 500.0, "in_process_s": 0.2, "flood_clients": 2, "ceiling_connections": 4}
 
 
 def git(*args: str) -> str:
@@ -1017,7 +1046,9 @@ def main() -> None:
             else:
                 ours = in_process(url, environment_id, n, now_ms, plan_["in_process_s"], log)
                 baselines(args.store, path, environment_id, n, now_ms, np.asarray(ours.values), args.quick, log)
-                over_http(url, env_key, token, n, now_ms, plan_, Path(folder), log)
+                slow = {r["endpoint"]: r["p50_ms"] for r in log.records if r["event"] == "in_process"
+                        and r["n"] == n and r["mode"] == "uncached" and r["p50_ms"] > plan_["slow_ms"]}
+                over_http(url, env_key, token, n, now_ms, plan_, Path(folder), log, slow)
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
     log("end", elapsed_s=time.perf_counter() - started)
     log.close()
