@@ -8,12 +8,12 @@ side by side. Definitions: docs/engagement.md ("Compared with what").
 # No "from __future__ import annotations": FastAPI reads these annotations at runtime.
 
 import asyncio
-import json
 import math
 import threading
 import time
 from typing import Annotated, Callable
 
+import orjson
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -79,7 +79,7 @@ async def _cached(request: Request, caller: Caller, key: tuple, label: str,
                 raise not_found(label, str(error)) from None
             except comparison.NotComparable as error:
                 raise bad_request(str(error)) from None
-        return json.dumps(value, separators=(",", ":")).encode()
+        return orjson.dumps(value)
 
     store = request.app.state.store
     version = store.data_version(caller.environment.environment_id)

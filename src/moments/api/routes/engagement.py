@@ -3,10 +3,10 @@
 # No "from __future__ import annotations": FastAPI reads these annotations at runtime.
 
 
-import json
 import time
 from typing import Annotated, Callable, Literal
 
+import orjson
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -110,7 +110,7 @@ async def _respond(request: Request, caller: Caller, scope: Scope, label: str, s
             )
         except stats.UnknownScopeId:
             raise not_found(label, scope_id) from None
-        return json.dumps(render(result), separators=(",", ":")).encode()
+        return orjson.dumps(render(result))
 
     version = store.data_version(caller.environment.environment_id)
     if version is None:
