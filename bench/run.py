@@ -346,7 +346,8 @@ def baselines(kind: str, path: Path, environment_id: str, n_views: int, now_ms: 
 
 # --- over HTTP --------------------------------------------------------------------------------------------------------
 
-def serve(url: str, log_path: Path) -> tuple[subprocess.Popen, str]:
+def serve(url: str, log_path: Path | None = None) -> tuple[subprocess.Popen, str]:
+    log_path = log_path or Path(tempfile.mkstemp(prefix="moments-bench-server-", suffix=".log")[1])
     port = free_port()
     with log_path.open("wb") as out:
         server = subprocess.Popen([sys.executable, "-m", "moments", "serve", "--store", url, "--port", str(port)],
