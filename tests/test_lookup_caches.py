@@ -46,7 +46,7 @@ def test_sized_budget_counts_the_values_weights():
     cache.put("b", b"12345")
     cache.put("c", b"1")
     assert cache.used == 6 and cache.get("a") is None
-    cache.drop(lambda key: key == "b")
+    cache.discard("b")
     assert cache.used == 1 and len(cache) == 1
 
 

@@ -9,7 +9,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
-from typing import Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import duckdb
 import numpy as np
@@ -23,6 +23,7 @@ from moments.engagement.heatmap import bucket_count
 from moments.store.base import Coverage, Grid, ViewQuery
 from moments.store.filtering import filter_conditions
 from moments.store.following import EVERYTHING, Change, FollowingCache, Rows, Starts
+from moments.store.prefix import RollupPrefix
 from moments.store.lru import LOOKUP_CACHE_ENTRIES, LRUCache
 from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, budgeted_page_sql, keyset_pages
 
@@ -45,39 +46,8 @@ VIEW_COLUMNS = (
 
 PREFIX_CACHE_BYTES = 512 * 1024 * 1024
 RAW_CACHE_BYTES = 128 * 1024 * 1024
+PATCHED_KEYS_MAX = 512  # rollup rows a commit may add into cached running sums (more: they are read again)
 HOUSEKEEPING_BATCH = 2_000  # idle views closed per transaction
-
-
-@dataclass(frozen=True)
-class RollupPrefix:
-    """One scope's rollup rows of one coverage layer on one grid as running sums: any run of
-    partitions in O(B)."""
-
-    partitions: np.ndarray  # sorted partition starts
-    n_cum: np.ndarray  # n_cum[k] = views in the first k partitions
-    coverage_cum: np.ndarray  # (P + 1, B)
-
-    @classmethod
-    def of(cls, rows: pa.Table, n_buckets: int, layer: str) -> "RollupPrefix":
-        """From rows (partition_ms, n_views, and the layer's step_columns) in partition order."""
-        coverage = np.zeros((rows.num_rows, n_buckets), dtype=np.int64)
-        if rows.num_rows:
-            buckets, steps = (rows[column].combine_chunks() for column in rollups.step_columns(layer))
-            coverage[pc.list_parent_indices(buckets).to_numpy(), pc.list_flatten(buckets).to_numpy()] = \
-                pc.list_flatten(steps).to_numpy()
-            coverage = np.cumsum(coverage, axis=1)
-        zero = np.zeros((1, n_buckets), dtype=np.int64)
-        return cls(rows["partition_ms"].to_numpy(), np.concatenate(([0], np.cumsum(rows["n_views"].to_numpy()))),
-                   np.concatenate((zero, np.cumsum(coverage, axis=0))))
-
-    @property
-    def nbytes(self) -> int:
-        return self.coverage_cum.nbytes + self.n_cum.nbytes + self.partitions.nbytes
-
-    def between(self, start_ms: int, end_ms: int) -> tuple[int, np.ndarray]:
-        """(views, coverage) of the partitions starting in [start_ms, end_ms)."""
-        a, b = np.searchsorted(self.partitions, [start_ms, end_ms])
-        return int(self.n_cum[b] - self.n_cum[a]), self.coverage_cum[b] - self.coverage_cum[a]
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -110,6 +80,7 @@ class DuckDBStore:
                                                                              lambda prefix: prefix.nbytes)
         self._raw: FollowingCache[tuple, pa.Table] = FollowingCache(RAW_CACHE_BYTES, lambda table: table.nbytes)
         self._changes: dict[str, Change] = {}  # what the open transaction changed, per environment
+        self._deltas: dict[str, list[rollups.RollupSteps]] = {}  # and the rollup deltas it applied
         self._tokens: LRUCache[str, Token | None] = LRUCache(LOOKUP_CACHE_ENTRIES)
         self._environments: LRUCache[tuple[str, str], Environment | None] = LRUCache(LOOKUP_CACHE_ENTRIES)
         self._assets: LRUCache[tuple[str, str, str], Asset | None] = LRUCache(LOOKUP_CACHE_ENTRIES)
@@ -382,11 +353,13 @@ class DuckDBStore:
         cached read of those environments goes."""
         touched = set(environment_ids)
         self._changes.clear()
+        self._deltas.clear()
         self._exec("BEGIN")
         try:
             yield touched
         except BaseException:
             self._changes.clear()
+            self._deltas.clear()
             with contextlib.suppress(duckdb.Error):  # a failed ROLLBACK must not hide why
                 self._exec("ROLLBACK")
             raise
@@ -395,9 +368,33 @@ class DuckDBStore:
             for environment_id in touched:
                 version = self._versions[environment_id] = self._versions.get(environment_id, 0) + 1
                 change = self._changes.get(environment_id, Change()) if noted else EVERYTHING
-                for cache in (self._prefixes, self._raw):
-                    cache.changed(environment_id, version, change)
+                self._prefixes.changed(environment_id, version, change, self._prefix_patch(environment_id))
+                self._raw.changed(environment_id, version, change)
             self._changes.clear()
+            self._deltas.clear()
+
+    def _prefix_patch(self, environment_id: str) -> Callable[[tuple, RollupPrefix], RollupPrefix | None]:
+        """How the committed rollup deltas of the environment update a cached running sum they
+        reach: added to it when they are few (live views completing), else (an import) None:
+        it is read again when asked for."""
+        deltas = self._deltas.get(environment_id, [])
+        steps = rollups.RollupSteps.summed([(delta, 1) for delta in deltas])
+        if len(steps.keys) > PATCHED_KEYS_MAX:
+            return lambda key, prefix: None
+        rows: dict[tuple[str, str, int], list[tuple[int, int, np.ndarray]]] = {}
+        for (scope, scope_id, partition, duration), (n, coverage) in steps.dense().items():
+            rows.setdefault((scope, scope_id, duration), []).append((partition, n, coverage))
+
+        def patch(key: tuple, prefix: RollupPrefix) -> RollupPrefix | None:
+            _, scope, scope_id, duration, layer = key
+            mine = rows.get((scope, scope_id, duration))
+            if not mine:
+                return prefix  # the scope's rows on another grid changed, not these
+            partitions, n, coverage = zip(*mine)
+            layer_rows = np.stack([c[rollups.LAYERS.index(layer)] for c in coverage])
+            return prefix.plus(np.array(partitions, dtype=np.int64), np.array(n, dtype=np.int64), layer_rows)
+
+        return patch
 
     def _note(self, environment_id: str, change: Change) -> None:
         """Note, in the open transaction, a change to the environment's rows or views."""
@@ -429,6 +426,7 @@ class DuckDBStore:
         if not deltas.keys:
             return
         self._note(environment_id, Change(rows=frozenset((key[0], key[1]) for key in deltas.keys)))
+        self._deltas.setdefault(environment_id, []).append(deltas)
         self._conn.register("rollup_keys", deltas.to_arrow().select(["scope", "scope_id", "partition_ms", "duration_ms"]))
         try:
             stored = self._conn.sql(

@@ -103,10 +103,19 @@ class FollowingCache(Generic[K, V]):
                 return
             self._entries.put(key, Entry(environment_id, version, depends, value))
 
-    def changed(self, environment_id: str, version: int, change: Change) -> None:
-        """A commit made `version` of the environment with `change`: drop what it reached. Called
-        under the store's commit lock, before any reader can take that version."""
+    def changed(self, environment_id: str, version: int, change: Change,
+                patch: Callable[[K, V], V | None] | None = None) -> None:
+        """A commit made `version` of the environment with `change`: what it reached is dropped,
+        or replaced by `patch(key, value)` (the value at `version`) unless that gives None or
+        the change is `everything`. Called under the store's commit lock, before any reader can
+        take that version."""
         with self._lock:
             self._log.setdefault(environment_id, deque(maxlen=LOG_LENGTH)).append((version, change))
-            self._entries.drop_where(lambda _, entry: entry.environment_id == environment_id
-                                     and change.reaches(entry.depends))
+            reached = self._entries.items_where(lambda _, entry: entry.environment_id == environment_id
+                                                and change.reaches(entry.depends))
+            for key, entry in reached:
+                value = None if patch is None or change.everything else patch(key, entry.value)
+                if value is None:
+                    self._entries.discard(key)
+                else:
+                    self._entries.put(key, Entry(environment_id, version, entry.depends, value))

@@ -58,13 +58,15 @@ class LRUCache(Generic[K, V]):
                 _, (_, freed) = self._items.popitem(last=False)
                 self.used -= freed
 
-    def drop(self, predicate: Callable[[K], bool]) -> None:
-        self.drop_where(lambda key, _: predicate(key))
-
-    def drop_where(self, predicate: Callable[[K, V], bool]) -> None:
+    def discard(self, key: K) -> None:
         with self._lock:
-            for key in [k for k, (value, _) in self._items.items() if predicate(k, value)]:
-                self.used -= self._items.pop(key)[1]
+            item = self._items.pop(key, None)
+            if item is not None:
+                self.used -= item[1]
+
+    def items_where(self, predicate: Callable[[K, V], bool]) -> list[tuple[K, V]]:
+        with self._lock:
+            return [(k, value) for k, (value, _) in self._items.items() if predicate(k, value)]
 
     def clear(self) -> None:
         with self._lock:
