@@ -11,9 +11,9 @@ import pytest
 
 from moments import accounts, stats
 from moments.engagement.heatmap import coverage_layers
-from moments.model import Asset, Scope
+from moments.model import Asset, Scope, View
 from moments.store.base import ViewQuery
-from moments.store.following import Change, FollowingCache, Rows, Starts
+from moments.store.following import Change, FollowingCache, Rows, Views
 from moments.store.rollups import PARTITION_MS
 
 from test_rollups import DAY_MS, NOW_MS, random_view, raw_result
@@ -71,22 +71,29 @@ def test_cached_reads_follow_every_kind_of_write(store, seed):
 
     store.upsert_views(env, views(300), NOW_MS - 2 * 3_600_000)
     assert_fresh(store, environment)
-    for step in range(12):
-        kind = step % 6
+    for step in range(14):
+        kind = step % 7
         if kind == 0:  # new views, some in progress, anywhere in the three days
             store.upsert_views(env, views(40, 0.6), NOW_MS - 3_600_000)
         elif kind == 1:  # replaced views: old shares out, new ones in, maybe in other partitions
             replaced = [random_view(rng, f"v{i}", completed=rng.random() < 0.7)
                         for i in rng.choice(count, 30, replace=False)]
             store.upsert_views(env, replaced, NOW_MS - 3_600_000)
-        elif kind == 2:  # the neighbour writes: nothing of ours changes
+        elif kind == 2:  # the neighbour writes, and other content of ours: nothing a1 or a2 counts
             store.upsert_views(other.environment_id, views(50), NOW_MS)
+            elsewhere = [View(**{**view.__dict__, "asset_id": "a9", "playback_id": "p9", "video_id": "v9"})
+                         for view in views(30, 0.5)]
+            store.upsert_views(env, elsewhere, NOW_MS - 3_600_000)
         elif kind == 3:  # in-progress views close and move into rollups
             store.finalize_idle_views(NOW_MS - 1_800_000)
         elif kind == 4:  # a registration changes which views an asset counts
             store.put_asset(env, Asset("a2", 125_500, ("p2",) if step % 12 < 6 else ("p2", "p3")))
+        elif kind == 5:  # views an asset counts only through its playback IDs
+            by_playback = [View(**{**view.__dict__, "asset_id": None, "video_id": None,
+                                   "playback_id": str(rng.choice(["p1", "p2"]))}) for view in views(20, 0.5)]
+            store.upsert_views(env, by_playback, NOW_MS - 3_600_000)
         else:  # retention drops the oldest partitions
-            store.expire(NOW_MS + (96 - step // 6) * DAY_MS)
+            store.expire(NOW_MS + (96 - step // 7) * DAY_MS)
         assert_fresh(store, environment)
         assert_fresh(store, environment, idle_s=0)  # in-progress views counted as idle too
 
@@ -127,11 +134,16 @@ def test_a_read_racing_writes_never_leaves_a_stale_entry(store):
 
 def test_an_entry_read_before_a_change_that_reaches_it_is_not_kept():
     cache: FollowingCache[str, str] = FollowingCache(10)
-    cache.changed("e", 1, Change(starts=(100, 199)))
-    cache.put("edge", "e", 0, Starts(150, 250), "old")  # read at version 0, before the change
+    a1 = frozenset({"asset_id:a1", "playback_id:p1"})
+    cache.changed("e", 1, Change(starts=(100, 199), content=frozenset({"playback_id:p1"})))
+    cache.put("edge", "e", 0, Views(150, 250, a1), "old")  # read at version 0, before the change
     assert cache.get("edge", 5) is None
-    cache.put("far", "e", 0, Starts(300, 400), "far")  # the change did not reach it: kept
+    cache.put("far", "e", 0, Views(300, 400, a1), "far")  # the change did not reach it: kept
     assert cache.get("far", 1) == "far" and cache.get("far", 9) == "far"
+    cache.put("other", "e", 0, Views(150, 250, frozenset({"asset_id:a2"})), "a2")  # nor other content
+    assert cache.get("other", 1) == "a2"
+    cache.put("open", "e", 0, Views(0, 10**6, a1, open_only=True), "in progress")  # nor views in progress
+    assert cache.get("open", 1) == "in progress"
     cache.put("rows", "e", 0, Rows("asset", "a1"), "sums")
     assert cache.get("rows", 1) == "sums"
 
@@ -140,13 +152,19 @@ def test_a_change_drops_what_it_reaches_and_keeps_the_rest():
     cache: FollowingCache[str, str] = FollowingCache(10)
     cache.put("a1", "e", 3, Rows("asset", "a1"), "a1 sums")
     cache.put("a2", "e", 3, Rows("asset", "a2"), "a2 sums")
-    cache.put("edge", "e", 3, Starts(0, 100), "edge views")
+    cache.put("edge", "e", 3, Views(0, 100, frozenset({"asset_id:a1"})), "edge views")
+    cache.put("open", "e", 3, Views(0, 100, frozenset({"asset_id:a1"}), open_only=True), "in progress")
     cache.put("other", "f", 3, Rows("asset", "a1"), "another environment's")
     assert cache.get("a1", 2) is None  # a reader of an older snapshot may not use it
-    cache.changed("e", 4, Change(rows=frozenset({("asset", "a1")}), starts=(100, 150)))
+    cache.changed("e", 4, Change(rows=frozenset({("asset", "a1")}), starts=(100, 150),
+                                 content=frozenset({"asset_id:a1"})))
     assert cache.get("a1", 4) is None
     assert cache.get("a2", 4) == "a2 sums" and cache.get("edge", 4) == "edge views"
+    cache.changed("e", 5, Change(starts=(50, 60), content=frozenset({"asset_id:a1"})))  # closed views
+    assert cache.get("edge", 5) is None and cache.get("open", 5) == "in progress"
+    cache.changed("e", 6, Change(starts=(50, 60), content=frozenset({"asset_id:a1"}), open_views=True))
+    assert cache.get("open", 6) is None
     assert cache.get("other", 4) == "another environment's"
-    cache.changed("e", 5, Change(everything=True))
-    assert cache.get("a2", 5) is None and cache.get("edge", 5) is None
-    assert cache.get("other", 5) == "another environment's"
+    cache.changed("e", 7, Change(everything=True))
+    assert cache.get("a2", 7) is None
+    assert cache.get("other", 7) == "another environment's"

@@ -9,7 +9,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import duckdb
 import numpy as np
@@ -22,7 +22,7 @@ from moments.store import rollups
 from moments.engagement.heatmap import bucket_count
 from moments.store.base import Coverage, Grid, ViewQuery
 from moments.store.filtering import filter_conditions
-from moments.store.following import EVERYTHING, Change, FollowingCache, Rows, Starts
+from moments.store.following import EVERYTHING, Change, FollowingCache, Rows, Views, content_ids
 from moments.store.prefix import RollupPrefix
 from moments.store.lru import LOOKUP_CACHE_ENTRIES, LRUCache
 from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, budgeted_page_sql, keyset_pages
@@ -338,8 +338,8 @@ class DuckDBStore:
                        f"FROM incoming_views WHERE {_UNROLLED_SQL}")
         finally:
             self._conn.unregister("incoming_views")
-        self._note_starts(environment_id, table["view_start_ms"])
-        self._note_starts(environment_id, old["view_start_ms"])
+        self._note_views(environment_id, table)
+        self._note_views(environment_id, old)
         if old.num_rows:  # a replaced view may take the last trace of an id with it
             self._known_ids.clear()
         self._apply_rollups(environment_id, rollups.RollupSteps.summed(
@@ -400,10 +400,16 @@ class DuckDBStore:
         """Note, in the open transaction, a change to the environment's rows or views."""
         self._changes[environment_id] = self._changes.get(environment_id, Change()).joined(change)
 
-    def _note_starts(self, environment_id: str, starts: pa.ChunkedArray | pa.Array) -> None:
-        if len(starts):
-            low, high = pc.min_max(starts).values()
-            self._note(environment_id, Change(starts=(low.as_py(), high.as_py())))
+    def _note_views(self, environment_id: str, views: pa.Table, were_open: bool = False) -> None:
+        """Note views written or removed (columns of ROLLUP_INPUT): their starts, content, and
+        whether any is in progress (or `were_open`: it was, and is closed now)."""
+        if views.num_rows:
+            low, high = pc.min_max(views["view_start_ms"]).values()
+            content = set().union(*(content_ids(kind, pc.unique(views[kind]).to_pylist())
+                                    for kind in ("asset_id", "playback_id", "video_id")))
+            open_views = were_open or views["view_end_ms"].null_count > 0
+            self._note(environment_id, Change(starts=(low.as_py(), high.as_py()), content=frozenset(content),
+                                              open_views=open_views))
 
     def data_version(self, environment_id: str) -> int | None:
         """Moves with every committed change of the environment's views, assets or rollups
@@ -706,7 +712,7 @@ class DuckDBStore:
         views in progress. With all of them cached no SQL runs (another window over content read
         before: the common case); else the missing ones are read in one snapshot."""
         environment_id = query.environment_id
-        pieces = _raw_pieces(query, grids, grain, parts)
+        pieces = _raw_pieces(query, grids, grain, parts, self._content(environment_id, query.scope, grids))
         with self._commit_lock:
             version = self._versions.get(environment_id, 0)
         sums = self._cached_sums(environment_id, keys, read, version, parts)
@@ -717,6 +723,14 @@ class DuckDBStore:
                 tables = [self._piece(query, grids, key, depends, version, part) for key, depends, part in pieces]
         kept = [_counted_rows(table, key, query, parts) for table, (key, _, _) in zip(tables, pieces)]
         return sums, pa.concat_tables(kept) if kept else _no_raw_views()
+
+    def _content(self, environment_id: str, scope: Scope, scope_ids: Iterable[str]) -> frozenset[str]:
+        """content_ids of the views the scope ids count: an asset's own and its playback IDs'."""
+        if scope is not Scope.ASSET:
+            return frozenset(content_ids(_SCOPE_COLUMN[scope], scope_ids))
+        assets = [self.get_asset(environment_id, scope_id) for scope_id in scope_ids]
+        return frozenset(content_ids("asset_id", scope_ids) | content_ids(
+            "playback_id", [playback_id for asset in assets if asset for playback_id in asset.playback_ids]))
 
     def _cached_sums(self, environment_id: str, keys: list[tuple[str, str, int]], layers: tuple[str, ...],
                      version: int, parts: tuple[int, int]) -> dict[tuple[str, str, int], tuple[int, np.ndarray]] | None:
@@ -729,7 +743,7 @@ class DuckDBStore:
         return {key: (between[key, layers[0]][0], np.stack([between[key, layer][1] for layer in layers]))
                 for key in keys}
 
-    def _piece(self, query: ViewQuery, grids: Mapping[str, Grid], key: tuple, depends: Starts, version: int,
+    def _piece(self, query: ViewQuery, grids: Mapping[str, Grid], key: tuple, depends: Views, version: int,
                part: str) -> pa.Table:
         """The candidate views of one raw piece (RAW_PIECE_COLUMNS) at `version`: cached, or read
         in this thread's snapshot of it and cached. Every view of the ids starting in
@@ -769,7 +783,7 @@ class DuckDBStore:
                 self._conn.unregister("closed_views")
             for environment_id in set(closed["environment_id"].to_pylist()):
                 mine = closed.filter(pc.equal(closed["environment_id"], environment_id))
-                self._note_starts(environment_id, mine["view_start_ms"])
+                self._note_views(environment_id, mine, were_open=True)
                 self._apply_rollups(environment_id, rollups.rollup_steps(mine, self._asset_index(environment_id)))
                 touched.add(environment_id)
         return closed.num_rows
@@ -852,6 +866,7 @@ _SCOPE_SQL = {
     Scope.VIDEO: "video_id = $scope_id",
     Scope.PLAYBACK_ID: "playback_id = $scope_id",
 }
+_SCOPE_COLUMN = {Scope.ASSET: "asset_id", Scope.VIDEO: "video_id", Scope.PLAYBACK_ID: "playback_id"}
 # Views some scope's rollups cannot hold: in progress, or no duration to grid by.
 _UNROLLED_SQL = "view_end_ms IS NULL OR duration_ms = 0"
 
@@ -878,17 +893,18 @@ ALWAYS_IDLE = 2**62  # an idle_before that every view passes
 _OPEN_PART = "view_end_ms IS NULL AND view_id IN (SELECT view_id FROM unrolled_views WHERE environment_id = $env)"
 
 
-def _raw_pieces(query: ViewQuery, grids: Mapping[str, Grid], grain: int,
-                parts: tuple[int, int]) -> list[tuple[tuple, Starts, str]]:
+def _raw_pieces(query: ViewQuery, grids: Mapping[str, Grid], grain: int, parts: tuple[int, int],
+                content: frozenset[str]) -> list[tuple[tuple, Views, str]]:
     """(cache key, what it depends on, SQL condition) of each piece the raw side of a query
     on registered grids is picked from: each partition of `grain` the window only partly
-    covers, and, if it spans whole partitions, the ids' views in progress."""
+    covers, and, if it spans whole partitions, the ids' views in progress (`content`: the
+    content_ids of the ids' views)."""
     shape = (query.environment_id, query.scope, query.filters, tuple(sorted(grids)))
     first, (p0, p1) = int(rollups.partition_of(query.start_ms, grain)), parts
     edges = sorted(set(range(first, p0, grain)) | set(range(p1, query.end_ms, grain)))
-    pieces = [((*shape, "edge", grain, edge), Starts(edge, edge + grain), "true") for edge in edges]
+    pieces = [((*shape, "edge", grain, edge), Views(edge, edge + grain, content), "true") for edge in edges]
     if p0 < p1:
-        pieces.append(((*shape, "open"), Starts(-ALWAYS_IDLE, ALWAYS_IDLE), _OPEN_PART))
+        pieces.append(((*shape, "open"), Views(-ALWAYS_IDLE, ALWAYS_IDLE, content, open_only=True), _OPEN_PART))
     return pieces
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Generic, Hashable, TypeVar
+from typing import Callable, Generic, Hashable, Iterable, TypeVar
 
 from moments.store.lru import LRUCache
 
@@ -35,24 +35,35 @@ class Rows:
 
 
 @dataclass(frozen=True)
-class Starts:
-    """Depends on the views that start in [lo, hi) ms."""
+class Views:
+    """Depends on the views of `content` (content_ids) that start in [lo, hi) ms; with
+    `open_only`, only on those in progress."""
 
     lo: int
     hi: int
+    content: frozenset[str]
+    open_only: bool = False
 
 
-Depends = Rows | Starts
+Depends = Rows | Views
+
+
+def content_ids(kind: str, ids: Iterable[str | None]) -> set[str]:
+    """Tags of content ids (kind: asset_id, playback_id, video_id), comparable across kinds."""
+    return {f"{kind}:{i}" for i in ids if i is not None}
 
 
 @dataclass(frozen=True)
 class Change:
-    """What one commit changed in one environment: the rollup rows of `rows` and the views that
-    start in [lo, hi] of `starts` (None: no view); `everything` for the rest (assets, expiry,
-    rebuilt rollups)."""
+    """What one commit changed in one environment: the rollup rows of `rows`; views of
+    `content` that start in [lo, hi] of `starts` (None: no view), some of them in progress
+    (before or after) if `open_views`; `everything` for the rest (assets, expiry, rebuilt
+    rollups)."""
 
     rows: frozenset[tuple[str, str]] = frozenset()
     starts: tuple[int, int] | None = None
+    content: frozenset[str] = frozenset()
+    open_views: bool = False
     everything: bool = False
 
     def reaches(self, depends: Depends) -> bool:
@@ -60,12 +71,14 @@ class Change:
             return True
         if isinstance(depends, Rows):
             return (depends.scope, depends.scope_id) in self.rows
-        return self.starts is not None and self.starts[0] < depends.hi and self.starts[1] >= depends.lo
+        return (self.starts is not None and self.starts[0] < depends.hi and self.starts[1] >= depends.lo
+                and not self.content.isdisjoint(depends.content) and (self.open_views or not depends.open_only))
 
     def joined(self, other: "Change") -> "Change":
         spans = [span for span in (self.starts, other.starts) if span is not None]
         starts = (min(lo for lo, _ in spans), max(hi for _, hi in spans)) if spans else None
-        return Change(self.rows | other.rows, starts, self.everything or other.everything)
+        return Change(self.rows | other.rows, starts, self.content | other.content,
+                      self.open_views or other.open_views, self.everything or other.everything)
 
 
 EVERYTHING = Change(everything=True)
