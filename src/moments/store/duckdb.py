@@ -23,6 +23,7 @@ from moments.engagement.heatmap import bucket_count
 from moments.store.base import Coverage, Grid, ViewQuery
 from moments.store.filtering import filter_conditions
 from moments.store.following import EVERYTHING, Change, FollowingCache, Rows, Views, content_ids
+from moments.store.pieces import Piece, ranges_by_id
 from moments.store.prefix import RollupPrefix
 from moments.store.lru import LOOKUP_CACHE_ENTRIES, LRUCache
 from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, budgeted_page_sql, keyset_pages
@@ -78,7 +79,7 @@ class DuckDBStore:
         # only what it changes, so reads of other content, partitions or environments keep them.
         self._prefixes: FollowingCache[tuple, RollupPrefix] = FollowingCache(PREFIX_CACHE_BYTES,
                                                                              lambda prefix: prefix.nbytes)
-        self._raw: FollowingCache[tuple, pa.Table] = FollowingCache(RAW_CACHE_BYTES, lambda table: table.nbytes)
+        self._raw: FollowingCache[tuple, Piece] = FollowingCache(RAW_CACHE_BYTES, lambda piece: piece.nbytes)
         self._changes: dict[str, Change] = {}  # what the open transaction changed, per environment
         self._deltas: dict[str, list[rollups.RollupSteps]] = {}  # and the rollup deltas it applied
         self._tokens: LRUCache[str, Token | None] = LRUCache(LOOKUP_CACHE_ENTRIES)
@@ -664,26 +665,23 @@ class DuckDBStore:
         read = rollups.layers_read(layers)
         keys = [(term, scope_id, grid.duration_ms) for scope_id, grid in grids.items() for term, _ in plan.terms]
         if plan.terms and all(grid.registered for grid in grids.values()):
-            sums, table = self._followed(query, grids, plan.grain, parts, keys, read)
+            sums, raw = self._followed(query, grids, plan.grain, parts, keys, read)
         else:
-            sums, table = self._read_coverages(query, grids, plan, parts, keys, read)
-        table = table.sort_by("sid")
-        ids = table["sid"].to_numpy(zero_copy_only=False)
+            sums, raw = self._read_coverages(query, grids, plan, parts, keys, read)
         coverages = {}
         for scope_id, grid in grids.items():
             n_views, coverage = 0, np.zeros((len(read), bucket_count(grid.duration_ms)), dtype=np.int64)
             for term, sign in plan.terms:
                 n, c = sums[(term, scope_id, grid.duration_ms)]
                 n_views, coverage = n_views + sign * n, coverage + sign * c
-            a, b = np.searchsorted(ids, scope_id, side="left"), np.searchsorted(ids, scope_id, side="right")
-            coverages[scope_id] = rollups.coverage(n_views, coverage, range_set_from_arrow(table.slice(a, b - a)))
+            coverages[scope_id] = rollups.coverage(n_views, coverage, raw[scope_id])
         return coverages
 
     def _read_coverages(self, query: ViewQuery, grids: Mapping[str, Grid], plan: rollups.RollupPlan,
                         parts: tuple[int, int], keys: list[tuple[str, str, int]], read: tuple[str, ...],
-                        ) -> tuple[dict[tuple[str, str, int], tuple[int, np.ndarray]], pa.Table]:
-        """Rollup sums and the views read raw (sid, range_starts, range_ends, duration_ms), for
-        any query: the raw views are read in SQL each time."""
+                        ) -> tuple[dict[tuple[str, str, int], tuple[int, np.ndarray]], dict[str, RangeSet]]:
+        """Rollup sums and each id's views read raw, for any query: the raw views are read in
+        SQL each time."""
         params = {**_window_params(query), **_grid_params(grids), "p0": parts[0], "p1": parts[1]}
         # One snapshot for the rollup sums and the raw reads: a view that a commit moves
         # from the raw side into rollups counts once, never twice or not at all.
@@ -701,11 +699,15 @@ class DuckDBStore:
             table = self._read_arrow(f"WITH {_GRIDS} " + " UNION ALL ".join(
                 _member_views(query, RAW_COLUMNS, part)
                 for part in _unheld_parts("grid_registered", "grid_others" if others else "false")), params)
-        return sums, table
+        table = table.sort_by("sid")
+        ids = table["sid"].to_numpy(zero_copy_only=False)
+        bounds = {scope_id: (np.searchsorted(ids, scope_id, side="left"), np.searchsorted(ids, scope_id, side="right"))
+                  for scope_id in grids}
+        return sums, {scope_id: range_set_from_arrow(table.slice(a, b - a)) for scope_id, (a, b) in bounds.items()}
 
     def _followed(self, query: ViewQuery, grids: Mapping[str, Grid], grain: int, parts: tuple[int, int],
                   keys: list[tuple[str, str, int]], read: tuple[str, ...],
-                  ) -> tuple[dict[tuple[str, str, int], tuple[int, np.ndarray]], pa.Table]:
+                  ) -> tuple[dict[tuple[str, str, int], tuple[int, np.ndarray]], dict[str, RangeSet]]:
         """What _read_coverages returns, for ids with registered durations, from reads cached
         whole and followed across commits: the rollups' running sums, the views starting in the
         window's edge partitions (picked out of them by start and idleness here), and the scope's
@@ -716,13 +718,15 @@ class DuckDBStore:
         with self._commit_lock:
             version = self._versions.get(environment_id, 0)
         sums = self._cached_sums(environment_id, keys, read, version, parts)
-        tables = [self._raw.get(key, version) for key, _, _ in pieces]
-        if sums is None or any(table is None for table in tables):
+        cached = [self._raw.get(key, version) for key, _, _ in pieces]
+        if sums is None or any(piece is None for piece in cached):
             with self._snapshot(environment_id) as version:
                 sums = self._rollup_sums(environment_id, keys, read, version, parts)
-                tables = [self._piece(query, grids, key, depends, version, part) for key, depends, part in pieces]
-        kept = [_counted_rows(table, key, query, parts) for table, (key, _, _) in zip(tables, pieces)]
-        return sums, pa.concat_tables(kept) if kept else _no_raw_views()
+                cached = [self._piece(query, grids, key, depends, version, part) for key, depends, part in pieces]
+        # The views in progress count in the whole partitions; the edges' views in the window.
+        picked = [(piece, piece.counted(*(parts if key[-1] == "open" else (query.start_ms, query.end_ms)),
+                                        query.idle_before_ms)) for piece, (key, _, _) in zip(cached, pieces)]
+        return sums, ranges_by_id(picked, grids)
 
     def _content(self, environment_id: str, scope: Scope, scope_ids: Iterable[str]) -> frozenset[str]:
         """content_ids of the views the scope ids count: an asset's own and its playback IDs'."""
@@ -744,7 +748,7 @@ class DuckDBStore:
                 for key in keys}
 
     def _piece(self, query: ViewQuery, grids: Mapping[str, Grid], key: tuple, depends: Views, version: int,
-               part: str) -> pa.Table:
+               part: str) -> Piece:
         """The candidate views of one raw piece (RAW_PIECE_COLUMNS) at `version`: cached, or read
         in this thread's snapshot of it and cached. Every view of the ids starting in
         [depends.lo, depends.hi) that meets `part`, idle or not (each query applies its window
@@ -754,9 +758,9 @@ class DuckDBStore:
             return cached
         params = {**_window_params(query), **_grid_params(grids), "start": depends.lo, "end": depends.hi,
                   "idle_before": ALWAYS_IDLE}
-        table = self._read_arrow(f"WITH {_GRIDS} " + _member_views(query, RAW_PIECE_COLUMNS, part), params)
-        self._raw.put(key, query.environment_id, version, depends, table)
-        return table
+        piece = Piece.of(self._read_arrow(f"WITH {_GRIDS} " + _member_views(query, RAW_PIECE_COLUMNS, part), params))
+        self._raw.put(key, query.environment_id, version, depends, piece)
+        return piece
 
     def finalize_idle_views(self, idle_before_ms: int) -> int:
         """Close idle views HOUSEKEEPING_BATCH at a time, one transaction each, so readers and
@@ -906,21 +910,6 @@ def _raw_pieces(query: ViewQuery, grids: Mapping[str, Grid], grain: int, parts: 
     if p0 < p1:
         pieces.append(((*shape, "open"), Views(-ALWAYS_IDLE, ALWAYS_IDLE, content, open_only=True), _OPEN_PART))
     return pieces
-
-
-def _counted_rows(piece: pa.Table, key: tuple, query: ViewQuery, parts: tuple[int, int]) -> pa.Table:
-    """The views of a cached piece that count for `query` (sid and RAW_COLUMNS): in its window
-    (the views in progress: in its whole partitions), and closed or idle."""
-    start = piece["view_start_ms"]
-    lo, hi = (parts if key[-1] == "open" else (query.start_ms, query.end_ms))
-    counted = pc.and_kleene(pc.and_(pc.greater_equal(start, lo), pc.less(start, hi)), pc.or_kleene(
-        pc.invert(piece["open"]), pc.less(piece["received_at_ms"], query.idle_before_ms)))
-    return piece.filter(counted).select(["sid", "range_starts", "range_ends", "duration_ms"])
-
-
-def _no_raw_views() -> pa.Table:
-    return pa.table({"sid": pa.array([], pa.string()), "range_starts": pa.array([], pa.list_(pa.int64())),
-                     "range_ends": pa.array([], pa.list_(pa.int64())), "duration_ms": pa.array([], pa.int64())})
 
 
 # The ids a batch asks for, with their grids (parameters: _grid_params).
