@@ -110,6 +110,8 @@ def bucket_sums(groups: np.ndarray, starts: np.ndarray, ends: np.ndarray, durati
 def watched_scaled(ranges: RangeSet, duration_ms: int) -> np.ndarray:
     """B * (watched ms in bucket i, summed over views), as exact int64: rollups of any
     partition add up to exactly what raw views give."""
+    if ranges.starts.size == 0:  # the usual raw side of a peer with all its views in rollups
+        return np.zeros(bucket_count(duration_ms), dtype=np.int64)
     _, starts, ends = merged_coverage(ranges, duration_ms)
     return bucket_sums(np.zeros(starts.size, dtype=np.int64), starts, ends, duration_ms, 1)[0]
 

@@ -45,6 +45,7 @@ VIEW_COLUMNS = (
 )
 
 
+NOT_CACHED = Asset("", 0, ())  # what a lookup cache gives for a key it does not hold
 PREFIX_CACHE_BYTES = 512 * 1024 * 1024
 RAW_CACHE_BYTES = 128 * 1024 * 1024
 PATCHED_KEYS_MAX = 512  # rollup rows a commit may add into cached running sums (more: they are read again)
@@ -266,17 +267,24 @@ class DuckDBStore:
         self._assets.clear()  # after the commit: a reader meanwhile may have cached the old asset
 
     def get_asset(self, environment_id: str, asset_id: str) -> Asset | None:
-        def load() -> Asset | None:
-            row = self._one(
+        return self._assets_of(environment_id, [asset_id])[asset_id]
+
+    def _assets_of(self, environment_id: str, asset_ids: Sequence[str]) -> dict[str, Asset | None]:
+        """Each id's asset (None: not registered), from the cache or, for those it misses, one query."""
+        found = {asset_id: self._assets.get((environment_id, "asset", asset_id), NOT_CACHED) for asset_id in asset_ids}
+        missing = [asset_id for asset_id, asset in found.items() if asset is NOT_CACHED]
+        if missing:
+            rows = self._read(
                 "SELECT a.asset_id, a.duration_ms, "
                 "  list(p.playback_id ORDER BY p.playback_id) FILTER (WHERE p.playback_id IS NOT NULL), a.playback_url "
                 "FROM assets a LEFT JOIN playback_ids p USING (environment_id, asset_id) "
-                "WHERE a.environment_id = ? AND a.asset_id = ? GROUP BY ALL",
-                [environment_id, asset_id],
-            )
-            return Asset(row[0], row[1], tuple(row[2] or ()), row[3]) if row else None
-
-        return self._assets.get_or_load((environment_id, "asset", asset_id), load)
+                "WHERE a.environment_id = $env AND a.asset_id IN (SELECT unnest($ids)) GROUP BY ALL",
+                {"env": environment_id, "ids": missing})
+            loaded = {row[0]: Asset(row[0], row[1], tuple(row[2] or ()), row[3]) for row in rows}
+            for asset_id in missing:  # misses are cached too: made-up ids cost one query each, once
+                found[asset_id] = loaded.get(asset_id)
+                self._assets.put((environment_id, "asset", asset_id), found[asset_id])
+        return found
 
     def asset_for_playback_id(self, environment_id: str, playback_id: str) -> Asset | None:
         def load() -> Asset | None:
@@ -643,17 +651,13 @@ class DuckDBStore:
         return histograms
 
     def registered_durations(self, environment_id: str, scope: Scope, scope_ids: Sequence[str]) -> dict[str, int | None]:
-        sql = {
-            Scope.ASSET: "SELECT asset_id, duration_ms FROM assets WHERE environment_id = $env "
-                         "AND asset_id IN (SELECT unnest($ids))",
-            Scope.PLAYBACK_ID: "SELECT p.playback_id, a.duration_ms FROM playback_ids p JOIN assets a "
-                               "USING (environment_id, asset_id) WHERE p.environment_id = $env "
-                               "AND p.playback_id IN (SELECT unnest($ids))",
-        }.get(scope)
-        if sql is None or not scope_ids:
+        if scope is Scope.ASSET:
+            assets = self._assets_of(environment_id, scope_ids)
+        elif scope is Scope.PLAYBACK_ID:
+            assets = {scope_id: self.asset_for_playback_id(environment_id, scope_id) for scope_id in scope_ids}
+        else:
             return {}
-        return {scope_id: duration for scope_id, duration in self._read(sql, {"env": environment_id,
-                                                                              "ids": list(scope_ids)})}
+        return {scope_id: asset.duration_ms for scope_id, asset in assets.items() if asset is not None}
 
     def coverage(self, query: ViewQuery, duration_ms: int, registered: bool, *, layers: bool = False) -> Coverage:
         return self.coverages(query, {query.scope_id: Grid(duration_ms, registered)}, layers=layers)[query.scope_id]
@@ -732,7 +736,7 @@ class DuckDBStore:
         """content_ids of the views the scope ids count: an asset's own and its playback IDs'."""
         if scope is not Scope.ASSET:
             return frozenset(content_ids(_SCOPE_COLUMN[scope], scope_ids))
-        assets = [self.get_asset(environment_id, scope_id) for scope_id in scope_ids]
+        assets = self._assets_of(environment_id, list(scope_ids)).values()
         return frozenset(content_ids("asset_id", scope_ids) | content_ids(
             "playback_id", [playback_id for asset in assets if asset for playback_id in asset.playback_ids]))
 

@@ -26,11 +26,12 @@ class LRUCache(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._items)
 
-    def get(self, key: K) -> V | None:
+    def get(self, key: K, default: V | None = None) -> V | None:
+        """The cached value (which may be None: a cached miss), or `default` if there is none."""
         with self._lock:
             item = self._items.get(key)
             if item is None:
-                return None
+                return default
             self._items.move_to_end(key)
             return item[0]
 

@@ -18,6 +18,8 @@ import pyarrow.compute as pc
 from moments.model import RangeSet
 
 NEVER = np.iinfo(np.int64).max  # the receipt time of a view that has none: never idle
+NO_VIEWS = RangeSet(n_views=0, view_index=np.zeros(0, np.int64), starts=np.zeros(0, np.int64),
+                    ends=np.zeros(0, np.int64), reported_durations_ms=np.zeros(0, np.int64))
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,10 @@ def subset(ranges: RangeSet, keep: np.ndarray) -> RangeSet:
 
 
 def concatenated(parts: list[RangeSet]) -> RangeSet:
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return NO_VIEWS
     offsets = np.cumsum([0] + [part.n_views for part in parts])
     return RangeSet(n_views=int(offsets[-1]),
                     view_index=np.concatenate([part.view_index + offset for part, offset in zip(parts, offsets)]
@@ -86,6 +92,8 @@ def ranges_by_id(picked: Iterable[tuple[Piece, np.ndarray]], scope_ids: Iterable
         for piece, mask in picked:
             code = np.searchsorted(piece.ids, scope_id)
             if code < piece.ids.size and piece.ids[code] == scope_id:
-                parts.append(subset(piece.ranges, mask & (piece.sid == code)))
+                mine = mask & (piece.sid == code)
+                if mine.any():
+                    parts.append(subset(piece.ranges, mine))
         out[scope_id] = concatenated(parts)
     return out
