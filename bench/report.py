@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SECTIONS = {  # sections other runs keep: (start marker, end marker); "notes" is written by hand
+SECTIONS = {  # sections other runs keep, in page order: (start marker, end marker); "notes" is written by hand
     "imports": ("<!-- imports section: bench/run.py (--only-imports) -->", "<!-- end of imports section -->"),
     "notes": ("<!-- notes: written by hand, kept by every run -->", "<!-- end of notes -->"),
     "chdb": ("<!-- chdb section: bench/run.py --store chdb -->", "<!-- end of chdb section -->"),
@@ -16,6 +16,7 @@ SECTIONS = {  # sections other runs keep: (start marker, end marker); "notes" is
     "beacons": ("<!-- beacons section: bench/beacons.py -->", "<!-- end of beacons section -->"),
     "beacons-chdb": ("<!-- beacons chdb section: bench/beacons.py --store chdb -->",
                      "<!-- end of beacons chdb section -->"),
+    "neighbours": ("<!-- neighbours section: bench/neighbours.py -->", "<!-- end of neighbours section -->"),
 }
 
 
