@@ -77,6 +77,8 @@ FILTER = "country:US"  # the filtered heatmap's filter: one standard dimension, 
 # Endpoints over HTTP: (name, path, extra query string).
 ENDPOINTS = (
     ("heatmap", f"/data/v1/engagement/assets/{ASSET}/heatmap", ""),
+    # A video id has no registered duration: its grid comes from the durations players reported.
+    ("video heatmap", f"/data/v1/engagement/videos/{VIDEO}/heatmap", ""),
     ("hotspots", f"/data/v1/engagement/assets/{ASSET}/hotspots", ""),
     ("filtered heatmap", f"/data/v1/engagement/assets/{ASSET}/heatmap", "&filters%5B%5D=" + FILTER),
     ("layers", f"/v1/engagement/assets/{ASSET}/layers", ""),
@@ -274,6 +276,7 @@ def in_process(url: str, environment_id: str, n_views: int, now_ms: int, seconds
     us = parse_filters([FILTER])
     calls = {
         "heatmap": lambda w: stats.engagement(store, environment, Scope.ASSET, ASSET, w, now_ms, idle, False),
+        "video heatmap": lambda w: stats.engagement(store, environment, Scope.VIDEO, VIDEO, w, now_ms, idle, False),
         "hotspots": lambda w: stats.engagement(store, environment, Scope.ASSET, ASSET, w, now_ms, idle, True),
         "filtered heatmap": lambda w: stats.engagement(store, environment, Scope.ASSET, ASSET, w, now_ms, idle,
                                                        False, us),

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ENDPOINTS = ("heatmap", "hotspots", "filtered heatmap", "layers", "relative")
+ENDPOINTS = ("heatmap", "video heatmap", "hotspots", "filtered heatmap", "layers", "relative")
 
 
 def quick(tmp_path: Path, *args: str) -> tuple[str, list[dict]]:
