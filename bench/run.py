@@ -694,7 +694,10 @@ def describe(plan_: dict) -> list[str]:
         f"run, built through the store's bulk path; {plan_.get('peers', PEERS)} peer assets of the same length with "
         f"{PEER_VIEWS} views each (days 5 to 25 before the run), so /relative compares with "
         f"{plan_.get('peers', PEERS)} peers. Endpoints: heatmap and hotspots "
-        f"(`/data/v1/engagement/assets/{{id}}/...`), the heatmap with `filters[]={FILTER}` (one standard dimension: "
+        f"(`/data/v1/engagement/assets/{{id}}/...`), the video heatmap (`/data/v1/engagement/videos/{VIDEO}/heatmap`, "
+        "the same views: a video id has no registered duration, so its grid comes from the durations players "
+        "reported and it is read without the DuckDB store's cached path, docs/engagement.md), "
+        f"the heatmap with `filters[]={FILTER}` (one standard dimension: "
         "summed from slice rollup rows), layers (`/v1/engagement/assets/{id}/layers`: reads the window's views raw) "
         "and `/v1/engagement/assets/{id}/relative` (the asset's curve against its peers').", "",
         "Modes, for every endpoint:", "",
