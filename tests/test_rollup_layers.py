@@ -14,7 +14,9 @@ from moments.engagement import hotspots as hotspot_math
 from moments.engagement.heatmap import CoverageLayers, content_duration, coverage_layers, values_from_watched
 from moments.filters import parse_filters
 from moments.model import Asset, Scope
+from moments.store import clickhouse, rollups
 from moments.store.base import ViewQuery
+from moments.store.duckdb import views_to_arrow
 from moments.store.rollups import PARTITION_MS
 
 import test_store_contract
@@ -250,3 +252,30 @@ def test_clickhouse_stores_opening_an_old_database_together_add_the_layers_once(
     finally:
         for s in opened:
             s.close()
+
+
+def test_clickhouse_rollups_inserted_in_runs_of_a_few_keys_equal_raw_views(tmp_path, monkeypatch):
+    """The ClickHouse store inserts a write's rollup rows a run of keys at a time (its memory
+    is bounded by a run): with runs of 3 keys, every query still gives the raw answer."""
+    monkeypatch.setattr(clickhouse, "ROLLUP_INSERT_KEYS", 3)
+    store = open_backend("chdb", tmp_path)
+    try:
+        environment = env_of(store, "runs")
+        write_random_views(store, environment.environment_id, np.random.default_rng(29), n=200)
+        held, held_filtered = assert_layers_equal_raw(store, environment, check_hotspots=False)
+        assert held > 0 and held_filtered > 0
+    finally:
+        store.close()
+
+
+def test_rollup_rows_in_runs_of_keys_are_the_rows():
+    rng = np.random.default_rng(5)
+    views = [random_view(rng, f"v{i}") for i in range(60)]
+    steps = rollups.rollup_steps(views_to_arrow("e", views, NOW_MS), rollups.AssetIndex({"a1": 60_000}, {}))
+    runs = list(steps.chunks(4))
+    assert len(runs) > 3
+    assert sum(len(run.keys) for run in runs) == len(steps.keys) and all(len(run.keys) <= 4 for run in runs)
+    whole, rejoined = steps.dense(), rollups.RollupSteps.concatenated(runs).dense()
+    assert whole.keys() == rejoined.keys()
+    for key, (n, coverage) in rejoined.items():
+        assert n == whole[key][0] and np.array_equal(coverage, whole[key][1])

@@ -61,6 +61,7 @@ ROW_COLUMNS = ", ".join(VIEW_COLUMNS)
 SCOPES = (("view", "view_id"), ("asset", "asset_id"), ("playback_id", "playback_id"), ("video", "video_id"))
 LOOKUP_CHUNK = 50_000  # view ids per lookup query
 GRAINS = (rollups.PARTITION_MS, 3_600_000, 86_400_000)  # rollup rows: 5 minutes, hours, days
+ROLLUP_INSERT_KEYS = 4_096  # rollup rows per insert (each up to B (bucket, value) pairs per layer)
 # Slice rows at 5 minutes like the others: the hour and day rows keep them few to sum.
 SLICE_PARTITION_MS = rollups.PARTITION_MS
 FOLDS_VERSION = 2  # the schema version that replaced stored beacon events by view folds
@@ -354,11 +355,14 @@ class ClickHouseStore:
              (rollups.rollup_steps(old, index, SLICE_PARTITION_MS), -1)]))
 
     def _insert_rollups(self, environment_id: str, deltas: rollups.RollupSteps) -> None:
-        """Insert 5-minute deltas, with the same deltas summed into their hour and day rows."""
-        grained = [deltas.regrained(grain).changes() for grain in GRAINS]
-        rows = rollups.RollupSteps.concatenated(grained)
-        if not rows.keys:
-            return
+        """Insert 5-minute deltas, with the same deltas summed into their hour and day rows, a
+        run of keys per insert: a row's layers go in as (bucket, value) pairs of every nonzero
+        bucket, so a whole import's rows at once would take many times its size in memory."""
+        for grain, grained in zip(GRAINS, (deltas.regrained(grain).changes() for grain in GRAINS)):
+            for rows in grained.chunks(ROLLUP_INSERT_KEYS):
+                self._insert_rollup_rows(environment_id, grain, rows)
+
+    def _insert_rollup_rows(self, environment_id: str, grain: int, rows: rollups.RollupSteps) -> None:
         sparse_type = pa.struct([("1", pa.list_(pa.uint16())), ("2", pa.list_(_I64))])  # an unnamed Tuple
         n = len(rows.keys)
         columns = {
@@ -366,7 +370,7 @@ class ClickHouseStore:
             "scope": pa.array([k[0] for k in rows.keys], _STR),
             "scope_id": pa.array([k[1] for k in rows.keys], _STR),
             "duration_ms": pa.array([k[3] for k in rows.keys], _I64),
-            "grain_ms": pa.array(np.repeat(GRAINS, [len(g.keys) for g in grained]), _I64),
+            "grain_ms": pa.repeat(pa.scalar(grain, _I64), n),
             "partition_ms": pa.array([k[2] for k in rows.keys], _I64),
             "n_views": pa.array(rows.n_views, _I64),
             "retention_days": pa.repeat(pa.scalar(self._retention(environment_id), pa.uint16()), n),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, fields
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -203,6 +204,15 @@ class RollupSteps:
         kept = keep[self.row]
         return RollupSteps([key for key, k in zip(self.keys, keep.tolist()) if k], self.n_views[keep],
                            number[self.row[kept]], self.layer[kept], self.bucket[kept], self.step[kept])
+
+    def chunks(self, keys_per_chunk: int) -> Iterator["RollupSteps"]:
+        """The rows in runs of at most `keys_per_chunk` keys (steps are ordered by key: each run
+        is a slice), so a writer's memory is bounded by a run, not by the whole."""
+        for lo in range(0, len(self.keys), keys_per_chunk):
+            hi = min(lo + keys_per_chunk, len(self.keys))
+            a, b = np.searchsorted(self.row, [lo, hi])
+            yield RollupSteps(self.keys[lo:hi], self.n_views[lo:hi], self.row[a:b] - lo, self.layer[a:b],
+                              self.bucket[a:b], self.step[a:b])
 
     @classmethod
     def from_dense(cls, rows: dict[RollupKey, tuple[int, np.ndarray]]) -> "RollupSteps":
