@@ -40,12 +40,13 @@ from moments.filters import Filters
 from moments.model import Asset, BeaconEvent, Environment, RangeSet, Scope, Token, View
 from moments.store import rollups
 from moments.store.base import Coverage, Grid, InboxBacklog, InboxRow, ViewQuery
-from moments.store.duckdb import (ENVIRONMENT_COLUMNS, VIEW_COLUMNS, environment_of, range_set_from_arrow,
-                                  views_from_arrow, views_to_arrow, without_views)
+from moments.store.duckdb import (ENVIRONMENT_COLUMNS, VIEW_COLUMNS, environment_of, views_from_arrow,
+                                  views_to_arrow, without_views)
 from moments.store.executor import Executor
 from moments.store.filtering import filter_conditions
 from moments.store.lru import LOOKUP_CACHE_ENTRIES, LRUCache
 from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, budgeted_page_sql, keyset_pages
+from moments.store.pieces import range_set_from_arrow
 
 _STR, _I64 = pa.string(), pa.int64()
 VIEW_SCHEMA = pa.schema([

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from importlib import resources
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -23,7 +23,7 @@ from moments.engagement.heatmap import bucket_count
 from moments.store.base import Coverage, Grid, ViewQuery
 from moments.store.filtering import filter_conditions
 from moments.store.following import EVERYTHING, Change, FollowingCache, Rows, Views, content_ids
-from moments.store.pieces import Piece, ranges_by_id
+from moments.store.pieces import Piece, range_set_from_arrow, ranges_by_id
 from moments.store.prefix import RollupPrefix
 from moments.store.lru import LOOKUP_CACHE_ENTRIES, LRUCache
 from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, budgeted_page_sql, keyset_pages
@@ -387,16 +387,22 @@ class DuckDBStore:
         reach: added to it when they are few (live views completing), else (an import) None:
         it is read again when asked for."""
         deltas = self._deltas.get(environment_id, [])
-        steps = rollups.RollupSteps.summed([(delta, 1) for delta in deltas])
-        if len(steps.keys) > PATCHED_KEYS_MAX:
-            return lambda key, prefix: None
-        rows: dict[tuple[str, str, int], list[tuple[int, int, np.ndarray]]] = {}
-        for (scope, scope_id, partition, duration), (n, coverage) in steps.dense().items():
-            rows.setdefault((scope, scope_id, duration), []).append((partition, n, coverage))
+
+        @functools.cache  # under the commit lock: only if a cached sum is reached, and once
+        def rows() -> dict[tuple[str, str, int], list[tuple[int, int, np.ndarray]]] | None:
+            steps = rollups.RollupSteps.summed([(delta, 1) for delta in deltas])
+            if len(steps.keys) > PATCHED_KEYS_MAX:
+                return None
+            by_key: dict[tuple[str, str, int], list[tuple[int, int, np.ndarray]]] = {}
+            for (scope, scope_id, partition, duration), (n, coverage) in steps.dense().items():
+                by_key.setdefault((scope, scope_id, duration), []).append((partition, n, coverage))
+            return by_key
 
         def patch(key: tuple, prefix: RollupPrefix) -> RollupPrefix | None:
+            if rows() is None:
+                return None
             _, scope, scope_id, duration, layer = key
-            mine = rows.get((scope, scope_id, duration))
+            mine = rows().get((scope, scope_id, duration))
             if not mine:
                 return prefix  # the scope's rows on another grid changed, not these
             partitions, n, coverage = zip(*mine)
@@ -588,13 +594,14 @@ class DuckDBStore:
         return keyset_pages(page, batch_rows)
 
     def _rollup_sums(self, environment_id: str, keys: list[tuple[str, str, int]], layers: tuple[str, ...],
-                     version: int, parts: tuple[int, int]) -> dict[tuple[str, str, int], tuple[int, np.ndarray]]:
+                     version: int, parts: tuple[int, int], read_missing: bool = True,
+                     ) -> dict[tuple[str, str, int], tuple[int, np.ndarray]] | None:
         """(views, coverage of each of `layers`: a (layers, B) array) of the rows of each (rollup
         scope, scope id, duration) over the partitions [parts), from running sums over partitions
         read in the caller's snapshot (of the environment's data `version`) and cached, one per
         layer, for that version. What is not cached is read in one query (the columns of the
         layers missing only) and summed one key at a time, so a round of peers never holds all
-        their sums."""
+        their sums; without `read_missing` (no snapshot open), None if anything is not cached."""
         between: dict[tuple[tuple[str, str, int], str], tuple[int, np.ndarray]] = {}
         missing: dict[tuple[str, str, int], list[str]] = {}
         for key in keys:
@@ -604,6 +611,8 @@ class DuckDBStore:
                     missing.setdefault(key, []).append(layer)
                 else:
                     between[key, layer] = prefix.between(*parts)
+        if missing and not read_missing:
+            return None
         if missing:
             read = [layer for layer in layers if any(layer in wanted for wanted in missing.values())]
             columns = ", ".join(column for layer in read for column in rollups.step_columns(layer))
@@ -721,7 +730,7 @@ class DuckDBStore:
         pieces = _raw_pieces(query, grids, grain, parts, self._content(environment_id, query.scope, grids))
         with self._commit_lock:
             version = self._versions.get(environment_id, 0)
-        sums = self._cached_sums(environment_id, keys, read, version, parts)
+        sums = self._rollup_sums(environment_id, keys, read, version, parts, read_missing=False)
         cached = [self._raw.get(key, version) for key, _, _ in pieces]
         if sums is None or any(piece is None for piece in cached):
             with self._snapshot(environment_id) as version:
@@ -739,17 +748,6 @@ class DuckDBStore:
         assets = self._assets_of(environment_id, list(scope_ids)).values()
         return frozenset(content_ids("asset_id", scope_ids) | content_ids(
             "playback_id", [playback_id for asset in assets if asset for playback_id in asset.playback_ids]))
-
-    def _cached_sums(self, environment_id: str, keys: list[tuple[str, str, int]], layers: tuple[str, ...],
-                     version: int, parts: tuple[int, int]) -> dict[tuple[str, str, int], tuple[int, np.ndarray]] | None:
-        """_rollup_sums from cached running sums only; None if any is not cached for `version`."""
-        prefixes = {(key, layer): self._prefixes.get((environment_id, *key, layer), version)
-                    for key in keys for layer in layers}
-        if any(prefix is None for prefix in prefixes.values()):
-            return None
-        between = {pair: prefix.between(*parts) for pair, prefix in prefixes.items()}
-        return {key: (between[key, layers[0]][0], np.stack([between[key, layer][1] for layer in layers]))
-                for key in keys}
 
     def _piece(self, query: ViewQuery, grids: Mapping[str, Grid], key: tuple, depends: Views, version: int,
                part: str) -> Piece:
@@ -1049,15 +1047,3 @@ def views_from_arrow(table: pa.Table) -> list[View]:
             last_event_ms=row["last_event_ms"],
         ))
     return views
-
-
-def range_set_from_arrow(table: pa.Table) -> RangeSet:
-    starts_col = table.column("range_starts").combine_chunks()
-    ends_col = table.column("range_ends").combine_chunks()
-    return RangeSet(
-        n_views=table.num_rows,
-        view_index=pc.list_parent_indices(starts_col).to_numpy(zero_copy_only=False).astype(np.int64),
-        starts=pc.list_flatten(starts_col).to_numpy(zero_copy_only=False).astype(np.int64),
-        ends=pc.list_flatten(ends_col).to_numpy(zero_copy_only=False).astype(np.int64),
-        reported_durations_ms=table.column("duration_ms").to_numpy().astype(np.int64),
-    )

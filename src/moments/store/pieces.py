@@ -38,12 +38,7 @@ class Piece:
     def of(cls, table: pa.Table) -> "Piece":
         """From rows of sid, view_start_ms, open, received_at_ms, range_starts, range_ends, duration_ms."""
         ids, sid = np.unique(table["sid"].to_numpy(zero_copy_only=False).astype(str), return_inverse=True)
-        starts, ends = table["range_starts"].combine_chunks(), table["range_ends"].combine_chunks()
-        ranges = RangeSet(n_views=table.num_rows,
-                          view_index=pc.list_parent_indices(starts).to_numpy(zero_copy_only=False).astype(np.int64),
-                          starts=pc.list_flatten(starts).to_numpy(zero_copy_only=False).astype(np.int64),
-                          ends=pc.list_flatten(ends).to_numpy(zero_copy_only=False).astype(np.int64),
-                          reported_durations_ms=table["duration_ms"].to_numpy().astype(np.int64))
+        ranges = range_set_from_arrow(table)
         return cls(ids, sid.astype(np.int64), table["view_start_ms"].to_numpy().astype(np.int64),
                    table["open"].to_numpy(zero_copy_only=False).astype(bool),
                    table["received_at_ms"].fill_null(NEVER).to_numpy().astype(np.int64), ranges)
@@ -57,6 +52,19 @@ class Piece:
     def counted(self, start_ms: int, end_ms: int, idle_before_ms: int) -> np.ndarray:
         """Which views count: starting in [start_ms, end_ms), and closed or idle."""
         return (self.start >= start_ms) & (self.start < end_ms) & (~self.open | (self.received < idle_before_ms))
+
+
+def range_set_from_arrow(table: pa.Table) -> RangeSet:
+    """The ranges of rows with range_starts, range_ends (lists) and duration_ms."""
+    starts_col = table.column("range_starts").combine_chunks()
+    ends_col = table.column("range_ends").combine_chunks()
+    return RangeSet(
+        n_views=table.num_rows,
+        view_index=pc.list_parent_indices(starts_col).to_numpy(zero_copy_only=False).astype(np.int64),
+        starts=pc.list_flatten(starts_col).to_numpy(zero_copy_only=False).astype(np.int64),
+        ends=pc.list_flatten(ends_col).to_numpy(zero_copy_only=False).astype(np.int64),
+        reported_durations_ms=table.column("duration_ms").to_numpy().astype(np.int64),
+    )
 
 
 def subset(ranges: RangeSet, keep: np.ndarray) -> RangeSet:
