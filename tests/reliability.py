@@ -184,4 +184,4 @@ def write_marker(server) -> tuple:
         assert time.monotonic() < deadline, "acknowledged beacons not applied after 30 s"
         time.sleep(0.005)
     with server.store._lock:
-        return dict(server.store._versions), pipeline.writer.durable
+        return dict(server.store._follow.versions), pipeline.writer.durable

@@ -9,7 +9,7 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
-from typing import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import duckdb
 import numpy as np
@@ -22,8 +22,10 @@ from moments.store import rollups
 from moments.engagement.heatmap import bucket_count
 from moments.store.base import Coverage, Grid, ViewQuery
 from moments.store.filtering import filter_conditions
-from moments.store.following import EVERYTHING, Change, FollowingCache, Rows, Views, content_ids
-from moments.store.pieces import Piece, range_set_from_arrow, ranges_by_id
+from moments.store.followed import (ALWAYS_IDLE, SCOPE_COLUMN, FollowedReads, Pending, ReadPrefixes, Sums,
+                                    SumsKey, counted_content, summed_coverages)
+from moments.store.following import Views
+from moments.store.pieces import Piece, range_set_from_arrow
 from moments.store.prefix import RollupPrefix
 from moments.store.lru import LOOKUP_CACHE_ENTRIES, LRUCache
 from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, budgeted_page_sql, keyset_pages
@@ -46,9 +48,6 @@ VIEW_COLUMNS = (
 
 
 NOT_CACHED = Asset("", 0, ())  # what a lookup cache gives for a key it does not hold
-PREFIX_CACHE_BYTES = 512 * 1024 * 1024
-RAW_CACHE_BYTES = 128 * 1024 * 1024
-PATCHED_KEYS_MAX = 512  # rollup rows a commit may add into cached running sums (more: they are read again)
 HOUSEKEEPING_BATCH = 2_000  # idle views closed per transaction
 
 
@@ -66,9 +65,8 @@ class DuckDBStore:
         # Writes: one connection, one thread at a time (DuckDB serialises writers anyway).
         self._lock = threading.Lock()
         # Reads: a connection of each thread's own, which sees committed data and waits for no
-        # writer (DuckDB's MVCC). A commit and a reader's snapshot with the data versions it
-        # matches are taken under this short lock, so a snapshot never straddles a commit.
-        self._commit_lock = threading.Lock()
+        # writer (DuckDB's MVCC). A commit and a reader's snapshot with the data version it
+        # matches are taken under the followed reads' lock, so a snapshot never straddles a commit.
         self._local = threading.local()
         self._readers: list[duckdb.DuckDBPyConnection] = []
         # Rollups of incoming views are computed here while the connection writes the views
@@ -78,16 +76,12 @@ class DuckDBStore:
         # Each bounded: a flood of made-up ids must not grow memory (misses of assets are cached).
         # Rollup running sums and the raw views of edge partitions follow commits: a write drops
         # only what it changes, so reads of other content, partitions or environments keep them.
-        self._prefixes: FollowingCache[tuple, RollupPrefix] = FollowingCache(PREFIX_CACHE_BYTES,
-                                                                             lambda prefix: prefix.nbytes)
-        self._raw: FollowingCache[tuple, Piece] = FollowingCache(RAW_CACHE_BYTES, lambda piece: piece.nbytes)
-        self._changes: dict[str, Change] = {}  # what the open transaction changed, per environment
-        self._deltas: dict[str, list[rollups.RollupSteps]] = {}  # and the rollup deltas it applied
+        self._follow = FollowedReads()
+        self._pending = Pending()  # what the open transaction changes
         self._tokens: LRUCache[str, Token | None] = LRUCache(LOOKUP_CACHE_ENTRIES)
         self._environments: LRUCache[tuple[str, str], Environment | None] = LRUCache(LOOKUP_CACHE_ENTRIES)
         self._assets: LRUCache[tuple[str, str, str], Asset | None] = LRUCache(LOOKUP_CACHE_ENTRIES)
         self._known_ids: LRUCache[tuple[str, Scope, str], bool] = LRUCache(LOOKUP_CACHE_ENTRIES)
-        self._versions: dict[str, int] = {}  # data versions, per environment
         self._migrate()
 
     @property
@@ -171,10 +165,10 @@ class DuckDBStore:
     def _snapshot(self, environment_id: str) -> Iterator[int]:
         """Run this thread's reads in one snapshot; yields the environment's data version in it."""
         reader = self._reader()
-        with self._commit_lock:
+        with self._follow.lock:
             reader.execute("BEGIN TRANSACTION")
             reader.execute("SELECT count(*) FROM schema_version").fetchall()  # the snapshot starts here
-            version = self._versions.get(environment_id, 0)
+            version = self._follow.versions.get(environment_id, 0)
         try:
             yield version
         finally:
@@ -347,8 +341,8 @@ class DuckDBStore:
                        f"FROM incoming_views WHERE {_UNROLLED_SQL}")
         finally:
             self._conn.unregister("incoming_views")
-        self._note_views(environment_id, table)
-        self._note_views(environment_id, old)
+        self._pending.note_views(environment_id, table)
+        self._pending.note_views(environment_id, old)
         if old.num_rows:  # a replaced view may take the last trace of an id with it
             self._known_ids.clear()
         self._apply_rollups(environment_id, rollups.RollupSteps.summed(
@@ -358,78 +352,25 @@ class DuckDBStore:
     def _transaction(self, *environment_ids: str, noted: bool = False) -> Iterator[set[str]]:
         """One transaction. It yields the set of environments it changes (`environment_ids`,
         and any the body adds): their data versions move when it commits. With `noted`, the body
-        notes what it changes (`_note`), and cached reads of anything else stay; else every
+        notes what it changes (in `_pending`), and cached reads of anything else stay; else every
         cached read of those environments goes."""
         touched = set(environment_ids)
-        self._changes.clear()
-        self._deltas.clear()
+        self._pending = Pending()
         self._exec("BEGIN")
         try:
             yield touched
         except BaseException:
-            self._changes.clear()
-            self._deltas.clear()
             with contextlib.suppress(duckdb.Error):  # a failed ROLLBACK must not hide why
                 self._exec("ROLLBACK")
             raise
-        with self._commit_lock:
-            self._exec("COMMIT")
-            for environment_id in touched:
-                version = self._versions[environment_id] = self._versions.get(environment_id, 0) + 1
-                change = self._changes.get(environment_id, Change()) if noted else EVERYTHING
-                self._prefixes.changed(environment_id, version, change, self._prefix_patch(environment_id))
-                self._raw.changed(environment_id, version, change)
-            self._changes.clear()
-            self._deltas.clear()
-
-    def _prefix_patch(self, environment_id: str) -> Callable[[tuple, RollupPrefix], RollupPrefix | None]:
-        """How the committed rollup deltas of the environment update a cached running sum they
-        reach: added to it when they are few (live views completing), else (an import) None:
-        it is read again when asked for."""
-        deltas = self._deltas.get(environment_id, [])
-
-        @functools.cache  # under the commit lock: only if a cached sum is reached, and once
-        def rows() -> dict[tuple[str, str, int], list[tuple[int, int, np.ndarray]]] | None:
-            steps = rollups.RollupSteps.summed([(delta, 1) for delta in deltas])
-            if len(steps.keys) > PATCHED_KEYS_MAX:
-                return None
-            by_key: dict[tuple[str, str, int], list[tuple[int, int, np.ndarray]]] = {}
-            for (scope, scope_id, partition, duration), (n, coverage) in steps.dense().items():
-                by_key.setdefault((scope, scope_id, duration), []).append((partition, n, coverage))
-            return by_key
-
-        def patch(key: tuple, prefix: RollupPrefix) -> RollupPrefix | None:
-            if rows() is None:
-                return None
-            _, scope, scope_id, duration, layer = key
-            mine = rows().get((scope, scope_id, duration))
-            if not mine:
-                return prefix  # the scope's rows on another grid changed, not these
-            partitions, n, coverage = zip(*mine)
-            layer_rows = np.stack([c[rollups.LAYERS.index(layer)] for c in coverage])
-            return prefix.plus(np.array(partitions, dtype=np.int64), np.array(n, dtype=np.int64), layer_rows)
-
-        return patch
-
-    def _note(self, environment_id: str, change: Change) -> None:
-        """Note, in the open transaction, a change to the environment's rows or views."""
-        self._changes[environment_id] = self._changes.get(environment_id, Change()).joined(change)
-
-    def _note_views(self, environment_id: str, views: pa.Table, were_open: bool = False) -> None:
-        """Note views written or removed (columns of ROLLUP_INPUT): their starts, content, and
-        whether any is in progress (or `were_open`: it was, and is closed now)."""
-        if views.num_rows:
-            low, high = pc.min_max(views["view_start_ms"]).values()
-            content = set().union(*(content_ids(kind, pc.unique(views[kind]).to_pylist())
-                                    for kind in ("asset_id", "playback_id", "video_id")))
-            open_views = were_open or views["view_end_ms"].null_count > 0
-            self._note(environment_id, Change(starts=(low.as_py(), high.as_py()), content=frozenset(content),
-                                              open_views=open_views))
+        finally:
+            pending, self._pending = self._pending, Pending()
+        self._follow.committed(pending, touched, noted, commit=lambda: self._exec("COMMIT"))
 
     def data_version(self, environment_id: str) -> int | None:
         """Moves with every committed change of the environment's views, assets or rollups
         (this process owns the file)."""
-        return self._versions.get(environment_id, 0)
+        return self._follow.versions.get(environment_id, 0)
 
     def _asset_index(self, environment_id: str) -> rollups.AssetIndex:
         assets = dict(self._exec(
@@ -446,8 +387,7 @@ class DuckDBStore:
         deltas = deltas.changes()
         if not deltas.keys:
             return
-        self._note(environment_id, Change(rows=frozenset((key[0], key[1]) for key in deltas.keys)))
-        self._deltas.setdefault(environment_id, []).append(deltas)
+        self._pending.note_deltas(environment_id, deltas)
         self._conn.register("rollup_keys", deltas.to_arrow().select(["scope", "scope_id", "partition_ms", "duration_ms"]))
         try:
             stored = self._conn.sql(
@@ -593,29 +533,13 @@ class DuckDBStore:
 
         return keyset_pages(page, batch_rows)
 
-    def _rollup_sums(self, environment_id: str, keys: list[tuple[str, str, int]], layers: tuple[str, ...],
-                     version: int, parts: tuple[int, int], read_missing: bool = True,
-                     ) -> dict[tuple[str, str, int], tuple[int, np.ndarray]] | None:
-        """(views, coverage of each of `layers`: a (layers, B) array) of the rows of each (rollup
-        scope, scope id, duration) over the partitions [parts), from running sums over partitions
-        read in the caller's snapshot (of the environment's data `version`) and cached, one per
-        layer, for that version. What is not cached is read in one query (the columns of the
-        layers missing only) and summed one key at a time, so a round of peers never holds all
-        their sums; without `read_missing` (no snapshot open), None if anything is not cached."""
-        between: dict[tuple[tuple[str, str, int], str], tuple[int, np.ndarray]] = {}
-        missing: dict[tuple[str, str, int], list[str]] = {}
-        for key in keys:
-            for layer in layers:
-                prefix = self._prefixes.get((environment_id, *key, layer), version)
-                if prefix is None:
-                    missing.setdefault(key, []).append(layer)
-                else:
-                    between[key, layer] = prefix.between(*parts)
-        if missing and not read_missing:
-            return None
-        if missing:
-            read = [layer for layer in layers if any(layer in wanted for wanted in missing.values())]
-            columns = ", ".join(column for layer in read for column in rollups.step_columns(layer))
+    def _prefix_reader(self, environment_id: str) -> ReadPrefixes:
+        """Running sums of rollup rows read in this thread's snapshot: one query for the keys
+        missing (the columns of the layers missing only), summed one key at a time."""
+
+        def read(missing: dict[SumsKey, list[str]]) -> Iterator[tuple[SumsKey, str, RollupPrefix]]:
+            layers = [layer for layer in rollups.LAYERS if any(layer in wanted for wanted in missing.values())]
+            columns = ", ".join(column for layer in layers for column in rollups.step_columns(layer))
             rows = self._read_arrow(
                 f"SELECT k, partition_ms, n_views, {columns} FROM rollups JOIN (SELECT unnest($scopes) AS k_scope, "
                 "unnest($ids) AS k_id, unnest($durations) AS k_ms, unnest(range(len($ids))) AS k) "
@@ -626,13 +550,10 @@ class DuckDBStore:
             bounds = np.searchsorted(rows["k"].to_numpy(), np.arange(len(missing) + 1))
             for i, (key, wanted) in enumerate(missing.items()):
                 for layer in wanted:
-                    prefix = RollupPrefix.of(rows.slice(bounds[i], bounds[i + 1] - bounds[i]), bucket_count(key[2]),
-                                             layer)
-                    self._prefixes.put((environment_id, *key, layer), environment_id, version,
-                                       Rows(key[0], key[1]), prefix)
-                    between[key, layer] = prefix.between(*parts)
-        return {key: (between[key, layers[0]][0], np.stack([between[key, layer][1] for layer in layers]))
-                for key in keys}
+                    yield key, layer, RollupPrefix.of(rows.slice(bounds[i], bounds[i + 1] - bounds[i]),
+                                                      bucket_count(key[2]), layer)
+
+        return read
 
     def duration_histogram(self, query: ViewQuery) -> list[tuple[int, int]]:
         return self.duration_histograms(query, [query.scope_id]).get(query.scope_id, [])
@@ -681,14 +602,7 @@ class DuckDBStore:
             sums, raw = self._followed(query, grids, plan.grain, parts, keys, read)
         else:
             sums, raw = self._read_coverages(query, grids, plan, parts, keys, read)
-        coverages = {}
-        for scope_id, grid in grids.items():
-            n_views, coverage = 0, np.zeros((len(read), bucket_count(grid.duration_ms)), dtype=np.int64)
-            for term, sign in plan.terms:
-                n, c = sums[(term, scope_id, grid.duration_ms)]
-                n_views, coverage = n_views + sign * n, coverage + sign * c
-            coverages[scope_id] = rollups.coverage(n_views, coverage, raw[scope_id])
-        return coverages
+        return summed_coverages(plan, grids, read, sums, raw)
 
     def _read_coverages(self, query: ViewQuery, grids: Mapping[str, Grid], plan: rollups.RollupPlan,
                         parts: tuple[int, int], keys: list[tuple[str, str, int]], read: tuple[str, ...],
@@ -699,7 +613,8 @@ class DuckDBStore:
         # One snapshot for the rollup sums and the raw reads: a view that a commit moves
         # from the raw side into rollups counts once, never twice or not at all.
         with self._snapshot(query.environment_id) as version:
-            sums = self._rollup_sums(query.environment_id, keys, read, version, parts)
+            sums = self._follow.sums(query.environment_id, keys, read, version, parts,
+                                     self._prefix_reader(query.environment_id))
             # Without a registered duration, views on other grids are read raw, if there are any.
             others = {row[0] for row in self._read(
                 f"WITH {_GRIDS} SELECT DISTINCT sid FROM rollups JOIN grids ON scope_id = sid "
@@ -719,58 +634,30 @@ class DuckDBStore:
         return sums, {scope_id: range_set_from_arrow(table.slice(a, b - a)) for scope_id, (a, b) in bounds.items()}
 
     def _followed(self, query: ViewQuery, grids: Mapping[str, Grid], grain: int, parts: tuple[int, int],
-                  keys: list[tuple[str, str, int]], read: tuple[str, ...],
-                  ) -> tuple[dict[tuple[str, str, int], tuple[int, np.ndarray]], dict[str, RangeSet]]:
+                  keys: list[SumsKey], read: tuple[str, ...]) -> tuple[Sums, dict[str, RangeSet]]:
         """What _read_coverages returns, for ids with registered durations, from reads cached
-        whole and followed across commits: the rollups' running sums, the views starting in the
-        window's edge partitions (picked out of them by start and idleness here), and the scope's
-        views in progress. With all of them cached no SQL runs (another window over content read
-        before: the common case); else the missing ones are read in one snapshot."""
-        environment_id = query.environment_id
-        pieces = _raw_pieces(query, grids, grain, parts, self._content(environment_id, query.scope, grids))
-        with self._commit_lock:
-            version = self._versions.get(environment_id, 0)
-        sums = self._rollup_sums(environment_id, keys, read, version, parts, read_missing=False)
-        cached = [self._raw.get(key, version) for key, _, _ in pieces]
-        if sums is None or any(piece is None for piece in cached):
-            with self._snapshot(environment_id) as version:
-                sums = self._rollup_sums(environment_id, keys, read, version, parts)
-                cached = [self._piece(query, grids, key, depends, version, part) for key, depends, part in pieces]
-        # The views in progress count in the whole partitions; the edges' views in the window.
-        picked = [(piece, piece.counted(*(parts if key[-1] == "open" else (query.start_ms, query.end_ms)),
-                                        query.idle_before_ms)) for piece, (key, _, _) in zip(cached, pieces)]
-        return sums, ranges_by_id(picked, grids)
+        whole and followed across commits (store/followed.py)."""
+        assets = self._assets_of(query.environment_id, list(grids)) if query.scope is Scope.ASSET else {}
+        return self._follow.coverage_parts(
+            query, grids, grain, parts, keys, read, counted_content(query.scope, grids, assets), self._snapshot,
+            self._prefix_reader(query.environment_id), functools.partial(self._piece, query, grids))
 
-    def _content(self, environment_id: str, scope: Scope, scope_ids: Iterable[str]) -> frozenset[str]:
-        """content_ids of the views the scope ids count: an asset's own and its playback IDs'."""
-        if scope is not Scope.ASSET:
-            return frozenset(content_ids(_SCOPE_COLUMN[scope], scope_ids))
-        assets = self._assets_of(environment_id, list(scope_ids)).values()
-        return frozenset(content_ids("asset_id", scope_ids) | content_ids(
-            "playback_id", [playback_id for asset in assets if asset for playback_id in asset.playback_ids]))
-
-    def _piece(self, query: ViewQuery, grids: Mapping[str, Grid], key: tuple, depends: Views, version: int,
-               part: str) -> Piece:
-        """The candidate views of one raw piece (RAW_PIECE_COLUMNS) at `version`: cached, or read
-        in this thread's snapshot of it and cached. Every view of the ids starting in
-        [depends.lo, depends.hi) that meets `part`, idle or not (each query applies its window
-        and idleness)."""
-        cached = self._raw.get(key, version)
-        if cached is not None:
-            return cached
+    def _piece(self, query: ViewQuery, grids: Mapping[str, Grid], depends: Views) -> Piece:
+        """The candidate views of one raw piece, read in this thread's snapshot: every view of the
+        ids starting in [depends.lo, depends.hi) (in progress only if depends.open_only), idle or
+        not (each query applies its window and idleness)."""
         # One scan with the ids as a list, each view's id (or ids) found here: a join per way a
         # view can count (_member_views) costs about three times the scan.
-        column = _SCOPE_COLUMN[query.scope]
+        column = SCOPE_COLUMN[query.scope]
         owners = {playback_id: asset.asset_id for asset in self._assets_of(query.environment_id, list(grids)).values()
                   if asset for playback_id in asset.playback_ids} if query.scope is Scope.ASSET else {}
         member = f"(list_contains($ids, {column}) OR list_contains($owned, playback_id))"
+        part = _OPEN_PART if depends.open_only else "true"
         params = {**_window_params(query), "start": depends.lo, "end": depends.hi, "idle_before": ALWAYS_IDLE,
                   "ids": list(grids), "owned": list(owners)}
         views = self._read_arrow(f"SELECT {column} AS own, playback_id, {RAW_PIECE_COLUMNS} FROM views "
                                  f"WHERE {_window_sql(query)} AND {part} AND {member}", params)
-        piece = Piece.of(_counted_for(views, list(grids), owners))
-        self._raw.put(key, query.environment_id, version, depends, piece)
-        return piece
+        return Piece.of(_counted_for(views, list(grids), owners))
 
     def finalize_idle_views(self, idle_before_ms: int) -> int:
         """Close idle views HOUSEKEEPING_BATCH at a time, one transaction each, so readers and
@@ -797,7 +684,7 @@ class DuckDBStore:
                 self._conn.unregister("closed_views")
             for environment_id in set(closed["environment_id"].to_pylist()):
                 mine = closed.filter(pc.equal(closed["environment_id"], environment_id))
-                self._note_views(environment_id, mine, were_open=True)
+                self._pending.note_views(environment_id, mine, were_open=True)
                 self._apply_rollups(environment_id, rollups.rollup_steps(mine, self._asset_index(environment_id)))
                 touched.add(environment_id)
         return closed.num_rows
@@ -880,7 +767,6 @@ _SCOPE_SQL = {
     Scope.VIDEO: "video_id = $scope_id",
     Scope.PLAYBACK_ID: "playback_id = $scope_id",
 }
-_SCOPE_COLUMN = {Scope.ASSET: "asset_id", Scope.VIDEO: "video_id", Scope.PLAYBACK_ID: "playback_id"}
 # Views some scope's rollups cannot hold: in progress, or no duration to grid by.
 _UNROLLED_SQL = "view_end_ms IS NULL OR duration_ms = 0"
 
@@ -903,23 +789,7 @@ def _unheld_parts(registered: str, other_grids: str) -> list[str]:
 # start and whether it is still open, to apply a window and idleness to).
 RAW_COLUMNS = "range_starts, range_ends, duration_ms"
 RAW_PIECE_COLUMNS = f"view_start_ms, view_end_ms IS NULL AS open, received_at_ms, {RAW_COLUMNS}"
-ALWAYS_IDLE = 2**62  # an idle_before that every view passes
 _OPEN_PART = "view_end_ms IS NULL AND view_id IN (SELECT view_id FROM unrolled_views WHERE environment_id = $env)"
-
-
-def _raw_pieces(query: ViewQuery, grids: Mapping[str, Grid], grain: int, parts: tuple[int, int],
-                content: frozenset[str]) -> list[tuple[tuple, Views, str]]:
-    """(cache key, what it depends on, SQL condition) of each piece the raw side of a query
-    on registered grids is picked from: each partition of `grain` the window only partly
-    covers, and, if it spans whole partitions, the ids' views in progress (`content`: the
-    content_ids of the ids' views)."""
-    shape = (query.environment_id, query.scope, query.filters, tuple(sorted(grids)))
-    first, (p0, p1) = int(rollups.partition_of(query.start_ms, grain)), parts
-    edges = sorted(set(range(first, p0, grain)) | set(range(p1, query.end_ms, grain)))
-    pieces = [((*shape, "edge", grain, edge), Views(edge, edge + grain, content), "true") for edge in edges]
-    if p0 < p1:
-        pieces.append(((*shape, "open"), Views(-ALWAYS_IDLE, ALWAYS_IDLE, content, open_only=True), _OPEN_PART))
-    return pieces
 
 
 def _counted_for(views: pa.Table, scope_ids: list[str], owners: dict[str, str]) -> pa.Table:
