@@ -20,7 +20,7 @@ def store(tmp_path):
     from moments.store.clickhouse import ClickHouseStore
     from moments.store.executor import ChdbExecutor
 
-    s = ClickHouseStore(ChdbExecutor(str(tmp_path / "chdb")), lease_settle_s=0)
+    s = ClickHouseStore(ChdbExecutor(str(tmp_path / "chdb")), lease_settle_s=0, owner=True)  # as open_store
     yield s
     s.close()
 

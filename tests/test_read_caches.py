@@ -1,5 +1,6 @@
-"""The DuckDB store's reads that follow commits (store/following.py): cached rollup sums and
-raw pieces stay across writes that do not change them, and no write ever leaves a stale one,
+"""Reads that follow commits (store/followed.py, store/following.py), in the stores that keep
+them (DuckDB, and the ClickHouse store owning a chdb folder): cached rollup sums and raw
+pieces stay across writes that do not change them, and no write ever leaves a stale one,
 whatever the order of writes and reads, on one thread or racing on two."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from moments.store.following import Change, FollowingCache, Rows, Views
 from moments.store.rollups import PARTITION_MS
 
 from test_rollups import DAY_MS, NOW_MS, random_view, raw_result
+from test_store_contract import open_backend
 
 NOW_S = NOW_MS // 1000
 
@@ -47,6 +49,14 @@ def assert_fresh(store, environment, idle_s: float = 3600) -> None:
             expected = coverage_layers(store.view_ranges(query), ours.duration_ms)
             for name in ("watched", "landed", "present"):
                 assert np.array_equal(getattr(layers, name), getattr(expected, name)), (scope_id, window, name)
+
+
+@pytest.fixture(params=["duckdb", "chdb"])
+def store(request, tmp_path):
+    """A store that caches followed reads: DuckDB, or chdb owned as open_store opens it."""
+    opened = open_backend(request.param, tmp_path)
+    yield opened
+    opened.close()
 
 
 def registered(store, environment_id: str) -> None:

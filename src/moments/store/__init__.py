@@ -51,8 +51,8 @@ def _open_clickhouse(url: str) -> Store:
         raise
     except Exception as error:  # the engine's or the HTTP client's error: cannot connect, bad path, ...
         raise StoreUnavailable(str(error).strip().splitlines()[0] if str(error).strip() else repr(error)) from error
-    try:
-        return ClickHouseStore(executor)
+    try:  # a chdb folder is this process's alone (the engine locks it): the store owns it
+        return ClickHouseStore(executor, owner=isinstance(executor, ChdbExecutor))
     except Exception:
         executor.close()
         raise

@@ -11,10 +11,13 @@ SQL designed for ClickHouse (schema in store/schema/clickhouse.sql, docs/clickho
   replaced view inserts its old share negated. The AggregatingMergeTree sums rows of one
   key when it merges, and queries sum them (sum, sumMap), so no merge is needed for a
   right answer and no row is ever updated in place.
-- Several `moments` processes may share the database: nothing mutable is cached here
+- Several `moments` processes may share a ClickHouse server: nothing mutable is cached then
   (`data_version()` is None, so responses are not cached either); every process forwards
   its beacons to a shared inbox, and one process at a time (the holder of the assembly
   lease) applies them and runs housekeeping (store/base.py, BeaconInbox).
+- A chdb folder is opened by one process only (the engine locks it), which so sees every
+  write: opened by `open_store`, it is the `owner` and caches like the DuckDB store, assets
+  and reads that follow its writes (store/followed.py), each write moving a data version.
 
 Every statement goes through an executor (store/executor.py): chdb in-process, or
 clickhouse-connect over HTTP.
@@ -22,6 +25,8 @@ clickhouse-connect over HTTP.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import json
 import os
 import re
@@ -44,9 +49,13 @@ from moments.store.duckdb import (ENVIRONMENT_COLUMNS, VIEW_COLUMNS, environment
                                   views_to_arrow, without_views)
 from moments.store.executor import Executor
 from moments.store.filtering import filter_conditions
+from moments.store.followed import (ALWAYS_IDLE, FollowedReads, Pending, ReadPrefixes, SumsKey, counted_content,
+                                    summed_coverages)
+from moments.store.following import Views
 from moments.store.lru import LOOKUP_CACHE_ENTRIES, LRUCache
 from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, budgeted_page_sql, keyset_pages
-from moments.store.pieces import range_set_from_arrow
+from moments.store.pieces import Piece, range_set_from_arrow
+from moments.store.prefix import RollupPrefix
 
 _STR, _I64 = pa.string(), pa.int64()
 VIEW_SCHEMA = pa.schema([
@@ -93,7 +102,9 @@ def migrations() -> list[tuple[int, list[str]]]:
 
 class ClickHouseStore:
     def __init__(self, executor: Executor, lease_settle_s: float = 0.5,
-                 assembly_lease_ms: int = ASSEMBLY_LEASE_MS) -> None:
+                 assembly_lease_ms: int = ASSEMBLY_LEASE_MS, owner: bool = False) -> None:
+        """`owner`: this store is the only writer of the database (a chdb folder opened by
+        `open_store`), so it may cache what it writes."""
         self._x = executor
         self.engine_version = executor.engine_version
         self.lease_settle_s = lease_settle_s
@@ -101,9 +112,13 @@ class ClickHouseStore:
         self._holder = f"{os.uname().nodename}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
         self._clock_lock = threading.Lock()
         self._last_version = 0
-        # Only what never changes once written is cached: environments and tokens (bounded).
+        # Shared: only what never changes once written is cached, environments and tokens
+        # (bounded). An owner caches assets and known ids too, and reads that follow its writes.
         self._environments: LRUCache[tuple[str, str], Environment | None] = LRUCache(LOOKUP_CACHE_ENTRIES)
         self._tokens: LRUCache[str, Token | None] = LRUCache(LOOKUP_CACHE_ENTRIES)
+        self._follow = FollowedReads() if owner else None
+        self._assets: LRUCache[tuple[str, str, str], Asset | None] = LRUCache(LOOKUP_CACHE_ENTRIES)
+        self._known_ids: LRUCache[tuple[str, Scope, str], bool] = LRUCache(LOOKUP_CACHE_ENTRIES)
         self._migrate()
 
     def _migrate(self) -> None:
@@ -182,8 +197,15 @@ class ClickHouseStore:
             return self._last_version
 
     def data_version(self, environment_id: str) -> int | None:
-        """None: other processes may write to the same database, so results are not cached."""
-        return None
+        """An owner's: moves with every write of the environment's views, assets or rollups.
+        Else None: other processes may write to the same database, so results are not cached."""
+        return None if self._follow is None else self._follow.version(environment_id)
+
+    def _committed(self, pending: Pending, environment_ids: set[str], noted: bool = True) -> None:
+        """A write of these environments is in the tables: an owner's caches follow it (with
+        `noted`, what `pending` says it changed; else everything of theirs)."""
+        if self._follow is not None:
+            self._follow.committed(pending, environment_ids, noted)
 
     def close(self) -> None:
         self._x.close()
@@ -278,24 +300,42 @@ class ClickHouseStore:
         }))
         # The asset's duration and playback IDs decide its rows' grid and members.
         self._rebuild_rollups(environment_id, {asset.asset_id} | losers, before | set(asset.playback_ids))
+        self._assets.clear()  # after the writes: a reader meanwhile may have cached the old asset
+        self._committed(Pending(), {environment_id}, noted=False)
 
     def get_asset(self, environment_id: str, asset_id: str) -> Asset | None:
-        params = {"env": environment_id, "asset": asset_id}
-        rows = self._x.query(
-            "SELECT asset_id, duration_ms, playback_url, "
-            "  (SELECT groupArray(playback_id) FROM (SELECT playback_id FROM playback_ids FINAL "
-            "   WHERE environment_id = {env:String} AND asset_id = {asset:String} ORDER BY playback_id)) AS pids "
-            "FROM assets FINAL WHERE environment_id = {env:String} AND asset_id = {asset:String}", params).to_pylist()
-        if not rows:
-            return None
-        r = rows[0]
-        return Asset(r["asset_id"], r["duration_ms"], tuple(r["pids"]), r["playback_url"])
+        return self._assets_of(environment_id, [asset_id])[asset_id]
+
+    def _assets_of(self, environment_id: str, asset_ids: Sequence[str]) -> dict[str, Asset | None]:
+        """Each id's asset (None: not registered), in one query (an owner's from its cache, for
+        those it misses)."""
+        def load(missing: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], Asset]:
+            rows = self._x.query(
+                "SELECT a.asset_id AS asset_id, a.duration_ms AS duration_ms, a.playback_url AS playback_url, "
+                "  arraySort(groupArrayIf(p.playback_id, p.playback_id IS NOT NULL)) AS pids "
+                "FROM (SELECT asset_id, duration_ms, playback_url FROM assets FINAL WHERE environment_id = {env:String} "
+                "  AND asset_id IN {ids:Array(String)}) AS a "
+                "LEFT JOIN (SELECT playback_id, asset_id FROM playback_ids FINAL WHERE environment_id = {env:String} "
+                "  AND asset_id IN {ids:Array(String)}) AS p ON a.asset_id = p.asset_id "
+                "GROUP BY a.asset_id, a.duration_ms, a.playback_url SETTINGS join_use_nulls = 1",
+                {"env": environment_id, "ids": [key[2] for key in missing]}).to_pylist()
+            return {(environment_id, "asset", r["asset_id"]): Asset(r["asset_id"], r["duration_ms"], tuple(r["pids"]),
+                                                           r["playback_url"]) for r in rows}
+
+        keys = [(environment_id, "asset", asset_id) for asset_id in asset_ids]
+        found = self._assets.get_or_load_many(keys, load) if self._follow else {key: None for key in keys} | load(keys)
+        return {key[2]: asset for key, asset in found.items()}
 
     def asset_for_playback_id(self, environment_id: str, playback_id: str) -> Asset | None:
-        rows = self._x.query(
-            "SELECT asset_id FROM playback_ids FINAL WHERE environment_id = {env:String} AND playback_id = {pid:String}",
-            {"env": environment_id, "pid": playback_id})["asset_id"].to_pylist()
-        return self.get_asset(environment_id, rows[0]) if rows else None
+        def load() -> Asset | None:
+            rows = self._x.query(
+                "SELECT asset_id FROM playback_ids FINAL WHERE environment_id = {env:String} "
+                "AND playback_id = {pid:String}", {"env": environment_id, "pid": playback_id})["asset_id"].to_pylist()
+            return self.get_asset(environment_id, rows[0]) if rows else None
+
+        if self._follow is None:
+            return load()
+        return self._assets.get_or_load((environment_id, "playback_id", playback_id), load)
 
     def _asset_index(self, environment_id: str) -> rollups.AssetIndex:
         rows = self._x.query(
@@ -351,9 +391,16 @@ class ClickHouseStore:
         self._x.insert("open_views", _replacement_rows(new.filter(_unrolled(new)), old.filter(_unrolled(old)),
                                                        version, retention))
         index = self._asset_index(environment_id)
-        self._insert_rollups(environment_id, rollups.RollupSteps.summed(
-            [(rollups.rollup_steps(new, index, SLICE_PARTITION_MS), 1),
-             (rollups.rollup_steps(old, index, SLICE_PARTITION_MS), -1)]))
+        deltas = rollups.RollupSteps.summed([(rollups.rollup_steps(new, index, SLICE_PARTITION_MS), 1),
+                                             (rollups.rollup_steps(old, index, SLICE_PARTITION_MS), -1)])
+        self._insert_rollups(environment_id, deltas)
+        pending = Pending()
+        pending.note_views(environment_id, new)
+        pending.note_views(environment_id, old)
+        pending.note_deltas(environment_id, deltas.changes())
+        if old.num_rows:  # a replaced view may take the last trace of an id with it
+            self._known_ids.clear()
+        self._committed(pending, {environment_id})
 
     def _insert_rollups(self, environment_id: str, deltas: rollups.RollupSteps) -> None:
         """Insert 5-minute deltas, with the same deltas summed into their hour and day rows, a
@@ -446,6 +493,7 @@ class ClickHouseStore:
                 "splitByChar('|', scope)[1] = 'video' AND scope_id IN {ids:Array(String)}", params)
             rollups.combine(deltas, stored, -1)
             self._insert_rollups(environment_id, rollups.RollupSteps.from_dense(deltas))
+        self._committed(Pending(), {environment_id}, noted=False)
         return len(assets) + len(pids) + len(videos)
 
     def get_view(self, environment_id: str, view_id: str) -> View | None:
@@ -453,6 +501,14 @@ class ClickHouseStore:
         return views_from_arrow(table)[0] if table.num_rows else None
 
     def scope_exists(self, environment_id: str, scope: Scope, scope_id: str) -> bool:
+        if self._follow is None:
+            return self._scope_exists(environment_id, scope, scope_id)
+        # Only ids that exist are remembered: ids only disappear through retention or replaced
+        # views, which clear this; an unknown id may get views any time.
+        return self._known_ids.get_or_load((environment_id, scope, scope_id),
+                                           lambda: self._scope_exists(environment_id, scope, scope_id), keep=bool)
+
+    def _scope_exists(self, environment_id: str, scope: Scope, scope_id: str) -> bool:
         params = {"env": environment_id, "id": scope_id}
         seen = (f"SELECT 1 FROM views FINAL WHERE environment_id = {{env:String}} AND scope = '{scope.value}' "
                 "AND scope_id = {id:String} LIMIT 1")
@@ -562,13 +618,17 @@ class ClickHouseStore:
                       for table, part in _unheld_parts(sid, other_grids=False))
             + ") GROUP BY sid, duration_ms HAVING n > 0 ORDER BY sid, duration_ms"
         )
-        params = {**_batch_params(query, grids, self._x), "p0": p0, "p1": p1, **plan.params()}
+        params = {**self._batch_params(query, grids), "p0": p0, "p1": p1, **plan.params()}
         histograms: dict[str, list[tuple[int, int]]] = {}
         for r in self._x.query(sql, params).to_pylist():
             histograms.setdefault(r["sid"], []).append((int(r["duration_ms"]), int(r["n"])))
         return histograms
 
     def registered_durations(self, environment_id: str, scope: Scope, scope_ids: Sequence[str]) -> dict[str, int | None]:
+        if self._follow is not None and scope is not Scope.VIDEO:  # from the owner's cached assets
+            assets = self._assets_of(environment_id, scope_ids) if scope is Scope.ASSET else {
+                scope_id: self.asset_for_playback_id(environment_id, scope_id) for scope_id in scope_ids}
+            return {scope_id: asset.duration_ms for scope_id, asset in assets.items() if asset is not None}
         sql = {
             Scope.ASSET: "SELECT asset_id AS id, duration_ms FROM assets FINAL WHERE environment_id = {env:String} "
                          "AND asset_id IN {ids:Array(String)}",
@@ -590,8 +650,10 @@ class ClickHouseStore:
         if not grids:
             return {}
         plan, (p0, p1) = rollups.query_plan(query, SLICE_PARTITION_MS)
-        params = {**_batch_params(query, grids, self._x), "p0": p0, "p1": p1, **plan.params()}
         read = rollups.layers_read(layers)
+        if self._follow is not None and plan.terms and all(grid.registered for grid in grids.values()):
+            return self._followed(query, grids, plan, (p0, p1), read)
+        params = {**self._batch_params(query, grids), "p0": p0, "p1": p1, **plan.params()}
         summed = self._x.query(
             "SELECT scope_id AS sid, sumIf(n_views * sign, duration_ms = grid) AS n, "
             + "".join(f"sumMapIf(({layer}.1, arrayMap(v -> v * sign, {layer}.2)), duration_ms = grid) "
@@ -622,6 +684,66 @@ class ClickHouseStore:
             a, b = np.searchsorted(ids, scope_id, side="left"), np.searchsorted(ids, scope_id, side="right")
             coverages[scope_id] = rollups.coverage(n_views, coverage, range_set_from_arrow(table.slice(a, b - a)))
         return coverages
+
+    def _followed(self, query: ViewQuery, grids: Mapping[str, Grid], plan: rollups.RollupPlan,
+                  parts: tuple[int, int], read: tuple[str, ...]) -> dict[str, Coverage]:
+        """An owner's coverages of ids with registered durations, from reads cached and followed
+        across its writes (store/followed.py)."""
+        assert self._follow is not None
+        keys = [(term, scope_id, grid.duration_ms) for scope_id, grid in grids.items() for term, _ in plan.terms]
+        assets = self._assets_of(query.environment_id, list(grids)) if query.scope is Scope.ASSET else {}
+        sums, raw = self._follow.coverage_parts(
+            query, grids, plan.grain, parts, keys, read, counted_content(query.scope, grids, assets),
+            self._follow.snapshot, self._prefix_reader(query.environment_id),
+            functools.partial(self._piece, query, grids))
+        return summed_coverages(plan, grids, read, sums, raw)
+
+    def _prefix_reader(self, environment_id: str) -> ReadPrefixes:
+        """Running sums of the 5-minute rollup rows of the keys missing, in one query."""
+
+        def read(missing: dict[SumsKey, list[str]]) -> Iterator[tuple[SumsKey, str, RollupPrefix]]:
+            layers = [layer for layer in rollups.LAYERS if any(layer in wanted for wanted in missing.values())]
+            rows = self._x.query(
+                "SELECT scope, scope_id, duration_ms, partition_ms, sum(n_views) AS n_views, "
+                + ", ".join(f"sumMap({layer}) AS {_summed(layer)}" for layer in layers)
+                + " FROM rollups WHERE environment_id = {env:String} AND grain_ms = {grain:Int64} "
+                "AND scope IN {scopes:Array(String)} AND scope_id IN {ids:Array(String)} "
+                "AND duration_ms IN {durations:Array(Int64)} GROUP BY scope, scope_id, duration_ms, partition_ms "
+                "ORDER BY scope, scope_id, duration_ms, partition_ms",
+                {"env": environment_id, "grain": rollups.PARTITION_MS, "scopes": sorted({k[0] for k in missing}),
+                 "ids": sorted({k[1] for k in missing}), "durations": sorted({k[2] for k in missing})})
+            keys = list(zip(*(rows[c].to_pylist() for c in ("scope", "scope_id", "duration_ms"))))
+            for key, wanted in missing.items():
+                a, b = bisect.bisect_left(keys, key), bisect.bisect_right(keys, key)
+                mine = rows.slice(a, b - a)
+                for layer in wanted:
+                    yield key, layer, RollupPrefix.of_rows(
+                        mine["partition_ms"].to_numpy().astype(np.int64), mine["n_views"].to_numpy().astype(np.int64),
+                        _dense_rows(mine[_summed(layer)], bucket_count(key[2])))
+
+        return read
+
+    def _piece(self, query: ViewQuery, grids: Mapping[str, Grid], depends: Views) -> Piece:
+        """The candidate views of one raw piece: every view row of the ids starting in
+        [depends.lo, depends.hi) (those in progress only, if depends.open_only), idle or not."""
+        counted, sid = _members_sql(query)
+        table, part = ("open_views", "view_end_ms IS NULL") if depends.open_only else ("views", "1")
+        params = {**self._batch_params(query, grids), "start": depends.lo, "end": depends.hi,
+                  "idle_before": ALWAYS_IDLE}
+        return Piece.of(self._x.query(
+            f"SELECT {sid} AS sid, view_start_ms, view_end_ms IS NULL AS open, received_at_ms, range_starts, "
+            f"range_ends, duration_ms FROM {table} FINAL WHERE {counted} AND {part}", params))
+
+    def _batch_params(self, query: ViewQuery, grids: Mapping[str, Grid]) -> dict:
+        params = {"env": query.environment_id, "start": query.start_ms, "end": query.end_ms,
+                  "idle_before": query.idle_before_ms, **_filter_sql(query.filters)[1], "ids": list(grids),
+                  "grid_ms": [grid.duration_ms for grid in grids.values()],
+                  "unregistered": [sid for sid, grid in grids.items() if not grid.registered]}
+        if query.scope is Scope.ASSET:  # the playback IDs registered to the ids, with their asset
+            owners = [(playback_id, asset.asset_id) for asset in self._assets_of(query.environment_id, list(grids))
+                      .values() if asset for playback_id in asset.playback_ids]
+            params |= {"pids": [p for p, _ in owners], "owners": [a for _, a in owners]}
+        return params
 
     # housekeeping -----------------------------------------------------------------
 
@@ -725,6 +847,8 @@ class ClickHouseStore:
                     {**params, "grain": grain, "fine": rollups.PARTITION_MS})
             self._x.command("DELETE FROM rollups WHERE environment_id = {env:String} "
                             "AND partition_ms + grain_ms <= {cutoff:Int64}", params)
+            self._known_ids.clear()
+            self._committed(Pending(), {e["environment_id"]}, noted=False)
         return removed
 
     # beacon views -----------------------------------------------------------------
@@ -855,16 +979,14 @@ def _stamped(rows: pa.Table, version: int, deleted: int, retention_days: int) ->
             .append_column("retention_days", pa.repeat(pa.scalar(retention_days, pa.uint16()), n)))
 
 
-def _dense(sparse: pa.ChunkedArray, durations: list[int]) -> list[np.ndarray]:
-    """sumMap results ((buckets, sums) per row) as dense B-length int64 arrays."""
-    out = []
-    for value, duration in zip(sparse.to_pylist(), durations):
-        dense = np.zeros(bucket_count(duration), dtype=np.int64)
-        if value:
-            buckets, sums = list(value.values())
-            dense[np.asarray(buckets, dtype=np.int64)] = sums
-        out.append(dense)
-    return out
+def _dense_rows(sparse: pa.ChunkedArray, n_buckets: int) -> np.ndarray:
+    """sumMap results ((buckets, sums) per row) on one grid as a dense (rows, B) int64 array."""
+    pairs = sparse.combine_chunks() if isinstance(sparse, pa.ChunkedArray) else sparse
+    dense = np.zeros((len(pairs), n_buckets), dtype=np.int64)
+    buckets, sums = pairs.field(0), pairs.field(1)
+    dense[pc.list_parent_indices(buckets).to_numpy(), pc.list_flatten(buckets).to_numpy().astype(np.int64)] = \
+        pc.list_flatten(sums).to_numpy()
+    return dense
 
 
 def _summed(layer: str) -> str:
@@ -874,9 +996,13 @@ def _summed(layer: str) -> str:
 
 
 def _dense_layers(table: pa.Table, layers: tuple[str, ...], durations: list[int]) -> list[np.ndarray]:
-    """The sums (_summed) of `layers` as (layers, B) int64 arrays, one per row."""
-    columns = [_dense(table[_summed(layer)], durations) for layer in layers]
-    return [np.stack(row) for row in zip(*columns)]
+    """The sums (_summed) of `layers` as (layers, B) int64 arrays, one per row (each on the grid
+    of its duration)."""
+    out = []
+    for i, duration in enumerate(durations):
+        row = table.slice(i, 1)
+        out.append(np.concatenate([_dense_rows(row[_summed(layer)], bucket_count(duration)) for layer in layers]))
+    return out
 
 
 # Each layer's sparse coverage summed by bucket; and the same negated.
@@ -945,19 +1071,6 @@ def _members_sql(query: ViewQuery) -> tuple[str, str]:
                   f"AND scope_id IN {{pids:Array(String)}} AND (asset_id IS NULL OR asset_id != {owner})))")
         return f"{member} AND {window}", f"if(scope = 'asset', scope_id, {owner})"
     return f"scope = '{query.scope.value}' AND scope_id IN {{ids:Array(String)}} AND {window}", "scope_id"
-
-
-def _batch_params(query: ViewQuery, grids: Mapping[str, Grid], executor: Executor) -> dict:
-    params = {"env": query.environment_id, "start": query.start_ms, "end": query.end_ms,
-              "idle_before": query.idle_before_ms, **_filter_sql(query.filters)[1], "ids": list(grids),
-              "grid_ms": [grid.duration_ms for grid in grids.values()],
-              "unregistered": [sid for sid, grid in grids.items() if not grid.registered]}
-    if query.scope is Scope.ASSET:
-        owners = executor.query(
-            "SELECT playback_id, asset_id FROM playback_ids FINAL WHERE environment_id = {env:String} "
-            "AND asset_id IN {ids:Array(String)}", {"env": query.environment_id, "ids": list(grids)})
-        params |= {"pids": owners["playback_id"].to_pylist(), "owners": owners["asset_id"].to_pylist()}
-    return params
 
 
 def _grained_sql(p0: int, p1: int) -> str:

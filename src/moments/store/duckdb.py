@@ -47,7 +47,6 @@ VIEW_COLUMNS = (
 )
 
 
-NOT_CACHED = Asset("", 0, ())  # what a lookup cache gives for a key it does not hold
 HOUSEKEEPING_BATCH = 2_000  # idle views closed per transaction
 
 
@@ -264,21 +263,19 @@ class DuckDBStore:
         return self._assets_of(environment_id, [asset_id])[asset_id]
 
     def _assets_of(self, environment_id: str, asset_ids: Sequence[str]) -> dict[str, Asset | None]:
-        """Each id's asset (None: not registered), from the cache or, for those it misses, one query."""
-        found = {asset_id: self._assets.get((environment_id, "asset", asset_id), NOT_CACHED) for asset_id in asset_ids}
-        missing = [asset_id for asset_id, asset in found.items() if asset is NOT_CACHED]
-        if missing:
+        """Each id's asset (None: not registered), from the cache or, for those it misses, one query
+        (misses are cached too: made-up ids cost one query each, once)."""
+        def load(missing: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], Asset]:
             rows = self._read(
                 "SELECT a.asset_id, a.duration_ms, "
                 "  list(p.playback_id ORDER BY p.playback_id) FILTER (WHERE p.playback_id IS NOT NULL), a.playback_url "
                 "FROM assets a LEFT JOIN playback_ids p USING (environment_id, asset_id) "
                 "WHERE a.environment_id = $env AND a.asset_id IN (SELECT unnest($ids)) GROUP BY ALL",
-                {"env": environment_id, "ids": missing})
-            loaded = {row[0]: Asset(row[0], row[1], tuple(row[2] or ()), row[3]) for row in rows}
-            for asset_id in missing:  # misses are cached too: made-up ids cost one query each, once
-                found[asset_id] = loaded.get(asset_id)
-                self._assets.put((environment_id, "asset", asset_id), found[asset_id])
-        return found
+                {"env": environment_id, "ids": [key[2] for key in missing]})
+            return {(environment_id, "asset", row[0]): Asset(row[0], row[1], tuple(row[2] or ()), row[3]) for row in rows}
+
+        found = self._assets.get_or_load_many([(environment_id, "asset", asset_id) for asset_id in asset_ids], load)
+        return {key[2]: asset for key, asset in found.items()}
 
     def asset_for_playback_id(self, environment_id: str, playback_id: str) -> Asset | None:
         def load() -> Asset | None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Callable, Generic, Hashable, TypeVar
+from typing import Callable, Generic, Hashable, Iterable, Mapping, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
+_ABSENT = object()  # what get gives for a key that is not cached
 LOOKUP_CACHE_ENTRIES = 10_000  # a store's bound per lookup cache (tokens, environments, assets, known ids)
 
 
@@ -46,6 +47,21 @@ class LRUCache(Generic[K, V]):
         if keep(value):
             self.put(key, value)
         return value
+
+    def get_or_load_many(self, keys: Iterable[K], load: Callable[[list[K]], Mapping[K, V]]) -> dict[K, V | None]:
+        """The cached value of each key; those not cached come from one `load(missing)` call,
+        and a key it does not answer is None. Everything is remembered (misses too)."""
+        missing, found = [], {}
+        for key in keys:
+            found[key] = self.get(key, _ABSENT)
+            if found[key] is _ABSENT:
+                missing.append(key)
+        if missing:
+            loaded = load(missing)
+            for key in missing:
+                found[key] = loaded.get(key)
+                self.put(key, found[key])
+        return found
 
     def put(self, key: K, value: V) -> None:
         size = self._size(value)

@@ -66,7 +66,12 @@ class RollupPrefix:
             coverage[pc.list_parent_indices(buckets).to_numpy(), pc.list_flatten(buckets).to_numpy()] = \
                 pc.list_flatten(steps).to_numpy()
             coverage = np.cumsum(coverage, axis=1)
-        partitions, n_views = rows["partition_ms"].to_numpy(), rows["n_views"].to_numpy()
+        return cls.of_rows(rows["partition_ms"].to_numpy(), rows["n_views"].to_numpy(), coverage)
+
+    @classmethod
+    def of_rows(cls, partitions: np.ndarray, n_views: np.ndarray, coverage: np.ndarray) -> "RollupPrefix":
+        """From rows as arrays: partition starts (sorted), views, and (rows, B) coverage."""
+        n_buckets = coverage.shape[1]
         block_of = partitions // BLOCK_MS * BLOCK_MS
         starts, first = np.unique(block_of, return_index=True)
         bounds = np.append(first, partitions.size)
