@@ -7,6 +7,7 @@ retention, and for stores made before the layers existed, once migrated."""
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from moments import stats
@@ -184,30 +185,60 @@ def test_a_duckdb_file_from_before_layers_gets_them_when_opened(db_path):
         store.close()
 
 
-@pytest.mark.parametrize("cut_short", [False, True])
-def test_a_clickhouse_database_from_before_layers_gets_them_when_opened(tmp_path, cut_short):
-    """A database of schema version 4 (rollup rows of the watched layer only, at every grain),
-    of two environments, gets every layer from its views when a store opens it. `cut_short`: an
-    earlier migration stopped after some rows got their layers; this one finishes it, adding
-    each layer once."""
-    from moments.store.clickhouse import LAYERS_VERSION, migrations
+def as_database_of_values(store, version: int) -> None:
+    """Make a chdb store's database one of schema `version` (before STEPS_VERSION): its rollup
+    rows as coverage values in `rollups` (only the watched layer before version 5), no
+    rollup_steps table."""
+    from moments.engagement.heatmap import bucket_count
+    from moments.store.clickhouse import STEPS_VERSION
+
+    layers = rollups.LAYERS if version >= 5 else rollups.LAYERS[:1]
+    summed = store._x.query(
+        "SELECT environment_id, scope, scope_id, duration_ms, grain_ms, partition_ms, sum(n_views) AS n_views, "
+        + ", ".join(f"sumMap({layer}) AS {layer}" for layer in layers)
+        + ", max(retention_days) AS retention_days FROM rollup_steps "
+        "GROUP BY environment_id, scope, scope_id, duration_ms, grain_ms, partition_ms")
+    pair = pa.struct([("1", pa.list_(pa.uint16())), ("2", pa.list_(pa.int64()))])
+    values = {layer: [] for layer in layers}
+    for i, duration in enumerate(summed["duration_ms"].to_pylist()):
+        for layer in layers:
+            coverage = clickhouse._coverage_rows(summed[layer].slice(i, 1), bucket_count(duration))[0]
+            buckets = np.flatnonzero(coverage)
+            values[layer].append({"1": buckets.tolist(), "2": coverage[buckets].tolist()})
+    table = summed.drop_columns(list(layers))
+    for layer in layers:
+        table = table.append_column(layer, pa.array(values[layer], pair))
+    if version < 5:
+        store._x.command("ALTER TABLE rollups DROP COLUMN landed, DROP COLUMN present")
+    store._x.insert("rollups", table)
+    store._x.command("DROP TABLE rollup_steps")
+    store._x.command("DELETE FROM schema_version WHERE version > {v:UInt32}", {"v": version})
+    assert version < STEPS_VERSION
+
+
+@pytest.mark.parametrize("version, cut_short", [(4, False), (5, False), (5, True)])
+def test_a_clickhouse_database_of_coverage_values_gets_rollup_steps_when_opened(tmp_path, version, cut_short):
+    """A database of schema version 4 (rows of coverage values, the watched layer only) or 5
+    (every layer), of two environments, gets its rows as steps, every layer, from its views
+    when a store opens it. `cut_short`: an earlier migration stopped after some rows were
+    rebuilt; this one finishes it, adding each row once."""
+    from moments.store.clickhouse import STEPS_VERSION, migrations
 
     store = open_backend("chdb", tmp_path)
     environments = [env_of(store, "old database"), env_of(store, "another")]
     for seed, environment in enumerate(environments):
         write_random_views(store, environment.environment_id, np.random.default_rng(13 + seed), n=250 - 150 * seed)
-    # Back to version 4: the layers' columns go, and the version with them.
-    store._x.command("ALTER TABLE rollups DROP COLUMN landed, DROP COLUMN present")
-    store._x.command("DELETE FROM schema_version WHERE version >= {v:UInt32}", {"v": LAYERS_VERSION})
-    if cut_short:  # the columns came back, and an asset's and a playback ID's rows got their layers
-        for statement in dict(migrations())[LAYERS_VERSION]:
+    as_database_of_values(store, version)
+    if cut_short:  # rollup_steps was made, and an asset's and a playback ID's rows were rebuilt into it
+        for statement in dict(migrations())[STEPS_VERSION]:
             store._x.command(statement)
         store._rebuild_rollups(environments[0].environment_id, {"a1"}, {"p1"})
     store.close()
 
     store = open_backend("chdb", tmp_path)
     try:
-        assert store._schema_version() == LAYERS_VERSION
+        assert store._schema_version() == STEPS_VERSION
+        assert store._x.query("SELECT count() AS n FROM rollups")["n"][0].as_py() == 0  # the values went
         for environment in environments:
             held, held_filtered = assert_layers_equal_raw(store, environment, check_hotspots=False)
             assert held > 0 and held_filtered > 0
@@ -215,19 +246,18 @@ def test_a_clickhouse_database_from_before_layers_gets_them_when_opened(tmp_path
         store.close()
 
 
-def test_clickhouse_stores_opening_an_old_database_together_add_the_layers_once(tmp_path):
+def test_clickhouse_stores_opening_an_old_database_together_rebuild_its_rows_once(tmp_path):
     """Two processes (stores) starting together on a database of version 4 both run its
-    migrations; the layers' deltas go in once (a lease), not once per process."""
+    migrations; the rebuilt rows go in once (a lease), not once per process."""
     import threading
 
-    from moments.store.clickhouse import LAYERS_VERSION, ClickHouseStore
+    from moments.store.clickhouse import ClickHouseStore
     from moments.store.executor import ChdbExecutor
 
     store = open_backend("chdb", tmp_path)
     environment = env_of(store, "old database")
     write_random_views(store, environment.environment_id, np.random.default_rng(17), n=250)
-    store._x.command("ALTER TABLE rollups DROP COLUMN landed, DROP COLUMN present")
-    store._x.command("DELETE FROM schema_version WHERE version >= {v:UInt32}", {"v": LAYERS_VERSION})
+    as_database_of_values(store, 4)
     store.close()
 
     start, opened, failures = threading.Barrier(2), [], []

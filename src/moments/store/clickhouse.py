@@ -71,12 +71,12 @@ ROW_COLUMNS = ", ".join(VIEW_COLUMNS)
 SCOPES = (("view", "view_id"), ("asset", "asset_id"), ("playback_id", "playback_id"), ("video", "video_id"))
 LOOKUP_CHUNK = 50_000  # view ids per lookup query
 GRAINS = (rollups.PARTITION_MS, 3_600_000, 86_400_000)  # rollup rows: 5 minutes, hours, days
-ROLLUP_INSERT_KEYS = 4_096  # rollup rows per insert (each up to B (bucket, value) pairs per layer)
+ROLLUP_INSERT_KEYS = 4_096  # rollup rows per insert (each up to B (bucket, step) pairs per layer)
 # Slice rows at 5 minutes like the others: the hour and day rows keep them few to sum.
 SLICE_PARTITION_MS = rollups.PARTITION_MS
 FOLDS_VERSION = 2  # the schema version that replaced stored beacon events by view folds
-LAYERS_VERSION = 5  # the schema version whose rollup rows hold every coverage layer
-# Bringing the layers into rows written before LAYERS_VERSION adds deltas, which must not be
+STEPS_VERSION = 6  # the schema version whose rollup rows (rollup_steps) hold steps, every layer
+# Rebuilding the rows of a database from before STEPS_VERSION adds deltas, which must not be
 # added twice: processes starting together take turns under this lease. It is renewed after
 # each environment, so one environment's rebuild must take less than this.
 MIGRATION_LEASE = "migration"
@@ -132,31 +132,33 @@ class ClickHouseStore:
                 self._x.command(statement)
             if version == FOLDS_VERSION:
                 self._fold_stored_events()
-            if version == LAYERS_VERSION:
-                self._add_layers()
+            if version == STEPS_VERSION:
+                self._rebuild_as_steps()
             self._x.command("INSERT INTO schema_version VALUES ({v:UInt32}, {now:Int64})",
                             {"v": version, "now": _now_ms()})
 
     def _schema_version(self) -> int:
         return self._x.query("SELECT max(version) AS v FROM schema_version")["v"][0].as_py() or 0
 
-    def _add_layers(self) -> None:
-        """Give rollup rows written before LAYERS_VERSION (the watched layer only) their other
-        layers: every environment's rows are brought to what its views give, by deltas
-        (rebuild_rollups; the watched layer's deltas are nothing). Deltas added twice would count
-        twice, so this runs in one process at a time (a lease); a process whose turn comes after
-        another one recorded the version has nothing left to do. A rebuild cut short is
-        finished by the next one: it adds what is still missing."""
+    def _rebuild_as_steps(self) -> None:
+        """Write the rows of a database from before STEPS_VERSION (coverage values in `rollups`,
+        every layer since version 5, only `watched` before) as steps in rollup_steps: every
+        environment's rows are brought to what its views give, by deltas (rebuild_rollups), then
+        `rollups` is emptied. Deltas added twice would count twice, so this runs in one process at
+        a time (a lease); a process whose turn comes after another one recorded the version has
+        nothing left to do. A rebuild cut short is finished by the next one: it adds what is
+        still missing."""
         if self._x.query("SELECT count() AS n FROM rollups")["n"][0].as_py() == 0:
-            return  # a new database: every row will be written with its layers
+            return  # a new database (or one already rebuilt): every row is written as steps
         while not self._lease(MIGRATION_LEASE, MIGRATION_LEASE_MS):
             time.sleep(1)
         try:
-            if self._schema_version() >= LAYERS_VERSION:
+            if self._schema_version() >= STEPS_VERSION:
                 return
             for environment in self.environments():
                 self.rebuild_rollups(environment.environment_id)
                 self._lease(MIGRATION_LEASE, MIGRATION_LEASE_MS)
+            self._x.command("TRUNCATE TABLE rollups")
         finally:
             self._claim(MIGRATION_LEASE, 0)  # given up: a process waiting goes on at once
 
@@ -404,32 +406,26 @@ class ClickHouseStore:
 
     def _insert_rollups(self, environment_id: str, deltas: rollups.RollupSteps) -> None:
         """Insert 5-minute deltas, with the same deltas summed into their hour and day rows, a
-        run of keys per insert: a row's layers go in as (bucket, value) pairs of every nonzero
-        bucket, so a whole import's rows at once would take many times its size in memory."""
+        run of keys per insert, so the engine's memory for an import's insert is bounded (a
+        row's layers go in as (bucket, step) pairs, up to B of each)."""
         for grain, grained in zip(GRAINS, (deltas.regrained(grain).changes() for grain in GRAINS)):
             for rows in grained.chunks(ROLLUP_INSERT_KEYS):
                 self._insert_rollup_rows(environment_id, grain, rows)
 
     def _insert_rollup_rows(self, environment_id: str, grain: int, rows: rollups.RollupSteps) -> None:
         sparse_type = pa.struct([("1", pa.list_(pa.uint16())), ("2", pa.list_(_I64))])  # an unnamed Tuple
-        n = len(rows.keys)
+        table, n = rows.to_arrow(), len(rows.keys)
         columns = {
             "environment_id": pa.repeat(pa.scalar(environment_id, _STR), n),
-            "scope": pa.array([k[0] for k in rows.keys], _STR),
-            "scope_id": pa.array([k[1] for k in rows.keys], _STR),
-            "duration_ms": pa.array([k[3] for k in rows.keys], _I64),
+            **{name: table[name] for name in ("scope", "scope_id", "duration_ms")},
             "grain_ms": pa.repeat(pa.scalar(grain, _I64), n),
-            "partition_ms": pa.array([k[2] for k in rows.keys], _I64),
-            "n_views": pa.array(rows.n_views, _I64),
+            **{name: table[name] for name in ("partition_ms", "n_views")},
             "retention_days": pa.repeat(pa.scalar(self._retention(environment_id), pa.uint16()), n),
         }
-        for index, layer in enumerate(rollups.LAYERS):  # (bucket, B * ms) pairs of each layer
-            offsets, buckets, sums = rows.nonzero(index)
-            offsets = pa.array(offsets)
-            columns[layer] = pa.StructArray.from_arrays(
-                [pa.ListArray.from_arrays(offsets, pa.array(buckets, pa.uint16())),
-                 pa.ListArray.from_arrays(offsets, pa.array(sums, _I64))], fields=list(sparse_type))
-        self._x.insert("rollups", pa.table(columns))
+        for layer in rollups.LAYERS:  # (bucket, step) pairs of each layer
+            buckets, steps = (table[column].combine_chunks() for column in rollups.step_columns(layer))
+            columns[layer] = pa.StructArray.from_arrays([buckets, steps], fields=list(sparse_type))
+        self._x.insert("rollup_steps", pa.table(columns))
 
     def _rebuild_rollups(self, environment_id: str, asset_ids: set[str], playback_ids: set[str]) -> None:
         """Bring the rows of these assets and playback IDs to what their raw views give, by deltas."""
@@ -457,7 +453,7 @@ class ClickHouseStore:
         """The stored 5-minute rows ({env}'s, meeting `where`) summed per key, as rollups.rollup_rows
         gives them: (n_views, coverage of each layer)."""
         current = self._x.query(
-            f"SELECT scope, scope_id, partition_ms, duration_ms, sum(n_views) AS n, {_SUMMED_LAYERS} FROM rollups "
+            f"SELECT scope, scope_id, partition_ms, duration_ms, sum(n_views) AS n, {_SUMMED_LAYERS} FROM rollup_steps "
             f"WHERE environment_id = {{env:String}} AND grain_ms = {rollups.PARTITION_MS} AND ({where}) "
             "GROUP BY scope, scope_id, partition_ms, duration_ms", params)
         keys = zip(*(current[column].to_pylist() for column in ("scope", "scope_id", "partition_ms", "duration_ms")))
@@ -469,7 +465,7 @@ class ClickHouseStore:
 
         Needed only after a write was cut off between tables (see docs/clickhouse.md)."""
         scopes = self._x.query(
-            "SELECT DISTINCT scope, scope_id FROM (SELECT scope, scope_id FROM rollups WHERE environment_id = {env:String} "
+            "SELECT DISTINCT scope, scope_id FROM (SELECT scope, scope_id FROM rollup_steps WHERE environment_id = {env:String} "
             "UNION ALL SELECT scope, scope_id FROM views WHERE environment_id = {env:String} AND scope IN ('asset', 'playback_id'))",
             {"env": environment_id}).to_pylist()
         assets = {r["scope_id"] for r in scopes if r["scope"] == "asset"}
@@ -477,7 +473,7 @@ class ClickHouseStore:
         assets |= set(self._asset_index(environment_id).asset_duration)
         self._rebuild_rollups(environment_id, assets, pids)
         videos = self._x.query(
-            "SELECT DISTINCT scope_id FROM (SELECT scope_id FROM rollups WHERE environment_id = {env:String} "
+            "SELECT DISTINCT scope_id FROM (SELECT scope_id FROM rollup_steps WHERE environment_id = {env:String} "
             "AND scope = 'video' UNION ALL SELECT scope_id FROM views WHERE environment_id = {env:String} "
             "AND scope = 'video')", {"env": environment_id})["scope_id"].to_pylist()
         index = self._asset_index(environment_id)
@@ -611,7 +607,7 @@ class ClickHouseStore:
         sql = (
             "SELECT sid, duration_ms, sum(n) AS n FROM ("
             "  SELECT scope_id AS sid, duration_ms, sum(n_views * if(has({minus:Array(String)}, scope), -1, 1)) AS n "
-            "  FROM rollups WHERE environment_id = {env:String} AND scope IN {scopes:Array(String)} "
+            "  FROM rollup_steps WHERE environment_id = {env:String} AND scope IN {scopes:Array(String)} "
             f"  AND scope_id IN {{ids:Array(String)}} AND {_grained_sql(p0, p1)} GROUP BY sid, duration_ms"
             + "".join(f" UNION ALL SELECT {sid} AS sid, duration_ms, toInt64(count()) AS n FROM {table} FINAL "
                       f"WHERE {counted} AND {part} GROUP BY sid, duration_ms"
@@ -662,7 +658,7 @@ class ClickHouseStore:
             f"FROM (SELECT scope_id, n_views, {', '.join(read)}, duration_ms, "
             "  if(has({minus:Array(String)}, scope), -1, 1) AS sign, "
             f"  {_GRID_OF.format(sid='scope_id')} AS grid "
-            "  FROM rollups WHERE environment_id = {env:String} AND scope IN {scopes:Array(String)} "
+            "  FROM rollup_steps WHERE environment_id = {env:String} AND scope IN {scopes:Array(String)} "
             f"  AND scope_id IN {{ids:Array(String)}} AND {_grained_sql(p0, p1)}) GROUP BY sid", params)
         rows = {r["sid"]: (int(r["n"] or 0), coverage, r["others"]) for r, coverage in zip(
             summed.select(["sid", "n", "others"]).to_pylist(),
@@ -706,7 +702,7 @@ class ClickHouseStore:
             rows = self._x.query(
                 "SELECT scope, scope_id, duration_ms, partition_ms, sum(n_views) AS n_views, "
                 + ", ".join(f"sumMap({layer}) AS {_summed(layer)}" for layer in layers)
-                + " FROM rollups WHERE environment_id = {env:String} AND grain_ms = {grain:Int64} "
+                + " FROM rollup_steps WHERE environment_id = {env:String} AND grain_ms = {grain:Int64} "
                 "AND scope IN {scopes:Array(String)} AND scope_id IN {ids:Array(String)} "
                 "AND duration_ms IN {durations:Array(Int64)} GROUP BY scope, scope_id, duration_ms, partition_ms "
                 "ORDER BY scope, scope_id, duration_ms, partition_ms",
@@ -719,7 +715,7 @@ class ClickHouseStore:
                 for layer in wanted:
                     yield key, layer, RollupPrefix.of_rows(
                         mine["partition_ms"].to_numpy().astype(np.int64), mine["n_views"].to_numpy().astype(np.int64),
-                        _dense_rows(mine[_summed(layer)], bucket_count(key[2])))
+                        _coverage_rows(mine[_summed(layer)], bucket_count(key[2])))
 
         return read
 
@@ -819,7 +815,7 @@ class ClickHouseStore:
             params = {"env": e["environment_id"], "cutoff": cutoff}
             stale = self._x.query(
                 "SELECT (SELECT count() FROM views WHERE environment_id = {env:String} AND view_start_ms < {cutoff:Int64}) "
-                "+ (SELECT count() FROM rollups WHERE environment_id = {env:String} AND partition_ms < {cutoff:Int64}) AS n",
+                "+ (SELECT count() FROM rollup_steps WHERE environment_id = {env:String} AND partition_ms < {cutoff:Int64}) AS n",
                 params)["n"][0].as_py()
             if not stale:
                 continue
@@ -836,16 +832,16 @@ class ClickHouseStore:
             # that go; then every row wholly before the cutoff goes.
             for grain in GRAINS[1:]:
                 self._x.command(
-                    "INSERT INTO rollups (environment_id, scope, scope_id, duration_ms, grain_ms, partition_ms, n_views, "
+                    "INSERT INTO rollup_steps (environment_id, scope, scope_id, duration_ms, grain_ms, partition_ms, n_views, "
                     f"retention_days, {', '.join(rollups.LAYERS)}) "
                     "SELECT environment_id, scope, scope_id, duration_ms, {grain:Int64}, "
                     "intDiv(partition_ms, {grain:Int64}) * {grain:Int64} AS coarse, -sum(n_views), max(retention_days), "
-                    f"{_NEGATED_LAYERS} FROM rollups "
+                    f"{_NEGATED_LAYERS} FROM rollup_steps "
                     "WHERE environment_id = {env:String} AND grain_ms = {fine:Int64} AND partition_ms < {cutoff:Int64} "
                     "AND partition_ms >= intDiv({cutoff:Int64}, {grain:Int64}) * {grain:Int64} "
                     "GROUP BY environment_id, scope, scope_id, duration_ms, coarse",
                     {**params, "grain": grain, "fine": rollups.PARTITION_MS})
-            self._x.command("DELETE FROM rollups WHERE environment_id = {env:String} "
+            self._x.command("DELETE FROM rollup_steps WHERE environment_id = {env:String} "
                             "AND partition_ms + grain_ms <= {cutoff:Int64}", params)
             self._known_ids.clear()
             self._committed(Pending(), {e["environment_id"]}, noted=False)
@@ -979,14 +975,15 @@ def _stamped(rows: pa.Table, version: int, deleted: int, retention_days: int) ->
             .append_column("retention_days", pa.repeat(pa.scalar(retention_days, pa.uint16()), n)))
 
 
-def _dense_rows(sparse: pa.ChunkedArray, n_buckets: int) -> np.ndarray:
-    """sumMap results ((buckets, sums) per row) on one grid as a dense (rows, B) int64 array."""
-    pairs = sparse.combine_chunks() if isinstance(sparse, pa.ChunkedArray) else sparse
+def _coverage_rows(steps: pa.ChunkedArray, n_buckets: int) -> np.ndarray:
+    """sumMap results of a layer ((buckets, summed steps) per row) on one grid as its coverage:
+    a (rows, B) int64 array, the running sum of the steps over the buckets."""
+    pairs = steps.combine_chunks() if isinstance(steps, pa.ChunkedArray) else steps
     dense = np.zeros((len(pairs), n_buckets), dtype=np.int64)
     buckets, sums = pairs.field(0), pairs.field(1)
     dense[pc.list_parent_indices(buckets).to_numpy(), pc.list_flatten(buckets).to_numpy().astype(np.int64)] = \
         pc.list_flatten(sums).to_numpy()
-    return dense
+    return np.cumsum(dense, axis=1)
 
 
 def _summed(layer: str) -> str:
@@ -1001,7 +998,7 @@ def _dense_layers(table: pa.Table, layers: tuple[str, ...], durations: list[int]
     out = []
     for i, duration in enumerate(durations):
         row = table.slice(i, 1)
-        out.append(np.concatenate([_dense_rows(row[_summed(layer)], bucket_count(duration)) for layer in layers]))
+        out.append(np.concatenate([_coverage_rows(row[_summed(layer)], bucket_count(duration)) for layer in layers]))
     return out
 
 

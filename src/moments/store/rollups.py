@@ -233,28 +233,6 @@ class RollupSteps:
             return self
         return RollupSteps._added([(RollupSteps(keys, self.n_views, self.row, self.layer, self.bucket, self.step), 1)])
 
-    def nonzero(self, layer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(offsets, buckets, values): per key (offsets[i]:offsets[i + 1]), the buckets where its
-        coverage of `layer` is not zero and the value there. The coverage keeps its value from
-        one step of a key to the next (or to the end of its grid), so each step starts a run of
-        equal buckets."""
-        mine = self.layer == layer
-        row, bucket, step = self.row[mine], self.bucket[mine], self.step[mine]
-        grid_of = {duration: bucket_count(duration) for duration in {key[3] for key in self.keys}}
-        grid = np.array([grid_of[key[3]] for key in self.keys], dtype=np.int64)
-        first = np.searchsorted(row, np.arange(len(self.keys)))
-        total = np.cumsum(step)
-        value = total - np.concatenate(([0], total))[first][row]
-        last_of_key = np.append(row[1:] != row[:-1], True)
-        end = np.where(last_of_key, grid[row], np.append(bucket[1:], 0))
-        run = np.flatnonzero((value != 0) & (end > bucket))
-        lengths = (end - bucket)[run]
-        run_start = np.repeat(np.cumsum(lengths) - lengths, lengths)
-        buckets = np.repeat(bucket[run], lengths) + np.arange(lengths.sum()) - run_start
-        rows = np.repeat(row[run], lengths)
-        return (np.searchsorted(rows, np.arange(len(self.keys) + 1)).astype(np.int32), buckets,
-                np.repeat(value[run], lengths))
-
     def changes(self) -> "RollupSteps":
         """Without the keys that change nothing (no views and no steps)."""
         has_steps = np.zeros(len(self.keys), dtype=bool)
