@@ -1001,7 +1001,7 @@ def git(*args: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", help="Views per size, comma-separated (default 1e5,1e6,1e7; chdb 1e5,1e6; "
+    parser.add_argument("--sizes", help="Views per size, comma-separated (default 1e5,1e6,1e7; "
                         "--quick 1e3).")
     parser.add_argument("--store", choices=("duckdb", "chdb"), default="duckdb",
                         help="duckdb (the default store) or chdb (the ClickHouse store on the in-process engine); "
@@ -1028,7 +1028,7 @@ def main() -> None:
     plan_ = dict(QUICK if args.quick else FULL)
     if args.seconds:
         plan_["seconds"] = args.seconds
-    sizes_text = args.sizes or ("1e3" if args.quick else ("1e5,1e6" if args.store == "chdb" else "1e5,1e6,1e7"))
+    sizes_text = args.sizes or ("1e3" if args.quick else "1e5,1e6,1e7")
     sizes = [] if args.only_imports else [int(float(s)) for s in sizes_text.split(",")]
     name = "imports" if args.only_imports else ("filters" if args.filters else
                                                  ("chdb" if args.store == "chdb" else ""))
