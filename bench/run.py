@@ -741,8 +741,10 @@ def render_queries(records: list[dict], kind: str, other: list[dict] | None = No
 
         out = ["## The ClickHouse store on chdb", "",
                run.head(f"chdb {chdb.__version__}; the store is `--store chdb:///dir`, store/clickhouse.py"), "",
-               "The ClickHouse store reports no data version (several processes may write), so it has no "
-               "response cache: its *cached* rows compute every request too."]
+               "A chdb folder is one process's, so the store owns it and caches as the DuckDB store does "
+               "(docs/clickhouse.md): a response cache, and reads that follow its writes. On a ClickHouse "
+               "server, which several processes may write, it caches neither: every request computes, "
+               "at about the cost of the video heatmap's rows below (the path for grids it does not follow)."]
     else:
         out = ["# Benchmarks", "", run.head("the DuckDB store")]
     out += [""] + describe(plan_)
