@@ -743,8 +743,8 @@ def render_queries(records: list[dict], kind: str, other: list[dict] | None = No
                run.head(f"chdb {chdb.__version__}; the store is `--store chdb:///dir`, store/clickhouse.py"), "",
                "A chdb folder is one process's, so the store owns it and caches as the DuckDB store does "
                "(docs/clickhouse.md): a response cache, and reads that follow its writes. On a ClickHouse "
-               "server, which several processes may write, it caches neither: every request computes, "
-               "at about the cost of the video heatmap's rows below (the path for grids it does not follow)."]
+               "server, which several processes may write, it caches neither and every request computes "
+               "(not measured here: no ClickHouse server can be installed on this machine)."]
     else:
         out = ["# Benchmarks", "", run.head("the DuckDB store")]
     out += [""] + describe(plan_)
