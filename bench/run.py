@@ -1,8 +1,8 @@
 """The query benchmark: one command, writes its sections of docs/benchmarks.md from the log it prints.
 
-    python bench/run.py                          # DuckDB at 1e5, 1e6, 1e7 views (about 20 min on 2 cores)
+    python bench/run.py                          # DuckDB at 1e5, 1e6, 1e7 views (about 26 min on 2 cores)
     python bench/run.py --sizes 1e5              # a quick look
-    python bench/run.py --store chdb             # the ClickHouse store on chdb, 1e5 and 1e6 (its own section)
+    python bench/run.py --store chdb             # the ClickHouse store on chdb, the same sizes (its own section)
     python bench/run.py --quick --out /tmp/b.md --log /tmp/b.log   # the smoke test (CI): 1e3 views, seconds
     python bench/run.py --from-log bench/last-run.log              # re-render the doc from a log, no measuring
     python bench/run.py --filters                # only the filtered-query benchmark (its own section)
