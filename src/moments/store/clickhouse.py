@@ -394,12 +394,12 @@ class ClickHouseStore:
                                                        version, retention))
         index = self._asset_index(environment_id)
         deltas = rollups.RollupSteps.summed([(rollups.rollup_steps(new, index, SLICE_PARTITION_MS), 1),
-                                             (rollups.rollup_steps(old, index, SLICE_PARTITION_MS), -1)])
+                                             (rollups.rollup_steps(old, index, SLICE_PARTITION_MS), -1)]).changes()
         self._insert_rollups(environment_id, deltas)
         pending = Pending()
         pending.note_views(environment_id, new)
         pending.note_views(environment_id, old)
-        pending.note_deltas(environment_id, deltas.changes())
+        pending.note_deltas(environment_id, deltas)
         if old.num_rows:  # a replaced view may take the last trace of an id with it
             self._known_ids.clear()
         self._committed(pending, {environment_id})
@@ -995,10 +995,14 @@ def _summed(layer: str) -> str:
 def _dense_layers(table: pa.Table, layers: tuple[str, ...], durations: list[int]) -> list[np.ndarray]:
     """The sums (_summed) of `layers` as (layers, B) int64 arrays, one per row (each on the grid
     of its duration)."""
-    out = []
-    for i, duration in enumerate(durations):
-        row = table.slice(i, 1)
-        out.append(np.concatenate([_coverage_rows(row[_summed(layer)], bucket_count(duration)) for layer in layers]))
+    out: list[np.ndarray] = [np.zeros(0)] * len(durations)
+    grid_of = np.asarray(durations, dtype=np.int64)
+    for duration in np.unique(grid_of).tolist():  # the rows of one grid at once
+        rows = np.flatnonzero(grid_of == duration)
+        mine = table.take(rows)
+        coverage = np.stack([_coverage_rows(mine[_summed(layer)], bucket_count(duration)) for layer in layers], axis=1)
+        for i, row in zip(rows.tolist(), coverage):
+            out[i] = row
     return out
 
 
