@@ -1,6 +1,6 @@
 """`moments relative` (against similar content) and `moments compare` (two timeframes or two ids).
 
-Registered on `moments.cli.main` when that module imports this one; --json prints the API's shapes.
+Registered on `moments.cli.main` by the package; --json prints the API's shapes.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import json
 
 import click
 
-from moments.cli import QueryTarget, fail, main, mm_ss, query_options
+from moments.cli.common import QueryTarget, fail, mm_ss, query_options
 
 
 def overall_words(overall: dict | None, peers: int, kinds: str) -> str:
@@ -25,7 +25,7 @@ def overall_words(overall: dict | None, peers: int, kinds: str) -> str:
     return "; ".join(parts)
 
 
-@main.command("relative")
+@click.command("relative")
 @query_options
 def relative_command(target: QueryTarget, as_json: bool) -> None:
     """The curve against the typical curve of similar-length content (the API's /relative shape with --json)."""
@@ -50,7 +50,7 @@ def relative_command(target: QueryTarget, as_json: bool) -> None:
         click.echo(f"{mm_ss(i * data['duration_ms'] / n):>8}  {value:6.3f}  {typical:7.3f}  {diff:+6.3f}")
 
 
-@main.command("compare")
+@click.command("compare")
 @query_options
 @click.option("--against-timeframe", multiple=True,
               help="The other side's timeframe: a duration or two epoch seconds (repeat the option).")

@@ -1,6 +1,6 @@
 """`moments layers`, `moments export ...` and the heatmap's pictures (`heatmap --plot/--png`).
 
-Registered on `moments.cli.main` when the cli package is imported (its last line imports this module).
+Registered on `moments.cli.main` by the package.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from moments.cli import QueryTarget, fail, main, mm_ss, query_options
+from moments.cli.common import QueryTarget, fail, mm_ss, query_options
 from moments.model import Scope
 
 if TYPE_CHECKING:  # the engine (numpy, scipy) loads only when a query runs
@@ -51,7 +51,7 @@ def heatmap_png(result: Engagement, target: QueryTarget, path: Path) -> None:
 
 # --- layers ------------------------------------------------------------------------------
 
-@main.command()
+@click.command()
 @query_options
 def layers(target: QueryTarget, as_json: bool) -> None:
     """The heatmap beside its rewatch, arrival and departure layers, per bucket."""
@@ -74,7 +74,7 @@ def layers(target: QueryTarget, as_json: bool) -> None:
 
 # --- export ------------------------------------------------------------------------------
 
-@main.group()
+@click.group()
 def export() -> None:
     """Write the heatmap, layers or hotspots (CSV, JSON, Parquet) or the raw views (Parquet) to a file."""
 

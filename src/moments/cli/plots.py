@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from moments.cli.common import mm_ss
 from moments.engagement.hotspots import Hotspot
 from moments.stats.exports import hotspot_kind
 
@@ -40,12 +41,6 @@ def labelled(hotspots: Sequence[Hotspot]) -> list[Labelled]:
     colds = sorted((h for h in hotspots if hotspot_kind(h.score) == "cold"), key=lambda h: (h.score, h.start_ms))
     return [Labelled(h, kind, f"{PREFIXES[kind]}{i + 1}")
             for kind, group in (("peak", peaks), ("cold", colds)) for i, h in enumerate(group)]
-
-
-def mm_ss(ms: float) -> str:
-    seconds = int(ms // 1000)
-    return (f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600
-            else f"{seconds // 60}:{seconds % 60:02d}")
 
 
 # --- the terminal --------------------------------------------------------------------------

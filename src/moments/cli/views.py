@@ -1,6 +1,6 @@
 """`moments views` (a content's counted views, newest first, paged) and `moments view ID` (one view's path).
 
-Registered on `moments.cli.main` when that module imports this one; --json prints the API's shapes.
+Registered on `moments.cli.main` by the package; --json prints the API's shapes.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import click
 
-from moments.cli import QueryTarget, fail, main, mm_ss, open_from, query_options, store_options
+from moments.cli.common import QueryTarget, fail, mm_ss, open_from, query_options, store_options
 
 
 def _started(epoch_ms: int) -> str:
@@ -28,7 +28,7 @@ def _after(cursor: str | None) -> tuple[int, str] | None:
         raise click.BadParameter(str(error), param_hint="--cursor") from None
 
 
-@main.command("views")
+@click.command("views")
 @query_options
 @click.option("--limit", type=click.IntRange(1, 1000), default=25, show_default=True)
 @click.option("--cursor", default=None, help="The next_cursor a previous page printed.")
@@ -56,7 +56,7 @@ def views_command(target: QueryTarget, as_json: bool, limit: int, cursor: str | 
         click.echo(f"more: --cursor {page.next_cursor}")
 
 
-@main.command("view")
+@click.command("view")
 @click.argument("view_id")
 @click.option("--env", "environment_id", required=True)
 @store_options

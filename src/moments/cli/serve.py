@@ -1,0 +1,96 @@
+"""`moments serve` and the door processes of `serve --workers N`."""
+
+from __future__ import annotations
+
+import gc
+import sys
+from pathlib import Path
+
+import click
+
+from moments import accounts
+from moments.cli.common import fail, open_from, store_options
+from moments.config import Settings
+
+
+@click.command()
+@store_options
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--demo", is_flag=True, help="Load the demo environment with simulated audiences.")
+@click.option("--beacon-path", default=None, help="Also collect beacons at this path (besides /).")
+@click.option("--idle-timeout", type=click.FloatRange(1), default=None,
+              help="Seconds without updates after which a view counts as completed (default 3600).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Processes: this one holds the store; the others take beacons and pass the rest to it.")
+@click.option("--journal-dir", default=None,
+              help="Where acknowledged beacons wait to be applied (default: beside the DuckDB file or chdb folder).")
+@click.option("--metrics-token", default=None,
+              help="Serve /metrics only with 'Authorization: Bearer TOKEN' (default: open; MOMENTS_METRICS_TOKEN "
+                   "does the same and keeps the token out of the process list).")
+def serve(db: str | None, store_url: str | None, host: str, port: int, demo: bool, beacon_path: str | None,
+          idle_timeout: float | None, workers: int, journal_dir: str | None, metrics_token: str | None) -> None:
+    """Serve the API on HOST:PORT."""
+    import uvicorn
+
+    from moments.api import workers as processes
+    from moments.api.app import create_app, journal_root
+    from moments.api.connections import bounded, uvicorn_options
+    from moments.demo import load_demo
+
+    store = open_from(db, store_url)
+    if demo:
+        click.echo("Loading demo data (simulated audiences)...", err=True)
+        environment, issued = load_demo(store)
+        print_demo_banner(host, port, environment.environment_id, issued)
+    overrides = {"beacon_path": beacon_path, "idle_timeout_s": idle_timeout, "journal_dir": journal_dir,
+                 "metrics_token": metrics_token or None}
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        root = journal_root(store, settings)
+    except ValueError as error:  # a remote ClickHouse store and no journal folder
+        store.close()
+        fail(str(error))
+    app = create_app(store, settings)
+    try:
+        # Everything loaded so far lives as long as the server: keep the collector from
+        # walking it again and again (long pauses show up as p99 latency under load).
+        gc.freeze()
+        if workers == 1:
+            uvicorn.run(bounded(app, settings), host=host, port=port, log_level="warning", **uvicorn_options(settings))
+        else:
+            processes.run(app, root, host, port, workers, settings)
+    finally:
+        store.close()
+
+
+@click.command(hidden=True)
+@click.option("--fd", type=int, required=True, help="The listening socket, inherited from the owner.")
+@click.option("--journal-dir", required=True)
+@click.option("--name", required=True)
+@click.option("--beacon-path", default="")
+def door(fd: int, journal_dir: str, name: str, beacon_path: str) -> None:
+    """A door process of `serve --workers N` (started by the owner, not by hand)."""
+    from moments.api.workers import run_door
+
+    run_door(fd, Path(journal_dir), name, Settings(beacon_path=beacon_path))
+
+
+def print_demo_banner(host: str, port: int, environment_id: str, issued: accounts.IssuedToken) -> None:
+    url = f"http://{host}:{port}"
+    auth = f"{issued.token.token_id}:{issued.secret}"
+    click.echo(f"""
+moments is serving {url}  (API docs: {url}/docs)
+Demo environment: {environment_id}
+  token id:     {issued.token.token_id}
+  token secret: {issued.secret}
+
+Dashboard: {url}/dashboard/  (sign in with the token id and secret above)
+
+Try:
+  curl -sS -u {auth} '{url}/data/v1/engagement/assets/demo-trailer/heatmap'
+  curl -sS -u {auth} '{url}/data/v1/engagement/assets/demo-keynote/hotspots?order_direction=desc&limit=5'
+  curl -sS -u {auth} -g '{url}/data/v1/engagement/videos/tutorial-setup/hotspots?timeframe[]=7:days&order_direction=asc'
+""", err=False)
+    sys.stdout.flush()
+
