@@ -70,6 +70,13 @@ def ok_json(*args: Any, cwd: Path, env: dict[str, str] | None = None) -> dict:
     return value
 
 
+def partly_rejected(*args: Any, cwd: Path) -> str:
+    """stdout of an import that stored some records and rejected others: exit status 3."""
+    done = moments(*args, cwd=cwd)
+    assert done.returncode == 3, f"moments {' '.join(map(str, args))}: exit {done.returncode}:\n{done.stderr}"
+    return done.stdout
+
+
 def failing(*args: Any, cwd: Path) -> subprocess.CompletedProcess:
     done = moments(*args, cwd=cwd)
     assert done.returncode != 0, f"moments {' '.join(map(str, args))} should fail:\n{done.stdout}"
@@ -400,7 +407,7 @@ def test_assets_put(tmp_path: Path) -> None:
 
 def test_assets_put_errors(tmp_path: Path) -> None:
     cases = [  # (--env, options, what stderr must say)
-        (None, ["--duration-ms", "0"], "duration_ms is required"),
+        (None, ["--duration-ms", "0"], "duration_ms must be in 1..2592000000, got 0"),
         (None, ["--duration-ms", "1000", "--playback-id", "a/b"], "playback_ids[] must not contain '/'"),
         (None, ["--duration-ms", "1000", "--playback-url", "ftp://x"], "playback_url must be an http(s) URL"),
         ("nope", ["--duration-ms", "1000"], "no environment 'nope'"),
@@ -478,19 +485,21 @@ def test_import_reports_bad_rows_and_stores_only_good_ones(tmp_path: Path) -> No
         json.dumps(good("m2", view_start=iso(start), view_end=iso(start + 10000))),
     ]
     path = tmp_path / "mixed.ndjson"
-    path.write_text("\n".join(lines) + "\n")
+    # A blank line after the first: no record, but a line (people count lines in their editor).
+    path.write_text("\n".join(lines[:1] + [""] + lines[1:]) + "\n")
 
-    result = ok_json("import", path, "--env", environment_id, "--db", db, cwd=tmp_path)["data"]
+    # --json: the API's body (its index counts records from 0); the exit status says some were rejected.
+    result = json.loads(partly_rejected("import", path, "--env", environment_id, "--db", db, "--json", cwd=tmp_path))["data"]
     assert result["accepted"] == 3
     rejected = {r["index"]: r for r in result["rejected"]}
     assert sorted(rejected) == [1, 2, 4, 5, 6]
     assert rejected[1]["view_id"] is None
-    assert any("line 2 is not valid JSON" in m for m in rejected[1]["messages"])
+    assert any("line 3 is not valid JSON" in m for m in rejected[1]["messages"])
     assert rejected[2]["view_id"] is None
     assert "view_id is required" in rejected[2]["messages"]
     assert any(m.startswith("ranges[0] must satisfy 0 <= start_ms < end_ms") for m in rejected[2]["messages"])
     assert rejected[4]["view_id"] == "g0"
-    assert any(m.startswith("duration_ms is required") for m in rejected[4]["messages"])
+    assert "duration_ms must be in 1..2592000000, got 0" in rejected[4]["messages"]
     assert rejected[5]["view_id"] == "m-bad"
     assert "unknown field(s): colour" in rejected[5]["messages"]
     assert "view_end must not be before view_start" in rejected[5]["messages"]
@@ -499,11 +508,17 @@ def test_import_reports_bad_rows_and_stores_only_good_ones(tmp_path: Path) -> No
     after_first = snapshot(db, "after-first")
     ghost_check = snapshot(db, "ghost")
 
-    # The same file again, without --json: a readable summary.
-    human = ok("import", path, "--env", environment_id, "--db", db, cwd=tmp_path)
+    # The same file again, without --json: a readable summary naming each rejected record by
+    # its line in the file, counted from 1 as an editor does.
+    human = partly_rejected("import", path, "--env", environment_id, "--db", db, cwd=tmp_path)
     assert re.match(r"accepted 3, rejected 5 in \d+\.\ds\n", human)
-    assert re.search(r"^  #4 g0: duration_ms is required", human, re.MULTILINE)
-    assert re.search(r"^  #5 m-bad: unknown field\(s\): colour; ", human, re.MULTILINE)
+    assert human.splitlines()[1:] == [
+        "  line 3: line 3 is not valid JSON: Expecting value: line 1 column 35 (char 34)",
+        "  line 4: view_id is required; ranges[0] must satisfy 0 <= start_ms < end_ms <= 2592000000",
+        "  line 6 (g0): duration_ms must be in 1..2592000000, got 0",
+        "  line 7 (m-bad): unknown field(s): colour; view_end must not be before view_start",
+        "  line 8 (m-noid): at least one of asset_id, playback_id, video_id is required",
+    ]
 
     first, ghost, second = in_parallel(
         lambda: ok_json("heatmap", "--env", environment_id, "--asset", "mixed", "--db", after_first, cwd=tmp_path),
@@ -530,11 +545,16 @@ def test_csv_import_reports_bad_cells(tmp_path: Path) -> None:
         f'c2,csv-asset,{start},{start + 9000},ten,"[[0, 10000]]"\n'
         f'c3,csv-asset,{iso(start)},{iso(start + 9000)},10000,"[[0, 2000], [1000, 3000]]"\n'
     )
-    result = ok_json("import", path, "--env", environment_id, "--db", db, cwd=tmp_path)["data"]
+    result = json.loads(partly_rejected("import", path, "--env", environment_id, "--db", db, "--json", cwd=tmp_path))["data"]
     assert result["accepted"] == 2
     assert [(r["index"], r["view_id"]) for r in result["rejected"]] == [(1, "c1"), (2, "c2")]
     assert result["rejected"][0]["messages"] == ["ranges must be an array of [start_ms, end_ms] pairs"]
-    assert any(m.startswith("duration_ms is required") for m in result["rejected"][1]["messages"])
+    # A value of the wrong type is a type error, not a missing field.
+    assert result["rejected"][1]["messages"] == ["duration_ms: expected an integer, got 'ten'"]
+    # In words: CSV lines counted from the header, line 1.
+    human = partly_rejected("import", path, "--env", environment_id, "--db", db, cwd=tmp_path)
+    assert human.splitlines()[1:] == ["  line 3 (c1): ranges must be an array of [start_ms, end_ms] pairs",
+                                      "  line 4 (c2): duration_ms: expected an integer, got 'ten'"]
     body = ok_json("heatmap", "--env", environment_id, "--asset", "csv-asset", "--db", db, cwd=tmp_path)
     assert body["data"]["total_views"] == 2
     # c3's overlapping ranges count once: it watched 0..3 s.
@@ -591,7 +611,7 @@ def test_import_errors(tmp_path: Path) -> None:
         (broken_json, environment_id, None, "cannot read"),
         (broken_parquet, environment_id, None, "cannot read"),
         (tmp_path / "missing.json", environment_id, None, "does not exist"),
-        (good, environment_id, nowhere, f"cannot open store {nowhere}"),
+        (good, environment_id, nowhere, f"no store at {nowhere}"),
     ]
     results = in_parallel(*(
         lambda k=k, c=c: failing("import", c[0], "--env", c[1], "--db", c[2] or snapshot(db, str(k)), cwd=tmp_path)
@@ -654,7 +674,7 @@ def test_long_import_shows_a_progress_bar(tmp_path: Path) -> None:
         os.close(slave)
         terminal = read_all(master).decode("utf-8", "replace")
         stdout = proc.stdout.read().decode()
-        assert proc.wait(timeout=120) == 0, terminal
+        assert proc.wait(timeout=120) == 3, terminal  # one record rejected
     finally:
         os.close(master)
     assert "Importing" in terminal
@@ -818,7 +838,8 @@ def test_heatmap_of_a_registered_asset_without_views(queries: Queries) -> None:
 
 def test_heatmap_table(queries: Queries) -> None:
     lines = queries.text("heatmap-table").splitlines()
-    assert re.fullmatch(r"views: 300   timeframe: \d+\.\.\d+", lines[0])
+    assert re.fullmatch(r"views: 300   timeframe: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \.\. "
+                        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(7 days\)", lines[0])
     rows = lines[1:]
     assert len(rows) == 60
     expected = reference_heatmap(COUNTED, REGISTERED_MS)
@@ -861,10 +882,12 @@ def test_hotspots_by_playback_id(queries: Queries) -> None:
 
 def test_hotspots_table(queries: Queries) -> None:
     lines = queries.text("hotspots-table").splitlines()
-    assert lines[0] == "views: 300   hotspots: 2"
-    assert len(lines) == 3
+    assert re.fullmatch(r"views: 300   hotspots: 2   timeframe: .* UTC \(7 days\)", lines[0])
+    assert lines[1] == ("score: 0.5 = as expected; above = watched more than expected (peak), "
+                        "below = less (cold spot)")
+    assert len(lines) == 4
     pattern = r"\s*\d+:\d\d - \d+:\d\d\s+(peak|cold)  score (\d\.\d{3})"
-    rows = [re.fullmatch(pattern, line) for line in lines[1:]]
+    rows = [re.fullmatch(pattern, line) for line in lines[2:]]
     assert all(rows), lines
     assert [row.group(1) for row in rows] == ["cold", "peak"]
     assert float(rows[0].group(2)) < 0.5 < float(rows[1].group(2))
@@ -921,9 +944,19 @@ def test_serve_answers_healthz_and_the_api(tmp_path: Path) -> None:
         assert health.status_code == 200
         assert health.json()["status"] == "ok" and set(health.json()["ingest"]) == {"lag_s", "backlog_bytes"}
 
-        # While the server holds the file, other commands cannot open it: a clear error, not a traceback.
+        # While the server holds the file, other commands cannot open it: a clear error that
+        # names the fix, not a traceback ...
         done = failing("import", path, "--env", created["environment_id"], "--db", db, cwd=tmp_path)
-        assert f"cannot open store {db}" in done.stderr
+        assert f"the store {db} is held by process {proc.pid} (a running `moments serve`?)" in done.stderr
+        assert "pass --url http://HOST:PORT with --token-id/--token-secret (or set MOMENTS_URL" in done.stderr
+        # ... and the fix works: the same command, asked of the server (token from the environment, as Mux's SDKs).
+        token = clean_env(MUX_TOKEN_ID=created["token_id"], MUX_TOKEN_SECRET=created["token_secret"])
+        again = moments("import", path, "--url", base, "--json", cwd=tmp_path, env=token)
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout) == {"data": {"accepted": len(AUDIENCE), "rejected_total": 0, "rejected": []}}
+        # Commands that only the store can answer say to stop the server.
+        assert "stop the server first" in failing("token", "list", "--env", created["environment_id"], "--db", db,
+                                                  cwd=tmp_path).stderr
 
         # The token `env create` printed works against the server, which reads the same file.
         served = httpx.get(f"{base}/data/v1/engagement/assets/trailer/heatmap",

@@ -67,6 +67,32 @@ def issue_token(store: Store, environment_id: str, permissions: tuple[str, ...])
     return IssuedToken(token, secret)
 
 
+def token_fields(token: Token, created_at_ms: int) -> dict:
+    """What `moments token list` shows of a token: never its secret, nor the secret's hash."""
+    return {"token_id": token.token_id, "environment_id": token.environment_id,
+            "permissions": list(token.permissions), "created_at": created_at_ms}
+
+
+def rotate_token(store: Store, token_id: str) -> IssuedToken:
+    """A new secret for the token (same id, environment and permissions); the old secret stops working."""
+    token = store.get_token(token_id)
+    if token is None:
+        raise LookupError(f"no token {token_id!r}")
+    secret = secrets.token_urlsafe(32)
+    secret_hash = hash_secret(secret)
+    store.set_token_secret(token_id, secret_hash)
+    return IssuedToken(Token(token.token_id, token.environment_id, secret_hash, token.permissions), secret)
+
+
+def revoke_token(store: Store, token_id: str) -> Token:
+    """Delete the token: requests with it get 401 from then on. The token it was."""
+    token = store.get_token(token_id)
+    if token is None:
+        raise LookupError(f"no token {token_id!r}")
+    store.delete_token(token_id)
+    return token
+
+
 def create_environment(
     store: Store,
     name: str,

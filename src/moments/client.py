@@ -1,20 +1,24 @@
 """A Python client for moments (and for the Mux Data Engagement API it mirrors).
 
     from moments.client import Client
-    with Client() as client:  # MUX_TOKEN_ID, MUX_TOKEN_SECRET, MUX_BASE_URL, like Mux's SDKs
+    with Client() as client:  # MUX_TOKEN_ID, MUX_TOKEN_SECRET, like Mux's SDKs
         heatmap = client.heatmap("assets", "movie-1", timeframe=["7:days"])
         for point in buckets_to_timeline(heatmap.value, heatmap.duration_ms):
             ...
 
-`AsyncClient` has the same methods, awaitable. Errors raise the same classes Mux's SDKs
-map statuses to (`BadRequestError`, `AuthenticationError`, `NotFoundError`, ...).
+The server is `base_url`, else $MUX_BASE_URL, else $MOMENTS_URL, else http://127.0.0.1:8000
+(`moments serve`'s address). `AsyncClient` has the same methods, awaitable. Errors raise the
+same classes Mux's SDKs map statuses to (`BadRequestError`, `AuthenticationError`,
+`NotFoundError`, ...). `BodyClient` sends the same calls and returns the API's bodies as they
+came (the CLI prints those).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, fields
+import re
+from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, Generic, Iterable, Literal, TypeVar
 from urllib.parse import quote
 
@@ -22,6 +26,7 @@ import httpx
 
 Kind = Literal["assets", "videos", "playback-ids"]
 T = TypeVar("T")
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"  # where `moments serve` listens by default
 
 
 class APIError(Exception):
@@ -105,6 +110,19 @@ class Asset:
 
 
 @dataclass(frozen=True)
+class EnvironmentInfo:
+    """The calling token's environment (GET /v1/environment)."""
+
+    environment_id: str
+    name: str
+    env_key: str
+    retention_days: int
+    rate_limit_per_s: float
+    rate_limit_burst: int
+    allowed_origins: list[str]
+
+
+@dataclass(frozen=True)
 class IdCount:
     id: str
     views: int
@@ -182,6 +200,10 @@ def _asset(body: dict) -> Asset:
 def _import(body: dict) -> ImportResult:
     data = body["data"]
     return ImportResult(data["accepted"], [Rejected(**r) for r in data["rejected"]], data["rejected_total"])
+
+
+def _environment(body: dict) -> EnvironmentInfo:
+    return EnvironmentInfo(**_known(EnvironmentInfo, body["data"]))
 
 
 def _ids(body: dict) -> IdList:
@@ -389,6 +411,10 @@ class _Endpoints:
         """-> Asset."""
         return self._send(Call("GET", f"/v1/assets/{quote(asset_id, safe='')}", _asset))
 
+    def environment(self):
+        """-> EnvironmentInfo: the environment the token belongs to."""
+        return self._send(Call("GET", "/v1/environment", _environment))
+
     def list_ids(self, kind: Kind, search: str | None = None, limit: int | None = None):
         """-> IdList: the environment's ids of one kind, most viewed first."""
         params = [(k, str(v)) for k, v in (("search", search), ("limit", limit)) if v is not None]
@@ -427,9 +453,10 @@ class _Endpoints:
 def _settings(token_id: str | None, token_secret: str | None, base_url: str | None) -> tuple[str, tuple[str, str]]:
     token_id = token_id or os.environ.get("MUX_TOKEN_ID")
     token_secret = token_secret or os.environ.get("MUX_TOKEN_SECRET")
-    base_url = base_url or os.environ.get("MUX_BASE_URL")
-    if not (token_id and token_secret and base_url):
-        raise ValueError("give token_id, token_secret and base_url, or set MUX_TOKEN_ID, MUX_TOKEN_SECRET, MUX_BASE_URL")
+    # MUX_BASE_URL first: Mux's SDKs read it, so a program moved from Mux keeps its setting.
+    base_url = base_url or os.environ.get("MUX_BASE_URL") or os.environ.get("MOMENTS_URL") or DEFAULT_BASE_URL
+    if not (token_id and token_secret):
+        raise ValueError("give token_id and token_secret, or set MUX_TOKEN_ID and MUX_TOKEN_SECRET")
     return base_url.rstrip("/"), (token_id, token_secret)
 
 
@@ -454,9 +481,11 @@ class Client(_Endpoints):
         self._http = httpx.Client(base_url=base, auth=auth, timeout=timeout)
 
     def _send(self, call: Call[T]) -> T:
-        response = self._http.request(call.method, call.path, params=call.params, json=call.json,
-                                      content=call.content, headers=call.headers)
-        return _result(call, response)
+        return _result(call, self._request(call))
+
+    def _request(self, call: Call) -> httpx.Response:
+        return self._http.request(call.method, call.path, params=call.params, json=call.json,
+                                  content=call.content, headers=call.headers)
 
     def close(self) -> None:
         self._http.close()
@@ -466,6 +495,33 @@ class Client(_Endpoints):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class Download:
+    """A file an export answers with: its bytes and the name the server gave it."""
+
+    content: bytes
+    file_name: str | None
+
+
+_FILE_NAME = re.compile(r'filename="([^"]+)"')
+
+
+class BodyClient(Client):
+    """Client's methods answered with the API's bodies as they came: JSON bodies as dicts,
+    exports as `Download`. For programs that print or pass on the API's shapes (the CLI's --url)."""
+
+    def _send(self, call: Call) -> Any:
+        response = self._request(call)
+
+        def body(value: Any) -> Any:
+            if not call.raw:
+                return value
+            named = _FILE_NAME.search(response.headers.get("content-disposition", ""))
+            return Download(value, named.group(1) if named else None)
+
+        return _result(replace(call, parse=body), response)
 
 
 class AsyncClient(_Endpoints):

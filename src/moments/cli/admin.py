@@ -1,13 +1,25 @@
-"""Environments, tokens and assets: `moments env ...`, `moments token ...`, `moments assets ...`."""
+"""Environments, tokens and assets: `moments env ...`, `moments token ...`, `moments assets ...`.
+
+Environments and tokens are the store's (a running DuckDB server holds the file: stop it
+first); assets also go through a running server's API with --url.
+"""
 
 from __future__ import annotations
 
 import click
 
 from moments import accounts
-from moments.cli.common import emit, fail, open_from, store_options
+from moments.cli.common import (ENV_HELP, Remote, emit, environment_option, fail, open_existing, open_from,
+                                store_options, utc_time)
 from moments.ingestion.assets import InvalidAsset, validate_asset
 from moments.ingestion.origins import BadPattern, parse_patterns
+from moments.model import Scope
+
+JSON_HELP = "Print JSON instead of text."
+
+
+def _fields(value: dict) -> str:
+    return "\n".join(f"{k}: {v}" for k, v in value.items())
 
 
 @click.group()
@@ -24,10 +36,10 @@ def env() -> None:
 @click.option("--burst", default=20, show_default=True, type=click.IntRange(1, 10**6))
 @click.option("--allowed-origin", "allowed_origins", multiple=True, metavar="PATTERN",
               help="A site beacons may come from (repeat for more; default: anywhere). See `env origins`.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def env_create(name: str, db, store_url, retention_days: int, rate_limit: float, burst: int,
                allowed_origins: tuple[str, ...], as_json: bool) -> None:
-    """Create environment NAME with a read+write token."""
+    """Create environment NAME with a read+write token (the store is created if it does not exist)."""
     patterns = _patterns(list(allowed_origins), "--allowed-origin")
     store = open_from(db, store_url)
     environment, issued = accounts.create_environment(store, name, retention_days, rate_limit, burst,
@@ -35,14 +47,30 @@ def env_create(name: str, db, store_url, retention_days: int, rate_limit: float,
     store.close()
     value = {**accounts.environment_fields(environment), "token_id": issued.token.token_id,
              "token_secret": issued.secret, "permissions": list(issued.token.permissions)}
-    emit(value, as_json, "\n".join(f"{k}: {v}" for k, v in value.items()))
+    emit(value, as_json, _fields(value))
+
+
+@env.command("list")
+@store_options
+@click.option("--json", "as_json", is_flag=True, help='Print {"data": [environment, ...]}.')
+def env_list(db, store_url, as_json: bool) -> None:
+    """The store's environments, oldest first: id, name, env key, retention."""
+    store = open_existing(db, store_url)
+    try:
+        environments = [accounts.environment_fields(e) for e in store.environments()]
+    finally:
+        store.close()
+    lines = [f"{'environment_id':<14} {'env_key':<26} {'retention':>9}  name"]
+    lines += [f"{e['environment_id']:<14} {e['env_key']:<26} {e['retention_days']:>5} days  {e['name']}"
+              for e in environments]
+    emit({"data": environments}, as_json, "\n".join(lines) if environments else "no environments")
 
 
 @env.command("origins")
 @click.argument("environment_id")
 @click.argument("patterns", nargs=-1)
 @store_options
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def env_origins(environment_id: str, patterns: tuple[str, ...], db, store_url, as_json: bool) -> None:
     """Set the sites ENVIRONMENT_ID takes beacons from, checked against each beacon request's
     Origin (or Referer): origins (https://example.com), hosts (example.com, any scheme and
@@ -51,7 +79,7 @@ def env_origins(environment_id: str, patterns: tuple[str, ...], db, store_url, a
     a few seconds (PATCH /v1/environment does it at once, and works while the server holds
     the DuckDB file)."""
     parsed = _patterns(list(patterns), "PATTERNS")
-    store = open_from(db, store_url)
+    store = open_existing(db, store_url)
     try:
         if store.get_environment(environment_id) is None:
             fail(f"no environment {environment_id!r}")
@@ -60,7 +88,7 @@ def env_origins(environment_id: str, patterns: tuple[str, ...], db, store_url, a
     finally:
         store.close()
     value = accounts.environment_fields(environment)
-    emit(value, as_json, "\n".join(f"{k}: {v}" for k, v in value.items()))
+    emit(value, as_json, _fields(value))
 
 
 def _patterns(texts: list[str], hint: str) -> tuple[str, ...]:
@@ -72,21 +100,21 @@ def _patterns(texts: list[str], hint: str) -> tuple[str, ...]:
 
 @click.group()
 def token() -> None:
-    """Access tokens for the API."""
+    """Access tokens for the API (kept in the store: a running DuckDB server holds it, stop it first)."""
 
 
 @token.command("create")
-@click.option("--env", "environment_id", required=True)
+@click.option("--env", "environment_id", required=True, help=ENV_HELP)
 @click.option("--permissions", default="read", show_default=True, help="Comma separated: read,write,admin")
 @store_options
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def token_create(environment_id: str, permissions: str, db, store_url, as_json: bool) -> None:
-    """Create an access token in an environment."""
+    """Create an access token in an environment (its secret is shown once, here)."""
     try:
         wanted = accounts.parse_permissions(permissions)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--permissions") from None
-    store = open_from(db, store_url)
+    store = open_existing(db, store_url)
     try:
         issued = accounts.issue_token(store, environment_id, wanted)
     except LookupError as error:
@@ -95,25 +123,83 @@ def token_create(environment_id: str, permissions: str, db, store_url, as_json: 
         store.close()
     value = {"token_id": issued.token.token_id, "token_secret": issued.secret,
              "environment_id": environment_id, "permissions": list(wanted)}
-    emit(value, as_json, "\n".join(f"{k}: {v}" for k, v in value.items()))
+    emit(value, as_json, _fields(value))
 
+
+@token.command("list")
+@click.option("--env", "environment_id", required=True, help=ENV_HELP)
+@store_options
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"data": [{"token_id", "environment_id", "permissions", "created_at" (epoch ms)}]}.')
+def token_list(environment_id: str, db, store_url, as_json: bool) -> None:
+    """The environment's tokens, oldest first: id, permissions, when created (never a secret)."""
+    store = open_existing(db, store_url)
+    try:
+        if store.get_environment(environment_id) is None:
+            fail(f"no environment {environment_id!r}")
+        tokens = [accounts.token_fields(t, created) for t, created in store.tokens(environment_id)]
+    finally:
+        store.close()
+    lines = [f"{'token_id':<36}  {'permissions':<16}  created (UTC)"]
+    lines += [f"{t['token_id']:<36}  {','.join(t['permissions']):<16}  {utc_time(t['created_at'] / 1000)}"
+              for t in tokens]
+    emit({"data": tokens}, as_json, "\n".join(lines) if tokens else "no tokens")
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@store_options
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+def token_revoke(token_id: str, db, store_url, as_json: bool) -> None:
+    """Delete TOKEN_ID: the API answers requests signed with it 401 from then on (a DuckDB
+    store is free only while no server runs; a server on a shared ClickHouse database stops
+    taking it within 5 seconds)."""
+    store = open_existing(db, store_url)
+    try:
+        revoked = accounts.revoke_token(store, token_id)
+    except LookupError as error:
+        fail(str(error))
+    finally:
+        store.close()
+    value = {"token_id": revoked.token_id, "environment_id": revoked.environment_id, "revoked": True}
+    emit(value, as_json, f"revoked token {revoked.token_id} of environment {revoked.environment_id}")
+
+
+@token.command("rotate")
+@click.argument("token_id")
+@store_options
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+def token_rotate(token_id: str, db, store_url, as_json: bool) -> None:
+    """Give TOKEN_ID a new secret, shown once: same id, environment and permissions; the old
+    secret stops working at once (revoke + create instead gives a new id)."""
+    store = open_existing(db, store_url)
+    try:
+        issued = accounts.rotate_token(store, token_id)
+    except LookupError as error:
+        fail(str(error))
+    finally:
+        store.close()
+    value = {"token_id": issued.token.token_id, "token_secret": issued.secret,
+             "environment_id": issued.token.environment_id, "permissions": list(issued.token.permissions)}
+    emit(value, as_json, _fields(value))
 
 
 @click.group()
 def assets() -> None:
-    """Registered assets: duration, playback IDs, playable URL."""
+    """Assets: their duration, playback IDs and playable URL (in the store, or with --url
+    through a running server's API)."""
 
 
 @assets.command("put")
 @click.argument("asset_id")
-@click.option("--env", "environment_id", required=True)
-@click.option("--duration-ms", required=True, type=int)
+@click.option("--duration-ms", required=True, type=int, help="The content's length in ms.")
 @click.option("--playback-id", "playback_ids", multiple=True, help="Repeat for several.")
-@click.option("--playback-url", default=None)
+@click.option("--playback-url", default=None, help="An http(s) URL the dashboard plays (mp4 or HLS .m3u8).")
+@environment_option
 @store_options
-@click.option("--json", "as_json", is_flag=True)
-def assets_put(asset_id: str, environment_id: str, duration_ms: int, playback_ids: tuple[str, ...],
-               playback_url: str | None, db, store_url, as_json: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+def assets_put(asset_id: str, environment_id: str | None, duration_ms: int, playback_ids: tuple[str, ...],
+               playback_url: str | None, db, store_url, remote: Remote | None, as_json: bool) -> None:
     """Register or replace ASSET_ID."""
     from moments.api.validation import path_id  # same id rules as the HTTP path
 
@@ -124,12 +210,72 @@ def assets_put(asset_id: str, environment_id: str, duration_ms: int, playback_id
         fail("; ".join(error.messages))
     except Exception as error:  # ApiError from path_id
         fail(str(error))
-    store = open_from(db, store_url)
-    if store.get_environment(environment_id) is None:
-        fail(f"no environment {environment_id!r}")
-    store.put_asset(environment_id, asset)
-    store.close()
-    value = {"asset_id": asset.asset_id, "duration_ms": asset.duration_ms,
-             "playback_ids": list(asset.playback_ids), "playback_url": asset.playback_url}
-    emit(value, as_json, "\n".join(f"{k}: {v}" for k, v in value.items()))
+    if remote is not None:
+        remote.check_environment(environment_id)
+        value = remote.ask(lambda client: client.put_asset(asset.asset_id, asset.duration_ms, asset.playback_ids,
+                                                           asset.playback_url))["data"]
+    else:
+        from moments.api.routes.assets import asset_json
 
+        store = open_existing(db, store_url, over_http=True)
+        try:
+            if store.get_environment(environment_id) is None:
+                fail(f"no environment {environment_id!r}")
+            store.put_asset(environment_id, asset)
+            value = asset_json(store.get_asset(environment_id, asset.asset_id))["data"]
+        finally:
+            store.close()
+    emit(value, as_json, _fields(value))
+
+
+@assets.command("get")
+@click.argument("asset_id")
+@environment_option
+@store_options
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+def assets_get(asset_id: str, environment_id: str | None, db, store_url, remote: Remote | None, as_json: bool) -> None:
+    """ASSET_ID's registration: duration, playback IDs, playback URL (as `assets put` printed it)."""
+    from moments.api.routes.assets import asset_json
+
+    if remote is not None:
+        remote.check_environment(environment_id)
+        value = remote.ask(lambda client: client.get_asset(asset_id), f"asset {asset_id!r} not found")["data"]
+    else:
+        store = open_existing(db, store_url, over_http=True)
+        try:
+            if store.get_environment(environment_id) is None:
+                fail(f"no environment {environment_id!r}")
+            asset = store.get_asset(environment_id, asset_id)
+        finally:
+            store.close()
+        if asset is None:
+            fail(f"asset {asset_id!r} not found")
+        value = asset_json(asset)["data"]
+    emit(value, as_json, _fields(value))
+
+
+@assets.command("list")
+@click.option("--search", default=None, help="Only ids containing this (case-insensitive).")
+@click.option("--limit", type=click.IntRange(1, 100), default=25, show_default=True)
+@environment_option
+@store_options
+@click.option("--json", "as_json", is_flag=True, help="Print the API's response body (GET /v1/assets).")
+def assets_list(search: str | None, limit: int, environment_id: str | None, db, store_url, remote: Remote | None,
+                as_json: bool) -> None:
+    """The environment's asset IDs (registered, or seen on views) with their view counts, most viewed first."""
+    from moments.api.routes.lists import list_ids
+
+    if remote is not None:
+        remote.check_environment(environment_id)
+        body = remote.ask(lambda client: client.list_ids("assets", search, limit))
+    else:
+        store = open_existing(db, store_url, over_http=True)
+        try:
+            if store.get_environment(environment_id) is None:
+                fail(f"no environment {environment_id!r}")
+            body = list_ids(store, environment_id, Scope.ASSET, search or None, limit)
+        finally:
+            store.close()
+    lines = [f"{'views':>8}  asset"] + [f"{row['views']:>8}  {row['id']}" for row in body["data"]]
+    lines.append(f"{len(body['data'])} of {body['total_row_count']} assets" + (f" matching {search!r}" if search else ""))
+    emit(body, as_json, "\n".join(lines))

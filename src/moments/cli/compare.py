@@ -9,7 +9,7 @@ import json
 
 import click
 
-from moments.cli.common import QueryTarget, fail, mm_ss, query_options
+from moments.cli.common import QueryTarget, fail, mm_ss, query_options, timeframe_text, views_line
 
 
 def overall_words(overall: dict | None, peers: int, kinds: str) -> str:
@@ -31,16 +31,17 @@ def relative_command(target: QueryTarget, as_json: bool) -> None:
     """The curve against the typical curve of similar-length content (the API's /relative shape with --json)."""
     from moments.stats import comparison
 
-    result = target.run(lambda store, environment, window, now_ms, settings: comparison.relative(
-        store, environment, target.scope, target.scope_id, window, now_ms, settings.idle_timeout_s, target.filters))
-    body = comparison.relative_json(result)
+    body = target.answer(
+        lambda store, environment, window, now_ms, settings: comparison.relative_json(comparison.relative(
+            store, environment, target.scope, target.scope_id, window, now_ms, settings.idle_timeout_s, target.filters)),
+        lambda client: client.relative(target.kind, target.scope_id, target.timeframe, target.filter_texts))
     if as_json:
         click.echo(json.dumps(body))
         return
     data = body["data"]
     band = data["band"]
-    click.echo(f"views: {data['total_views']}   timeframe: {body['timeframe'][0]}..{body['timeframe'][1]}   "
-               f"peers: {data['peers']}" + (f" of {mm_ss(band['min_ms'])}..{mm_ss(band['max_ms'])}" if band else ""))
+    click.echo(f"{views_line(body)}   peers: {data['peers']}"
+               + (f" of {mm_ss(band['min_ms'])}..{mm_ss(band['max_ms'])}" if band else ""))
     click.echo(data["note"] or overall_words(data["overall"], data["peers"], comparison.KIND_NAMES[target.scope]))
     if not data["typical"]:
         return
@@ -57,14 +58,14 @@ def relative_command(target: QueryTarget, as_json: bool) -> None:
 @click.option("--against", default=None, help="The other side's id, of the same kind (playback IDs: of the same asset).")
 def compare_command(target: QueryTarget, as_json: bool, against_timeframe: tuple[str, ...], against: str | None) -> None:
     """Two timeframes, or two ids, side by side on one grid (the API's /compare shape with --json)."""
-    from moments import stats
-    from moments.stats import comparison
-    from moments.engagement.timeframe import TimeframeError
-
     if not against_timeframe and against is None:
         raise click.UsageError("give --against-timeframe (the same id over another timeframe) or --against (another id)")
 
-    def query(store, environment, window, now_ms, settings):
+    def local(store, environment, window, now_ms, settings) -> dict:
+        from moments import stats
+        from moments.engagement.timeframe import TimeframeError
+        from moments.stats import comparison
+
         b_values = against_timeframe or target.timeframe
         try:
             b_window = stats.effective_timeframe(list(b_values), environment, now_ms // 1000, settings.default_timeframe_s)
@@ -73,22 +74,23 @@ def compare_command(target: QueryTarget, as_json: bool, against_timeframe: tuple
         a = comparison.SideSpec(target.scope_id, target.timeframe, window)
         b = comparison.SideSpec(against or target.scope_id, b_values, b_window)
         try:
-            return comparison.compare(store, environment, target.scope, a, b, now_ms, settings.idle_timeout_s,
-                                      target.filters)
+            return comparison.compare_json(comparison.compare(store, environment, target.scope, a, b, now_ms,
+                                                              settings.idle_timeout_s, target.filters))
         except comparison.NotComparable as error:
             fail(str(error))
         except stats.UnknownScopeId as error:
             fail(f"{target.scope.value} {str(error)!r} not found")
 
-    body = comparison.compare_json(target.run(query))
+    body = target.answer(local, lambda client: client.compare(target.kind, target.scope_id, target.timeframe,
+                                                             against_timeframe, against, target.filter_texts),
+                         f"{target.scope.value} {target.scope_id!r} or {against!r} not found" if against else None)
     if as_json:
         click.echo(json.dumps(body))
         return
     data = body["data"]
     a, b = data["a"], data["b"]
     for name, side in (("a", a), ("b", b)):
-        click.echo(f"{name}: {side['label']}   views: {side['total_views']}   "
-                   f"timeframe: {side['timeframe'][0]}..{side['timeframe'][1]}")
+        click.echo(f"{name}: {side['id']}   views: {side['total_views']}   timeframe: {timeframe_text(side['timeframe'])}")
     if not data["difference"]:
         click.echo("nothing to compare: a side has no views")
         return

@@ -6,6 +6,7 @@ Registered on `moments.cli.main` by the package.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -13,40 +14,57 @@ from typing import TYPE_CHECKING
 
 import click
 
-from moments.cli.common import QueryTarget, fail, mm_ss, query_options
+from moments.cli.common import (REMOTE_ENV_HELP, QueryTarget, checked_filters, fail, mm_ss, query_options, remote_options,
+                                 span, store_options, timeframe_text, views_line)
 from moments.model import Scope
 
-if TYPE_CHECKING:  # the engine (numpy, scipy) loads only when a query runs
-    from moments.stats import Engagement
+if TYPE_CHECKING:
+    from moments.client import Download
+
+# GET /v1/exports/views.parquet's parameter for each scope.
+VIEW_ID_PARAMS = {Scope.ASSET: "asset_id", Scope.VIDEO: "video_id", Scope.PLAYBACK_ID: "playback_id"}
 
 
 # --- heatmap --plot / --png --------------------------------------------------------------
 
-def heatmap_plot(result: Engagement) -> str:
-    """The terminal picture of a stats.Engagement, as wide as the terminal ($COLUMNS when not a tty)."""
+def _hotspots(body: dict | None) -> list:
+    from moments.engagement.hotspots import Hotspot
+
+    return [] if body is None else [Hotspot(h["start_ms"], h["end_ms"], h["score"]) for h in body["data"]["hotspots"]]
+
+
+def heatmap_plot(heatmap: dict, hotspots: dict | None) -> str:
+    """The terminal picture of a heatmap body and its hotspots body, as wide as the terminal
+    ($COLUMNS when not a tty)."""
     from moments.cli.plots import terminal_plot
 
-    header = f"views: {result.total_views}   timeframe: {result.timeframe[0]}..{result.timeframe[1]}"
-    if not result.total_views:
-        return f"{header}\nno views in this timeframe"
+    data = heatmap["data"]
+    if not data["total_views"]:
+        return f"{views_line(heatmap)}\nno views in this timeframe"
     columns = shutil.get_terminal_size((80, 24)).columns
-    return f"{header}\n{terminal_plot(result.values.tolist(), result.duration_ms, result.hotspots, columns)}"
+    return f"{views_line(heatmap)}\n{terminal_plot(data['value'], data['duration_ms'], _hotspots(hotspots), columns)}"
 
 
-def heatmap_png(result: Engagement, target: QueryTarget, path: Path) -> None:
-    from moments.cli.plots import PlotUnavailable, write_png
+def heatmap_png(heatmap: dict, hotspots: dict | None, target: QueryTarget, path: Path) -> str:
+    """Write the picture; one line saying what it shows."""
+    from moments.cli.plots import PlotUnavailable, labelled, write_png
 
-    if not result.total_views:
+    data = heatmap["data"]
+    if not data["total_views"]:
         fail("no views in this timeframe: nothing to draw")
-    title = (f"{target.scope.value} {target.scope_id}: {result.total_views} views, "
-             f"timeframe {result.timeframe[0]}..{result.timeframe[1]}")
+    spots = _hotspots(hotspots)
+    what = f"{target.scope.value.replace('_', ' ')} {target.scope_id}"
+    title = f"{what}: {data['total_views']} views, {timeframe_text(heatmap['timeframe'])}"
     try:
-        write_png(path, result.values.tolist(), result.duration_ms, result.hotspots, title)
+        write_png(path, data["value"], data["duration_ms"], spots, title)
     except PlotUnavailable as error:
         fail(str(error))
     except OSError as error:
         fail(f"cannot write {path}: {error}")
-    click.echo(f"wrote {path}", err=True)
+    kinds = [spot.kind for spot in labelled(spots)]
+    peaks, colds = kinds.count("peak"), kinds.count("cold")
+    return (f"wrote {path}: {what}, {data['total_views']} views over {span(heatmap['timeframe'][1] - heatmap['timeframe'][0])}, "
+            f"{peaks} peak{'' if peaks == 1 else 's'} and {colds} cold spot{'' if colds == 1 else 's'}")
 
 
 # --- layers ------------------------------------------------------------------------------
@@ -55,21 +73,26 @@ def heatmap_png(result: Engagement, target: QueryTarget, path: Path) -> None:
 @query_options
 def layers(target: QueryTarget, as_json: bool) -> None:
     """The heatmap beside its rewatch, arrival and departure layers, per bucket."""
-    from moments import stats
+    def local(store, environment, window, now_ms, settings) -> dict:
+        from moments import stats
 
-    result = target.run(lambda store, environment, window, now_ms, settings: stats.layers(
-        store, environment, target.scope, target.scope_id, window, now_ms, settings.idle_timeout_s, target.filters))
+        return stats.layers_json(stats.layers(store, environment, target.scope, target.scope_id, window, now_ms,
+                                              settings.idle_timeout_s, target.filters))
+
+    body = target.answer(local, lambda client: client.layers(target.kind, target.scope_id, target.timeframe,
+                                                            target.filter_texts))
     if as_json:
-        click.echo(json.dumps(stats.layers_json(result)))
+        click.echo(json.dumps(body))
         return
-    click.echo(f"views: {result.total_views}   timeframe: {result.timeframe[0]}..{result.timeframe[1]}")
-    if not result.total_views:
+    data = body["data"]
+    click.echo(views_line(body))
+    if not data["total_views"]:
         return
     click.echo(f"{'time':>8}  {'unique':>7}  {'rewatch':>7}  {'arrivals':>8}  {'departures':>10}")
-    n = len(result.unique)
+    n = len(data["unique"])
     for i in range(n):
-        click.echo(f"{mm_ss(i * result.duration_ms / n):>8}  {result.unique[i]:7.3f}  {result.rewatch[i]:7.3f}  "
-                   f"{result.arrivals[i]:8.3f}  {result.departures[i]:10.3f}")
+        click.echo(f"{mm_ss(i * data['duration_ms'] / n):>8}  {data['unique'][i]:7.3f}  {data['rewatch'][i]:7.3f}  "
+                   f"{data['arrivals'][i]:8.3f}  {data['departures'][i]:10.3f}")
 
 
 # --- export ------------------------------------------------------------------------------
@@ -94,15 +117,28 @@ def _table_command(what: str) -> None:
     @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
                   help="File to write (default: the API's file name, in this folder).")
     def command(target: QueryTarget, as_json: bool, fmt: str, output: Path | None) -> None:
-        from moments.stats import exports
+        def local(store, environment, window, now_ms, settings) -> tuple[bytes, str, int, dict]:
+            from moments.stats import exports
 
-        table = target.run(lambda store, environment, window, now_ms, settings: exports.compute(
-            what, store, environment, target.scope, target.scope_id, window, now_ms, settings.idle_timeout_s,
-            target.filters))
-        path = output or Path(exports.file_name(target.scope, target.scope_id, table.timeframe, what, fmt))
-        _write(path, exports.render(table, fmt))
-        summary = {"path": str(path), "rows": table.table.num_rows, **table.context}
-        click.echo(json.dumps(summary) if as_json else f"wrote {table.table.num_rows} rows to {path}")
+            table = exports.compute(what, store, environment, target.scope, target.scope_id, window, now_ms,
+                                    settings.idle_timeout_s, target.filters)
+            return (exports.render(table, fmt), exports.file_name(target.scope, target.scope_id, table.timeframe, what, fmt),
+                    table.table.num_rows, table.context)
+
+        def remote(client) -> tuple[bytes, str, int, dict]:
+            # The JSON export carries the rows' context; the file itself is asked for over the same window.
+            described = json.loads(client.export(target.kind, target.scope_id, what, "json", target.timeframe,
+                                                 target.filter_texts).content)
+            window = [str(t) for t in described["timeframe"]]
+            file: Download = client.export(target.kind, target.scope_id, what, fmt, window, target.filter_texts)
+            context = {key: described[key] for key in ("what", "timeframe", "total_views", "duration_ms")}
+            return file.content, file.file_name, len(described["data"]), context
+
+        content, name, rows, context = target.answer(local, remote)
+        path = output or Path(name)
+        _write(path, content)
+        summary = {"path": str(path), "rows": rows, **context}
+        click.echo(json.dumps(summary) if as_json else f"wrote {rows} rows to {path}")
 
 
 for _what in ("heatmap", "layers", "hotspots"):
@@ -110,45 +146,56 @@ for _what in ("heatmap", "layers", "hotspots"):
 
 
 @export.command("views")
-@click.option("--env", "environment_id", required=True)
 @click.option("--asset", default=None, help="Only this asset's views (at most one of --asset, --video, --playback-id).")
-@click.option("--video", default=None)
-@click.option("--playback-id", default=None)
-@click.option("--timeframe", multiple=True, help="A duration (7:days) or two epoch seconds (repeat the option).")
+@click.option("--video", default=None, help="Only this video ID's views.")
+@click.option("--playback-id", default=None, help="Only this playback ID's views.")
+@click.option("--timeframe", multiple=True,
+              help="A duration (7:days) or two epoch seconds (repeat the option). Default: 7 days.")
 @click.option("--filter", "filters", multiple=True, metavar="DIM:VALUE", help="Only matching views (Mux syntax).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The Parquet file to write (import format: `moments import` reads it back).")
-@click.option("--db", default=None, help="DuckDB file (default: $MOMENTS_DB, else ./moments.duckdb).")
-@click.option("--store", "store_url", default=None, help="Store URL (see `moments serve --help`).")
-@click.option("--json", "as_json", is_flag=True)
-def export_views(environment_id: str, asset: str | None, video: str | None, playback_id: str | None,
+@store_options
+@remote_options
+@click.option("--env", "environment_id", default=None, help=REMOTE_ENV_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def export_views(environment_id: str | None, asset: str | None, video: str | None, playback_id: str | None,
                  timeframe: tuple[str, ...], filters: tuple[str, ...], output: Path, db: str | None,
-                 store_url: str | None, as_json: bool) -> None:
+                 store_url: str | None, remote, as_json: bool) -> None:
     """The completed views of a timeframe as Parquet, one row per view."""
-    from moments.stats import exports
-    from moments.filters import FilterError, parse_filters
-
     chosen = [(s, v) for s, v in ((Scope.ASSET, asset), (Scope.VIDEO, video), (Scope.PLAYBACK_ID, playback_id)) if v]
     if len(chosen) > 1:
         raise click.UsageError("give at most one of --asset, --video, --playback-id")
-    try:
-        parsed = parse_filters(list(filters))
-    except FilterError as error:
-        raise click.BadParameter(str(error), param_hint="--filter") from None
+    if remote is None and environment_id is None:
+        raise click.UsageError("Missing option '--env' (the environment ID; `moments env list` shows them).")
     scope, scope_id = chosen[0] if chosen else (None, None)
     # No scope: every view of the environment (QueryTarget.run reads only the environment and window).
-    target = QueryTarget(environment_id, scope, scope_id, timeframe, parsed, db, store_url)
+    target = QueryTarget(environment_id, scope, scope_id, timeframe, checked_filters(filters), filters, db, store_url,
+                         remote)
 
-    def write(store, environment, window, now_ms, settings) -> tuple[int, tuple[int, int]]:
-        if scope is not None and not store.scope_exists(environment_id, scope, scope_id):
-            fail(f"{scope.value} {scope_id!r} not found")
-        batches = store.export_views(environment_id, window[0] * 1000, window[1] * 1000, scope, scope_id, parsed)
+    def local(store, environment, window, now_ms, settings) -> tuple[int, tuple[int, int]]:
+        from moments.stats import exports
+
+        if scope is not None and not store.scope_exists(environment.environment_id, scope, scope_id):
+            fail(target.not_found)
+        batches = store.export_views(environment.environment_id, window[0] * 1000, window[1] * 1000, scope, scope_id,
+                                     target.filters)
         try:
             return exports.write_views_parquet(batches, str(output)), window
         except OSError as error:
             fail(f"cannot write {output}: {error}")
 
-    count, window = target.run(write)
+    def remote_write(client) -> tuple[int, tuple[int, int]]:
+        import pyarrow.parquet as pq
+
+        file: Download = client.export_views(timeframe, filters, **({VIEW_ID_PARAMS[scope]: scope_id} if scope else {}))
+        # The server names the file after the effective window: moments_views_START-END.parquet.
+        window = re.fullmatch(r"moments_views_(\d+)-(\d+)\.parquet", file.file_name or "")
+        if window is None:
+            fail(f"{remote.url} did not answer with a views export (file name {file.file_name!r})")
+        _write(output, file.content)
+        return pq.read_metadata(output).num_rows, (int(window[1]), int(window[2]))
+
+    count, window = target.answer(local, remote_write)
     summary = {"path": str(output), "views": count, "timeframe": list(window)}
-    click.echo(json.dumps(summary) if as_json else f"wrote {count} views to {output}")
+    click.echo(json.dumps(summary) if as_json else f"wrote {count} views to {output}: {timeframe_text(window)}")
     sys.stdout.flush()

@@ -7,49 +7,62 @@ from pathlib import Path
 
 import click
 
-from moments.cli.common import QueryTarget, mm_ss, query_options, run_query
+from moments.cli.common import (SCORE_KEY, QueryTarget, engagement_bodies, mm_ss, query_options, timeframe_text,
+                                views_line)
 
 
 @click.command()
 @query_options
 @click.option("--plot", is_flag=True, help="Draw the curve and the hotspots in the terminal.")
 @click.option("--png", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the curve and the hotspots as a PNG picture (needs the `plot` extra).")
+              help="Write the curve and the hotspots as a PNG picture (needs the `plot` extra) and print "
+                   "one line about it (the table or --plot picture only when asked for with --plot/--json).")
 def heatmap(target: QueryTarget, as_json: bool, plot: bool, png: Path | None) -> None:
     """The engagement heatmap (Mux response shape with --json)."""
-    from moments import stats
-    from moments.cli.exports import heatmap_png, heatmap_plot
+    from moments.cli.exports import heatmap_plot, heatmap_png
 
-    result = run_query(target, plot or png is not None)  # pictures mark the hotspots
+    body, hotspots = engagement_bodies(target, plot or png is not None)  # pictures mark the hotspots
     if png is not None:
-        heatmap_png(result, target, png)
+        written = heatmap_png(body, hotspots, target, png)
+        if not (as_json or plot):
+            click.echo(written)
+            return
     if as_json:
-        click.echo(json.dumps(stats.heatmap_json(result)))
-        return
-    if plot:
-        click.echo(heatmap_plot(result))
-        return
-    click.echo(f"views: {result.total_views}   timeframe: {result.timeframe[0]}..{result.timeframe[1]}")
-    n = len(result.values)
-    for i, value in enumerate(result.values):
-        click.echo(f"{mm_ss(i * result.duration_ms / n):>8}  {value:6.3f}  {'#' * round(value * 50)}")
+        click.echo(json.dumps(body))
+    elif plot:
+        click.echo(heatmap_plot(body, hotspots))
+    else:
+        click.echo(views_line(body))
+        values, duration_ms = body["data"]["value"], body["data"]["duration_ms"]
+        for i, value in enumerate(values):
+            click.echo(f"{mm_ss(i * duration_ms / len(values)):>8}  {value:6.3f}  {'#' * round(value * 50)}")
 
 
 @click.command()
 @query_options
-@click.option("--limit", type=click.IntRange(1), default=None)
-@click.option("--order-direction", type=click.Choice(["desc", "asc"]), default="desc", show_default=True)
+@click.option("--limit", type=click.IntRange(1), default=None, help="At most this many (total_row_count counts all).")
+@click.option("--order-direction", type=click.Choice(["desc", "asc"]), default="desc", show_default=True,
+              help="desc: strongest peaks first; asc: deepest cold spots first.")
 def hotspots(target: QueryTarget, as_json: bool, limit: int | None, order_direction: str) -> None:
     """Hotspots (peaks) and cold spots (Mux response shape with --json)."""
-    from moments import stats
+    from moments.stats.exports import hotspot_kind
 
-    result = run_query(target, True)
-    body = stats.hotspots_json(result, limit, order_direction)
+    def local(store, environment, window, now_ms, settings) -> dict:
+        from moments import stats
+
+        result = stats.engagement(store, environment, target.scope, target.scope_id, window, now_ms,
+                                  settings.idle_timeout_s, True, target.filters)
+        return stats.hotspots_json(result, limit, order_direction)
+
+    body = target.answer(local, lambda client: client.hotspots(target.kind, target.scope_id, target.timeframe, limit,
+                                                              order_direction, target.filter_texts))
     if as_json:
         click.echo(json.dumps(body))
         return
-    click.echo(f"views: {result.total_views}   hotspots: {body['total_row_count']}")
+    click.echo(f"views: {body['data']['total_views']}   hotspots: {body['total_row_count']}   "
+               f"timeframe: {timeframe_text(body['timeframe'])}")
+    if body["data"]["hotspots"]:
+        click.echo(SCORE_KEY)
     for h in body["data"]["hotspots"]:
-        kind = "peak" if h["score"] > 0.5 else "cold"
-        click.echo(f"{mm_ss(h['start_ms']):>8} - {mm_ss(h['end_ms']):<8} {kind}  score {h['score']:.3f}")
-
+        click.echo(f"{mm_ss(h['start_ms']):>8} - {mm_ss(h['end_ms']):<8} {hotspot_kind(h['score'])}  "
+                   f"score {h['score']:.3f}")

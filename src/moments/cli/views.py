@@ -6,15 +6,11 @@ Registered on `moments.cli.main` by the package; --json prints the API's shapes.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 
 import click
 
-from moments.cli.common import QueryTarget, fail, mm_ss, open_from, query_options, store_options
-
-
-def _started(epoch_ms: int) -> str:
-    return datetime.fromtimestamp(epoch_ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+from moments.cli.common import (QueryTarget, environment_option, fail, mm_ss, open_existing, query_options,
+                                 store_options, timeframe_text, utc_time)
 
 
 def _after(cursor: str | None) -> tuple[int, str] | None:
@@ -28,45 +24,75 @@ def _after(cursor: str | None) -> tuple[int, str] | None:
         raise click.BadParameter(str(error), param_hint="--cursor") from None
 
 
+def _ending(ended: dict) -> str:
+    from moments.engagement.paths import Ending, ending_text
+
+    return ending_text(Ending(ended["kind"], ended["at_ms"]), mm_ss)
+
+
 @click.command("views")
 @query_options
 @click.option("--limit", type=click.IntRange(1, 1000), default=25, show_default=True)
 @click.option("--cursor", default=None, help="The next_cursor a previous page printed.")
 def views_command(target: QueryTarget, as_json: bool, limit: int, cursor: str | None) -> None:
     """The views the heatmap counts, newest first (the API's /views shape with --json)."""
-    from moments.stats import view_paths
-    from moments.engagement.paths import ending_text, Ending
+    def local(store, environment, window, now_ms, settings) -> dict:
+        from moments.stats import view_paths
 
-    after = _after(cursor)
-    page = target.run(lambda store, environment, window, now_ms, settings: view_paths.list_views(
-        store, environment, target.scope, target.scope_id, window, now_ms, settings.idle_timeout_s, target.filters,
-        limit, after))
-    body = view_paths.page_json(page)
+        return view_paths.page_json(view_paths.list_views(
+            store, environment, target.scope, target.scope_id, window, now_ms, settings.idle_timeout_s, target.filters,
+            limit, after))
+
+    after = _after(cursor)  # a malformed cursor is a usage error before anything is asked
+    body = target.answer(local, lambda client: client.list_views(target.kind, target.scope_id, target.timeframe,
+                                                                target.filter_texts, limit, cursor))
     if as_json:
         click.echo(json.dumps(body))
         return
-    click.echo(f"views: {page.total}   timeframe: {page.timeframe[0]}..{page.timeframe[1]}")
+    click.echo(f"views: {body['total_row_count']}   timeframe: {timeframe_text(body['timeframe'])}")
     click.echo(f"{'started (UTC)':<20} {'watched':>8} {'unique':>8} {'seeks':>5}  {'ended':<18} {'country':<7} view")
     for row in body["data"]:
-        ended = ending_text(Ending(row["ended"]["kind"], row["ended"]["at_ms"]), mm_ss)
-        click.echo(f"{_started(row['view_start']):<20} {mm_ss(row['watched_ms']):>8} "
-                   f"{mm_ss(row['unique_watched_ms']):>8} {row['seeks']:>5}  {ended:<18} "
+        click.echo(f"{utc_time(row['view_start'] / 1000):<20} {mm_ss(row['watched_ms']):>8} "
+                   f"{mm_ss(row['unique_watched_ms']):>8} {row['seeks']:>5}  {_ending(row['ended']):<18} "
                    f"{row['country'] or '-':<7} {row['view_id']}")
-    if page.next_cursor:
-        click.echo(f"more: --cursor {page.next_cursor}")
+    if body["next_cursor"]:
+        click.echo(f"more: --cursor {body['next_cursor']}")
 
 
 @click.command("view")
 @click.argument("view_id")
-@click.option("--env", "environment_id", required=True)
+@environment_option
 @store_options
-@click.option("--json", "as_json", is_flag=True)
-def view_command(view_id: str, environment_id: str, db, store_url, as_json: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the API's response body.")
+def view_command(view_id: str, environment_id: str | None, db, store_url, remote, as_json: bool) -> None:
     """One view's watch path: what it played, in order, its seeks and how it ended."""
-    from moments.stats import view_paths
-    from moments.engagement.paths import ending_text, step_text
+    from moments.engagement.paths import Play, Seek, step_text
 
-    store = open_from(db, store_url)
+    if remote is not None:
+        remote.check_environment(environment_id)
+        body = remote.ask(lambda client: client.get_view(view_id), f"view {view_id!r} not found")
+    else:
+        body = _stored_view(view_id, environment_id, db, store_url)
+    if as_json:
+        click.echo(json.dumps(body))
+        return
+    view = body["data"]
+    content = next((f"{kind} {view[key]}" for kind, key in (("asset", "asset_id"), ("video", "video_id"),
+                                                             ("playback ID", "playback_id")) if view[key]), "-")
+    click.echo(f"view {view['view_id']}: {content}, started {utc_time(view['view_start'] / 1000)} UTC, "
+               f"content {mm_ss(view['duration_ms'])}")
+    for step in view["path"]:
+        shown = Play(step["start_ms"], step["end_ms"]) if step["type"] == "play" else Seek(step["from_ms"], step["to_ms"])
+        click.echo(f"  {step_text(shown, mm_ss)}")
+    click.echo(f"ended: {_ending(view['ended'])}")
+    click.echo(f"watched {mm_ss(view['watched_ms'])} ({mm_ss(view['unique_watched_ms'])} unique), "
+               f"{view['seeks']} seek{'' if view['seeks'] == 1 else 's'}")
+
+
+def _stored_view(view_id: str, environment_id: str, db: str | None, store_url: str | None) -> dict:
+    from moments.stats import view_paths
+
+    store = open_existing(db, store_url, over_http=True)
     try:
         if store.get_environment(environment_id) is None:
             fail(f"no environment {environment_id!r}")
@@ -75,16 +101,4 @@ def view_command(view_id: str, environment_id: str, db, store_url, as_json: bool
         store.close()
     if view is None:
         fail(f"view {view_id!r} not found")
-    if as_json:
-        click.echo(json.dumps(view_paths.view_json(view)))
-        return
-    path = view_paths.path_of(view)
-    content = next((f"{kind} {value}" for kind, value in (("asset", view.asset_id), ("video", view.video_id),
-                                                           ("playback ID", view.playback_id)) if value), "-")
-    click.echo(f"view {view.view_id}: {content}, started {_started(view.view_start_ms)} UTC, "
-               f"content {mm_ss(view.duration_ms)}")
-    for step in path.steps:
-        click.echo(f"  {step_text(step, mm_ss)}")
-    click.echo(f"ended: {ending_text(path.ending, mm_ss)}")
-    click.echo(f"watched {mm_ss(path.watched_ms)} ({mm_ss(path.unique_watched_ms)} unique), "
-               f"{path.seeks} seek{'' if path.seeks == 1 else 's'}")
+    return view_paths.view_json(view)

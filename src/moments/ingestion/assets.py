@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moments.ingestion.imports import MAX_MEDIA_MS, identifier, is_int, quoted
+from moments.ingestion.imports import duration, identifier, quoted
 from moments.model import Asset
 
 MAX_PLAYBACK_IDS = 100
@@ -24,9 +24,7 @@ def validate_asset(asset_id: str, body: Any) -> Asset:
     unknown = sorted(quoted(str(k)[:40]) for k in body if k not in ("duration_ms", "playback_ids", "playback_url"))
     if unknown:
         errors.append(f"unknown field(s): {', '.join(unknown)}")
-    duration = body.get("duration_ms")
-    if not (is_int(duration) and 0 < duration <= MAX_MEDIA_MS):
-        errors.append(f"duration_ms is required: an integer in 1..{MAX_MEDIA_MS}")
+    duration_ms = duration("duration_ms", body.get("duration_ms"), errors)
     playback_ids = body.get("playback_ids", [])
     if not isinstance(playback_ids, list) or len(playback_ids) > MAX_PLAYBACK_IDS:
         errors.append(f"playback_ids must be an array of at most {MAX_PLAYBACK_IDS} strings")
@@ -38,5 +36,5 @@ def validate_asset(asset_id: str, body: Any) -> Asset:
         errors.append(f"playback_url must be an http(s) URL of at most {MAX_URL_LENGTH} characters")
     if errors:
         raise InvalidAsset(errors)
-    return Asset(asset_id, duration, tuple(dict.fromkeys(p for p in checked if p)), url)
+    return Asset(asset_id, duration_ms, tuple(dict.fromkeys(p for p in checked if p)), url)
 

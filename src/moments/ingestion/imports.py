@@ -119,6 +119,27 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def shown(value: Any) -> str:
+    """A client's value in a message, short: 'abc', 12.5, true, [1, 2]."""
+    if isinstance(value, str):
+        return quoted(repr(value[:40]) + ("..." if len(value) > 40 else ""))
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def duration(name: str, value: Any, errors: list[str]) -> int | None:
+    """A content duration in ms: missing, of another type and out of range are three messages."""
+    if value is None:
+        errors.append(f"{name} is required: an integer in 1..{MAX_MEDIA_MS}")
+    elif not is_int(value):
+        errors.append(f"{name}: expected an integer, got {shown(value)}")
+    elif not 0 < value <= MAX_MEDIA_MS:
+        errors.append(f"{name} must be in 1..{MAX_MEDIA_MS}, got {value}")
+    else:
+        return value
+    return None
+
+
 def identifier(name: str, value: Any, errors: list[str], *, path_safe: bool) -> str | None:
     if value is None:
         return None
@@ -204,9 +225,7 @@ def validate_view(obj: Any) -> View:
     view_end = _timestamp("view_end", obj["view_end"], errors) if obj.get("view_end") is not None else None
     if view_start is not None and view_end is not None and view_end < view_start:
         errors.append("view_end must not be before view_start")
-    duration = obj.get("duration_ms")
-    if not (is_int(duration) and 0 < duration <= MAX_MEDIA_MS):
-        errors.append(f"duration_ms is required: an integer in 1..{MAX_MEDIA_MS}")
+    duration_ms = duration("duration_ms", obj.get("duration_ms"), errors)
     if "ranges" not in obj:
         errors.append("ranges is required")
     ranges = _ranges(obj.get("ranges"), errors) if "ranges" in obj else ()
@@ -226,7 +245,7 @@ def validate_view(obj: Any) -> View:
         view_id=view_id,
         view_start_ms=view_start,
         view_end_ms=view_end,
-        duration_ms=duration,
+        duration_ms=duration_ms,
         ranges=ranges,
         reports_ranges=reports_ranges(strings["sdk_name"], strings["sdk_version"]),
         **ids,

@@ -63,6 +63,14 @@ class Store(Protocol):
 
     def create_token(self, token: Token) -> None: ...
     def get_token(self, token_id: str) -> Token | None: ...
+    def tokens(self, environment_id: str) -> list[tuple[Token, int]]:
+        """The environment's tokens with their creation times (epoch ms), oldest first."""
+
+    def set_token_secret(self, token_id: str, secret_hash: str) -> None:
+        """Give a token a new secret (accounts.rotate_token): the old one stops working."""
+
+    def delete_token(self, token_id: str) -> None:
+        """Revoke a token: requests signed with it are refused from then on."""
 
     def put_asset(self, environment_id: str, asset: Asset) -> None: ...
     def get_asset(self, environment_id: str, asset_id: str) -> Asset | None: ...

@@ -86,6 +86,8 @@ MIGRATION_LEASE_MS = 600_000
 ASSEMBLY_LEASE = "assembly"
 ASSEMBLY_LEASE_MS = 30_000
 FINALIZE_CHUNK = 10_000  # idle views closed per round (a few seconds of work at most)
+# On a shared database, a token revoked or rotated by another process stops working within this.
+TOKEN_RECHECK_S = 5.0
 
 _PARAM = re.compile(r"\{(\w+):")
 
@@ -115,7 +117,7 @@ class ClickHouseStore:
         # Shared: only what never changes once written is cached, environments and tokens
         # (bounded). An owner caches assets and known ids too, and reads that follow its writes.
         self._environments: LRUCache[tuple[str, str], Environment | None] = LRUCache(LOOKUP_CACHE_ENTRIES)
-        self._tokens: LRUCache[str, Token | None] = LRUCache(LOOKUP_CACHE_ENTRIES)
+        self._tokens: LRUCache[str, tuple[Token, float]] = LRUCache(LOOKUP_CACHE_ENTRIES)  # with when it was read
         self._follow = FollowedReads() if owner else None
         self._assets: LRUCache[tuple[str, str, str], Asset | None] = LRUCache(LOOKUP_CACHE_ENTRIES)
         self._known_ids: LRUCache[tuple[str, Scope, str], bool] = LRUCache(LOOKUP_CACHE_ENTRIES)
@@ -263,17 +265,37 @@ class ClickHouseStore:
              "permissions": ",".join(token.permissions), "now": _now_ms()})
 
     def get_token(self, token_id: str) -> Token | None:
-        def load() -> Token | None:
-            rows = self._x.query("SELECT token_id, environment_id, secret_hash, permissions FROM tokens FINAL "
-                                 "WHERE token_id = {id:String}", {"id": token_id}).to_pylist()
-            if not rows:
-                return None
-            r = rows[0]
-            return Token(r["token_id"], r["environment_id"], r["secret_hash"],
-                         tuple(p for p in r["permissions"].split(",") if p))
+        # An owner's tokens change only through it; on a shared database another process may
+        # revoke or rotate one, so a token is read again after TOKEN_RECHECK_S. An unknown one
+        # may be issued later: not cached.
+        cached = self._tokens.get(token_id)
+        if cached is not None and (self._follow is not None or time.monotonic() - cached[1] < TOKEN_RECHECK_S):
+            return cached[0]
+        found = self._read_tokens("token_id = {id:String}", {"id": token_id})
+        if not found:
+            self._tokens.discard(token_id)
+            return None
+        self._tokens.put(token_id, (found[0][0], time.monotonic()))
+        return found[0][0]
 
-        # Tokens are immutable; an unknown one may be issued later.
-        return self._tokens.get_or_load(token_id, load, keep=lambda t: t is not None)
+    def _read_tokens(self, where: str, params: dict) -> list[tuple[Token, int]]:
+        rows = self._x.query("SELECT token_id, environment_id, secret_hash, permissions, created_at_ms FROM tokens FINAL "
+                             f"WHERE {where} ORDER BY created_at_ms, token_id", params).to_pylist()
+        return [(Token(r["token_id"], r["environment_id"], r["secret_hash"],
+                       tuple(p for p in r["permissions"].split(",") if p)), r["created_at_ms"]) for r in rows]
+
+    def tokens(self, environment_id: str) -> list[tuple[Token, int]]:
+        return self._read_tokens("environment_id = {env:String}", {"env": environment_id})
+
+    def set_token_secret(self, token_id: str, secret_hash: str) -> None:
+        # The newest row of a key wins (ReplacingMergeTree without a version column).
+        self._x.command("INSERT INTO tokens SELECT token_id, environment_id, {hash:String}, permissions, created_at_ms "
+                        "FROM tokens FINAL WHERE token_id = {id:String}", {"id": token_id, "hash": secret_hash})
+        self._tokens.discard(token_id)
+
+    def delete_token(self, token_id: str) -> None:
+        self._x.command("DELETE FROM tokens WHERE token_id = {id:String}", {"id": token_id})
+        self._tokens.discard(token_id)
 
     # assets -------------------------------------------------------------------
 

@@ -229,9 +229,22 @@ class DuckDBStore:
             )
             return Token(row[0], row[1], row[2], tuple(p for p in row[3].split(",") if p)) if row else None
 
-        # Tokens are immutable, and unknown ids are cached too (create_token replaces them), so
-        # a lookup takes as long whether the id exists or not.
+        # Tokens change only through this store (which replaces their entries), and unknown ids
+        # are cached too, so a lookup takes as long whether the id exists or not.
         return self._tokens.get_or_load(token_id, load)
+
+    def tokens(self, environment_id: str) -> list[tuple[Token, int]]:
+        rows = self._read("SELECT token_id, environment_id, secret_hash, permissions, created_at_ms FROM tokens "
+                          "WHERE environment_id = ? ORDER BY created_at_ms, token_id", [environment_id])
+        return [(Token(r[0], r[1], r[2], tuple(p for p in r[3].split(",") if p)), r[4]) for r in rows]
+
+    def set_token_secret(self, token_id: str, secret_hash: str) -> None:
+        self._run("UPDATE tokens SET secret_hash = ? WHERE token_id = ?", [secret_hash, token_id])
+        self._tokens.discard(token_id)
+
+    def delete_token(self, token_id: str) -> None:
+        self._run("DELETE FROM tokens WHERE token_id = ?", [token_id])
+        self._tokens.put(token_id, None)
 
     # assets -------------------------------------------------------------------
 
