@@ -883,8 +883,7 @@ def test_hotspots_by_playback_id(queries: Queries) -> None:
 def test_hotspots_table(queries: Queries) -> None:
     lines = queries.text("hotspots-table").splitlines()
     assert re.fullmatch(r"views: 300   hotspots: 2   timeframe: .* UTC \(7 days\)", lines[0])
-    assert lines[1] == ("score: 0.5 = as expected; above = watched more than expected (peak), "
-                        "below = less (cold spot)")
+    assert lines[1] == "score: 0.5 = as expected, higher = watched more (peak), lower = less (cold spot)"
     assert len(lines) == 4
     pattern = r"\s*\d+:\d\d - \d+:\d\d\s+(peak|cold)  score (\d\.\d{3})"
     rows = [re.fullmatch(pattern, line) for line in lines[2:]]

@@ -48,7 +48,8 @@ def test_env_list_shows_every_environment(tmp_path: Path) -> None:
     second = ok_json("env", "create", "blog", "--db", db, "--retention-days", "30")
     listed = ok_json("env", "list", "--db", db)["data"]
     assert [(e["environment_id"], e["name"], e["env_key"], e["retention_days"]) for e in listed] == [
-        (first["environment_id"], "shop", first["env_key"], 100), (second["environment_id"], "blog", second["env_key"], 30)]
+        (first["environment_id"], "shop", first["env_key"], 100),
+        (second["environment_id"], "blog", second["env_key"], 30)]
     assert all("token_secret" not in e for e in listed)
     text = cli("env", "list", "--db", db).stdout.splitlines()
     assert text[0].split() == ["environment_id", "env_key", "retention", "name"]
@@ -123,7 +124,8 @@ def test_assets_get_and_list(tmp_path: Path) -> None:
     mine = ["--env", env, "--db", str(db)]
 
     assert ok_json("assets", "get", "no-views-yet", *mine) == {
-        "asset_id": "no-views-yet", "duration_ms": 30_000, "playback_ids": [], "playback_url": "https://example.com/a.mp4"}
+        "asset_id": "no-views-yet", "duration_ms": 30_000, "playback_ids": [],
+        "playback_url": "https://example.com/a.mp4"}
     assert cli("assets", "get", "trailer", *mine).stdout == (
         "asset_id: trailer\nduration_ms: 60000\nplayback_ids: ['pb-one', 'pb-two']\nplayback_url: None\n")
     missing = cli("assets", "get", "nope", *mine)
@@ -131,8 +133,8 @@ def test_assets_get_and_list(tmp_path: Path) -> None:
 
     # Most viewed first, counting the stored views that carry the id (as GET /v1/assets does):
     # 272 of the audience's 302 name the asset, none the other.
-    assert ok_json("assets", "list", *mine) == {"data": [{"id": "trailer", "views": 272}, {"id": "no-views-yet", "views": 0}],
-                                               "total_row_count": 2}
+    assert ok_json("assets", "list", *mine) == {
+        "data": [{"id": "trailer", "views": 272}, {"id": "no-views-yet", "views": 0}], "total_row_count": 2}
     assert ok_json("assets", "list", *mine, "--search", "VIEWS", "--limit", "1") == {
         "data": [{"id": "no-views-yet", "views": 0}], "total_row_count": 1}
     assert cli("assets", "list", *mine, "--limit", "1").stdout.splitlines() == [

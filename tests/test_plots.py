@@ -73,6 +73,7 @@ def test_terminal_plot_marks_the_hotspots_at_their_columns(known, tmp_path):
     # The key names each mark in words, not only by shape.
     assert any(line.startswith("▲ P1") and "peak" in line and "0:40" <= line.split()[3][:4] for line in lines)
     assert any(line.startswith("▼ C1") and "cold spot" in line for line in lines)
+    assert lines[-1] == "score: 0.5 = as expected, higher = watched more (peak), lower = less (cold spot)"
 
     # The curve: each column is as tall (10 rows = 100%) as the share of viewers of the bucket under it.
     values = ok_json("heatmap", *query, "--db", copy_of(db, tmp_path), cwd=tmp_path)["data"]["value"]

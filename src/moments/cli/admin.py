@@ -277,5 +277,6 @@ def assets_list(search: str | None, limit: int, environment_id: str | None, db, 
         finally:
             store.close()
     lines = [f"{'views':>8}  asset"] + [f"{row['views']:>8}  {row['id']}" for row in body["data"]]
-    lines.append(f"{len(body['data'])} of {body['total_row_count']} assets" + (f" matching {search!r}" if search else ""))
+    matching = f" matching {search!r}" if search else ""
+    lines.append(f"{len(body['data'])} of {body['total_row_count']} assets{matching}")
     emit(body, as_json, "\n".join(lines))

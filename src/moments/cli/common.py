@@ -208,7 +208,7 @@ def views_line(body: dict) -> str:
     return f"views: {body['data']['total_views']}   timeframe: {timeframe_text(body['timeframe'])}"
 
 
-SCORE_KEY = "score: 0.5 = as expected; above = watched more than expected (peak), below = less (cold spot)"
+SCORE_KEY = "score: 0.5 = as expected, higher = watched more (peak), lower = less (cold spot)"
 
 
 # --- query commands ------------------------------------------------------------------------
@@ -307,7 +307,8 @@ def engagement_bodies(target: QueryTarget, with_hotspots: bool, limit: int | Non
 
         result = stats.engagement(store, environment, target.scope, target.scope_id, window, now_ms,
                                   settings.idle_timeout_s, with_hotspots, target.filters)
-        return stats.heatmap_json(result), stats.hotspots_json(result, limit, order_direction) if with_hotspots else None
+        hotspots = stats.hotspots_json(result, limit, order_direction) if with_hotspots else None
+        return stats.heatmap_json(result), hotspots
 
     def remote(client: BodyClient) -> tuple[dict, dict | None]:
         heatmap = client.heatmap(target.kind, target.scope_id, target.timeframe, target.filter_texts)

@@ -31,10 +31,12 @@ def relative_command(target: QueryTarget, as_json: bool) -> None:
     """The curve against the typical curve of similar-length content (the API's /relative shape with --json)."""
     from moments.stats import comparison
 
-    body = target.answer(
-        lambda store, environment, window, now_ms, settings: comparison.relative_json(comparison.relative(
-            store, environment, target.scope, target.scope_id, window, now_ms, settings.idle_timeout_s, target.filters)),
-        lambda client: client.relative(target.kind, target.scope_id, target.timeframe, target.filter_texts))
+    def local(store, environment, window, now_ms, settings) -> dict:
+        return comparison.relative_json(comparison.relative(store, environment, target.scope, target.scope_id, window,
+                                                            now_ms, settings.idle_timeout_s, target.filters))
+
+    body = target.answer(local, lambda client: client.relative(target.kind, target.scope_id, target.timeframe,
+                                                              target.filter_texts))
     if as_json:
         click.echo(json.dumps(body))
         return
@@ -90,7 +92,8 @@ def compare_command(target: QueryTarget, as_json: bool, against_timeframe: tuple
     data = body["data"]
     a, b = data["a"], data["b"]
     for name, side in (("a", a), ("b", b)):
-        click.echo(f"{name}: {side['id']}   views: {side['total_views']}   timeframe: {timeframe_text(side['timeframe'])}")
+        click.echo(f"{name}: {side['id']}   views: {side['total_views']}   "
+                   f"timeframe: {timeframe_text(side['timeframe'])}")
     if not data["difference"]:
         click.echo("nothing to compare: a side has no views")
         return

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from moments.cli.common import (REMOTE_ENV_HELP, QueryTarget, checked_filters, fail, mm_ss, query_options, remote_options,
-                                 span, store_options, timeframe_text, views_line)
+from moments.cli.common import (REMOTE_ENV_HELP, QueryTarget, checked_filters, fail, mm_ss, query_options,
+                                remote_options, span, store_options, timeframe_text, views_line)
 from moments.model import Scope
 
 if TYPE_CHECKING:
@@ -63,7 +63,8 @@ def heatmap_png(heatmap: dict, hotspots: dict | None, target: QueryTarget, path:
         fail(f"cannot write {path}: {error}")
     kinds = [spot.kind for spot in labelled(spots)]
     peaks, colds = kinds.count("peak"), kinds.count("cold")
-    return (f"wrote {path}: {what}, {data['total_views']} views over {span(heatmap['timeframe'][1] - heatmap['timeframe'][0])}, "
+    start, end = heatmap["timeframe"]
+    return (f"wrote {path}: {what}, {data['total_views']} views over {span(end - start)}, "
             f"{peaks} peak{'' if peaks == 1 else 's'} and {colds} cold spot{'' if colds == 1 else 's'}")
 
 
@@ -122,8 +123,8 @@ def _table_command(what: str) -> None:
 
             table = exports.compute(what, store, environment, target.scope, target.scope_id, window, now_ms,
                                     settings.idle_timeout_s, target.filters)
-            return (exports.render(table, fmt), exports.file_name(target.scope, target.scope_id, table.timeframe, what, fmt),
-                    table.table.num_rows, table.context)
+            name = exports.file_name(target.scope, target.scope_id, table.timeframe, what, fmt)
+            return exports.render(table, fmt), name, table.table.num_rows, table.context
 
         def remote(client) -> tuple[bytes, str, int, dict]:
             # The JSON export carries the rows' context; the file itself is asked for over the same window.

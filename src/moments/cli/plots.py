@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from moments.cli.common import mm_ss
+from moments.cli.common import SCORE_KEY, mm_ss
 from moments.engagement.hotspots import Hotspot
 from moments.stats.exports import hotspot_kind
 
@@ -100,8 +100,7 @@ def terminal_plot(values: Sequence[float], duration_ms: int, hotspots: Sequence[
         name = "peak" if spot.kind == "peak" else "cold spot"
         lines.append(f"{MARKERS[spot.kind]} {spot.label:<4}{name:<10}{mm_ss(h.start_ms)}-{mm_ss(h.end_ms)}"
                      f"  score {h.score:.3f}")
-    if not spots:
-        lines.append("no hotspots")
+    lines.append(SCORE_KEY if spots else "no hotspots")
     return "\n".join(lines)
 
 

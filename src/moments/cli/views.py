@@ -82,7 +82,8 @@ def view_command(view_id: str, environment_id: str | None, db, store_url, remote
     click.echo(f"view {view['view_id']}: {content}, started {utc_time(view['view_start'] / 1000)} UTC, "
                f"content {mm_ss(view['duration_ms'])}")
     for step in view["path"]:
-        shown = Play(step["start_ms"], step["end_ms"]) if step["type"] == "play" else Seek(step["from_ms"], step["to_ms"])
+        played = step["type"] == "play"
+        shown = Play(step["start_ms"], step["end_ms"]) if played else Seek(step["from_ms"], step["to_ms"])
         click.echo(f"  {step_text(shown, mm_ss)}")
     click.echo(f"ended: {_ending(view['ended'])}")
     click.echo(f"watched {mm_ss(view['watched_ms'])} ({mm_ss(view['unique_watched_ms'])} unique), "
