@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import threading
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
 
@@ -20,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner, Result
 
-from conftest import Server, Tenant, make_tenant, start_app
+from conftest import Server, Tenant, free_port, make_tenant, start_app
 from moments.cli import main
 from moments.ingestion.imports import import_records
 from moments.model import Asset
@@ -162,11 +164,35 @@ def test_a_remote_refusal_is_a_clear_error(served: Served) -> None:
 
 
 def test_an_unreachable_server_is_named(served: Served) -> None:
-    from conftest import free_port
-
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     result = cli("hotspots", "--asset", "trailer", "--url", url, "--token-id", "a", "--token-secret", "b")
     assert result.exit_code == 1 and result.stderr.startswith(f"Error: cannot reach {url}: ")
+
+
+class NotMoments(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<html>a web page</html>"
+        self.send_response(200)
+        self.send_header("content-type", "text/html")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_server_that_is_not_moments_is_named() -> None:
+    web = ThreadingHTTPServer(("127.0.0.1", 0), NotMoments)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{web.server_address[1]}"
+        result = cli("heatmap", "--asset", "trailer", "--url", url, "--token-id", "a", "--token-secret", "b")
+    finally:
+        web.shutdown()
+        web.server_close()
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"Error: {url} did not answer as a moments server does (is it the right address?)\n"
 
 
 # --- import over HTTP ---------------------------------------------------------------------------

@@ -131,6 +131,8 @@ class Remote:
             fail(f"{self.url} refused the request ({error.status}): {'; '.join(error.messages)}")
         except httpx.HTTPError as error:
             fail(f"cannot reach {self.url}: {error or type(error).__name__}")
+        except ValueError:  # a 2xx that is not JSON: something else listens there
+            fail(f"{self.url} did not answer as a moments server does (is it the right address?)")
 
     def check_environment(self, environment_id: str | None) -> None:
         """A token answers for its own environment: an --env naming another one is an error."""
