@@ -134,9 +134,10 @@ def test_assets_get_and_list(tmp_path: Path) -> None:
     # Most viewed first, counting the stored views that carry the id (as GET /v1/assets does):
     # 272 of the audience's 302 name the asset, none the other.
     assert ok_json("assets", "list", *mine) == {
-        "data": [{"id": "trailer", "views": 272}, {"id": "no-views-yet", "views": 0}], "total_row_count": 2}
+        "data": [{"id": "trailer", "views": 272, "registered": True},
+                 {"id": "no-views-yet", "views": 0, "registered": True}], "total_row_count": 2}
     assert ok_json("assets", "list", *mine, "--search", "VIEWS", "--limit", "1") == {
-        "data": [{"id": "no-views-yet", "views": 0}], "total_row_count": 1}
+        "data": [{"id": "no-views-yet", "views": 0, "registered": True}], "total_row_count": 1}
     assert cli("assets", "list", *mine, "--limit", "1").stdout.splitlines() == [
         "   views  asset", "     272  trailer", "1 of 2 assets"]
 

@@ -46,11 +46,15 @@ def test_lists_are_most_viewed_first_with_counts(server):
         videos = listing(c, "/v1/videos")
         playback_ids = listing(c, "/v1/playback-ids")
     # Registered ids without views are listed too (0 views), after the viewed ones.
-    assert assets == {"data": [{"id": "asset-a", "views": 3}, {"id": "asset-b", "views": 1},
-                               {"id": "asset-c", "views": 0}], "total_row_count": 3}
+    # Assets and playback IDs say whether they are registered (the dashboard asks for the
+    # registration of those only, so it never requests a 404); pb-b's asset is not registered.
+    assert assets == {"data": [{"id": "asset-a", "views": 3, "registered": True},
+                               {"id": "asset-b", "views": 1, "registered": False},
+                               {"id": "asset-c", "views": 0, "registered": True}], "total_row_count": 3}
     assert videos == {"data": [{"id": "v-1", "views": 3}, {"id": "v-2", "views": 1}], "total_row_count": 2}
-    assert playback_ids == {"data": [{"id": "pb-a1", "views": 2}, {"id": "pb-b", "views": 1},
-                                     {"id": "pb-a2", "views": 0}], "total_row_count": 3}
+    assert playback_ids == {"data": [{"id": "pb-a1", "views": 2, "registered": True},
+                                     {"id": "pb-b", "views": 1, "registered": False},
+                                     {"id": "pb-a2", "views": 0, "registered": True}], "total_row_count": 3}
 
 
 def test_search_and_limit(server):
@@ -58,10 +62,13 @@ def test_search_and_limit(server):
     with server.client(tenant) as c:
         seed(c)
         # search: case-insensitive substring; total_row_count counts every match, limit cuts the list.
-        assert listing(c, "/v1/assets", search="SET-A") == {"data": [{"id": "asset-a", "views": 3}], "total_row_count": 1}
+        assert listing(c, "/v1/assets", search="SET-A") == {"data": [{"id": "asset-a", "views": 3, "registered": True}],
+                                                            "total_row_count": 1}
         assert listing(c, "/v1/playback-ids", search="a") == {
-            "data": [{"id": "pb-a1", "views": 2}, {"id": "pb-a2", "views": 0}], "total_row_count": 2}
-        assert listing(c, "/v1/assets", limit=1) == {"data": [{"id": "asset-a", "views": 3}], "total_row_count": 3}
+            "data": [{"id": "pb-a1", "views": 2, "registered": True}, {"id": "pb-a2", "views": 0, "registered": True}],
+            "total_row_count": 2}
+        assert listing(c, "/v1/assets", limit=1) == {"data": [{"id": "asset-a", "views": 3, "registered": True}],
+                                                 "total_row_count": 3}
         assert listing(c, "/v1/assets", limit=2)["total_row_count"] == 3
         assert listing(c, "/v1/videos", search="nothing-like-this") == {"data": [], "total_row_count": 0}
         assert listing(c, "/v1/videos", search="")["total_row_count"] == 2  # empty = no filter
@@ -113,8 +120,14 @@ def test_environments_never_see_each_others_ids(server):
             assert listing(cb, path) == {"data": [], "total_row_count": 0}
             assert listing(cb, path, search="a") == {"data": [], "total_row_count": 0}
         assert cb.put("/v1/assets/mine", json={"duration_ms": 1000, "playback_ids": ["pb-mine"]}).status_code == 200
-        assert listing(cb, "/v1/assets")["data"] == [{"id": "mine", "views": 0}]
-        assert listing(cb, "/v1/playback-ids")["data"] == [{"id": "pb-mine", "views": 0}]
+        assert listing(cb, "/v1/assets")["data"] == [{"id": "mine", "views": 0, "registered": True}]
+        assert listing(cb, "/v1/playback-ids")["data"] == [{"id": "pb-mine", "views": 0, "registered": True}]
+        # B's view of an asset named like A's registered one: registered in A, not in B.
+        assert cb.post("/v1/views", json=[view("b1", asset_id="asset-c", playback_id="pb-a2")]).status_code == 200
+        assert {item["id"]: item["registered"] for item in listing(cb, "/v1/assets")["data"]} == {
+            "asset-c": False, "mine": True}
+        assert {item["id"]: item["registered"] for item in listing(cb, "/v1/playback-ids")["data"]} == {
+            "pb-a2": False, "pb-mine": True}
         assert "mine" not in {item["id"] for item in listing(ca, "/v1/assets")["data"]}
         # A playback ID of A is, for B, exactly like one that never existed.
         foreign, missing = cb.get("/v1/playback-ids/pb-a1"), cb.get("/v1/playback-ids/never-seen")

@@ -18,7 +18,8 @@ from moments.api.cache import ResponseCache
 from moments.api.ratelimit import RateLimiter
 from moments.api.shares import WorkerShares
 from moments.api.routes import (assets, collector, dashboard, engagement, environment, exports, health, imports, layers,
-                                lists)
+                                lists, tokens)
+from moments.api.routes import dimensions as dimension_routes
 from moments.api.routes import docs as docs_routes
 from moments.api.routes import views as view_routes
 from moments.api.routes import compare as compare_routes
@@ -118,9 +119,10 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     app.state.worker_shares = WorkerShares()
     app.state.metrics = Metrics()
     errors.install(app)
-    for module in (engagement, layers, exports, imports, lists, assets, environment, health, view_routes):
+    for module in (engagement, layers, exports, imports, lists, assets, environment, tokens, health, view_routes):
         app.include_router(module.router)
     app.include_router(compare_routes.router)
+    app.include_router(dimension_routes.router)
     collector.mount(app, settings.beacon_path)
     dashboard.mount(app)
     docs_routes.mount(app)

@@ -34,12 +34,20 @@ def _search(text: str | None) -> str | None:
 
 
 def list_ids(store, environment_id: str, scope: Scope, search: str | None, limit: int) -> dict:
-    """The response body: the first `limit` matches and how many match (up to COUNT_CAP)."""
+    """The response body: the first `limit` matches and how many match (up to COUNT_CAP).
+
+    Assets and playback IDs also say whether they are `registered` (PUT /v1/assets), so a
+    client asks GET /v1/assets/ID or /v1/playback-ids/ID only where the answer is not a 404."""
     rows = store.list_scope_ids(environment_id, scope, search, limit)
     total = len(rows)
     if total == limit:  # there may be more: count them (one query, capped)
         total = len(store.list_scope_ids(environment_id, scope, search, COUNT_CAP))
-    return {"data": [{"id": scope_id, "views": views} for scope_id, views in rows], "total_row_count": total}
+    items = [{"id": scope_id, "views": views} for scope_id, views in rows]
+    if scope is not Scope.VIDEO:
+        registered = store.registered_durations(environment_id, scope, [item["id"] for item in items])
+        for item in items:
+            item["registered"] = item["id"] in registered
+    return {"data": items, "total_row_count": total}
 
 
 def _add_route(segment: str, scope: Scope, label: str) -> None:

@@ -1,0 +1,76 @@
+"""GET /v1/engagement/{assets|videos|playback-ids}/{ID}/dimensions (ours): the values each filter
+dimension takes among the content's counted views in the timeframe, most common first.
+
+It feeds the dashboard's filter picker, so it reads the newest views only (at most SAMPLE_VIEWS,
+one page of the views endpoint) and says how many it read: a picker needs the values people
+have, not an exact census. `filters[]` narrows the views read, as everywhere else.
+"""
+
+# No "from __future__ import annotations": FastAPI reads these annotations at runtime.
+
+import time
+from collections import Counter
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from moments import stats
+from moments.api.errors import not_found
+from moments.api.routes.engagement import KINDS, FiltersParam, Timeframe, checked_caller
+from moments.api.validation import parsed_filters, request_window
+from moments.model import Scope, View
+from moments.stats import view_paths
+
+router = APIRouter(tags=["moments: views"])
+
+PARAMS = {"timeframe[]", "filters[]"}
+SAMPLE_VIEWS = view_paths.MAX_LIMIT
+MAX_VALUES = 50  # per dimension: a picker's list, not an export
+# Filter names as moments.filters takes them, in the order a picker shows them.
+STANDARD = ("country", "device_type", "browser", "os", "player_name")
+
+
+def dimension_values(views: list[View]) -> list[dict]:
+    """[{dimension, values: [{value, views}]}] for every dimension some view has, values most
+    common first (ties by value), at most MAX_VALUES each."""
+    counts: dict[str, Counter] = {}
+    for view in views:
+        pairs = [(name, getattr(view, name)) for name in STANDARD] + list(view.dimensions.items())
+        for name, value in pairs:
+            if value:
+                counts.setdefault(name, Counter())[value] += 1
+    custom = sorted((name for name in counts if name not in STANDARD), key=lambda name: int(name.split("_")[1]))
+    return [{"dimension": name,
+             "values": [{"value": value, "views": n}
+                        for value, n in sorted(counts[name].items(), key=lambda item: (-item[1], item[0]))[:MAX_VALUES]]}
+            for name in [*STANDARD, *custom] if name in counts]
+
+
+def _add_route(segment: str, scope: Scope, label: str, allow_slash: bool) -> None:
+    @router.get(f"/v1/engagement/{segment}/{{scope_id:path}}/dimensions", name=f"{segment}_dimensions",
+                summary=f"The filter values seen among a{'n' if label[0] == 'a' else ''} {label}'s newest views")
+    async def dimensions(request: Request, scope_id: Annotated[str, Path(description=f"The {label} id.")],
+                         timeframe: Timeframe = None, filters: FiltersParam = None) -> JSONResponse:
+        caller = checked_caller(request, PARAMS, label, scope_id, allow_slash)
+        parsed = parsed_filters(filters)
+        now_s = int(time.time())
+        window = request_window(request, caller.environment, timeframe, now_s)
+        settings = request.app.state.settings
+
+        def answer() -> JSONResponse:
+            page = view_paths.list_views(request.app.state.store, caller.environment, scope, scope_id, window,
+                                         now_s * 1000, settings.idle_timeout_s, parsed, SAMPLE_VIEWS, None)
+            body = {"data": dimension_values(page.views), "sampled_views": len(page.views),
+                    "total_views": page.total, "timeframe": list(page.timeframe)}
+            return JSONResponse(body, headers=caller.headers)
+
+        try:
+            return await run_in_threadpool(answer)
+        except stats.UnknownScopeId:
+            raise not_found(label, scope_id) from None
+
+
+for _segment, _scope, _label, _allow_slash in KINDS:
+    _add_route(_segment, _scope, _label, _allow_slash)
