@@ -67,6 +67,13 @@ def issue_token(store: Store, environment_id: str, permissions: tuple[str, ...])
     return IssuedToken(token, secret)
 
 
+def issued_fields(issued: IssuedToken) -> dict:
+    """What the API (POST /v1/tokens) and the CLI answer when a token or a new secret is issued:
+    the one time its secret is shown."""
+    return {"token_id": issued.token.token_id, "token_secret": issued.secret,
+            "environment_id": issued.token.environment_id, "permissions": list(issued.token.permissions)}
+
+
 def token_fields(token: Token, created_at_ms: int) -> dict:
     """What `moments token list` shows of a token: never its secret, nor the secret's hash."""
     return {"token_id": token.token_id, "environment_id": token.environment_id,

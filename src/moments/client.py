@@ -123,6 +123,26 @@ class EnvironmentInfo:
 
 
 @dataclass(frozen=True)
+class TokenInfo:
+    """An access token of the environment, as listed (never its secret)."""
+
+    token_id: str
+    environment_id: str
+    permissions: list[str]
+    created_at: int  # epoch ms
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new token or a new secret: the secret is shown this once."""
+
+    token_id: str
+    token_secret: str
+    environment_id: str
+    permissions: list[str]
+
+
+@dataclass(frozen=True)
 class IdCount:
     id: str
     views: int
@@ -204,6 +224,18 @@ def _import(body: dict) -> ImportResult:
 
 def _environment(body: dict) -> EnvironmentInfo:
     return EnvironmentInfo(**_known(EnvironmentInfo, body["data"]))
+
+
+def _tokens(body: dict) -> list[TokenInfo]:
+    return [TokenInfo(**_known(TokenInfo, row)) for row in body["data"]]
+
+
+def _issued(body: dict) -> IssuedToken:
+    return IssuedToken(**_known(IssuedToken, body["data"]))
+
+
+def _nothing(body: dict) -> None:
+    return None
 
 
 def _ids(body: dict) -> IdList:
@@ -414,6 +446,22 @@ class _Endpoints:
     def environment(self):
         """-> EnvironmentInfo: the environment the token belongs to."""
         return self._send(Call("GET", "/v1/environment", _environment))
+
+    def list_tokens(self):
+        """-> list[TokenInfo]: the environment's tokens, oldest first (an admin token's call)."""
+        return self._send(Call("GET", "/v1/tokens", _tokens))
+
+    def create_token(self, permissions: Iterable[str] = ("read",)):
+        """-> IssuedToken: a new token of the environment (admin)."""
+        return self._send(Call("POST", "/v1/tokens", _issued, json={"permissions": list(permissions)}))
+
+    def rotate_token(self, token_id: str):
+        """-> IssuedToken: a new secret for the token; the old one stops working (admin)."""
+        return self._send(Call("POST", f"/v1/tokens/{quote(token_id, safe='')}/rotate", _issued))
+
+    def revoke_token(self, token_id: str):
+        """-> None. The API refuses the token from then on (admin)."""
+        return self._send(Call("DELETE", f"/v1/tokens/{quote(token_id, safe='')}", _nothing))
 
     def list_ids(self, kind: Kind, search: str | None = None, limit: int | None = None):
         """-> IdList: the environment's ids of one kind, most viewed first."""

@@ -1,7 +1,7 @@
 """Environments, tokens and assets: `moments env ...`, `moments token ...`, `moments assets ...`.
 
-Environments and tokens are the store's (a running DuckDB server holds the file: stop it
-first); assets also go through a running server's API with --url.
+Environments are the store's (a running DuckDB server holds the file: stop it first); tokens
+and assets also go through a running server's API with --url.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from moments import accounts
-from moments.cli.common import (ENV_HELP, Remote, emit, environment_option, fail, open_existing, open_from,
+from moments.cli.common import (Remote, emit, environment_option, fail, open_existing, open_from, remote_options,
                                 store_options, utc_time)
 from moments.ingestion.assets import InvalidAsset, validate_asset
 from moments.ingestion.origins import BadPattern, parse_patterns
@@ -100,87 +100,100 @@ def _patterns(texts: list[str], hint: str) -> tuple[str, ...]:
 
 @click.group()
 def token() -> None:
-    """Access tokens for the API (kept in the store: a running DuckDB server holds it, stop it first)."""
+    """Access tokens for the API: in the store, or with --url and an admin token through a
+    running server's API (GET/POST /v1/tokens)."""
 
 
 @token.command("create")
-@click.option("--env", "environment_id", required=True, help=ENV_HELP)
 @click.option("--permissions", default="read", show_default=True, help="Comma separated: read,write,admin")
+@environment_option
 @store_options
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
-def token_create(environment_id: str, permissions: str, db, store_url, as_json: bool) -> None:
+def token_create(environment_id: str | None, permissions: str, db, store_url, remote: Remote | None,
+                 as_json: bool) -> None:
     """Create an access token in an environment (its secret is shown once, here)."""
     try:
         wanted = accounts.parse_permissions(permissions)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--permissions") from None
-    store = open_existing(db, store_url)
-    try:
-        issued = accounts.issue_token(store, environment_id, wanted)
-    except LookupError as error:
-        fail(str(error))
-    finally:
-        store.close()
-    value = {"token_id": issued.token.token_id, "token_secret": issued.secret,
-             "environment_id": environment_id, "permissions": list(wanted)}
+    if remote is not None:
+        remote.check_environment(environment_id)
+        value = remote.ask(lambda client: client.create_token(wanted))["data"]
+    else:
+        store = open_existing(db, store_url, over_http=True)
+        try:
+            value = accounts.issued_fields(accounts.issue_token(store, environment_id, wanted))
+        except LookupError as error:
+            fail(str(error))
+        finally:
+            store.close()
     emit(value, as_json, _fields(value))
 
 
 @token.command("list")
-@click.option("--env", "environment_id", required=True, help=ENV_HELP)
+@environment_option
 @store_options
 @click.option("--json", "as_json", is_flag=True,
               help='Print {"data": [{"token_id", "environment_id", "permissions", "created_at" (epoch ms)}]}.')
-def token_list(environment_id: str, db, store_url, as_json: bool) -> None:
+def token_list(environment_id: str | None, db, store_url, remote: Remote | None, as_json: bool) -> None:
     """The environment's tokens, oldest first: id, permissions, when created (never a secret)."""
-    store = open_existing(db, store_url)
-    try:
-        if store.get_environment(environment_id) is None:
-            fail(f"no environment {environment_id!r}")
-        tokens = [accounts.token_fields(t, created) for t, created in store.tokens(environment_id)]
-    finally:
-        store.close()
+    if remote is not None:
+        remote.check_environment(environment_id)
+        body = remote.ask(lambda client: client.list_tokens())
+    else:
+        store = open_existing(db, store_url, over_http=True)
+        try:
+            if store.get_environment(environment_id) is None:
+                fail(f"no environment {environment_id!r}")
+            body = {"data": [accounts.token_fields(t, created) for t, created in store.tokens(environment_id)]}
+        finally:
+            store.close()
     lines = [f"{'token_id':<36}  {'permissions':<16}  created (UTC)"]
     lines += [f"{t['token_id']:<36}  {','.join(t['permissions']):<16}  {utc_time(t['created_at'] / 1000)}"
-              for t in tokens]
-    emit({"data": tokens}, as_json, "\n".join(lines) if tokens else "no tokens")
+              for t in body["data"]]
+    emit(body, as_json, "\n".join(lines) if body["data"] else "no tokens")
 
 
 @token.command("revoke")
 @click.argument("token_id")
+@remote_options
 @store_options
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
-def token_revoke(token_id: str, db, store_url, as_json: bool) -> None:
-    """Delete TOKEN_ID: the API answers requests signed with it 401 from then on (a DuckDB
-    store is free only while no server runs; a server on a shared ClickHouse database stops
-    taking it within 5 seconds)."""
-    store = open_existing(db, store_url)
-    try:
-        revoked = accounts.revoke_token(store, token_id)
-    except LookupError as error:
-        fail(str(error))
-    finally:
-        store.close()
-    value = {"token_id": revoked.token_id, "environment_id": revoked.environment_id, "revoked": True}
-    emit(value, as_json, f"revoked token {revoked.token_id} of environment {revoked.environment_id}")
+def token_revoke(token_id: str, db, store_url, remote: Remote | None, as_json: bool) -> None:
+    """Delete TOKEN_ID: the API answers requests signed with it 401 from then on (a server on
+    a shared ClickHouse database within 5 seconds)."""
+    if remote is not None:
+        value = remote.ask(lambda client: client.revoke_token(token_id), f"no token {token_id!r}")["data"]
+    else:
+        store = open_existing(db, store_url, over_http=True)
+        try:
+            revoked = accounts.revoke_token(store, token_id)
+        except LookupError as error:
+            fail(str(error))
+        finally:
+            store.close()
+        value = {"token_id": revoked.token_id, "environment_id": revoked.environment_id, "revoked": True}
+    emit(value, as_json, f"revoked token {value['token_id']} of environment {value['environment_id']}")
 
 
 @token.command("rotate")
 @click.argument("token_id")
+@remote_options
 @store_options
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
-def token_rotate(token_id: str, db, store_url, as_json: bool) -> None:
+def token_rotate(token_id: str, db, store_url, remote: Remote | None, as_json: bool) -> None:
     """Give TOKEN_ID a new secret, shown once: same id, environment and permissions; the old
     secret stops working at once (revoke + create instead gives a new id)."""
-    store = open_existing(db, store_url)
-    try:
-        issued = accounts.rotate_token(store, token_id)
-    except LookupError as error:
-        fail(str(error))
-    finally:
-        store.close()
-    value = {"token_id": issued.token.token_id, "token_secret": issued.secret,
-             "environment_id": issued.token.environment_id, "permissions": list(issued.token.permissions)}
+    if remote is not None:
+        value = remote.ask(lambda client: client.rotate_token(token_id), f"no token {token_id!r}")["data"]
+    else:
+        store = open_existing(db, store_url, over_http=True)
+        try:
+            value = accounts.issued_fields(accounts.rotate_token(store, token_id))
+        except LookupError as error:
+            fail(str(error))
+        finally:
+            store.close()
     emit(value, as_json, _fields(value))
 
 

@@ -147,19 +147,20 @@ def remote_options(command):
     """--url, --token-id and --token-secret; the command receives `remote` (a Remote, or None
     without --url: then it opens the store)."""
     @functools.wraps(command)
-    def bundled(url: str | None, token_id: str | None, token_secret: str | None, **rest):
+    def bundled(url: str | None, auth_id: str | None, auth_secret: str | None, **rest):
         if url is None:
             return command(remote=None, **rest)
-        if not (token_id and token_secret):
+        if not (auth_id and auth_secret):
             raise click.UsageError("--url needs a token: --token-id and --token-secret "
                                    "(or MUX_TOKEN_ID and MUX_TOKEN_SECRET)")
         if rest.get("db") or rest.get("store_url"):
             raise click.UsageError("give --url (a running server) or --db/--store (a store), not both")
-        return command(remote=Remote(url.rstrip("/"), token_id, token_secret), **rest)
+        return command(remote=Remote(url.rstrip("/"), auth_id, auth_secret), **rest)
 
-    bundled = click.option("--token-secret", envvar="MUX_TOKEN_SECRET", default=None,
+    # Named auth_*: `token revoke TOKEN_ID` has a token_id of its own.
+    bundled = click.option("--token-secret", "auth_secret", envvar="MUX_TOKEN_SECRET", default=None,
                            help="With --url: the token's secret (default: $MUX_TOKEN_SECRET).")(bundled)
-    bundled = click.option("--token-id", envvar="MUX_TOKEN_ID", default=None,
+    bundled = click.option("--token-id", "auth_id", envvar="MUX_TOKEN_ID", default=None,
                            help="With --url: a token ID (default: $MUX_TOKEN_ID).")(bundled)
     return click.option("--url", envvar="MOMENTS_URL", default=None, metavar="URL",
                         help="Ask a running `moments serve` at URL (http://HOST:PORT) over its API instead of "
