@@ -52,8 +52,9 @@ def test_sync_client_matches_the_raw_api(loaded, monkeypatch):
             spots = client.hotspots(kind, scope_id, limit=1, order_direction="desc")
             assert spots.total_row_count >= 1 and len(spots.hotspots) == 1 and spots.hotspots[0].score > 0.5
         assert client.get_asset("movie").duration_ms == 120_000
-        assert [item.id for item in client.list_ids("videos").data] == ["video / one"]
-        assert client.list_ids("assets", search="mov").data[0].id == "movie"
+        assert [(item.id, item.registered) for item in client.list_ids("videos").data] == [("video / one", None)]
+        movie = client.list_ids("assets", search="mov").data[0]
+        assert (movie.id, movie.registered) == ("movie", True)
 
 
 def test_errors_are_mux_sdk_classes(loaded):

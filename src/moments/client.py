@@ -146,6 +146,7 @@ class IssuedToken:
 class IdCount:
     id: str
     views: int
+    registered: bool | None = None  # assets and playback IDs: registered with PUT /v1/assets; videos: None
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,7 @@ def _nothing(body: dict) -> None:
 
 
 def _ids(body: dict) -> IdList:
-    return IdList([IdCount(**item) for item in body["data"]], body["total_row_count"])
+    return IdList([IdCount(**_known(IdCount, item)) for item in body["data"]], body["total_row_count"])
 
 
 @dataclass(frozen=True)
