@@ -139,7 +139,7 @@ def test_assets_get_and_list(tmp_path: Path) -> None:
     assert ok_json("assets", "list", *mine, "--search", "VIEWS", "--limit", "1") == {
         "data": [{"id": "no-views-yet", "views": 0, "registered": True}], "total_row_count": 1}
     assert cli("assets", "list", *mine, "--limit", "1").stdout.splitlines() == [
-        "   views  asset", "     272  trailer", "1 of 2 assets"]
+        "   views  registered  asset", "     272  yes         trailer", "1 of 2 assets"]
 
 
 # --- what every command owes ---------------------------------------------------------------------

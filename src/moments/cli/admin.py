@@ -289,7 +289,9 @@ def assets_list(search: str | None, limit: int, environment_id: str | None, db, 
             body = list_ids(store, environment_id, Scope.ASSET, search or None, limit)
         finally:
             store.close()
-    lines = [f"{'views':>8}  asset"] + [f"{row['views']:>8}  {row['id']}" for row in body["data"]]
+    # Registered: `assets put` gave its duration; otherwise the id is only seen on views.
+    lines = [f"{'views':>8}  {'registered':<10}  asset"]
+    lines += [f"{row['views']:>8}  {'yes' if row.get('registered') else 'no':<10}  {row['id']}" for row in body["data"]]
     matching = f" matching {search!r}" if search else ""
     lines.append(f"{len(body['data'])} of {body['total_row_count']} assets{matching}")
     emit(body, as_json, "\n".join(lines))
