@@ -45,14 +45,14 @@ def store_options(command):
     return click.option("--db", default=None, help="DuckDB file (default: $MOMENTS_DB, else ./moments.duckdb).")(command)
 
 
-def store_target(db: str | None, store_url: str | None) -> str:
+def _store_target(db: str | None, store_url: str | None) -> str:
     # Explicit flags first, then the environment, then ./moments.duckdb.
     return store_url or db or os.environ.get("MOMENTS_STORE") or default_db_path()
 
 
 def open_from(db: str | None, store_url: str | None) -> Store:
     """The store, created when it does not exist yet (`serve`, `env create`)."""
-    return _open(store_target(db, store_url), "stop the server, or use the API it serves")
+    return _open(_store_target(db, store_url), "stop the server first")
 
 
 def open_existing(db: str | None, store_url: str | None, over_http: bool = False) -> Store:
@@ -60,11 +60,11 @@ def open_existing(db: str | None, store_url: str | None, over_http: bool = False
 
     `over_http`: the command also takes --url, which the error of a store held by a running
     server then names."""
-    target = store_target(db, store_url)
+    target = _store_target(db, store_url)
     local = _local_path(target)
     if local is not None and not Path(local).exists():
-        fail(f"no store at {local} (create one with `moments env create NAME --db {local}`, "
-             "or give the right --db/--store)")
+        fail(f"no store at {local} (`moments env create NAME` with the same --db/--store creates one; "
+             "or correct the path)")
     fix = ("pass --url http://HOST:PORT with --token-id/--token-secret (or set MOMENTS_URL, MUX_TOKEN_ID and "
            "MUX_TOKEN_SECRET) to ask the server instead, or stop the server") if over_http else "stop the server first"
     return _open(target, fix)
@@ -192,7 +192,7 @@ def utc_time(epoch_s: float) -> str:
 
 
 def span(seconds: int) -> str:
-    """7 days, 1 hour, 90 minutes, 1 h 0 min 5 s: the largest unit that divides it, else all of them."""
+    """A duration in the largest unit that divides it: 7 days, 1 hour, 90 minutes, 3605 seconds."""
     for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60), ("second", 1)):
         if seconds >= size and seconds % size == 0:
             count = seconds // size
@@ -302,23 +302,22 @@ class QueryTarget:
             store.close()
 
 
-def engagement_bodies(target: QueryTarget, with_hotspots: bool, limit: int | None = None,
-                      order_direction: str = "desc") -> tuple[dict, dict | None]:
+def engagement_bodies(target: QueryTarget, with_hotspots: bool) -> tuple[dict, dict | None]:
     """The heatmap body and (with_hotspots) the hotspots body of a target, as the API answers them."""
     def local(store, environment, window, now_ms, settings) -> tuple[dict, dict | None]:
         from moments import stats
 
         result = stats.engagement(store, environment, target.scope, target.scope_id, window, now_ms,
                                   settings.idle_timeout_s, with_hotspots, target.filters)
-        hotspots = stats.hotspots_json(result, limit, order_direction) if with_hotspots else None
+        hotspots = stats.hotspots_json(result) if with_hotspots else None
         return stats.heatmap_json(result), hotspots
 
     def remote(client: BodyClient) -> tuple[dict, dict | None]:
         heatmap = client.heatmap(target.kind, target.scope_id, target.timeframe, target.filter_texts)
         # The same window for both: a relative timeframe could move on between the two requests.
         window = [str(t) for t in heatmap["timeframe"]]
-        hotspots = client.hotspots(target.kind, target.scope_id, window, limit, order_direction,
-                                   target.filter_texts) if with_hotspots else None
+        hotspots = client.hotspots(target.kind, target.scope_id, window,
+                                   filters=target.filter_texts) if with_hotspots else None
         return heatmap, hotspots
 
     return target.answer(local, remote)
