@@ -953,8 +953,8 @@ def test_serve_answers_healthz_and_the_api(tmp_path: Path) -> None:
         again = moments("import", path, "--url", base, "--json", cwd=tmp_path, env=token)
         assert again.returncode == 0, again.stderr
         assert json.loads(again.stdout) == {"data": {"accepted": len(AUDIENCE), "rejected_total": 0, "rejected": []}}
-        # Commands that only the store can answer say to stop the server.
-        assert "stop the server first" in failing("env", "list", "--db", db, cwd=tmp_path).stderr
+        # A command only the store can answer (a new environment) says to stop the server.
+        assert "stop the server first" in failing("env", "create", "another", "--db", db, cwd=tmp_path).stderr
 
         # The token `env create` printed works against the server, which reads the same file.
         served = httpx.get(f"{base}/data/v1/engagement/assets/trailer/heatmap",

@@ -1,6 +1,7 @@
 """/v1/tokens on a real server: an admin token lists, issues, rotates and revokes its
 environment's tokens (what `moments token ... --url` asks while the server holds the store);
-nothing else can, and another environment's tokens stay out of reach."""
+nothing else can, and another environment's tokens stay out of reach. `moments env list` and
+`env origins` with --url too."""
 
 from __future__ import annotations
 
@@ -99,3 +100,25 @@ def test_the_token_commands_go_through_the_api_with_url(server: Server) -> None:
     refused = cli("token", "list")
     assert refused.exit_code == 1 and "the token may not do this (403): This access token lacks the admin permission" \
         in refused.stderr
+
+
+def test_the_env_commands_go_through_the_api_with_url(server: Server) -> None:
+    tenant = server.tenant()
+    server.tenant("other")  # not the token's: not listed
+    admin = accounts.issue_token(server.store, tenant.environment_id, ("read", "write", "admin"))
+    env = {name: None for name in SOURCES} | {"MOMENTS_URL": server.base_url, "MUX_TOKEN_ID": admin.token.token_id,
+                                               "MUX_TOKEN_SECRET": admin.secret}
+
+    def cli(*args: str):
+        return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+    listed = cli("env", "list", "--json")
+    assert [e["environment_id"] for e in json.loads(listed.stdout)["data"]] == [tenant.environment_id]
+    changed = cli("env", "origins", tenant.environment_id, "https://shop.example", "*.example.org", "--json")
+    assert changed.exit_code == 0, changed.stderr
+    assert json.loads(changed.stdout)["allowed_origins"] == ["https://shop.example", "*.example.org"]
+    assert server.store.get_environment(tenant.environment_id).allowed_origins == ("https://shop.example",
+                                                                                   "*.example.org")
+    elsewhere = cli("env", "origins", "another-env", "https://shop.example")
+    assert elsewhere.exit_code == 1
+    assert f"the token belongs to environment {tenant.environment_id!r}, not 'another-env'" in elsewhere.stderr

@@ -448,6 +448,10 @@ class _Endpoints:
         """-> EnvironmentInfo: the environment the token belongs to."""
         return self._send(Call("GET", "/v1/environment", _environment))
 
+    def set_allowed_origins(self, patterns: Iterable[str]):
+        """-> EnvironmentInfo: the sites the environment takes beacons from, replaced (admin; none: anywhere)."""
+        return self._send(Call("PATCH", "/v1/environment", _environment, json={"allowed_origins": list(patterns)}))
+
     def list_tokens(self):
         """-> list[TokenInfo]: the environment's tokens, oldest first (an admin token's call)."""
         return self._send(Call("GET", "/v1/tokens", _tokens))

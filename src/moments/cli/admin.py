@@ -1,7 +1,7 @@
 """Environments, tokens and assets: `moments env ...`, `moments token ...`, `moments assets ...`.
 
-Environments are the store's (a running DuckDB server holds the file: stop it first); tokens
-and assets also go through a running server's API with --url.
+All but `env create` also go through a running server's API with --url and a token (a
+running DuckDB server holds the file).
 """
 
 from __future__ import annotations
@@ -51,15 +51,20 @@ def env_create(name: str, db, store_url, retention_days: int, rate_limit: float,
 
 
 @env.command("list")
+@remote_options
 @store_options
 @click.option("--json", "as_json", is_flag=True, help='Print {"data": [environment, ...]}.')
-def env_list(db, store_url, as_json: bool) -> None:
-    """The store's environments, oldest first: id, name, env key, retention."""
-    store = open_existing(db, store_url)
-    try:
-        environments = [accounts.environment_fields(e) for e in store.environments()]
-    finally:
-        store.close()
+def env_list(db, store_url, remote: Remote | None, as_json: bool) -> None:
+    """The store's environments, oldest first: id, name, env key, retention (with --url: the
+    token's environment)."""
+    if remote is not None:
+        environments = [remote.ask(lambda client: client.environment())["data"]]
+    else:
+        store = open_existing(db, store_url, over_http=True)
+        try:
+            environments = [accounts.environment_fields(e) for e in store.environments()]
+        finally:
+            store.close()
     lines = [f"{'environment_id':<14} {'env_key':<26} {'retention':>9}  name"]
     lines += [f"{e['environment_id']:<14} {e['env_key']:<26} {e['retention_days']:>5} days  {e['name']}"
               for e in environments]
@@ -69,25 +74,30 @@ def env_list(db, store_url, as_json: bool) -> None:
 @env.command("origins")
 @click.argument("environment_id")
 @click.argument("patterns", nargs=-1)
+@remote_options
 @store_options
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
-def env_origins(environment_id: str, patterns: tuple[str, ...], db, store_url, as_json: bool) -> None:
+def env_origins(environment_id: str, patterns: tuple[str, ...], db, store_url, remote: Remote | None,
+                as_json: bool) -> None:
     """Set the sites ENVIRONMENT_ID takes beacons from, checked against each beacon request's
     Origin (or Referer): origins (https://example.com), hosts (example.com, any scheme and
     port), subdomains (*.example.com) and "none" (requests with neither header: native
-    players). No PATTERNS: beacons from anywhere. A running server applies the change within
-    a few seconds (PATCH /v1/environment does it at once, and works while the server holds
-    the DuckDB file)."""
+    players). No PATTERNS: beacons from anywhere. With --url (an admin token of the
+    environment) the server applies it at once (PATCH /v1/environment); in the store, a
+    running server applies it within a few seconds."""
     parsed = _patterns(list(patterns), "PATTERNS")
-    store = open_existing(db, store_url)
-    try:
-        if store.get_environment(environment_id) is None:
-            fail(f"no environment {environment_id!r}")
-        store.set_allowed_origins(environment_id, parsed)
-        environment = store.get_environment(environment_id)
-    finally:
-        store.close()
-    value = accounts.environment_fields(environment)
+    if remote is not None:
+        remote.check_environment(environment_id)
+        value = remote.ask(lambda client: client.set_allowed_origins(parsed))["data"]
+    else:
+        store = open_existing(db, store_url, over_http=True)
+        try:
+            if store.get_environment(environment_id) is None:
+                fail(f"no environment {environment_id!r}")
+            store.set_allowed_origins(environment_id, parsed)
+            value = accounts.environment_fields(store.get_environment(environment_id))
+        finally:
+            store.close()
     emit(value, as_json, _fields(value))
 
 
