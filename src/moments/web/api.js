@@ -51,10 +51,11 @@ const FILTERED = /^(data\/)?v1\/engagement\//;
 export function client(credentials, { filters = () => [] } = {}) {
   const authorization = basic(credentials);
 
-  /** GET path (relative to the API root) with query params (arrays repeat the key); `read` takes the 2xx response. */
-  async function get(path, params = {}, read = (response) => response.json()) {
+  /** GET path (relative to the API root) with query params (arrays repeat the key); `read` takes
+   * the 2xx response; `filtered`: send the current filters[] (every engagement path but the picker's). */
+  async function get(path, params = {}, { read = (response) => response.json(), filtered = FILTERED.test(path) } = {}) {
     const url = new URL(path, ROOT);
-    if (FILTERED.test(path)) params = { ...params, 'filters[]': filters() };
+    if (filtered) params = { ...params, 'filters[]': filters() };
     for (const [key, value] of Object.entries(params)) {
       for (const item of [].concat(value)) if (item !== undefined && item !== null) url.searchParams.append(key, item);
     }
@@ -91,6 +92,8 @@ export function client(credentials, { filters = () => [] } = {}) {
     views: (kind, id, timeframe, cursor, limit) => get(`v1/engagement/${kind}/${segment(id)}/views`, { 'timeframe[]': timeframe, cursor, limit }),
     view: (id) => get(`v1/views/${segment(id)}`),
     layers: (kind, id, timeframe) => get(`v1/engagement/${kind}/${segment(id)}/layers`, { 'timeframe[]': timeframe }),
-    exportFile: (kind, id, file, timeframe) => get(`v1/engagement/${kind}/${segment(id)}/export/${file}`, { 'timeframe[]': timeframe }, fileOf),
+    // The picker offers every value the views have, not only those the current filters keep.
+    dimensions: (kind, id, timeframe) => get(`v1/engagement/${kind}/${segment(id)}/dimensions`, { 'timeframe[]': timeframe }, { filtered: false }),
+    exportFile: (kind, id, file, timeframe) => get(`v1/engagement/${kind}/${segment(id)}/export/${file}`, { 'timeframe[]': timeframe }, { read: fileOf }),
   };
 }

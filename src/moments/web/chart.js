@@ -18,6 +18,8 @@ const HEIGHT = MARGIN.top + CURVE_HEIGHT + GAP + STRIP_HEIGHT + AXIS_HEIGHT;
 const TIME_STEPS_S = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400];
 const MIN_TICK_SPACING_PX = 72;
 const SHARE_STEPS = [0.02, 0.05, 0.1, 0.2, 0.25];
+const MIN_WIDTH = 240; // a 360 px phone leaves about 280 px for a chart
+export { MARGIN };
 
 // Viridis, sampled: perceptually even and readable with the common colour-vision deficiencies.
 const VIRIDIS = ['#440154', '#482878', '#3e4989', '#31688e', '#26828e', '#1f9e89', '#35b779', '#6ece58', '#b5de2b', '#fde725'];
@@ -40,11 +42,18 @@ export function shareScale(values) {
   return { top: 1, step: 0.2 };
 }
 
-function timeStepMs(durationMs, widthPx) {
+/** The time axis's ticks (ms) for a plot `widthPx` wide: round steps at least MIN_TICK_SPACING_PX
+ * apart. Every chart on the page takes its ticks from here, so their axes read alike. */
+export function timeTicks(durationMs, widthPx) {
   const fits = Math.max(1, Math.floor(widthPx / MIN_TICK_SPACING_PX));
-  const step = TIME_STEPS_S.find((s) => durationMs / (s * 1000) <= fits) ?? TIME_STEPS_S.at(-1);
-  return step * 1000;
+  const step = (TIME_STEPS_S.find((s) => durationMs / (s * 1000) <= fits) ?? TIME_STEPS_S.at(-1)) * 1000;
+  const ticks = [];
+  for (let t = 0; t <= durationMs + 1; t += step) ticks.push(t);
+  return ticks;
 }
+
+/** Where a chart with MARGIN sits inside a container `clientWidth` wide (never below a phone's). */
+export const drawnWidth = (clientWidth) => Math.max(MIN_WIDTH, clientWidth);
 
 export class Chart {
   /**
@@ -105,7 +114,7 @@ export class Chart {
 
   draw() {
     const { values, durationMs, hotspots, title } = this.data;
-    const width = Math.max(320, this.container.clientWidth);
+    const width = drawnWidth(this.container.clientWidth);
     this.plotWidth = width - MARGIN.left - MARGIN.right;
     this.scale = shareScale(values);
     const n = values.length;
@@ -202,8 +211,7 @@ export class Chart {
   axis(svg, durationMs) {
     const g = el('g', { class: 'axis' }, svg);
     const y = MARGIN.top + CURVE_HEIGHT + GAP + STRIP_HEIGHT;
-    const step = timeStepMs(durationMs, this.plotWidth);
-    for (let t = 0; t <= durationMs + 1; t += step) {
+    for (const t of timeTicks(durationMs, this.plotWidth)) {
       const px = this.x(t);
       el('line', { x1: px, x2: px, y1: y, y2: y + 5 }, g);
       const label = el('text', { x: px, y: y + 19 }, g);

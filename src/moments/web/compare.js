@@ -5,7 +5,6 @@
 // Curves are drawn through bucket midpoints by relative position (0..100 % of the content),
 // which is how the API puts curves of different lengths on one grid.
 
-import { ApiError } from './api.js';
 import { html, svg } from './dom.js';
 import * as format from './format.js';
 import * as timeframes from './timeframe.js';
@@ -24,21 +23,49 @@ export function curvePath(values) {
   }).join(' ');
 }
 
-/** A small chart of several curves: [{values, className, label}], with a legend below. */
-function smallChart(curves, title) {
+const SHARES = [1, 0.75, 0.5, 0.25, 0];
+const QUARTERS = [0, 0.25, 0.5, 0.75, 1];
+
+/** The x axis's labels at 0, ¼, ½, ¾ and the end: media times when both sides last `durationMs`,
+ * else positions in the content (curves of different lengths are stretched to one grid). */
+function positionLabels(durationMs) {
+  const time = durationMs ? format.timeFormatter(durationMs) : null;
+  return QUARTERS.map((q) => (time ? time(q * durationMs) : `${q * 100}%`));
+}
+
+/** A small chart of several curves: [{values, className, label}], with a % axis (as the main
+ * chart's), a position axis and a legend below. The curves' SVG is stretched to the panel's
+ * width; the axes are HTML beside it, so their text is never stretched with it. */
+function smallChart(curves, title, xLabels, xTitle) {
   const chart = svg('svg', { viewBox: `0 0 ${BOX.width} ${BOX.height}`, class: 'compare-chart', role: 'img', 'aria-label': title, preserveAspectRatio: 'none' });
-  for (const share of [0, 0.5, 1]) {
+  for (const share of SHARES) {
     const y = BOX.pad + (1 - share) * (BOX.height - 2 * BOX.pad);
-    svg('line', { x1: 0, x2: BOX.width, y1: y, y2: y, class: 'compare-grid' }, chart);
+    svg('line', { x1: 0, x2: BOX.width, y1: y, y2: y, class: share ? 'compare-grid' : 'compare-grid baseline' }, chart);
   }
   for (const curve of curves) {
     const path = svg('path', { d: curvePath(curve.values), class: `compare-curve ${curve.className}` }, chart);
     path.dataset.curve = curve.className;
     if (curve.dashed) path.setAttribute('stroke-dasharray', '6 4');
   }
+  const yAxis = html('div', { className: 'compare-y', ariaHidden: 'true' }, ...SHARES.map((share) => {
+    const label = html('span', { textContent: `${share * 100}%` });
+    label.style.top = `${BOX.pad + (1 - share) * (BOX.height - 2 * BOX.pad)}px`;
+    return label;
+  }));
+  const xAxis = html('div', { className: 'compare-x', ariaHidden: 'true' }, ...xLabels.map((text) => html('span', { textContent: text })));
   const legend = html('p', { className: 'compare-legend' }, ...curves.map((curve) => html('span',
     { className: `compare-key ${curve.className}` }, html('span', { className: 'compare-swatch' }), curve.label)));
-  return html('figure', { className: 'compare-figure' }, chart, legend);
+  return html('figure', { className: 'compare-figure' },
+    html('div', { className: 'compare-plot' }, yAxis, chart, html('span'), xAxis),
+    html('p', { className: 'compare-axis-title', textContent: `Viewers watching (%) by ${xTitle}` }), legend);
+}
+
+/** What tells one side from the other, in words: its id, its dates, or both (never epoch seconds). */
+export function sideLabel(side, other) {
+  const dates = format.dateRange(side.timeframe);
+  const sameWindow = side.timeframe[0] === other.timeframe[0] && side.timeframe[1] === other.timeframe[1];
+  if (side.id === other.id) return dates;
+  return sameWindow ? side.id : `${side.id} (${dates})`;
 }
 
 /** The overall figures in words, as the CLI prints them. */
@@ -125,24 +152,23 @@ export class ComparePanel {
     }
   }
 
-  /** The other playback IDs of this playback ID's asset (only those can be compared with it). */
-  async siblings({ api, kind, id }) {
-    if (kind !== 'playback-ids') return [];
-    try {
-      const found = await api.playbackId(id);
-      return (found.data.asset?.playback_ids ?? []).filter((other) => other !== id);
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 404) return [];
-      throw error;
-    }
+  /** The other playback IDs of this playback ID's asset (only those can be compared with it);
+   * an unregistered one has none, and is not asked about (that would be a 404). */
+  async siblings({ api, kind, id, registered }) {
+    if (kind !== 'playback-ids' || !registered) return [];
+    const found = await api.playbackId(id);
+    return (found.data.asset?.playback_ids ?? []).filter((other) => other !== id);
   }
 
   showRelative(body) {
     const { data } = body;
     const kindName = KIND_NAMES[this.current.kind];
     if (!data.typical.length) {
+      const why = !data.total_views ? 'no views in this timeframe'
+        : `too few similar ${kindName} (${data.peers} of ${format.mediaTime(data.band.min_ms)}–${format.mediaTime(data.band.max_ms)} `
+          + 'with enough views in this timeframe; 3 are needed)';
       this.relativeBox.replaceChildren(html('p', { className: 'empty-note', id: 'relative-summary',
-        textContent: `No typical curve: ${data.note ?? 'nothing to compare with'}. Peers are other ${kindName} `
+        textContent: `No typical curve: ${why}. Peers are other ${kindName} `
           + 'between half and twice this length, with their views in the same timeframe.' }));
       return;
     }
@@ -151,7 +177,8 @@ export class ComparePanel {
     const chart = smallChart([
       { values: data.value, className: 'this', label: `this ${this.current.kind === 'assets' ? 'asset' : 'content'}` },
       { values: data.typical, className: 'typical', label: `typical of ${data.peers} similar ${kindName} (median)`, dashed: true },
-    ], `This content's curve against the typical curve of similar content. ${summary.textContent}`);
+    ], `This content's curve against the typical curve of similar content. ${summary.textContent}`,
+    positionLabels(null), 'position in the content (similar content stretched to this length)');
     this.relativeBox.replaceChildren(summary, chart);
   }
 
@@ -193,13 +220,15 @@ export class ComparePanel {
   }
 
   showComparison({ data }) {
-    const { a, b, difference } = data;
+    const { difference } = data;
+    const [a, b] = [[data.a, data.b], [data.b, data.a]].map(([side, other]) => ({ ...side, label: sideLabel(side, other) }));
     const describe = (side) => `${side.label} (${format.plural(side.total_views, 'view')})`;
     if (!difference.length) {
       this.compareBox.replaceChildren(html('p', { className: 'empty-note', id: 'compare-summary',
         textContent: `Nothing to compare: ${[a, b].filter((s) => !s.total_views).map((s) => s.label).join(' and ')} has no views.` }));
       return;
     }
+    const sameLength = a.duration_ms === b.duration_ms;
     const mean = (values) => values.reduce((sum, v) => sum + v, 0) / values.length;
     const points = Math.round((mean(b.value) - mean(a.value)) * 100);
     const summary = html('p', { className: 'compare-summary', id: 'compare-summary',
@@ -208,6 +237,7 @@ export class ComparePanel {
     this.compareBox.replaceChildren(summary, smallChart([
       { values: a.value, className: 'side-a', label: a.label },
       { values: b.value, className: 'side-b', label: b.label, dashed: true },
-    ], summary.textContent));
+    ], summary.textContent, positionLabels(sameLength ? a.duration_ms : null),
+    sameLength ? 'moment of the content' : 'position in the content (stretched to one length)'));
   }
 }

@@ -43,10 +43,19 @@ export function plural(n, one, many = `${one}s`) {
   return `${count(n)} ${n === 1 ? one : many}`;
 }
 
-/** Epoch seconds as a local date and time: "27 Nov 2026, 14:03". */
+/** Epoch seconds as a date and time in the browser's time zone: "27 Nov 2026, 14:03". Every
+ * date the page writes goes through here (or dateRange), so none reads as epoch seconds or ms. */
 export function date(epochS) {
   return dateTime.format(new Date(epochS * 1000));
 }
+
+/** Two epoch seconds as "27 Nov 2026, 14:03 → 4 Dec 2026, 14:03". */
+export function dateRange([startS, endS]) {
+  return `${date(startS)} → ${date(endS)}`;
+}
+
+/** The browser's time zone, named once beside the dates ("Europe/Paris"). */
+export const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
 /** A value for <input type="datetime-local"> (local time, minutes). */
 export function localInputValue(epochS) {

@@ -13,6 +13,8 @@ import * as timeframes from './timeframe.js';
 import { ComparePanel } from './compare.js';
 import { ViewsPanel } from './views.js';
 import { LayersPanel } from './layers.js';
+import { FilterPicker } from './picker.js';
+import * as summary from './summary.js';
 
 // Below this many counted views the detector returns no hotspots by rule (docs/hotspots.md §5).
 export const MIN_HOTSPOT_VIEWS = 30;
@@ -59,6 +61,7 @@ const player = new Player($('player'), (message) => showPlayerNote(message, true
 const comparePanel = new ComparePanel($('compare-panel'), { fail: (error, retry) => fail(error, retry) });
 const viewsPanel = new ViewsPanel($('views-panel'), { fail: (error, retry) => fail(error, retry) });
 const layersPanel = new LayersPanel($('layers-panel'), { fail: (error, retry) => fail(error, retry) });
+const picker = new FilterPicker($('filter-picker'), { add: (filter) => addFilter(filter) });
 
 // --- errors: what happened, and what to do about it ------------------------------------
 
@@ -89,15 +92,19 @@ function explain(error) {
 
 const isAuthError = (error) => error instanceof ApiError && (error.status === 401 || error.status === 403);
 
-/** A failure after sign-in: a rejected token goes back to the sign-in form, anything else is a banner. */
+/** Could the same request succeed a moment later? Not a 4xx but 429: the server said what to change. */
+const isPassing = (error) => !(error instanceof ApiError) || error.status === 429 || error.status >= 500;
+
+/** A failure after sign-in: a rejected token goes back to the sign-in form, anything else is a
+ * banner, with "Try again" only where repeating the request may help. */
 function fail(error, retry) {
   if (isAuthError(error)) {
     signOut(explain(error));
     return;
   }
-  state.retry = retry;
+  state.retry = isPassing(error) ? retry : null;
   say($('banner-text'), explain(error));
-  $('banner-retry').hidden = !retry;
+  $('banner-retry').hidden = !state.retry;
   $('banner').hidden = false;
 }
 
@@ -166,6 +173,7 @@ function openApp(api, tokenId) {
   $('app').hidden = false;
   $('account').hidden = false;
   $('account-token').textContent = tokenId;
+  $('account-token').title = tokenId;
 }
 
 function signOut(message = '') {
@@ -175,11 +183,17 @@ function signOut(message = '') {
   state.listSeq++;
   player.unload();
   state.playerFor = null;
+  clearPanels();
+  showSignIn(message);
+}
+
+/** Nothing of the previous content stays on screen or keeps loading. */
+function clearPanels() {
   chart.clear();
   comparePanel.clear();
   viewsPanel.clear();
   layersPanel.clear();
-  showSignIn(message);
+  picker.clear();
 }
 
 // --- the list of ids -------------------------------------------------------------------
@@ -363,6 +377,14 @@ function applyFilters(event) {
   if (state.id) loadContent();
 }
 
+/** A filter from the picker joins the others (once) and applies at once. */
+function addFilter(filter) {
+  const filters = parseFilters($('filters').value);
+  if (!filters.includes(filter)) filters.push(filter);
+  $('filters').value = filters.map(quoted).join(' ');
+  $('filters-form').requestSubmit();
+}
+
 // --- one piece of content --------------------------------------------------------------
 
 async function loadContent() {
@@ -371,17 +393,19 @@ async function loadContent() {
   const range = timeframes.params(timeframe);
   $('content').setAttribute('aria-busy', 'true');
   try {
+    const registered = await isRegistered(kind, id);
     const [heatmap, hotspots, media] = await Promise.all([
       state.api.heatmap(kind, id, range),
       state.api.hotspots(kind, id, range),
-      mediaOf(kind, id),
+      mediaOf(kind, id, registered),
     ]);
     if (seq !== state.loadSeq) return;
     clearBanner();
     showContent(heatmap, hotspots, media);
-    comparePanel.show({ api: state.api, kind, id, timeframe: range });
+    comparePanel.show({ api: state.api, kind, id, timeframe: range, registered });
     viewsPanel.show({ api: state.api, kind, id, timeframe: range });
     layersPanel.show({ api: state.api, kind, id, timeframe: range });
+    picker.show({ api: state.api, kind, id, timeframe: range });
   } catch (error) {
     if (seq !== state.loadSeq) return;
     if (error instanceof ApiError && error.status === 404) {
@@ -389,31 +413,47 @@ async function loadContent() {
       state.id = null;
       markSelected();
       writeHash();
-      $('content').hidden = true;
-      $('placeholder').hidden = false;
     }
+    showFailed(error);
     fail(error, loadContent);
   } finally {
     if (seq === state.loadSeq) $('content').removeAttribute('aria-busy');
   }
 }
 
+/** A failed load leaves no chart of another request on screen (its figures would pass for the answer). */
+function showFailed(error) {
+  state.heatmap = null;
+  state.hotspots = null;
+  clearPanels();
+  $('content').hidden = true;
+  $('placeholder').hidden = false;
+  $('placeholder-title').textContent = 'Nothing to show';
+  $('placeholder-text').textContent = error instanceof ApiError && error.status === 400
+    ? 'The server refused this request (see the message above). Change the filters or the timeframe.'
+    : 'The request failed (see the message above).';
+}
+
+/** Is this asset (or this playback ID's asset) registered? The list says so; an id beyond the
+ * list's first page is looked up by name. Only registered ones are asked for, so no 404. */
+async function isRegistered(kind, id) {
+  if (kind === 'videos') return false;
+  const listed = state.items.find((item) => item.id === id)
+    ?? (await state.api.list(kind, id, LIST_LIMIT)).data.find((item) => item.id === id);
+  return Boolean(listed?.registered);
+}
+
 /** What the player can play for this content: {url, playbackIds}. Unregistered = nothing. */
-async function mediaOf(kind, id) {
-  const none = { url: null, playbackIds: [] };
-  const notFound = (error) => {
-    if (error instanceof ApiError && error.status === 404) return null;
-    throw error;
-  };
-  if (kind === 'assets') {
-    const asset = await state.api.asset(id).catch(notFound);
-    return asset ? { url: asset.data.playback_url, playbackIds: asset.data.playback_ids } : none;
-  }
+async function mediaOf(kind, id, registered) {
   if (kind === 'playback-ids') {
-    const found = await state.api.playbackId(id).catch(notFound);
+    const found = registered ? await state.api.playbackId(id) : null;
     return { url: found?.data.asset?.playback_url ?? null, playbackIds: [id] };
   }
-  return none;
+  if (kind === 'assets' && registered) {
+    const asset = await state.api.asset(id);
+    return { url: asset.data.playback_url, playbackIds: asset.data.playback_ids };
+  }
+  return { url: null, playbackIds: [] };
 }
 
 function showContent(heatmap, hotspots, media) {
@@ -428,12 +468,13 @@ function showContent(heatmap, hotspots, media) {
   $('content').hidden = false;
   $('content-kind').textContent = CONTENT_KINDS[state.kind].name;
   $('content-title').textContent = state.id;
-  $('stat-views').textContent = `${format.count(views)}${state.filters.length ? ' matching the filters' : ''}`;
+  showHeadline(heatmap);
   $('stat-duration').textContent = durationMs ? formatTime(durationMs) : '—';
   $('stat-hotspots').textContent = views ? `${format.plural(peaks.length, 'peak')} · ${format.plural(colds.length, 'cold spot')}` : '—';
   const [start, end] = heatmap.timeframe;
   const clamped = timeframes.wasClamped(state.timeframe, heatmap.timeframe) ? ' (clamped to the retention period)' : '';
-  $('stat-timeframe').textContent = `${format.date(start)} → ${format.date(end)}${clamped}`;
+  $('stat-timeframe').textContent = `${format.dateRange(heatmap.timeframe)}${clamped}`;
+  $('stat-zone').textContent = `(${format.timeZone} time)`;
   Object.assign($('stat-timeframe').dataset, { start, end });
 
   const hasViews = views > 0 && value.length > 0;
@@ -460,10 +501,21 @@ function showContent(heatmap, hotspots, media) {
   showMedia(media);
 }
 
+function showHeadline(heatmap) {
+  const figures = summary.headline(heatmap);
+  $('stat-views').textContent = `${format.count(figures.views)}${state.filters.length ? ' matching the filters' : ''}`;
+  $('stat-average').textContent = figures.averageWatched === null ? '—' : format.percent(figures.averageWatched);
+  $('stat-completion').textContent = figures.completion === null ? '—' : format.percent(figures.completion);
+  for (const [key, id] of [['views', 'headline-views'], ['averageWatched', 'headline-average'], ['completion', 'headline-completion']]) {
+    $(id).title = summary.EXPLAINED[key];
+  }
+}
+
 function showHotspots(views, formatTime) {
   const { peaks, colds } = state.labelled;
   const empty = $('hotspots-empty');
   empty.hidden = peaks.length + colds.length > 0;
+  $('hotspots-key').hidden = !empty.hidden;
   if (views < MIN_HOTSPOT_VIEWS) {
     empty.textContent = `Too few views for hotspots: ${format.plural(views, 'view')} counted, and hotspots need at `
       + `least ${MIN_HOTSPOT_VIEWS}. Try a longer timeframe, or come back when more views have completed.`;
@@ -499,8 +551,9 @@ function hotspotItem(h, formatTime) {
     ['hs-length', format.length(h.end_ms - h.start_ms)],
     ['hs-score', `score ${h.score.toFixed(2)}`],
   ];
+  button.title = `Score ${h.score.toFixed(2)}: 0.5 is as expected; ${h.kind === 'peak' ? 'above, this moment holds viewers better' : 'below, viewers skip or leave here more'} than the expected decline.`;
   button.append(...parts.map(([className, textContent]) => Object.assign(document.createElement('span'), { className, textContent })));
-  button.setAttribute('aria-label', `${KINDS[h.kind].name} ${h.label}, ${range}, score ${h.score.toFixed(2)}. Play from ${formatTime(h.start_ms)}.`);
+  button.setAttribute('aria-label', `${KINDS[h.kind].name} ${h.label}, ${range}, score ${h.score.toFixed(2)} (0.5 is as expected). Play from ${formatTime(h.start_ms)}.`);
   button.addEventListener('click', () => seek(h.start_ms));
   li.append(button);
   return li;

@@ -8,6 +8,7 @@ import { html, svg } from './dom.js';
 import * as format from './format.js';
 
 export const PAGE_SIZE = 10;
+const HEADINGS = ['Started', 'Watched', 'Seeks', 'Ended', 'Country', 'Device', 'View'];
 const WIDTH = 800; // drawn in a viewBox, scaled to the panel's width
 const MARGIN = { left: 16, right: 16, top: 12, bottom: 28 };
 const LANE = 16;
@@ -47,10 +48,9 @@ export class ViewsPanel {
   build() {
     this.status = html('p', { className: 'empty-note views-status', id: 'views-status', role: 'status' });
     this.rows = html('tbody', { id: 'views-rows' });
-    const headings = ['Started', 'Watched', 'Seeks', 'Ended', 'Country', 'Device', 'View'];
     this.table = html('table', { className: 'views-table', id: 'views-table' },
       html('caption', { className: 'visually-hidden', textContent: 'Views, newest first. Choose a view to see its watch path.' }),
-      html('thead', {}, html('tr', {}, ...headings.map((h) => html('th', { scope: 'col', textContent: h })))),
+      html('thead', {}, html('tr', {}, ...HEADINGS.map((h) => html('th', { scope: 'col', textContent: h })))),
       this.rows);
     this.prev = html('button', { type: 'button', className: 'button', id: 'views-prev', textContent: 'Previous', title: 'Newer views' });
     this.next = html('button', { type: 'button', className: 'button', id: 'views-next', textContent: 'Next', title: 'Older views' });
@@ -127,13 +127,16 @@ export class ViewsPanel {
 
   row(view) {
     const time = format.timeFormatter(view.duration_ms);
-    const started = new Date(view.view_start).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' });
+    const started = format.date(view.view_start / 1000);
     const button = html('button', { type: 'button', className: 'view-pick', textContent: view.view_id });
     button.setAttribute('aria-label', `Watch path of view ${view.view_id}`);
     button.addEventListener('click', () => this.choose(view.view_id, button));
     const cells = [started, `${time(view.watched_ms)} (${time(view.unique_watched_ms)} unique)`, String(view.seeks),
       endingText(view.ended, time), view.country ?? '—', view.device_type ?? '—'];
-    const tr = html('tr', {}, ...cells.map((text) => html('td', { textContent: text })), html('td', {}, button));
+    // data-label: the column's name, which a phone's card layout writes above each value.
+    const tr = html('tr', {}, ...cells.map((text) => html('td', { textContent: text })),
+      html('td', { className: 'view-cell' }, button));
+    [...tr.cells].forEach((cell, i) => { cell.dataset.label = HEADINGS[i]; });
     tr.dataset.viewId = view.view_id;
     return tr;
   }
