@@ -40,7 +40,8 @@ def test_filters_narrow_every_panel_and_stay_in_the_url(browsing, server):
     page.click("#filters-form button[type=submit]")
     page.wait_for_function("() => document.querySelector('#stat-views').textContent === '10 matching the filters'")
     assert "filter=country%3AUS" in page.url
-    engagement = [r.url for r in browsing.requests if "/engagement/" in r.url]
+    # (but the picker's, which lists every value: tested below)
+    engagement = [r.url for r in browsing.requests if "/engagement/" in r.url and "/dimensions?" not in r.url]
     assert engagement and all("filters%5B%5D=country%3AUS" in url for url in engagement[-3:])
 
     # A value with a space, quoted; the URL keeps the filters across a reload.
@@ -52,18 +53,54 @@ def test_filters_narrow_every_panel_and_stay_in_the_url(browsing, server):
     page.wait_for_function("() => document.querySelector('#stat-views')?.textContent === '10 matching the filters'")
     assert page.input_value("#filters") == '!country:US player_name:"My player"'
 
-    # A filter the server refuses: its message is shown, nothing else breaks.
+    # A filter the server refuses: its message is shown, the old chart and its "matching" count
+    # go (they answered another question), and no "Try again" repeats the same bad request.
     page.fill("#filters", "planet:Mars")
     page.click("#filters-form button[type=submit]")
     page.wait_for_selector("#banner:not([hidden])")
     assert "unknown dimension 'planet'" in page.text_content("#banner-text")
+    assert page.is_hidden("#content") and page.is_hidden("#chart svg") and page.is_hidden("#stat-views")
+    assert page.text_content("#placeholder-text").startswith("The server refused this request")
+    assert page.is_hidden("#banner-retry")
+    refused_requests = [r.url for r in browsing.requests if "planet" in r.url]
     page.fill("#filters", "")
     page.click("#filters-form button[type=submit]")
     page.wait_for_function("() => document.querySelector('#stat-views').textContent === '30'")
+    assert page.is_hidden("#banner") and page.is_visible("#chart svg")
+    assert [r.url for r in browsing.requests if "planet" in r.url] == refused_requests  # never asked again
     refused = [p for p in browsing.problems if p.startswith("HTTP 400 ") and "planet" in p]
     assert refused
     for problem in refused:  # each also logs one console error in Chromium
         browsing.problems.remove(problem)
         browsing.problems.remove("console error: Failed to load resource: the server responded with a status "
                                  "of 400 (Bad Request)")
-    no_trouble(browsing, expected_404=("/v1/assets/talk",))
+    no_trouble(browsing)  # "talk" is not registered: the page never asked for it (no 404)
+
+
+def test_the_picker_offers_the_views_values_and_adds_filters(browsing, server):
+    tenant = server.tenant("picker")
+    with server.client(tenant) as c:
+        assert c.post("/v1/views", json=audience()).json()["data"]["accepted"] == 30
+    page = browsing.page
+    sign_in(page, server.base_url, tenant.token_id, tenant.token_secret)
+    page.wait_for_function("() => !document.querySelector('#filter-picker').hidden "
+                           "&& document.querySelectorAll('#pick-value option').length")
+    options = lambda select: page.eval_on_selector_all(f"#{select} option", "os => os.map(o => [o.value, o.textContent])")  # noqa: E731
+    assert options("pick-dimension") == [["country", "Country"], ["player_name", "Player name"]]
+    assert options("pick-value") == [["DE", "DE (20 views)"], ["US", "US (10 views)"]]
+    assert page.text_content("#pick-note") == "Values of the 30 views in this timeframe."
+
+    page.select_option("#pick-value", "US")
+    page.click("#pick-keep")
+    page.wait_for_function("() => document.querySelector('#stat-views').textContent === '10 matching the filters'")
+    assert page.input_value("#filters") == "country:US" and "filter=country%3AUS" in page.url
+    # The picker still offers every value (a second one of a dimension widens: values are ORed).
+    assert options("pick-value") == [["DE", "DE (20 views)"], ["US", "US (10 views)"]]
+    page.select_option("#pick-dimension", "player_name")
+    page.select_option("#pick-value", "My player")
+    page.click("#pick-drop")
+    page.wait_for_function("() => document.querySelector('#filters').value === 'country:US !player_name:\"My player\"'")
+    page.wait_for_function("() => document.querySelector('#stat-views').textContent === '5 matching the filters'")
+    picker = [r.url for r in browsing.requests if r.url.split("?")[0].endswith("/dimensions")]
+    assert picker and all("filters" not in url for url in picker)
+    no_trouble(browsing)
