@@ -74,7 +74,7 @@ def test_relative_without_enough_peers_says_so(server):
         filtered = get(c, "assets/alone/relative", **{"filters[]": "country:ZZ"}).json()["data"]
     assert data["value"] == steps(60, 30) and data["typical"] == [] and data["relative"] == []
     assert data["overall"] is None and data["peers"] == 1
-    assert data["note"].startswith("not enough similar content: 1 other assets of 30000..120000 ms")
+    assert data["note"].startswith("not enough similar content: 1 other assets 0:30 to 2:00 long")
     assert video.status_code == 404 and video.json()["error"]["type"] == "not_found"
     assert filtered["total_views"] == 0 and filtered["value"] == [] and filtered["note"] == "no views in the timeframe"
 

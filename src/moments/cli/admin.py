@@ -10,10 +10,11 @@ import click
 
 from moments import accounts
 from moments.cli.common import (Remote, emit, environment_option, fail, open_existing, open_from, remote_options,
-                                store_options, utc_time)
+                                store_options)
 from moments.ingestion.assets import InvalidAsset, validate_asset
 from moments.ingestion.origins import BadPattern, parse_patterns
 from moments.model import Scope
+from moments.timetext import utc_time
 
 JSON_HELP = "Print JSON instead of text."
 

@@ -13,7 +13,6 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NoReturn, TypeVar
 
@@ -24,6 +23,7 @@ from moments.filters import FilterError, Filters, parse_filters
 from moments.model import Scope
 from moments.store import open_store
 from moments.store.base import Store
+from moments.timetext import timeframe_text
 
 if TYPE_CHECKING:  # httpx and the client load only when a command goes over HTTP
     from moments.client import BodyClient
@@ -180,31 +180,6 @@ def environment_option(command):
 
 
 # --- human text ----------------------------------------------------------------------------
-
-def mm_ss(ms: float) -> str:
-    seconds = int(ms // 1000)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
-        f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def utc_time(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def span(seconds: int) -> str:
-    """A duration in the largest unit that divides it: 7 days, 1 hour, 90 minutes, 3605 seconds."""
-    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60), ("second", 1)):
-        if seconds >= size and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'' if count == 1 else 's'}"
-    return "0 seconds"
-
-
-def timeframe_text(timeframe: list[int] | tuple[int, int]) -> str:
-    """An API timeframe (two epoch seconds) for people: 2026-11-26 09:00:00 .. 2026-12-03 09:00:00 UTC (7 days)."""
-    start, end = timeframe
-    return f"{utc_time(start)} .. {utc_time(end)} UTC ({span(end - start)})"
-
 
 def views_line(body: dict) -> str:
     """The first line of a query's table: how many views, over which timeframe."""

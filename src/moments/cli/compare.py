@@ -9,7 +9,8 @@ import json
 
 import click
 
-from moments.cli.common import QueryTarget, fail, mm_ss, query_options, timeframe_text, views_line
+from moments.cli.common import QueryTarget, fail, query_options, views_line
+from moments.timetext import mm_ss, timeframe_text
 
 
 def overall_words(overall: dict | None, peers: int, kinds: str) -> str:

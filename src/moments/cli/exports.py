@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from moments.cli.common import (REMOTE_ENV_HELP, QueryTarget, checked_filters, fail, mm_ss, query_options,
-                                remote_options, span, store_options, timeframe_text, views_line)
+from moments.cli.common import (REMOTE_ENV_HELP, QueryTarget, checked_filters, fail, query_options, remote_options,
+                                store_options, views_line)
 from moments.model import Scope
+from moments.timetext import mm_ss, span, timeframe_text
 
 if TYPE_CHECKING:
     from moments.client import Download

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from moments.cli.common import SCORE_KEY, mm_ss
+from moments.cli.common import SCORE_KEY
 from moments.engagement.hotspots import Hotspot
 from moments.stats.exports import hotspot_kind
+from moments.timetext import mm_ss
 
 BLOCKS = " ▁▂▃▄▅▆▇█"  # eighths of a row
 MARKERS = {"peak": "▲", "cold": "▼"}

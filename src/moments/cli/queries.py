@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from moments.cli.common import (SCORE_KEY, QueryTarget, engagement_bodies, mm_ss, query_options, timeframe_text,
-                                views_line)
+from moments.cli.common import SCORE_KEY, QueryTarget, engagement_bodies, query_options, views_line
+from moments.timetext import mm_ss, timeframe_text
 
 
 @click.command()

@@ -9,8 +9,8 @@ import json
 
 import click
 
-from moments.cli.common import (QueryTarget, environment_option, fail, mm_ss, open_existing, query_options,
-                                 store_options, timeframe_text, utc_time)
+from moments.cli.common import QueryTarget, environment_option, fail, open_existing, query_options, store_options
+from moments.timetext import mm_ss, timeframe_text, utc_time
 
 
 def _after(cursor: str | None) -> tuple[int, str] | None:

@@ -17,6 +17,7 @@ from moments.engagement import relative as relative_math
 from moments.filters import Filters
 from moments.model import Environment, Scope
 from moments.store.base import Store
+from moments.timetext import mm_ss
 
 MAX_PEERS = 200  # the most viewed ids of similar length
 PEER_ROUND = 50  # peers read per round of store queries; a cancelled query stops between rounds
@@ -99,7 +100,7 @@ def relative(store: Store, environment: Environment, scope: Scope, scope_id: str
     if own.total_views == 0:
         note = "no views in the timeframe"
     elif result is None:
-        note = (f"not enough similar content: {len(curves)} other {KIND_NAMES[scope]} of {band[0]}..{band[1]} ms "
+        note = (f"not enough similar content: {len(curves)} other {KIND_NAMES[scope]} {mm_ss(band[0])} to {mm_ss(band[1])} long "
                 f"with at least {MIN_PEER_VIEWS} views in the timeframe ({relative_math.MIN_PEERS} needed)")
     return RelativeResult(own, band, len(curves), candidates, result, note)
 
