@@ -244,7 +244,7 @@ export class Chart {
     const start = bucketStart(index, durationMs, values.length);
     const end = bucketStart(index + 1, durationMs, values.length);
     const inside = hotspots.find((h) => start < h.end_ms && end > h.start_ms);
-    const where = inside ? `${KINDS[inside.kind].marker} ${KINDS[inside.kind].name} ${inside.label} (score ${inside.score.toFixed(2)})` : '';
+    const where = inside ? `${KINDS[inside.kind].marker} ${KINDS[inside.kind].name} ${inside.label} (score ${inside.score.toFixed(2)}; 0.5 = as expected)` : '';
     return { time: `${formatTime(start)}–${formatTime(end)}`, value: `${percent(values[index])} of viewers`, where };
   }
 
