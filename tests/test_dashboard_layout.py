@@ -66,7 +66,17 @@ def test_every_panel_fits_the_width_without_console_trouble(browser, demo, name)
     page.on("pageerror", lambda e: trouble.append(f"pageerror: {e}"))
     page.on("response", lambda r: trouble.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None)
     page.on("requestfailed", lambda r: trouble.append(f"failed {r.url}"))
+    width = WIDTHS[name]
+
+    def fits() -> None:
+        """No sideways scroll, nothing past the edges."""
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        assert page.evaluate(OVERFLOWING) == []
+
     try:
+        page.goto(f"{server.base_url}/dashboard/")
+        page.wait_for_selector("#sign-in:not([hidden])")
+        fits()
         sign_in(page, server.base_url, token_id, secret, "#kind=assets&id=demo-keynote")
         page.wait_for_function("() => document.querySelector('#layers-drawing svg') && document.querySelector('#views-rows tr') "
                                "&& document.querySelector('#compare-panel[data-shows]') "
@@ -101,9 +111,7 @@ def test_every_panel_fits_the_width_without_console_trouble(browser, demo, name)
         assert not re.search(r"\b\d{10,13}\b", text), re.search(r"\b\d{10,13}\b", text)
 
         # The layout: no sideways scroll, nothing past the edges, Sign out on screen, rows on one line.
-        width = WIDTHS[name]
-        assert page.evaluate("document.documentElement.scrollWidth") <= width
-        assert page.evaluate(OVERFLOWING) == []
+        fits()
         box = page.locator("#sign-out").bounding_box()
         assert page.is_visible("#sign-out") and box["x"] >= 0 and box["x"] + box["width"] <= width
         assert page.evaluate(COLLIDING) == []
@@ -112,6 +120,15 @@ def test_every_panel_fits_the_width_without_console_trouble(browser, demo, name)
         assert heights and max(heights) < 2 * line, heights  # a view id never wraps a character per line
 
         page.screenshot(path=str(artifact_dir("dashboard-layout") / f"{name}.png"), full_page=True)
+
+        # The other kinds fit too: a video ID (no player, no registration) and a registered playback ID.
+        for kind, scope_id in (("videos", "keynote-2026"), ("playback-ids", "demokeynotepb01")):
+            page.click(f"label[for='kind-{kind}']")
+            page.click(f".id-item[data-id='{scope_id}']")
+            page.wait_for_function("id => document.querySelector('#content-title')?.textContent === id "
+                                   "&& document.querySelector('#compare-panel')?.dataset.shows?.endsWith(id) "
+                                   "&& document.querySelector('#layers-drawing svg')", arg=scope_id)
+            fits()
         assert not [r for r in trouble if urlsplit(r.split()[-1]).path.startswith("/v1/assets/")]
         assert trouble == []
     finally:
