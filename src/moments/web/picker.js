@@ -11,7 +11,7 @@ const NAMES = {
 };
 
 /** "custom_3" -> "Custom 3"; the standard names as Mux's dashboard writes them. */
-export const dimensionName = (dimension) => NAMES[dimension] ?? dimension.replace('custom_', 'Custom ');
+const dimensionName = (dimension) => NAMES[dimension] ?? dimension.replace('custom_', 'Custom ');
 
 export class FilterPicker {
   /**
