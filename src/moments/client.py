@@ -123,6 +123,15 @@ class EnvironmentInfo:
 
 
 @dataclass(frozen=True)
+class BackupInfo:
+    """A copy of the store the server wrote (POST /v1/backup)."""
+
+    path: str  # on the server's machine, in its backup folder
+    bytes: int
+    seconds: float
+
+
+@dataclass(frozen=True)
 class TokenInfo:
     """An access token of the environment, as listed (never its secret)."""
 
@@ -233,6 +242,10 @@ def _tokens(body: dict) -> list[TokenInfo]:
 
 def _issued(body: dict) -> IssuedToken:
     return IssuedToken(**_known(IssuedToken, body["data"]))
+
+
+def _backup(body: dict) -> BackupInfo:
+    return BackupInfo(**_known(BackupInfo, body["data"]))
 
 
 def _nothing(body: dict) -> None:
@@ -467,6 +480,10 @@ class _Endpoints:
     def revoke_token(self, token_id: str):
         """-> None. The API refuses the token from then on (admin)."""
         return self._send(Call("DELETE", f"/v1/tokens/{quote(token_id, safe='')}", _nothing))
+
+    def backup(self):
+        """-> BackupInfo: the server copies its whole store into a new file in its backup folder (admin)."""
+        return self._send(Call("POST", "/v1/backup", _backup))
 
     def list_ids(self, kind: Kind, search: str | None = None, limit: int | None = None):
         """-> IdList: the environment's ids of one kind, most viewed first."""

@@ -55,3 +55,6 @@ class Settings:
     # /metrics answers only requests with "Authorization: Bearer <this>" when set (compared in
     # constant time); unset or empty, it is open, as Prometheus scrapers expect by default.
     metrics_token: str | None = os.environ.get("MOMENTS_METRICS_TOKEN") or None
+    # Where POST /v1/backup (`moments backup --url`) writes the store's copies (default: a
+    # folder beside the DuckDB file, FILE.backups).
+    backup_dir: str | None = os.environ.get("MOMENTS_BACKUP_DIR") or None

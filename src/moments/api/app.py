@@ -17,8 +17,8 @@ from moments.api import door, errors
 from moments.api.cache import ResponseCache
 from moments.api.ratelimit import RateLimiter
 from moments.api.shares import WorkerShares
-from moments.api.routes import (assets, collector, dashboard, engagement, environment, exports, health, imports, layers,
-                                lists, tokens)
+from moments.api.routes import (assets, backup, collector, dashboard, engagement, environment, exports, health, imports,
+                                layers, lists, tokens)
 from moments.api.routes import dimensions as dimension_routes
 from moments.api.routes import docs as docs_routes
 from moments.api.routes import views as view_routes
@@ -119,7 +119,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     app.state.worker_shares = WorkerShares()
     app.state.metrics = Metrics()
     errors.install(app)
-    for module in (engagement, layers, exports, imports, lists, assets, environment, tokens, health, view_routes):
+    for module in (engagement, layers, exports, imports, lists, assets, environment, tokens, backup, health, view_routes):
         app.include_router(module.router)
     app.include_router(compare_routes.router)
     app.include_router(dimension_routes.router)

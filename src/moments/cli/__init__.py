@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from moments.cli import admin, compare, exports, imports, lab, queries, serve, views
+from moments.cli import admin, backup, compare, copy, exports, imports, lab, queries, serve, views
 
 
 @click.group()
@@ -19,5 +19,6 @@ def main() -> None:
 
 for command in (serve.serve, serve.door, admin.env, admin.token, imports.import_command, admin.assets,
                 queries.heatmap, queries.hotspots, lab.eval_hotspots, compare.relative_command,
-                compare.compare_command, exports.layers, exports.export, views.views_command, views.view_command):
+                compare.compare_command, exports.layers, exports.export, views.views_command, views.view_command,
+                backup.backup_command, copy.copy_command):
     main.add_command(command)

@@ -61,7 +61,9 @@ class Store(Protocol):
     def environment_by_env_key(self, env_key: str) -> Environment | None: ...
     def environments(self) -> list[Environment]: ...
 
-    def create_token(self, token: Token) -> None: ...
+    def create_token(self, token: Token, created_at_ms: int | None = None) -> None:
+        """Store a new token, created now (or at `created_at_ms`: a copied one, `moments copy`)."""
+
     def get_token(self, token_id: str) -> Token | None: ...
     def tokens(self, environment_id: str) -> list[tuple[Token, int]]:
         """The environment's tokens with their creation times (epoch ms), oldest first."""
@@ -79,6 +81,10 @@ class Store(Protocol):
     def upsert_views(self, environment_id: str, views: Sequence[View], received_at_ms: int) -> set[str]:
         """Store imported views; a view_id already present is replaced as a whole, unless it is
         a beacon view: those are left as they are, and their ids returned."""
+
+    def bulk_upsert_views(self, table: pa.Table) -> set[str]:
+        """upsert_views of an Arrow table of VIEW_COLUMNS (one environment, unique view_ids), each
+        row's received_at_ms and last_event_ms as given (imports, `moments copy`)."""
 
     def get_view(self, environment_id: str, view_id: str) -> View | None: ...
 
@@ -109,10 +115,11 @@ class Store(Protocol):
 
     def export_views(self, environment_id: str, start_ms: int, end_ms: int, scope: Scope | None = None,
                      scope_id: str | None = None, filters: Filters = (),
-                     batch_rows: int = ...) -> Iterator[pa.Table]:
+                     batch_rows: int = ..., in_progress: bool = False) -> Iterator[pa.Table]:
         """The completed views (view_end_ms set) that started in [start_ms, end_ms), of one scope
         (None: all of the environment's) and matching `filters`, as tables of VIEW_COLUMNS
         (store/duckdb.py) of at most `batch_rows` rows, oldest first by (view_start_ms, view_id).
+        `in_progress`: the views still in progress too (`moments copy`).
         Lazy: each table is read when asked for, so an export holds one batch in memory."""
 
     def duration_histogram(self, query: ViewQuery) -> list[tuple[int, int]]:
@@ -222,3 +229,13 @@ class BeaconInbox(Protocol):
 
     def release_assembly_lease(self) -> None:
         """Give the lease up now (a clean stop), so another process takes over at once."""
+
+
+@runtime_checkable
+class OnlineBackup(Protocol):
+    """A store that copies itself into a file while it serves (DuckDB: POST /v1/backup,
+    `moments backup`). ClickHouse has its own BACKUP (docs/deploy.md)."""
+
+    def backup(self, path: str) -> None:
+        """Write a consistent copy of the whole store to a new file at `path` (FileExistsError
+        if it exists), while reads and writes go on."""

@@ -262,11 +262,11 @@ class ClickHouseStore:
         environment = self.get_environment(environment_id)
         return environment.retention_days if environment else 36500
 
-    def create_token(self, token: Token) -> None:
+    def create_token(self, token: Token, created_at_ms: int | None = None) -> None:
         self._x.command(
             "INSERT INTO tokens VALUES ({id:String}, {env:String}, {hash:String}, {permissions:String}, {now:Int64})",
             {"id": token.token_id, "env": token.environment_id, "hash": token.secret_hash,
-             "permissions": ",".join(token.permissions), "now": _now_ms()})
+             "permissions": ",".join(token.permissions), "now": _now_ms() if created_at_ms is None else created_at_ms})
 
     def get_token(self, token_id: str) -> Token | None:
         # An owner's tokens change only through it; on a shared database another process may
@@ -605,12 +605,13 @@ class ClickHouseStore:
 
     def export_views(self, environment_id: str, start_ms: int, end_ms: int, scope: Scope | None = None,
                      scope_id: str | None = None, filters: Filters = (),
-                     batch_rows: int = EXPORT_BATCH_ROWS) -> Iterator[pa.Table]:
+                     batch_rows: int = EXPORT_BATCH_ROWS, in_progress: bool = False) -> Iterator[pa.Table]:
         conditions, params = _filter_sql(filters)
         # Unscoped: each view's own row ('view' scope), so a view is read once.
         scoped = _SCOPE_SQL[scope] if scope else "scope = 'view'"
         conditions = ["environment_id = {env:String} AND " + scoped + " AND view_start_ms >= {start:Int64} "
-                      "AND view_start_ms < {end:Int64} AND view_end_ms IS NOT NULL", *conditions]
+                      "AND view_start_ms < {end:Int64}", *([] if in_progress else ["view_end_ms IS NOT NULL"]),
+                      *conditions]
         params |= {"env": environment_id, "start": start_ms, "end": end_ms, "limit": batch_rows}
         if scope:
             params["scope_id"] = scope_id

@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import re
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
+from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 import duckdb
@@ -215,10 +218,10 @@ class DuckDBStore:
     def environment_by_env_key(self, env_key: str) -> Environment | None:
         return self._environment("env_key", env_key)
 
-    def create_token(self, token: Token) -> None:
+    def create_token(self, token: Token, created_at_ms: int | None = None) -> None:
         self._run(
-            "INSERT INTO tokens VALUES (?, ?, ?, ?, epoch_ms(now()))",
-            [token.token_id, token.environment_id, token.secret_hash, ",".join(token.permissions)],
+            "INSERT INTO tokens VALUES (?, ?, ?, ?, coalesce(?, epoch_ms(now())))",
+            [token.token_id, token.environment_id, token.secret_hash, ",".join(token.permissions), created_at_ms],
         )
         self._tokens.put(token.token_id, token)  # it may be cached as unknown
 
@@ -526,10 +529,11 @@ class DuckDBStore:
 
     def export_views(self, environment_id: str, start_ms: int, end_ms: int, scope: Scope | None = None,
                      scope_id: str | None = None, filters: Filters = (),
-                     batch_rows: int = EXPORT_BATCH_ROWS) -> Iterator[pa.Table]:
+                     batch_rows: int = EXPORT_BATCH_ROWS, in_progress: bool = False) -> Iterator[pa.Table]:
         conditions, params = _filter_sql(filters)
-        conditions = ["environment_id = $env AND view_start_ms >= $start AND view_start_ms < $end "
-                      "AND view_end_ms IS NOT NULL", *([_SCOPE_SQL[scope]] if scope else []), *conditions]
+        conditions = ["environment_id = $env AND view_start_ms >= $start AND view_start_ms < $end",
+                      *([] if in_progress else ["view_end_ms IS NOT NULL"]), *([_SCOPE_SQL[scope]] if scope else []),
+                      *conditions]
         params |= {"env": environment_id, "start": start_ms, "end": end_ms, "limit": batch_rows}
         if scope:
             params["scope_id"] = scope_id
@@ -761,6 +765,37 @@ class DuckDBStore:
             finally:
                 self._conn.unregister("incoming_folds")
         return refused
+
+    def backup(self, path: str) -> None:
+        """Copy the whole store into a new DuckDB file at `path`, as of one snapshot: reads and
+        writes go on meanwhile (MVCC), and each write is in the copy wholly or not at all. The
+        copy is written beside `path` and renamed into place, so `path` is never half a copy."""
+        target = Path(path)
+        partial = target.with_name(target.name + ".partial")
+        if target.exists() or partial.exists():
+            raise FileExistsError(f"{target} already exists")
+        alias = f"backup_{uuid.uuid4().hex}"
+        connection = self._conn.cursor()  # a connection of its own: the writer's lock is not taken
+        try:
+            database = connection.execute("SELECT current_database()").fetchall()[0][0]
+            connection.execute(f"ATTACH '{str(partial).replace(chr(39), chr(39) * 2)}' AS {alias}")
+            try:
+                connection.execute("BEGIN TRANSACTION")  # the snapshot: every table as of one moment
+                connection.execute(f'COPY FROM DATABASE "{database}" TO {alias}')
+                connection.execute("COMMIT")
+            except duckdb.Error:
+                with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended it already
+                    connection.execute("ROLLBACK")
+                raise
+            finally:
+                connection.execute(f"DETACH {alias}")  # checkpoints the copy: no .wal beside it
+            with open(partial, "rb") as copy:
+                os.fsync(copy.fileno())
+            partial.replace(target)
+        finally:
+            connection.close()
+            partial.unlink(missing_ok=True)
+            Path(f"{partial}.wal").unlink(missing_ok=True)
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,73 @@
+"""POST /v1/backup (admin): the server copies its store into a new file while it serves.
+
+A DuckDB file is held by the one process that serves it, so only that process can copy it;
+the copy is one snapshot (store/duckdb.py, DuckDBStore.backup) and lands in the server's own
+backup folder (Settings.backup_dir, else FILE.backups beside the store), never at a path
+the caller names. One backup at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from moments.api.auth import authorize
+from moments.api.errors import ApiError
+from moments.api.validation import only_parameters
+from moments.config import Settings
+from moments.store.base import OnlineBackup, Store
+
+router = APIRouter(tags=["moments: backup"])
+_running = threading.Lock()
+
+
+def backup_folder(store: Store, settings: Settings) -> Path | None:
+    """Where the server writes backups: the configured folder, else beside the DuckDB file."""
+    if settings.backup_dir:
+        return Path(settings.backup_dir)
+    local = getattr(store, "local_path", None)
+    return Path(f"{local}.backups") if local else None
+
+
+def backup_name(folder: Path, now_s: float) -> Path:
+    """moments-YYYYMMDDTHHMMSSZ.duckdb (UTC), with -2, -3... when that second has one already."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now_s))
+    path, n = folder / f"moments-{stamp}.duckdb", 1
+    while path.exists():
+        n += 1
+        path = folder / f"moments-{stamp}-{n}.duckdb"
+    return path
+
+
+def write_backup(store: OnlineBackup, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = backup_name(folder, time.time())
+    store.backup(str(path))
+    return path
+
+
+@router.post("/v1/backup", status_code=201,
+             summary="Copy the whole store into a new file in the server's backup folder (admin)")
+async def post_backup(request: Request) -> JSONResponse:
+    caller = authorize(request, "admin")
+    only_parameters(request, set())
+    store, settings = request.app.state.store, request.app.state.settings
+    folder = backup_folder(store, settings)
+    if not isinstance(store, OnlineBackup) or folder is None:
+        raise ApiError(501, "this store has no online backup (a ClickHouse store: use ClickHouse's BACKUP; "
+                            "an in-memory store: nothing to copy); see docs/deploy.md", "not_implemented")
+    if not _running.acquire(blocking=False):
+        raise ApiError(409, "a backup is being written; try again when it is done", "conflict")
+    try:
+        started = time.monotonic()
+        path = await run_in_threadpool(write_backup, store, folder)
+    finally:
+        _running.release()
+    body = {"path": str(path.resolve()), "bytes": path.stat().st_size,
+            "seconds": round(time.monotonic() - started, 3)}
+    return JSONResponse({"data": body}, status_code=201, headers=caller.headers)
