@@ -26,6 +26,7 @@ from conftest import Server, Tenant, free_port, make_tenant, start_app
 from moments import accounts
 from moments.cli import main
 from moments.model import Asset
+from moments.store.base import NO_ONLINE_BACKUP, Store
 from moments.store.duckdb import DuckDBStore
 
 NOW_MS = int(time.time() * 1000)
@@ -55,7 +56,7 @@ def answers(server: Server, tenant: Tenant) -> dict[str, dict]:
         return {path: http.get(path, params={"timeframe[]": WINDOW}).json() for path in QUERIES}
 
 
-def admin_of(store: DuckDBStore, tenant: Tenant) -> tuple[str, str]:
+def admin_of(store: Store, tenant: Tenant) -> tuple[str, str]:
     issued = accounts.issue_token(store, tenant.environment_id, ("read", "write", "admin"))
     return issued.token.token_id, issued.secret
 
@@ -211,3 +212,23 @@ def test_the_cli_names_the_held_store_and_a_refused_token(tmp_path: Path) -> Non
         server.stop()
         store.close()
     assert not (tmp_path / "copy.duckdb").exists() and not (tmp_path / "moments.duckdb.backups").exists()
+
+
+def test_a_clickhouse_store_says_it_has_no_online_backup(tmp_path: Path) -> None:
+    pytest.importorskip("chdb")
+    from moments.store import open_store
+
+    store = open_store(f"chdb://{tmp_path / 'chdb'}")
+    tenant = make_tenant(store)
+    server = start_app(store)
+    try:
+        with server.client() as http:
+            answer = http.post("/v1/backup", auth=admin_of(store, tenant))
+        assert answer.status_code == 501
+        assert answer.json() == {"error": {"type": "not_implemented", "messages": [NO_ONLINE_BACKUP]}}
+    finally:
+        server.stop()
+        store.close()
+    offline = cli("backup", str(tmp_path / "copy.duckdb"), "--store", f"chdb://{tmp_path / 'chdb'}")
+    assert offline.exit_code == 1 and NO_ONLINE_BACKUP in offline.output
+    assert not (tmp_path / "copy.duckdb").exists()

@@ -12,9 +12,7 @@ from pathlib import Path
 import click
 
 from moments.cli.common import Remote, emit, fail, open_existing, remote_options, store_options
-from moments.store.base import OnlineBackup
-
-NO_ONLINE_BACKUP = "this store has no online backup: use ClickHouse's own BACKUP (docs/deploy.md)"
+from moments.store.base import NO_ONLINE_BACKUP, OnlineBackup
 
 
 @click.command("backup")

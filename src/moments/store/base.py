@@ -231,6 +231,10 @@ class BeaconInbox(Protocol):
         """Give the lease up now (a clean stop), so another process takes over at once."""
 
 
+NO_ONLINE_BACKUP = ("this store has no online backup: a ClickHouse store has its own BACKUP, and chdb's folder "
+                    "is copied with the server stopped (docs/deploy.md, Backups)")
+
+
 @runtime_checkable
 class OnlineBackup(Protocol):
     """A store that copies itself into a file while it serves (DuckDB: POST /v1/backup,

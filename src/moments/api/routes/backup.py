@@ -20,10 +20,10 @@ from moments.api.auth import authorize
 from moments.api.errors import ApiError
 from moments.api.validation import only_parameters
 from moments.config import Settings
-from moments.store.base import OnlineBackup, Store
+from moments.store.base import NO_ONLINE_BACKUP, OnlineBackup, Store
 
 router = APIRouter(tags=["moments: backup"])
-_running = threading.Lock()
+_running = threading.Lock()  # one backup at a time in this process (one process holds a DuckDB file)
 
 
 def backup_folder(store: Store, settings: Settings) -> Path | None:
@@ -59,8 +59,7 @@ async def post_backup(request: Request) -> JSONResponse:
     store, settings = request.app.state.store, request.app.state.settings
     folder = backup_folder(store, settings)
     if not isinstance(store, OnlineBackup) or folder is None:
-        raise ApiError(501, "this store has no online backup (a ClickHouse store: use ClickHouse's BACKUP; "
-                            "an in-memory store: nothing to copy); see docs/deploy.md", "not_implemented")
+        raise ApiError(501, NO_ONLINE_BACKUP, "not_implemented")
     if not _running.acquire(blocking=False):
         raise ApiError(409, "a backup is being written; try again when it is done", "conflict")
     try:
