@@ -18,7 +18,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -77,20 +77,21 @@ def wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
 class Deployment:
     """`moments serve` on a DuckDB file and nginx in front of it, each a process of its own."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, settings: dict[str, str]) -> None:
         nginx = shutil.which("nginx", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
         if nginx is None:
             pytest.fail("`nginx` is missing: apt-get install nginx (the TLS proxy test runs Debian's)", pytrace=False)
         store = DuckDBStore(str(folder / "moments.duckdb"))
         self.tenant: Tenant = make_tenant(store, env_key=f"tls{uuid.uuid4().hex[:12]}")
         store.close()
-        app_port, self.http_port, self.tls_port = free_port(), free_port(), free_port()
+        self.app_port, self.http_port, self.tls_port = free_port(), free_port(), free_port()
         self.server_log = folder / "serve.log"
         with self.server_log.open("w") as log:
             self.server = subprocess.Popen([sys.executable, "-m", "moments", "serve", "--db", str(folder / "moments.duckdb"),
-                                            "--port", str(app_port)], stdout=log, stderr=subprocess.STDOUT)
+                                            "--port", str(self.app_port)], stdout=log, stderr=subprocess.STDOUT,
+                                           env={**os.environ, **settings})
         self.certificate, key = self_signed(folder)
-        (folder / "site.conf").write_text(render_site(app_port, self.http_port, self.tls_port, self.certificate, key))
+        (folder / "site.conf").write_text(render_site(self.app_port, self.http_port, self.tls_port, self.certificate, key))
         self.access_log = folder / "access.log"
         temp = "".join(f"    {kind}_temp_path {folder / kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
         (folder / "nginx.conf").write_text(
@@ -100,7 +101,7 @@ class Deployment:
             f"    include {folder / 'site.conf'};\n}}\n")
         self.nginx = subprocess.Popen([nginx, "-p", str(folder), "-c", str(folder / "nginx.conf"), "-e", str(folder / "error.log")],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(app_port, self.server, self.server_log)
+        wait_for_port(self.app_port, self.server, self.server_log)
         wait_for_port(self.tls_port, self.nginx, folder / "error.log")
         self.base_url = f"https://127.0.0.1:{self.tls_port}"
 
@@ -117,13 +118,22 @@ class Deployment:
 
 
 @pytest.fixture
-def deployment(tmp_path: Path) -> Iterator[Deployment]:
-    deployed = Deployment(tmp_path)
-    yield deployed
-    deployed.stop()
+def deploy(tmp_path: Path) -> Iterator[Callable[..., Deployment]]:
+    """Start a deployment with these MOMENTS_* settings for `moments serve`."""
+    started: list[Deployment] = []
+
+    def start(**settings: str) -> Deployment:
+        started.append(Deployment(tmp_path, settings))
+        return started[-1]
+
+    yield start
+    for deployed in started:
+        deployed.stop()
 
 
-def test_plain_http_is_redirected_and_tls_reaches_moments(deployment: Deployment) -> None:
+def test_plain_http_is_redirected_and_tls_reaches_moments(deploy) -> None:
+    # Beacon bytes per client address: one body of 1000 at once, then (nearly) nothing.
+    deployment = deploy(MOMENTS_BEACON_ADDRESS_BURST_BYTES="1500", MOMENTS_BEACON_ADDRESS_BYTES_PER_S="1")
     redirected = httpx.get(f"http://127.0.0.1:{deployment.http_port}/dashboard/?a=1")
     assert redirected.status_code == 301 and redirected.headers["location"] == "https://127.0.0.1/dashboard/?a=1"
     with deployment.client() as http:
@@ -134,6 +144,20 @@ def test_plain_http_is_redirected_and_tls_reaches_moments(deployment: Deployment
         assert unauthorized.status_code == 401 and unauthorized.json()["error"]["type"] == "unauthorized"
     with pytest.raises(httpx.ConnectError):  # a client that does not trust the certificate stops
         httpx.get(f"{deployment.base_url}/healthz")
+
+    # moments believes X-Forwarded-For from 127.0.0.1 (uvicorn's FORWARDED_ALLOW_IPS): a client
+    # reaching it directly from there gets the budget of the address it names...
+    body = b"x" * 1000  # charged to the address before it is decoded (then refused: not a beacon)
+    direct = httpx.post(f"http://127.0.0.1:{deployment.app_port}/", content=body,
+                        headers={"X-Forwarded-For": "203.0.113.1"})
+    assert direct.status_code == 400
+    # ... so nginx must set the header, not pass a client's own on: through it, two requests
+    # naming two addresses are charged to the one nginx saw, and the second finds it spent.
+    with deployment.client() as http:
+        first = http.post("/", content=body, headers={"X-Forwarded-For": "203.0.113.2"})
+        second = http.post("/", content=body, headers={"X-Forwarded-For": "203.0.113.3"})
+    assert first.status_code == 400
+    assert second.status_code == 429 and "client address" in second.json()["error"]["messages"][0]
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +171,8 @@ def site(tmp_path_factory) -> Iterator[str]:
     static.stop()
 
 
-def test_mux_embed_in_chromium_beacons_over_https_through_nginx(browser, site: str, deployment: Deployment) -> None:
+def test_mux_embed_in_chromium_beacons_over_https_through_nginx(browser, site: str, deploy) -> None:
+    deployment = deploy()
     collector = f"127.0.0.1:{deployment.tls_port}"  # not localhost: mux-embed posts to https://
     video_id = f"tls-{uuid.uuid4().hex[:12]}"
     query = urlencode({"collector": collector, "env_key": deployment.tenant.env_key, "video_id": video_id,
