@@ -1,6 +1,6 @@
 """`moments copy`: a real DuckDB file (imports, registered assets, mux-embed beacons replayed
 through a real server, a view still in progress, two environments) copied into a real chdb
-folder. A server on each answers every request alike, with the same tokens; beacon views keep
+folder, and from there into a new DuckDB file. A server on each answers every request alike, with the same tokens; beacon views keep
 their folds, so one in progress carries on in the copy where it was.
 """
 
@@ -112,6 +112,15 @@ def test_a_duckdb_store_copied_to_chdb_answers_alike(tmp_path: Path) -> None:
         assert target.view_folds(tenant.environment_id, beacon_ids) == folds and len(folds) == beacon_views
     finally:
         target.close()
+
+    # And back, from ClickHouse to a new DuckDB file.
+    back = tmp_path / "back.duckdb"
+    assert cli("copy", "--from", f"chdb://{chdb}", "--to", f"duckdb://{back}").exit_code == 0
+    returned = DuckDBStore(str(back))
+    try:
+        assert answers(returned, tenant, other, admin, paths) == expected
+    finally:
+        returned.close()
 
 
 def test_copy_refuses_a_target_that_holds_data(tmp_path: Path) -> None:
