@@ -21,7 +21,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner, Result
 
-from captures import captured_requests, replay
+from captures import SCENARIOS, captured_requests, replay, wait_for_ingest
 from conftest import Server, Tenant, free_port, make_tenant, start_app
 from moments import accounts
 from moments.cli import main
@@ -232,3 +232,28 @@ def test_a_clickhouse_store_says_it_has_no_online_backup(tmp_path: Path) -> None
     offline = cli("backup", str(tmp_path / "copy.duckdb"), "--store", f"chdb://{tmp_path / 'chdb'}")
     assert offline.exit_code == 1 and NO_ONLINE_BACKUP in offline.output
     assert not (tmp_path / "copy.duckdb").exists()
+
+
+def test_a_backup_holds_every_beacon_acknowledged_before_it(tmp_path: Path) -> None:
+    store = DuckDBStore(str(tmp_path / "moments.duckdb"))
+    tenant = make_tenant(store, env_key="testenv")
+    admin = admin_of(store, tenant)
+    server = start_app(store)
+    requests = [request for scenario in SCENARIOS for request in captured_requests(scenario)]
+    with server.client() as http:
+        for request in requests:  # each acknowledged (journaled); applied a moment later
+            headers = {k: v for k, v in request["headers"] if k.lower() in ("content-type", "user-agent")}
+            assert http.post("/", content=request["body"].encode(), headers=headers).status_code == 200
+        backup = http.post("/v1/backup", auth=admin)  # at once after the last acknowledgement
+        wait_for_ingest(http)
+    server.stop()
+    beacon_ids = [row["view_id"] for batch in store.export_views(tenant.environment_id, 0, 2**62, in_progress=True)
+                  for row in batch.to_pylist()]
+    folds = store.view_folds(tenant.environment_id, beacon_ids)
+    store.close()
+    assert backup.status_code == 201 and len(folds) == 7  # the captures hold 7 views
+    copy = DuckDBStore(backup.json()["data"]["path"])
+    try:
+        assert copy.view_folds(tenant.environment_id, beacon_ids) == folds
+    finally:
+        copy.close()

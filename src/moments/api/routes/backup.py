@@ -3,11 +3,13 @@
 A DuckDB file is held by the one process that serves it, so only that process can copy it;
 the copy is one snapshot (store/duckdb.py, DuckDBStore.backup) and lands in the server's own
 backup folder (Settings.backup_dir, else FILE.backups beside the store), never at a path
-the caller names. One backup at a time.
+the caller names. One backup at a time. It first waits (up to CATCH_UP_S) until the
+beacons this process acknowledged before the request are applied, so the copy holds them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
@@ -20,10 +22,12 @@ from moments.api.auth import authorize
 from moments.api.errors import ApiError
 from moments.api.validation import only_parameters
 from moments.config import Settings
+from moments.ingestion.pipeline import BeaconPipeline
 from moments.store.base import NO_ONLINE_BACKUP, OnlineBackup, Store
 
 router = APIRouter(tags=["moments: backup"])
 _running = threading.Lock()  # one backup at a time in this process (one process holds a DuckDB file)
+CATCH_UP_S = 30.0
 
 
 def backup_folder(store: Store, settings: Settings) -> Path | None:
@@ -42,6 +46,19 @@ def backup_name(folder: Path, now_s: float) -> Path:
         n += 1
         path = folder / f"moments-{stamp}-{n}.duckdb"
     return path
+
+
+async def apply_acknowledged(pipeline: BeaconPipeline, timeout_s: float) -> None:
+    """Until the beacons this process's journal acknowledged so far are applied to the store
+    (or `timeout_s`). An idle journal is caught up when applied == durable (a position from
+    an older segment compares lower than a new, empty one's)."""
+    acknowledged = pipeline.writer.durable
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        applied = pipeline.journals.own_applied()
+        if applied >= acknowledged or applied == pipeline.writer.durable:
+            return
+        await asyncio.sleep(0.005)
 
 
 def write_backup(store: OnlineBackup, folder: Path) -> Path:
@@ -64,6 +81,7 @@ async def post_backup(request: Request) -> JSONResponse:
         raise ApiError(409, "a backup is being written; try again when it is done", "conflict")
     try:
         started = time.monotonic()
+        await apply_acknowledged(request.app.state.beacons, CATCH_UP_S)
         path = await run_in_threadpool(write_backup, store, folder)
     finally:
         _running.release()
