@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import click
+import pytest
 
 from moments.cli import main
 from moments.config import Settings
@@ -44,17 +45,46 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
     assert checked.returncode == 0 and checked.stdout + checked.stderr == "", checked.stdout + checked.stderr
 
 
-def test_systemd_unit_runs_the_commands_that_exist() -> None:
-    """ExecStart lines are `moments` commands with options this version has."""
-    for name in ("moments.service", "moments-backup.service"):
-        for line in (DEPLOY / "systemd" / name).read_text().splitlines():
-            if line.startswith("ExecStart=") and INSTALLED_AT in line:
-                words = shlex.split(line.removeprefix("ExecStart="))
-                assert words[0] == INSTALLED_AT + "moments"
-                context = main.make_context("moments", words[1:], resilient_parsing=False)
-                command = main.get_command(context, words[1])
-                assert command is not None, line
-                command.make_context(words[1], words[2:])  # raises on an unknown option
+def moments_commands(text: str) -> list[list[str]]:
+    """Each `moments ...` command in shell text (continuations joined, comments dropped, split at && ; |):
+    its words after `moments`. A `moments` that is an option's value (`-u moments`), a unit or
+    an image name (followed by nothing, an option or another `moments`) is none."""
+    commands = []
+    for line in text.replace("\\\n", " ").splitlines():
+        for segment in re.split(r"\s(?:&&|\|\||;|\|)\s", line.removeprefix("ExecStart=")):
+            words = shlex.split(segment, comments=True)
+            for i, word in enumerate(words[:-1]):
+                if (word == "moments" or word.endswith("/bin/moments")) and not words[i + 1].startswith("-") \
+                        and words[i + 1] != "moments" and not (i and words[i - 1].startswith("-")):
+                    commands.append(words[i + 1:])
+    return commands
+
+
+def check_command(words: list[str]) -> None:
+    """Parse the words as this version's CLI would (unknown commands and options raise)."""
+    group: click.Group = main
+    context = click.Context(main, info_name="moments")
+    while True:
+        command = group.get_command(context, words[0])
+        assert command is not None, f"no command `{words[0]}`: moments {' '.join(words)}"
+        if not isinstance(command, click.Group):
+            command.make_context(words[0], words[1:])
+            return
+        group, context, words = command, click.Context(command, info_name=words[0], parent=context), words[1:]
+
+
+def test_the_units_and_the_guide_run_commands_that_exist() -> None:
+    """ExecStart lines and every `moments` command of docs/deploy.md parse with this CLI."""
+    units = [moments_commands(line) for name in ("moments.service", "moments-backup.service")
+             for line in (DEPLOY / "systemd" / name).read_text().splitlines() if line.startswith("ExecStart=")]
+    assert [command[:1] for found in units for command in found] == [["serve"], ["backup"]]
+    blocks = re.findall(r"```sh\n(.*?)```", GUIDE.read_text(), flags=re.DOTALL)
+    documented = [command for block in blocks for command in moments_commands(block)]
+    assert {command[0] for command in documented} >= {"env", "token", "backup", "copy"}, documented
+    for command in [c for found in units for c in found] + documented:
+        check_command(command)
+    with pytest.raises(click.NoSuchOption):  # the check can fail
+        check_command(["backup", "--to", "x"])
 
 
 def test_dockerfile_passes_hadolint() -> None:
