@@ -141,3 +141,11 @@ def test_the_settings_table_lists_every_setting_and_serve_option() -> None:
     for option in serve.params:
         for flag in (o for o in option.opts if o.startswith("--")):
             assert f"`{flag}" in table, flag
+    # The defaults it gives are the code's.
+    defaults = {f"MOMENTS_{field.name.upper()}": field.default for field in dataclasses.fields(Settings)}
+    checked = 0
+    for variable, default in re.findall(r"^\| `(MOMENTS_[A-Z_]+)` \|[^|]*\| ([^|]+) \|", table, flags=re.MULTILINE):
+        if isinstance(defaults.get(variable), (int, float)):
+            assert float(default.split()[0]) == defaults[variable], (variable, default)
+            checked += 1
+    assert checked >= 10
