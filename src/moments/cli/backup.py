@@ -14,6 +14,8 @@ import click
 from moments.cli.common import Remote, emit, fail, open_existing, remote_options, store_options
 from moments.store.base import NO_ONLINE_BACKUP, OnlineBackup
 
+BACKUP_TIMEOUT_S = 3600.0  # the server answers when the copy is written: a large file takes minutes
+
 
 @click.command("backup")
 @click.argument("out", required=False, type=click.Path(dir_okay=False))
@@ -34,7 +36,7 @@ def backup_command(out: str | None, db: str | None, store_url: str | None, remot
     if remote is not None:
         if out is not None:
             raise click.UsageError("with --url the server names the copy (in its backup folder): leave OUT out")
-        body = remote.ask(lambda client: client.backup())
+        body = remote.ask(lambda client: client.backup(), timeout_s=BACKUP_TIMEOUT_S)
         emit(body, as_json, f"the server wrote {body['data']['path']} ({body['data']['bytes']:,} bytes)")
         return
     if out is None:

@@ -109,14 +109,15 @@ class Remote:
     token_id: str
     token_secret: str
 
-    def ask(self, call: Callable[[BodyClient], T], not_found: str | None = None) -> T:
-        """`call(client)`, its error answers as CLI errors (`not_found`: what a 404 means here)."""
+    def ask(self, call: Callable[[BodyClient], T], not_found: str | None = None, timeout_s: float = 30.0) -> T:
+        """`call(client)`, its error answers as CLI errors (`not_found`: what a 404 means here;
+        `timeout_s`: how long a response may take)."""
         import httpx
 
         from moments import client as api
 
         try:
-            with api.BodyClient(self.token_id, self.token_secret, self.url) as client:
+            with api.BodyClient(self.token_id, self.token_secret, self.url, timeout=timeout_s) as client:
                 return call(client)
         except api.AuthenticationError:
             fail(f"{self.url} refused the token (401): check --token-id and --token-secret "
