@@ -2,7 +2,7 @@
 
     python bench/run.py                          # DuckDB at 1e5, 1e6, 1e7 views (about 26 min on 2 cores)
     python bench/run.py --sizes 1e5              # a quick look
-    python bench/run.py --store chdb             # the ClickHouse store on chdb, 1e5 and 1e6 (its own section)
+    python bench/run.py --store chdb             # the ClickHouse store on chdb, same sizes (its own section)
     python bench/run.py --quick --out /tmp/b.md --log /tmp/b.log   # the smoke test (CI): 1e3 views, seconds
     python bench/run.py --from-log bench/last-run.log              # re-render the doc from a log, no measuring
     python bench/run.py --filters                # only the filtered-query benchmark (its own section)
@@ -1003,8 +1003,7 @@ def git(*args: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", help="Views per size, comma-separated (default 1e5,1e6,1e7; chdb 1e5,1e6: its build of 1e7 views slows as its tables grow, to hours; "
-                        "--quick 1e3).")
+    parser.add_argument("--sizes", help="Views per size, comma-separated (default 1e5,1e6,1e7; --quick 1e3).")
     parser.add_argument("--store", choices=("duckdb", "chdb"), default="duckdb",
                         help="duckdb (the default store) or chdb (the ClickHouse store on the in-process engine); "
                         "a chdb run writes its own section of the report and keeps the DuckDB one.")
@@ -1030,7 +1029,7 @@ def main() -> None:
     plan_ = dict(QUICK if args.quick else FULL)
     if args.seconds:
         plan_["seconds"] = args.seconds
-    sizes_text = args.sizes or ("1e3" if args.quick else ("1e5,1e6" if args.store == "chdb" else "1e5,1e6,1e7"))
+    sizes_text = args.sizes or ("1e3" if args.quick else "1e5,1e6,1e7")
     sizes = [] if args.only_imports else [int(float(s)) for s in sizes_text.split(",")]
     name = "imports" if args.only_imports else ("filters" if args.filters else
                                                  ("chdb" if args.store == "chdb" else ""))
