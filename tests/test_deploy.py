@@ -9,6 +9,7 @@ No image registry is reachable here, so the image is linted, not built (docs/dep
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import shlex
@@ -74,14 +75,16 @@ def check_command(words: list[str]) -> None:
 
 
 def test_the_units_and_the_guide_run_commands_that_exist() -> None:
-    """ExecStart lines and every `moments` command of docs/deploy.md parse with this CLI."""
+    """ExecStart lines, the image's CMD and every `moments` command of docs/deploy.md parse with this CLI."""
     units = [moments_commands(line) for name in ("moments.service", "moments-backup.service")
              for line in (DEPLOY / "systemd" / name).read_text().splitlines() if line.startswith("ExecStart=")]
     assert [command[:1] for found in units for command in found] == [["serve"], ["backup"]]
     blocks = re.findall(r"```sh\n(.*?)```", GUIDE.read_text(), flags=re.DOTALL)
     documented = [command for block in blocks for command in moments_commands(block)]
     assert {command[0] for command in documented} >= {"env", "token", "backup", "copy"}, documented
-    for command in [c for found in units for c in found] + documented:
+    image = json.loads(re.search(r"^CMD (\[.*\])$", (DEPLOY / "Dockerfile").read_text(), flags=re.MULTILINE).group(1))
+    assert image[0] == INSTALLED_AT + "moments"
+    for command in [c for found in units for c in found] + documented + [image[1:]]:
         check_command(command)
     with pytest.raises(click.NoSuchOption):  # the check can fail
         check_command(["backup", "--to", "x"])

@@ -144,6 +144,12 @@ def test_plain_http_is_redirected_and_tls_reaches_moments(deploy) -> None:
         assert unauthorized.status_code == 401 and unauthorized.json()["error"]["type"] == "unauthorized"
     with pytest.raises(httpx.ConnectError):  # a client that does not trust the certificate stops
         httpx.get(f"{deployment.base_url}/healthz")
+    # HTTP/2 is offered (ALPN), over TLS 1.3 when the client has it.
+    handshake = subprocess.run([require_tool("openssl", "the TLS test checks the handshake"), "s_client", "-connect",
+                                f"127.0.0.1:{deployment.tls_port}", "-alpn", "h2,http/1.1"],
+                               input=b"", capture_output=True, timeout=30)
+    said = handshake.stdout.decode("utf-8", "replace")  # the server's first HTTP/2 frame is binary
+    assert "ALPN protocol: h2" in said and "New, TLSv1.3" in said, said
 
     # moments believes X-Forwarded-For from 127.0.0.1 (uvicorn's FORWARDED_ALLOW_IPS): a client
     # reaching it directly from there gets the budget of the address it names...
