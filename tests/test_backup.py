@@ -171,6 +171,23 @@ def test_backups_need_an_admin_token_and_go_to_the_configured_folder(served) -> 
         copy.close()
 
 
+def test_a_backup_folder_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None:
+    store = DuckDBStore(str(tmp_path / "moments.duckdb"))
+    tenant = make_tenant(store)
+    (tmp_path / "taken").write_text("a file where the folder should be")
+    server = start_app(store, backup_dir=str(tmp_path / "taken"))
+    try:
+        with server.client() as http:
+            answer = http.post("/v1/backup", auth=admin_of(store, tenant))
+            assert answer.status_code == 500 and answer.json()["error"]["type"] == "backup_failed"
+            assert answer.json()["error"]["messages"][0].startswith("the backup was not written: ")
+            assert http.get("/healthz").status_code == 200  # and the server goes on
+    finally:
+        server.stop()
+        store.close()
+    assert (tmp_path / "taken").read_text() == "a file where the folder should be"
+
+
 def test_backup_from_the_file_when_the_server_is_stopped(tmp_path: Path) -> None:
     db = tmp_path / "moments.duckdb"
     store = DuckDBStore(str(db))

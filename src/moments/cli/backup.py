@@ -48,6 +48,8 @@ def backup_command(out: str | None, db: str | None, store_url: str | None, remot
         if not isinstance(store, OnlineBackup) or store.local_path is None:
             fail(NO_ONLINE_BACKUP)
         store.backup(out)
+    except OSError as error:
+        fail(f"the backup was not written: {error}")
     finally:
         store.close()
     body = {"data": {"path": str(Path(out).resolve()), "bytes": Path(out).stat().st_size}}

@@ -242,4 +242,4 @@ class OnlineBackup(Protocol):
 
     def backup(self, path: str) -> None:
         """Write a consistent copy of the whole store to a new file at `path` (FileExistsError
-        if it exists), while reads and writes go on."""
+        if it exists, OSError if it cannot be written), while reads and writes go on."""

@@ -783,9 +783,11 @@ class DuckDBStore:
                 connection.execute("BEGIN TRANSACTION")  # the snapshot: every table as of one moment
                 connection.execute(f'COPY FROM DATABASE "{database}" TO {alias}')
                 connection.execute("COMMIT")
-            except duckdb.Error:
+            except duckdb.Error as error:
                 with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended it already
                     connection.execute("ROLLBACK")
+                if isinstance(error, duckdb.IOException):  # a full disk, say: OSError, as the Protocol says
+                    raise OSError(str(error)) from error
                 raise
             finally:
                 connection.execute(f"DETACH {alias}")  # checkpoints the copy: no .wal beside it

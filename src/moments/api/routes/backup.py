@@ -83,6 +83,8 @@ async def post_backup(request: Request) -> JSONResponse:
         started = time.monotonic()
         await apply_acknowledged(request.app.state.beacons, CATCH_UP_S)
         path = await run_in_threadpool(write_backup, store, folder)
+    except OSError as error:  # the folder or the disk: the operator's to fix, so say what happened
+        raise ApiError(500, f"the backup was not written: {error}", "backup_failed") from None
     finally:
         _running.release()
     body = {"path": str(path.resolve()), "bytes": path.stat().st_size,
