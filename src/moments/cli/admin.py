@@ -9,8 +9,8 @@ from __future__ import annotations
 import click
 
 from moments import accounts
-from moments.cli.common import (Remote, emit, environment_option, fail, open_existing, open_from, remote_options,
-                                store_options)
+from moments.cli.common import (Remote, emit, environment_option, environment_store, fail, open_existing, open_from,
+                                remote_options, store_options)
 from moments.ingestion.assets import InvalidAsset, validate_asset
 from moments.ingestion.origins import BadPattern, parse_patterns
 from moments.model import Scope
@@ -91,14 +91,9 @@ def env_origins(environment_id: str, patterns: tuple[str, ...], db, store_url, r
         remote.check_environment(environment_id)
         value = remote.ask(lambda client: client.set_allowed_origins(parsed))["data"]
     else:
-        store = open_existing(db, store_url, over_http=True)
-        try:
-            if store.get_environment(environment_id) is None:
-                fail(f"no environment {environment_id!r}")
+        with environment_store(db, store_url, environment_id) as store:
             store.set_allowed_origins(environment_id, parsed)
             value = accounts.environment_fields(store.get_environment(environment_id))
-        finally:
-            store.close()
     emit(value, as_json, _fields(value))
 
 
@@ -152,13 +147,8 @@ def token_list(environment_id: str | None, db, store_url, remote: Remote | None,
         remote.check_environment(environment_id)
         body = remote.ask(lambda client: client.list_tokens())
     else:
-        store = open_existing(db, store_url, over_http=True)
-        try:
-            if store.get_environment(environment_id) is None:
-                fail(f"no environment {environment_id!r}")
+        with environment_store(db, store_url, environment_id) as store:
             body = {"data": [accounts.token_fields(t, created) for t, created in store.tokens(environment_id)]}
-        finally:
-            store.close()
     lines = [f"{'token_id':<36}  {'permissions':<16}  created (UTC)"]
     lines += [f"{t['token_id']:<36}  {','.join(t['permissions']):<16}  {utc_time(t['created_at'] / 1000)}"
               for t in body["data"]]
@@ -241,14 +231,9 @@ def assets_put(asset_id: str, environment_id: str | None, duration_ms: int, play
     else:
         from moments.api.routes.assets import asset_json
 
-        store = open_existing(db, store_url, over_http=True)
-        try:
-            if store.get_environment(environment_id) is None:
-                fail(f"no environment {environment_id!r}")
+        with environment_store(db, store_url, environment_id) as store:
             store.put_asset(environment_id, asset)
             value = asset_json(store.get_asset(environment_id, asset.asset_id))["data"]
-        finally:
-            store.close()
     emit(value, as_json, _fields(value))
 
 
@@ -265,13 +250,8 @@ def assets_get(asset_id: str, environment_id: str | None, db, store_url, remote:
         remote.check_environment(environment_id)
         value = remote.ask(lambda client: client.get_asset(asset_id), f"asset {asset_id!r} not found")["data"]
     else:
-        store = open_existing(db, store_url, over_http=True)
-        try:
-            if store.get_environment(environment_id) is None:
-                fail(f"no environment {environment_id!r}")
+        with environment_store(db, store_url, environment_id) as store:
             asset = store.get_asset(environment_id, asset_id)
-        finally:
-            store.close()
         if asset is None:
             fail(f"asset {asset_id!r} not found")
         value = asset_json(asset)["data"]
@@ -293,13 +273,8 @@ def assets_list(search: str | None, limit: int, environment_id: str | None, db, 
         remote.check_environment(environment_id)
         body = remote.ask(lambda client: client.list_ids("assets", search, limit))
     else:
-        store = open_existing(db, store_url, over_http=True)
-        try:
-            if store.get_environment(environment_id) is None:
-                fail(f"no environment {environment_id!r}")
+        with environment_store(db, store_url, environment_id) as store:
             body = list_ids(store, environment_id, Scope.ASSET, search or None, limit)
-        finally:
-            store.close()
     # Registered: `assets put` gave its duration; otherwise the id is only seen on views.
     lines = [f"{'views':>8}  {'registered':<10}  asset"]
     lines += [f"{row['views']:>8}  {'yes' if row.get('registered') else 'no':<10}  {row['id']}" for row in body["data"]]

@@ -12,9 +12,10 @@ import json
 import os
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Callable, Iterator, NoReturn, TypeVar
 
 import click
 
@@ -68,6 +69,18 @@ def open_existing(db: str | None, store_url: str | None, over_http: bool = False
     fix = ("pass --url http://HOST:PORT with --token-id/--token-secret (or set MOMENTS_URL, MUX_TOKEN_ID and "
            "MUX_TOKEN_SECRET) to ask the server instead, or stop the server") if over_http else "stop the server first"
     return _open(target, fix)
+
+
+@contextmanager
+def environment_store(db: str | None, store_url: str | None, environment_id: str) -> Iterator[Store]:
+    """The existing store (see open_existing) of an environment that exists in it, closed after."""
+    store = open_existing(db, store_url, over_http=True)
+    try:
+        if store.get_environment(environment_id) is None:
+            fail(f"no environment {environment_id!r}")
+        yield store
+    finally:
+        store.close()
 
 
 def _local_path(target: str) -> str | None:

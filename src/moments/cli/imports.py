@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import click
 
-from moments.cli.common import REMOTE_ENV_HELP, Remote, emit, fail, open_existing, remote_options, store_options
+from moments.cli.common import REMOTE_ENV_HELP, Remote, emit, environment_store, fail, remote_options, store_options
 from moments.ingestion.bulk import import_batches, read_columns
 from moments.ingestion.imports import ImportResult, Rejected, import_records, read_file, validate_all
 from moments.store.base import Store
@@ -62,10 +62,7 @@ def import_command(file: Path, environment_id: str | None, db, store_url, remote
 
 
 def _import_local(file: Path, environment_id: str, db: str | None, store_url: str | None) -> ImportResult:
-    store = open_existing(db, store_url, over_http=True)
-    try:
-        if store.get_environment(environment_id) is None:
-            fail(f"no environment {environment_id!r}")
+    with environment_store(db, store_url, environment_id) as store:
         table = read_columns(file)
         batches = import_batches(store, environment_id, table, IMPORT_BATCH) if table is not None else None
         count = table.num_rows if batches is not None else None
@@ -79,8 +76,6 @@ def _import_local(file: Path, environment_id: str, db: str | None, store_url: st
                 total.add(batch)
                 bar.update(min(IMPORT_BATCH, count - number * IMPORT_BATCH))
         return total
-    finally:
-        store.close()
 
 
 def _import_remote(remote: Remote, environment_id: str | None, file: Path) -> ImportResult:

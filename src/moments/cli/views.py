@@ -9,7 +9,7 @@ import json
 
 import click
 
-from moments.cli.common import QueryTarget, environment_option, fail, open_existing, query_options, store_options
+from moments.cli.common import QueryTarget, environment_option, environment_store, fail, query_options, store_options
 from moments.timetext import mm_ss, timeframe_text, utc_time
 
 
@@ -93,13 +93,8 @@ def view_command(view_id: str, environment_id: str | None, db, store_url, remote
 def _stored_view(view_id: str, environment_id: str, db: str | None, store_url: str | None) -> dict:
     from moments.stats import view_paths
 
-    store = open_existing(db, store_url, over_http=True)
-    try:
-        if store.get_environment(environment_id) is None:
-            fail(f"no environment {environment_id!r}")
+    with environment_store(db, store_url, environment_id) as store:
         view = store.get_view(environment_id, view_id)
-    finally:
-        store.close()
     if view is None:
         fail(f"view {view_id!r} not found")
     return view_paths.view_json(view)
