@@ -3,7 +3,6 @@ against the demo data on a real server."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import subprocess
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import run_async
 from moments.client import AsyncClient, Client
 from moments.demo import load_demo
 
@@ -37,7 +37,7 @@ def test_without_a_url_the_client_asks_moments_serve_on_its_default_address(toke
     assert base_url_of() == "http://127.0.0.1:8000"
     client = AsyncClient()
     assert str(client._http.base_url).rstrip("/") == "http://127.0.0.1:8000"
-    asyncio.run(client.aclose())
+    run_async(client.aclose())  # Playwright may hold a running loop in this thread
     monkeypatch.setenv("MOMENTS_URL", "http://moments.example:9000/")
     assert base_url_of() == "http://moments.example:9000"
     monkeypatch.setenv("MUX_BASE_URL", "http://mux-compatible.example")  # what a program moved from Mux sets
