@@ -117,6 +117,16 @@ def test_unknown_env_key_is_accepted_and_discarded(server):
     assert stored_rows(server.store) == (0, 0)
 
 
+def test_get_root_leads_to_the_dashboard_and_post_root_still_collects(server):
+    tenant = server.tenant(env_key="testenv")
+    with server.client() as c:
+        home = c.get("/")
+        assert home.status_code == 307 and home.headers["location"] == "/dashboard/"
+        assert "<title>" in c.get("/", follow_redirects=True).text  # the dashboard's page
+        replay(c, captured_requests("seek-rewatch-destroy"))
+    check_views(server, tenant, "seek-rewatch-destroy")
+
+
 @pytest.mark.parametrize("body", [b"", b"{", b"[]", b'{"events": 5}', b'{"events": [1, 2]}', b"\xff\xfe",
                                   b'{"events": [{"e": NaN}]}', b'{"events": [{"x": ' + b"[" * 50 + b"]" * 50 + b'}]}'])
 def test_malformed_bodies_are_400_with_cors_and_change_nothing(server, body):

@@ -91,6 +91,11 @@ Try:
   curl -sS -u {auth} '{url}/data/v1/engagement/assets/demo-trailer/heatmap'
   curl -sS -u {auth} '{url}/data/v1/engagement/assets/demo-keynote/hotspots?order_direction=desc&limit=5'
   curl -sS -u {auth} -g '{url}/data/v1/engagement/videos/tutorial-setup/hotspots?timeframe[]=7:days&order_direction=asc'
+
+From a shell (the moments CLI, Mux's SDKs and moments.client read these variables):
+  export MUX_TOKEN_ID={issued.token.token_id} MUX_TOKEN_SECRET={issued.secret} MUX_BASE_URL={url} MOMENTS_URL={url}
+  moments hotspots --asset demo-keynote --order-direction asc
+  moments export heatmap --asset demo-keynote --output demo-keynote-heatmap.csv
 """, err=False)
     sys.stdout.flush()
 

@@ -10,7 +10,8 @@ import os
 from pathlib import Path
 
 from fastapi import FastAPI
-from starlette.responses import Response
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
@@ -41,6 +42,13 @@ class DashboardFiles(StaticFiles):
         return response
 
 
+async def home(request: Request) -> RedirectResponse:
+    """A browser opening the server's address lands on the dashboard (POST / stays the beacon
+    collector's)."""
+    return RedirectResponse(f"{PATH}/", status_code=307)
+
+
 def mount(app: FastAPI) -> None:
-    """/dashboard redirects to /dashboard/, which serves index.html."""
+    """/dashboard redirects to /dashboard/, which serves index.html; so does GET /."""
+    app.add_api_route("/", home, methods=["GET"], include_in_schema=False)
     app.mount(PATH, DashboardFiles(directory=WEB_DIR, html=True), name="dashboard")
