@@ -90,10 +90,9 @@ class _Owner(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def run(app: FastAPI, journal_root: Path, host: str, port: int, workers: int, settings: Settings) -> None:
-    """Serve `app` on host:port in this process and workers-1 doors."""
+def run(app: FastAPI, journal_root: Path, listener: socket.socket, workers: int, settings: Settings) -> None:
+    """Serve `app` on the listening socket in this process and workers-1 doors."""
     journal_root.mkdir(parents=True, exist_ok=True)
-    listener = socket.create_server((host, port), backlog=2048)
     listener.set_inheritable(True)
     owner_path = journal_root / OWNER_SOCKET
     owner_path.unlink(missing_ok=True)

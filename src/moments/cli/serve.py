@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import socket
 import sys
 from pathlib import Path
 
@@ -38,11 +39,15 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, demo: boo
     from moments.api.connections import bounded, uvicorn_options
     from moments.demo import load_demo
 
+    listener = listen(host, port)  # first: a taken port fails before anything is loaded or printed
+    port = listener.getsockname()[1]  # the one chosen, for --port 0
     store = open_from(db, store_url)
     if demo:
         click.echo("Loading demo data (simulated audiences)...", err=True)
         environment, issued = load_demo(store)
         print_demo_banner(host, port, environment.environment_id, issued)
+    else:
+        click.echo(f"moments is serving http://{host}:{port}  (dashboard: /dashboard/, API docs: /docs)")
     overrides = {"beacon_path": beacon_path, "idle_timeout_s": idle_timeout, "journal_dir": journal_dir,
                  "metrics_token": metrics_token or None}
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
@@ -57,11 +62,21 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, demo: boo
         # walking it again and again (long pauses show up as p99 latency under load).
         gc.freeze()
         if workers == 1:
-            uvicorn.run(bounded(app, settings), host=host, port=port, log_level="warning", **uvicorn_options(settings))
+            config = uvicorn.Config(bounded(app, settings), log_level="warning", **uvicorn_options(settings))
+            uvicorn.Server(config).run(sockets=[listener])
         else:
-            processes.run(app, root, host, port, workers, settings)
+            processes.run(app, root, listener, workers, settings)
     finally:
         store.close()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The server's listening socket, bound and listening, or a one-line error."""
+    try:
+        return socket.create_server((host, port), backlog=2048)
+    except OSError as error:
+        fail(f"cannot listen on {host}:{port}: {error.strerror or error} "
+             "(is another server using it? choose another --port)")
 
 
 @click.command(hidden=True)

@@ -1,4 +1,4 @@
-"""`moments serve --demo`'s banner: its shell lines work as printed, against the server that printed them."""
+"""What `moments serve` prints: only once it listens; the demo's shell lines work as printed."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -58,6 +59,32 @@ def test_the_banner_shell_lines_run_as_printed(tmp_path: Path) -> None:
         with open(tmp_path / output, newline="") as f:
             rows = list(csv.DictReader(f))
         assert len(rows) > 1 and float(max(rows, key=lambda r: float(r["value"]))["value"]) > 0
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_a_taken_port_fails_first_with_one_clear_line(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "moments", "serve", "--demo", "--db", str(tmp_path / "m.duckdb"),
+                               "--port", str(port)], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and done.stdout == ""  # no banner, no token, no curl lines
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "--port" in done.stderr
+    assert "Loading demo" not in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "m.duckdb").exists()  # nothing was loaded
+
+
+def test_plain_serve_says_where_it_listens_once_it_does(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "moments", "env", "create", "site", "--db", str(tmp_path / "m.duckdb")],
+                   check=True, capture_output=True, timeout=60)
+    server = subprocess.Popen([sys.executable, "-m", "moments", "serve", "--db", str(tmp_path / "m.duckdb"),
+                               "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        url = line.split()[3]
+        assert line.startswith("moments is serving http://127.0.0.1:") and not url.endswith(":0"), line
+        assert httpx.get(f"{url}/healthz", timeout=30).status_code == 200  # the printed address answers
     finally:
         server.terminate()
         server.wait(timeout=30)
