@@ -3,6 +3,7 @@ and a door taking beacons into a journal of its own; reads go through either."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -92,3 +93,36 @@ def test_two_processes_take_beacons_lose_none_when_a_door_is_killed_and_serve_re
     # uvicorn shuts down gracefully, then re-raises the SIGTERM it caught: -15, not -9.
     assert server.process.returncode in (0, -signal.SIGTERM) and not any(os.path.exists(f"/proc/{p}") for p in doors)
     assert "Traceback" not in server.log(), server.log()[-3000:]
+
+
+def test_each_request_is_logged_once_with_its_client_whichever_process_takes_it(tmp_path):
+    # Any proxy trusted (as behind nginx on 127.0.0.1 only): the owner believes what a door passes on too.
+    server = ServerProcess(tmp_path / "logs.duckdb", tmp_path / "server.log",
+                           args=("--workers", "2", "--log-format", "json", "--log-level", "info",
+                                 "--forwarded-allow-ips", "*")).start()
+    try:
+        deadline = time.monotonic() + 30
+        while not door_pids(server.process.pid):
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.1)
+        while server.log().count("Application startup complete") < 2:  # the door is ready too
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.1)
+        clients = [f"203.0.113.{n}" for n in range(1, 61)]
+
+        def ask(some: list[str]) -> None:  # fresh connections: the kernel hands them to either process
+            for client in some:
+                response = httpx.get(f"{server.base_url}/healthz", headers={"X-Forwarded-For": client})
+                assert response.status_code == 200
+
+        askers = [threading.Thread(target=ask, args=(clients[i::4],)) for i in range(4)]
+        for asker in askers:
+            asker.start()
+        for asker in askers:
+            asker.join()
+    finally:
+        server.stop()
+    lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    access = [line for line in lines if line["logger"] == "moments.access" and line["client"] != "127.0.0.1"]
+    assert sorted(a["client"] for a in access) == sorted(clients)  # once each: what a door passes on is not logged twice
+    assert len({a["pid"] for a in access}) == 2  # both processes took some, and log in JSON

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+# Request latency buckets (seconds): beacon POSTs and cached reads take a millisecond or less,
+# an uncached heatmap over many views tens to hundreds, an export or a backup seconds.
+LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# Requests are labelled by route template (bounded, unlike paths), method and status class.
+REQUEST_LABELS = ("route", "method", "status")
 
 
 class Metrics:
@@ -40,6 +46,11 @@ class Metrics:
                                             "Beacon events refused: their view_id names an imported view")
         self.ingest_batches = counter("moments_ingest_batches", "Journal batches applied to the store")
         self.ingest_views_written = counter("moments_ingest_views_written", "Views written by the assembler")
+        self.http_requests = Counter("moments_http_requests", "HTTP requests answered by this process",
+                                     REQUEST_LABELS, registry=self.registry)
+        self.http_request_duration = Histogram("moments_http_request_duration_seconds",
+                                               "Time from a request's arrival to the end of its answer",
+                                               REQUEST_LABELS, buckets=LATENCY_BUCKETS_S, registry=self.registry)
 
     def watch_ingest(self, lag_s: Callable[[], float], backlog_bytes: Callable[[], float]) -> None:
         """Gauges read when scraped: how far the assembler is behind the journal."""
@@ -59,6 +70,12 @@ class Metrics:
         self.ingest_views_written.inc(applied.views_written)
         self.views_opened.inc(applied.views_opened)
         self.views_completed.inc(applied.views_completed)
+
+    def count_request(self, route: str, method: str, status: int, duration_s: float) -> None:
+        """One answered request (api/observe.py): status by class (2xx, 4xx, ...)."""
+        labels = (route, method, f"{status // 100}xx")
+        self.http_requests.labels(*labels).inc()
+        self.http_request_duration.labels(*labels).observe(duration_s)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

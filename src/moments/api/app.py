@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from moments import __version__
 from moments.api import door, errors
 from moments.api.cache import ResponseCache
+from moments.api.observe import Observed
 from moments.api.ratelimit import RateLimiter
 from moments.api.shares import WorkerShares
 from moments.api.routes import (assets, backup, collector, dashboard, engagement, environment, exports, health, imports,
@@ -62,6 +63,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     tasks = [asyncio.create_task(publish_environments(app, pipeline))]
     if not pipeline.runs_housekeeping:
         tasks.append(asyncio.create_task(housekeeping(app)))
+    log.info("ready: beacons are journaled in %s and applied to the store as they come", pipeline.root)
     try:
         yield
     finally:
@@ -119,6 +121,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     app.state.worker_shares = WorkerShares()
     app.state.metrics = Metrics()
     errors.install(app)
+    app.add_middleware(Observed, metrics=app.state.metrics)
     for module in (engagement, layers, exports, imports, lists, assets, environment, tokens, backup, health, view_routes):
         app.include_router(module.router)
     app.include_router(compare_routes.router)

@@ -22,10 +22,12 @@ import time
 from pathlib import Path
 
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from moments.api.connections import bounded, uvicorn_options
 from moments.api.door import OWNER_SOCKET
+from moments.api.logs import LogSettings
+from moments.api.observe import Observed
 from moments.config import Settings
 
 log = logging.getLogger("moments.workers")
@@ -34,8 +36,9 @@ log = logging.getLogger("moments.workers")
 class Doors:
     """The door processes, kept running until `stop`."""
 
-    def __init__(self, count: int, listener: socket.socket, root: Path, settings: Settings) -> None:
-        self.listener, self.root, self.settings = listener, root, settings
+    def __init__(self, count: int, listener: socket.socket, root: Path, settings: Settings,
+                 logs: LogSettings) -> None:
+        self.listener, self.root, self.settings, self.logs = listener, root, settings, logs
         self.processes: dict[str, subprocess.Popen] = {}
         self._stopping = threading.Event()
         for number in range(1, count):
@@ -45,7 +48,7 @@ class Doors:
 
     def _start(self, name: str) -> None:
         command = [sys.executable, "-m", "moments", "door", "--fd", str(self.listener.fileno()),
-                   "--journal-dir", str(self.root), "--name", name]
+                   "--journal-dir", str(self.root), "--name", name, *self.logs.door_args()]
         if self.settings.beacon_path:
             command += ["--beacon-path", self.settings.beacon_path]
         env = {**os.environ, "MOMENTS_MAX_INGEST_BACKLOG_BYTES": str(self.settings.max_ingest_backlog_bytes)}
@@ -90,8 +93,14 @@ class _Owner(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def run(app: FastAPI, journal_root: Path, listener: socket.socket, workers: int, settings: Settings) -> None:
-    """Serve `app` on the listening socket in this process and workers-1 doors."""
+def config(app: ASGIApp, settings: Settings, logs: LogSettings) -> uvicorn.Config:
+    """How each server process runs `app` (making it configures this process's logging)."""
+    return uvicorn.Config(bounded(app, settings), **uvicorn_options(settings), **logs.uvicorn_options())
+
+
+def run(config: uvicorn.Config, journal_root: Path, listener: socket.socket, workers: int, settings: Settings,
+        logs: LogSettings) -> None:
+    """Serve the owner's app (`config`) on the listening socket in this process and workers-1 doors."""
     journal_root.mkdir(parents=True, exist_ok=True)
     listener.set_inheritable(True)
     owner_path = journal_root / OWNER_SOCKET
@@ -99,8 +108,8 @@ def run(app: FastAPI, journal_root: Path, listener: socket.socket, workers: int,
     internal = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     internal.bind(str(owner_path))
     internal.listen(2048)
-    server = _Owner(uvicorn.Config(bounded(app, settings), log_level="warning", **uvicorn_options(settings)))
-    server.doors = Doors(workers, listener, journal_root, settings)
+    server = _Owner(config)
+    server.doors = Doors(workers, listener, journal_root, settings, logs)
     try:
         server.run(sockets=[listener, internal])
     finally:  # also when the server failed to start
@@ -109,12 +118,14 @@ def run(app: FastAPI, journal_root: Path, listener: socket.socket, workers: int,
         owner_path.unlink(missing_ok=True)
 
 
-def run_door(fd: int, journal_root: Path, name: str, settings: Settings) -> None:
+def run_door(fd: int, journal_root: Path, name: str, settings: Settings, logs: LogSettings) -> None:
     from moments.api.door import create_door
 
     listener = socket.socket(fileno=fd)
-    server = uvicorn.Server(uvicorn.Config(bounded(create_door(journal_root, name, settings), settings),
-                                           log_level="warning", **uvicorn_options(settings)))
+    door = create_door(journal_root, name, settings)
+    # The door logs and times what it is sent (beacons, and what it passes on, with the client's
+    # address); its metrics stay its own, /metrics is the owner's.
+    server = uvicorn.Server(config(Observed(door, door.state.metrics), settings, logs))
     owner = os.getppid()
 
     def leave_with_the_owner() -> None:  # an owner killed outright cannot stop its doors

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import socket
 import sys
 from pathlib import Path
@@ -10,8 +11,28 @@ from pathlib import Path
 import click
 
 from moments import accounts
+from moments.api.logs import FORMATS, LEVELS, LogSettings
 from moments.cli.common import fail, open_from, store_options
 from moments.config import Settings
+
+log_options = (
+    click.option("--log-level", type=click.Choice(LEVELS), default="info", show_default=True,
+                 envvar="MOMENTS_LOG_LEVEL", show_envvar=True,
+                 help="What is logged (to stderr); info and below log one line per request."),
+    click.option("--log-format", type=click.Choice(FORMATS), default="plain", show_default=True,
+                 envvar="MOMENTS_LOG_FORMAT", show_envvar=True,
+                 help="Plain lines, or one JSON object per line (time, level, logger, message, pid; requests: "
+                      "method, path, query, status, duration_ms, client)."),
+    click.option("--forwarded-allow-ips", default=None, envvar="FORWARDED_ALLOW_IPS", show_envvar=True,
+                 help="Proxies whose X-Forwarded-For names the client (comma-separated addresses or "
+                      "networks, * for any; default 127.0.0.1)."),
+)
+
+
+def with_log_options(command):
+    for option in reversed(log_options):
+        command = option(command)
+    return command
 
 
 @click.command()
@@ -29,25 +50,21 @@ from moments.config import Settings
 @click.option("--metrics-token", default=None,
               help="Serve /metrics only with 'Authorization: Bearer TOKEN' (default: open; MOMENTS_METRICS_TOKEN "
                    "does the same and keeps the token out of the process list).")
+@with_log_options
 def serve(db: str | None, store_url: str | None, host: str, port: int, demo: bool, beacon_path: str | None,
-          idle_timeout: float | None, workers: int, journal_dir: str | None, metrics_token: str | None) -> None:
+          idle_timeout: float | None, workers: int, journal_dir: str | None, metrics_token: str | None,
+          log_level: str, log_format: str, forwarded_allow_ips: str | None) -> None:
     """Serve the API on HOST:PORT."""
     import uvicorn
 
     from moments.api import workers as processes
     from moments.api.app import create_app, journal_root
-    from moments.api.connections import bounded, uvicorn_options
     from moments.demo import load_demo
 
     listener = listen(host, port)  # first: a taken port fails before anything is loaded or printed
     port = listener.getsockname()[1]  # the one chosen, for --port 0
+    logs = LogSettings(log_level, log_format, forwarded_allow_ips)
     store = open_from(db, store_url)
-    if demo:
-        click.echo("Loading demo data (simulated audiences)...", err=True)
-        environment, issued = load_demo(store)
-        print_demo_banner(host, port, environment.environment_id, issued)
-    else:
-        click.echo(f"moments is serving http://{host}:{port}  (dashboard: /dashboard/, API docs: /docs)")
     overrides = {"beacon_path": beacon_path, "idle_timeout_s": idle_timeout, "journal_dir": journal_dir,
                  "metrics_token": metrics_token or None}
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
@@ -56,18 +73,34 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, demo: boo
     except ValueError as error:  # a remote ClickHouse store and no journal folder
         store.close()
         fail(str(error))
-    app = create_app(store, settings)
     try:
+        if demo:
+            click.echo("Loading demo data (simulated audiences)...", err=True)
+            environment, issued = load_demo(store)
+        config = processes.config(create_app(store, settings), settings, logs)  # logging configured from here
+        if demo:
+            print_demo_banner(host, port, environment.environment_id, issued)
+        else:
+            announce(f"moments is serving http://{host}:{port}  (dashboard: /dashboard/, API docs: /docs)", logs)
         # Everything loaded so far lives as long as the server: keep the collector from
         # walking it again and again (long pauses show up as p99 latency under load).
         gc.freeze()
         if workers == 1:
-            config = uvicorn.Config(bounded(app, settings), log_level="warning", **uvicorn_options(settings))
             uvicorn.Server(config).run(sockets=[listener])
         else:
-            processes.run(app, root, listener, workers, settings)
+            processes.run(config, root, listener, workers, settings, logs)
     finally:
         store.close()
+
+
+def announce(line: str, logs: LogSettings) -> None:
+    """Where the server listens: on stdout, or as a log record when logs are JSON (one format
+    for whatever collects the output)."""
+    if logs.format == "json":
+        logging.getLogger("moments").info(line)
+    else:
+        click.echo(line)
+        sys.stdout.flush()
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -84,11 +117,14 @@ def listen(host: str, port: int) -> socket.socket:
 @click.option("--journal-dir", required=True)
 @click.option("--name", required=True)
 @click.option("--beacon-path", default="")
-def door(fd: int, journal_dir: str, name: str, beacon_path: str) -> None:
+@with_log_options
+def door(fd: int, journal_dir: str, name: str, beacon_path: str, log_level: str, log_format: str,
+         forwarded_allow_ips: str | None) -> None:
     """A door process of `serve --workers N` (started by the owner, not by hand)."""
     from moments.api.workers import run_door
 
-    run_door(fd, Path(journal_dir), name, Settings(beacon_path=beacon_path))
+    run_door(fd, Path(journal_dir), name, Settings(beacon_path=beacon_path),
+             LogSettings(log_level, log_format, forwarded_allow_ips))
 
 
 def print_demo_banner(host: str, port: int, environment_id: str, issued: accounts.IssuedToken) -> None:

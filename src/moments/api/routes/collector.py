@@ -51,7 +51,9 @@ async def receive_beacons(request: Request) -> Response:
         metrics.beacon_rejected_bodies.inc()
         message = error.message if isinstance(error, ApiError) else str(error)
         status = error.status if isinstance(error, ApiError) else 400
-        log.warning("rejected beacon body from %s: %s", request.headers.get("origin", "-"), message)
+        # The client's address as the trusted proxy forwarded it (--forwarded-allow-ips), and the page's origin.
+        log.warning("rejected beacon body from %s (origin %s): %s", request.client.host if request.client else "-",
+                    request.headers.get("origin", "-"), message)
         return error_response(status, message, "bad_request", headers=CORS)
     if pipeline.overloaded():
         metrics.beacon_overloaded.inc()
