@@ -9,6 +9,7 @@ collector; the view is then read back through the same proxy. Plain http is redi
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -74,6 +75,12 @@ def wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
         time.sleep(0.05)
 
 
+def access_lines(log: Path, method: str, path: str) -> list[dict]:
+    """`moments serve --log-format json`'s access lines for one method and path, in order."""
+    lines = [json.loads(text) for text in log.read_text().splitlines() if text.startswith("{")]
+    return [line for line in lines if line.get("method") == method and line.get("path") == path]
+
+
 class Deployment:
     """`moments serve` on a DuckDB file and nginx in front of it, each a process of its own."""
 
@@ -133,7 +140,8 @@ def deploy(tmp_path: Path) -> Iterator[Callable[..., Deployment]]:
 
 def test_plain_http_is_redirected_and_tls_reaches_moments(deploy) -> None:
     # Beacon bytes per client address: one body of 1000 at once, then (nearly) nothing.
-    deployment = deploy(MOMENTS_BEACON_ADDRESS_BURST_BYTES="1500", MOMENTS_BEACON_ADDRESS_BYTES_PER_S="1")
+    deployment = deploy(MOMENTS_BEACON_ADDRESS_BURST_BYTES="1500", MOMENTS_BEACON_ADDRESS_BYTES_PER_S="1",
+                        MOMENTS_LOG_FORMAT="json")
     redirected = httpx.get(f"http://127.0.0.1:{deployment.http_port}/dashboard/?a=1")
     assert redirected.status_code == 301 and redirected.headers["location"] == "https://127.0.0.1/dashboard/?a=1"
     with deployment.client() as http:
@@ -164,6 +172,14 @@ def test_plain_http_is_redirected_and_tls_reaches_moments(deploy) -> None:
         second = http.post("/", content=body, headers={"X-Forwarded-For": "203.0.113.3"})
     assert first.status_code == 400
     assert second.status_code == 429 and "client address" in second.json()["error"]["messages"][0]
+    # The server's access lines name the same clients: the one a trusted caller names, and nginx's
+    # view of each client through the proxy.
+    deadline = time.monotonic() + 10
+    while len(beacon_posts := access_lines(deployment.server_log, "POST", "/")) < 3:
+        assert time.monotonic() < deadline, deployment.server_log.read_text()
+        time.sleep(0.05)
+    assert [(line["client"], line["status"]) for line in beacon_posts] == [
+        ("203.0.113.1", 400), ("127.0.0.1", 400), ("127.0.0.1", 429)]
 
 
 @pytest.fixture(scope="module")
