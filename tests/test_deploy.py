@@ -138,6 +138,8 @@ def test_the_settings_table_lists_every_setting_and_serve_option() -> None:
     config_source = (ROOT / "src" / "moments" / "config.py").read_text()
     variables = set(re.findall(r'"(MOMENTS_[A-Z_]+)"', config_source))
     assert len(variables) >= len(dataclasses.fields(Settings)) - 1  # default_timeframe_s has none
+    serve_source = (ROOT / "src" / "moments" / "cli" / "serve.py").read_text()
+    variables |= set(re.findall(r'envvar="([A-Z_]+)"', serve_source))  # options that read one (--log-level...)
     for name in variables | {"MOMENTS_DB", "MOMENTS_STORE", "MOMENTS_URL"}:
         assert f"`{name}`" in table, name
     serve = main.get_command(click.Context(main), "serve")
