@@ -1,16 +1,37 @@
-"""The demo environment: a few pieces of content with simulated audiences and planted moments."""
+"""The demo environment: content with simulated audiences and planted moments, made to show
+every feature on a fresh install:
+
+- hotspots: planted peaks and valleys (CONTENT);
+- relative retention: each content has at least three peers of similar length (PEERS);
+- filters: two audiences that watch differently (SEGMENTS: phone viewers leave sooner);
+- comparing timeframes: the week before this one, when viewers left sooner (PREVIOUS_WEEK);
+- watching along: the trailer plays from a small video the server ships (VIDEO_PATH).
+
+Loading it again (every `serve --demo`) rewrites the same views at times relative to now, and
+gives the same token.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import time
+import uuid
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from moments import accounts
-from moments.model import Asset, Environment
+from moments.model import Asset, Environment, Token
 from moments.simulate import Audience, Moment, Scenario, simulate_views
 from moments.store.base import Store
 
 DEMO_ENV_NAME = "demo"
+DAY_MS = 86_400_000
+# The trailer's video (api/static/README.md says how it was made), served at VIDEO_PATH.
+VIDEO_FILE = Path(__file__).parent / "api" / "static" / "demo-trailer.mp4"
+VIDEO_PATH = "/demo/trailer.mp4"
+VIDEO_ASSET = "demo-trailer"
 
 
 @dataclass(frozen=True)
@@ -19,6 +40,26 @@ class DemoContent:
     playback_ids: tuple[str, ...]
     video_id: str
     audience: Audience
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A share of every content's views, with the dimensions they carry and how they watch."""
+
+    dimensions: dict
+    share: float
+    hazard_factor: float  # times the content's chance per minute of leaving
+    intro_drop: float  # share who leave within the first seconds
+
+
+@dataclass(frozen=True)
+class Period:
+    """A stretch of days the views start in, and how that week's viewers differed."""
+
+    name: str
+    days_ago: int  # the stretch starts this many days ago and lasts six days
+    share: float  # of the content's views
+    hazard_factor: float
 
 
 CONTENT = (
@@ -32,41 +73,89 @@ CONTENT = (
                 Audience(duration_ms=420_000, n_views=2500, hazard_per_minute=0.08, seed=3,
                          moments=(Moment(60_000, 90_000, "valley", 0.45), Moment(250_000, 280_000, "peak", 0.3)))),
 )
-# Short clips of about the trailer's length, with no planted moments: the "similar content" the
-# trailer's relative retention is measured against (docs/engagement.md, "Compared with what").
-PEERS = tuple(
-    DemoContent(f"demo-clip-{i + 1}", (f"democlip{i + 1}pb01",), f"clip-{i + 1}",
-                Audience(duration_ms=duration_ms, n_views=400, hazard_per_minute=hazard, seed=20 + i))
-    for i, (duration_ms, hazard) in enumerate(((60_000, 0.5), (80_000, 0.4), (110_000, 0.6), (150_000, 0.45)))
+
+
+def _peers(kind: str, shapes: tuple[tuple[int, float], ...], seed: int) -> tuple[DemoContent, ...]:
+    return tuple(DemoContent(f"demo-{kind}-{i + 1}", (f"demo{kind}{i + 1}pb01",), f"{kind}-{i + 1}",
+                             Audience(duration_ms=duration_ms, n_views=200, hazard_per_minute=hazard, seed=seed + i))
+                 for i, (duration_ms, hazard) in enumerate(shapes))
+
+
+# Contents within a factor of two of each CONTENT's length, with no planted moments: what its
+# relative retention is measured against (docs/engagement.md, "Compared with what").
+PEERS = (
+    _peers("clip", ((60_000, 0.5), (80_000, 0.4), (110_000, 0.6), (150_000, 0.45)), seed=20),  # the trailer's
+    _peers("howto", ((240_000, 0.1), (330_000, 0.07), (600_000, 0.12)), seed=30),  # the tutorial's
+    _peers("talk", ((1_200_000, 0.04), (1_560_000, 0.05), (2_700_000, 0.03)), seed=40),  # the keynote's
 )
-DIMENSIONS = (
-    {"country": "US", "browser": "Chrome", "os": "macOS", "device_type": "desktop", "player_name": "web"},
-    {"country": "DE", "browser": "Safari", "os": "iOS", "device_type": "phone", "player_name": "ios"},
+SEGMENTS = (
+    Segment({"country": "US", "browser": "Chrome", "os": "macOS", "device_type": "desktop", "player_name": "web"},
+            share=0.55, hazard_factor=0.6, intro_drop=0.08),
+    Segment({"country": "DE", "browser": "Safari", "os": "iOS", "device_type": "phone", "player_name": "ios"},
+            share=0.45, hazard_factor=2.0, intro_drop=0.25),
 )
+THIS_WEEK = Period("now", days_ago=6, share=1.0, hazard_factor=1.0)
+PREVIOUS_WEEK = Period("before", days_ago=13, share=0.4, hazard_factor=1.8)
 
 
 def find_demo_environment(store: Store) -> Environment | None:
     return store.get_environment(DEMO_ENV_NAME)
 
 
-def load_demo(store: Store) -> tuple[Environment, accounts.IssuedToken]:
-    """Create the demo environment (id 'demo') with fresh data and a new read/write token."""
+def load_demo(store: Store, base_url: str | None = None) -> tuple[Environment, accounts.IssuedToken]:
+    """Create or refresh the demo environment (id 'demo'): its views placed in the last two
+    weeks, and its read/write token. With the server's `base_url`, the trailer plays from the
+    video the server ships."""
     environment = find_demo_environment(store)
     if environment is None:
         environment = Environment(DEMO_ENV_NAME, "Demo", accounts.new_env_key(), retention_days=100,
                                   rate_limit_per_s=50.0, rate_limit_burst=100)
         store.create_environment(environment)
     now_ms = int(time.time() * 1000)
-    for content in CONTENT + PEERS:
-        store.put_asset(environment.environment_id,
-                        Asset(content.asset_id, content.audience.duration_ms, content.playback_ids))
-        for half, dims in enumerate(DIMENSIONS):
-            audience = content.audience
-            part = replace(audience, n_views=audience.n_views // 2, seed=audience.seed * 10 + half)
-            scenario = Scenario(view_id_prefix=f"{content.asset_id}-{half}", asset_id=content.asset_id,
-                                playback_ids=content.playback_ids, video_id=content.video_id,
-                                start_ms=now_ms - 6 * 86_400_000, span_ms=6 * 86_400_000 - 3_600_000,
-                                sdk=("mux-embed", "5.19.0"), dimensions=dims)
-            store.upsert_views(environment.environment_id, simulate_views(part, scenario), now_ms)
-    token = accounts.issue_token(store, environment.environment_id, ("read", "write"))
-    return environment, token
+    views = []
+    for content in CONTENT + tuple(peer for group in PEERS for peer in group):
+        playback_url = f"{base_url}{VIDEO_PATH}" if base_url and content.asset_id == VIDEO_ASSET else None
+        asset = Asset(content.asset_id, content.audience.duration_ms, content.playback_ids, playback_url)
+        if store.get_asset(environment.environment_id, asset.asset_id) != asset:  # a change rebuilds its rollups
+            store.put_asset(environment.environment_id, asset)
+        for period in (THIS_WEEK, PREVIOUS_WEEK) if content in CONTENT else (THIS_WEEK,):
+            views += period_views(content, period, now_ms)
+    store.upsert_views(environment.environment_id, views, now_ms)  # one write: its rollups built once
+    return environment, demo_token(store, environment)
+
+
+def period_views(content: DemoContent, period: Period, now_ms: int) -> list:
+    """The content's views in one period: each segment's share, watching its own way."""
+    views = []
+    for number, segment in enumerate(SEGMENTS):
+        audience = content.audience
+        part = replace(audience, n_views=round(audience.n_views * segment.share * period.share),
+                       hazard_per_minute=audience.hazard_per_minute * segment.hazard_factor * period.hazard_factor,
+                       intro_drop=segment.intro_drop, seed=audience.seed * 100 + period.days_ago * 10 + number)
+        scenario = Scenario(view_id_prefix=f"{content.asset_id}-{period.name}-{number}", asset_id=content.asset_id,
+                            playback_ids=content.playback_ids, video_id=content.video_id,
+                            start_ms=now_ms - period.days_ago * DAY_MS, span_ms=6 * DAY_MS - 3_600_000,
+                            sdk=("mux-embed", "5.19.0"), dimensions=segment.dimensions)
+        views += simulate_views(part, scenario)
+    return views
+
+
+def demo_token(store: Store, environment: Environment) -> accounts.IssuedToken:
+    """The demo's read/write token, the same on every load of the same store, so a dashboard
+    signed in or a shell with its variables exported keeps working across restarts (and
+    restarts mint no tokens). Its id and secret derive from the demo environment's env key, a
+    random value kept in the store: whoever knows that key can compute the token, so the demo
+    environment is for trying moments, not for a site's beacons."""
+    token_id = str(uuid.UUID(bytes=_derived(environment, b"moments demo token id")[:16], version=4))
+    secret = base64.urlsafe_b64encode(_derived(environment, b"moments demo token secret")).rstrip(b"=").decode()
+    token = Token(token_id, environment.environment_id, accounts.hash_secret(secret), ("read", "write"))
+    stored = store.get_token(token_id)
+    if stored is None:  # first load, or revoked since: the demo has its token again
+        store.create_token(token)
+    elif stored.secret_hash != token.secret_hash:  # rotated since: the demo's secret is the one printed
+        store.set_token_secret(token_id, token.secret_hash)
+    return accounts.IssuedToken(token, secret)
+
+
+def _derived(environment: Environment, purpose: bytes) -> bytes:
+    return hmac.new(environment.env_key.encode(), purpose, hashlib.sha256).digest()

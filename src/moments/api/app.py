@@ -20,6 +20,7 @@ from moments.api.ratelimit import RateLimiter
 from moments.api.shares import WorkerShares
 from moments.api.routes import (assets, backup, collector, dashboard, engagement, environment, exports, health, imports,
                                 layers, lists, tokens)
+from moments.api.routes import demo_video
 from moments.api.routes import dimensions as dimension_routes
 from moments.api.routes import docs as docs_routes
 from moments.api.routes import views as view_routes
@@ -126,6 +127,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(compare_routes.router)
     app.include_router(dimension_routes.router)
+    app.include_router(demo_video.router)
     collector.mount(app, settings.beacon_path)
     dashboard.mount(app)
     docs_routes.mount(app)

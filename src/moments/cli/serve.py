@@ -6,6 +6,7 @@ import gc
 import logging
 import socket
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -62,7 +63,7 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, demo: boo
     from moments.demo import load_demo
 
     listener = listen(host, port)  # first: a taken port fails before anything is loaded or printed
-    port = listener.getsockname()[1]  # the one chosen, for --port 0
+    url = base_url(host, listener.getsockname()[1])  # the port chosen, for --port 0
     logs = LogSettings(log_level, log_format, forwarded_allow_ips)
     store = open_from(db, store_url)
     overrides = {"beacon_path": beacon_path, "idle_timeout_s": idle_timeout, "journal_dir": journal_dir,
@@ -76,12 +77,12 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, demo: boo
     try:
         if demo:
             click.echo("Loading demo data (simulated audiences)...", err=True)
-            environment, issued = load_demo(store)
+            environment, issued = load_demo(store, url)
         config = processes.config(create_app(store, settings), settings, logs)  # logging configured from here
         if demo:
-            print_demo_banner(host, port, environment.environment_id, issued)
+            print_demo_banner(url, environment.environment_id, issued)
         else:
-            announce(f"moments is serving http://{host}:{port}  (dashboard: /dashboard/, API docs: /docs)", logs)
+            announce(f"moments is serving {url}  (dashboard: /dashboard/, API docs: /docs)", logs)
         # Everything loaded so far lives as long as the server: keep the collector from
         # walking it again and again (long pauses show up as p99 latency under load).
         gc.freeze()
@@ -101,6 +102,12 @@ def announce(line: str, logs: LogSettings) -> None:
     else:
         click.echo(line)
         sys.stdout.flush()
+
+
+def base_url(host: str, port: int) -> str:
+    """Where a browser on this machine reaches the server (a wildcard address is no destination)."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -127,26 +134,27 @@ def door(fd: int, journal_dir: str, name: str, beacon_path: str, log_level: str,
              LogSettings(log_level, log_format, forwarded_allow_ips))
 
 
-def print_demo_banner(host: str, port: int, environment_id: str, issued: accounts.IssuedToken) -> None:
-    url = f"http://{host}:{port}"
+def print_demo_banner(url: str, environment_id: str, issued: accounts.IssuedToken) -> None:
     auth = f"{issued.token.token_id}:{issued.secret}"
+    week_before = (int(time.time()) - 14 * 86_400, int(time.time()) - 7 * 86_400)
     click.echo(f"""
-moments is serving {url}  (API docs: {url}/docs)
-Demo environment: {environment_id}
+moments is serving {url}  (API docs: {url}/docs and {url}/redoc)
+Demo environment: {environment_id}  (the same token on every start of this store)
   token id:     {issued.token.token_id}
   token secret: {issued.secret}
 
-Dashboard: {url}/dashboard/  (sign in with the token id and secret above)
+Dashboard: {url}/dashboard/  (sign in with the token id and secret above; demo-trailer plays along)
 
 Try:
   curl -sS -u {auth} '{url}/data/v1/engagement/assets/demo-trailer/heatmap'
   curl -sS -u {auth} '{url}/data/v1/engagement/assets/demo-keynote/hotspots?order_direction=desc&limit=5'
-  curl -sS -u {auth} -g '{url}/data/v1/engagement/videos/tutorial-setup/hotspots?timeframe[]=7:days&order_direction=asc'
+  curl -sS -u {auth} -g '{url}/data/v1/engagement/videos/tutorial-setup/hotspots?timeframe[]=7:days&filters[]=device_type:phone'
 
 From a shell (the moments CLI, Mux's SDKs and moments.client read these variables):
   export MUX_TOKEN_ID={issued.token.token_id} MUX_TOKEN_SECRET={issued.secret} MUX_BASE_URL={url} MOMENTS_URL={url}
   moments hotspots --asset demo-keynote --order-direction asc
   moments export heatmap --asset demo-keynote --output demo-keynote-heatmap.csv
+  moments relative --asset demo-keynote
+  moments compare --asset demo-keynote --against-timeframe {week_before[0]} --against-timeframe {week_before[1]}
 """, err=False)
     sys.stdout.flush()
-
