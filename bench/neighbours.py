@@ -368,8 +368,9 @@ def main() -> None:
         shutil.copy(args.db, db)
         port = free_port()
         log = (Path(folder) / "server.log").open("wb")
-        server = subprocess.Popen([sys.executable, "-m", "moments", "serve", "--db", str(db), "--port", str(port)],
-                                  stdout=log, stderr=log, env={**os.environ})
+        # Warnings only: an access line per request would be timed too (and fill the log).
+        server = subprocess.Popen([sys.executable, "-m", "moments", "serve", "--db", str(db), "--port", str(port),
+                                   "--log-level", "warning"], stdout=log, stderr=log, env={**os.environ})
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 120
