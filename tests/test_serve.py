@@ -88,3 +88,11 @@ def test_the_log_options_are_checked(tmp_path):
     result = CliRunner().invoke(main, ["serve", "--db", str(tmp_path / "m.duckdb"), "--log-level", "loud"])
     assert result.exit_code == 2 and "'loud' is not one of 'debug', 'info', 'warning', 'error'" in result.output
     assert not (tmp_path / "m.duckdb").exists()
+
+
+@pytest.mark.parametrize(("host", "url"), [("0.0.0.0", "http://127.0.0.1:8000"), ("::", "http://[::1]:8000"),
+                                           ("::1", "http://[::1]:8000"), ("192.0.2.4", "http://192.0.2.4:8000")])
+def test_the_printed_address_is_one_a_browser_can_open(host, url):
+    from moments.cli.serve import base_url
+
+    assert base_url(host, 8000) == url  # also the demo trailer's playback_url

@@ -8,6 +8,7 @@ import socket
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import click
 
@@ -30,7 +31,8 @@ log_options = (
 )
 
 
-def with_log_options(command):
+def with_log_options(command: Callable) -> Callable:
+    """The log options, on `serve` and on the door processes it starts with the same values."""
     for option in reversed(log_options):
         command = option(command)
     return command
@@ -113,7 +115,8 @@ def base_url(host: str, port: int) -> str:
 def listen(host: str, port: int) -> socket.socket:
     """The server's listening socket, bound and listening, or a one-line error."""
     try:
-        return socket.create_server((host, port), backlog=2048)
+        return socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                    backlog=2048)
     except OSError as error:
         fail(f"cannot listen on {host}:{port}: {error.strerror or error} "
              "(is another server using it? choose another --port)")
