@@ -6,6 +6,8 @@ running DuckDB server holds the file).
 
 from __future__ import annotations
 
+from typing import Callable, TypeVar
+
 import click
 
 from moments import accounts
@@ -14,9 +16,11 @@ from moments.cli.common import (Remote, emit, environment_option, environment_st
 from moments.ingestion.assets import InvalidAsset, validate_asset
 from moments.ingestion.origins import BadPattern, parse_patterns
 from moments.model import Scope
+from moments.store.base import Store
 from moments.timetext import utc_time
 
 JSON_HELP = "Print JSON instead of text."
+T = TypeVar("T")
 
 
 def _fields(value: dict) -> str:
@@ -126,13 +130,8 @@ def token_create(environment_id: str | None, permissions: str, db, store_url, re
         remote.check_environment(environment_id)
         value = remote.ask(lambda client: client.create_token(wanted))["data"]
     else:
-        store = open_existing(db, store_url, over_http=True)
-        try:
-            value = accounts.issued_fields(accounts.issue_token(store, environment_id, wanted))
-        except LookupError as error:
-            fail(str(error))
-        finally:
-            store.close()
+        value = accounts.issued_fields(_in_store(db, store_url, lambda store: accounts.issue_token(
+            store, environment_id, wanted)))
     emit(value, as_json, _fields(value))
 
 
@@ -166,13 +165,7 @@ def token_revoke(token_id: str, db, store_url, remote: Remote | None, as_json: b
     if remote is not None:
         value = remote.ask(lambda client: client.revoke_token(token_id), f"no token {token_id!r}")["data"]
     else:
-        store = open_existing(db, store_url, over_http=True)
-        try:
-            revoked = accounts.revoke_token(store, token_id)
-        except LookupError as error:
-            fail(str(error))
-        finally:
-            store.close()
+        revoked = _in_store(db, store_url, lambda store: accounts.revoke_token(store, token_id))
         value = {"token_id": revoked.token_id, "environment_id": revoked.environment_id, "revoked": True}
     emit(value, as_json, f"revoked token {value['token_id']} of environment {value['environment_id']}")
 
@@ -188,14 +181,20 @@ def token_rotate(token_id: str, db, store_url, remote: Remote | None, as_json: b
     if remote is not None:
         value = remote.ask(lambda client: client.rotate_token(token_id), f"no token {token_id!r}")["data"]
     else:
-        store = open_existing(db, store_url, over_http=True)
-        try:
-            value = accounts.issued_fields(accounts.rotate_token(store, token_id))
-        except LookupError as error:
-            fail(str(error))
-        finally:
-            store.close()
+        value = accounts.issued_fields(_in_store(db, store_url, lambda store: accounts.rotate_token(store, token_id)))
     emit(value, as_json, _fields(value))
+
+
+def _in_store(db: str | None, store_url: str | None, change: Callable[[Store], T]) -> T:
+    """`change(store)` on the existing store, closed after; an unknown environment or token
+    (LookupError) becomes the command's error."""
+    store = open_existing(db, store_url, over_http=True)
+    try:
+        return change(store)
+    except LookupError as error:
+        fail(str(error))
+    finally:
+        store.close()
 
 
 @click.group()
