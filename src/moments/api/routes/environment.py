@@ -11,9 +11,8 @@ from moments.accounts import environment_fields
 from moments.api import bodies
 from moments.api.auth import authorize
 from moments.api.errors import bad_request
-from moments.api.routes.imports import read_capped_body
+from moments.api.routes.imports import read_json_body
 from moments.api.validation import only_parameters
-from moments.ingestion.imports import loads
 from moments.ingestion.origins import BadPattern, parse_patterns
 from moments.model import Environment
 
@@ -37,11 +36,7 @@ async def get_environment(request: Request) -> JSONResponse:
 async def patch_environment(request: Request) -> JSONResponse:
     caller = authorize(request, "admin")
     only_parameters(request, set())
-    body = await read_capped_body(request, MAX_ENVIRONMENT_BODY)
-    try:
-        data = loads(body)
-    except (ValueError, RecursionError) as error:
-        raise bad_request(f"body is not valid JSON: {str(error)[:200]}") from None
+    data = await read_json_body(request, MAX_ENVIRONMENT_BODY)
     if not isinstance(data, dict) or set(data) != {"allowed_origins"} or not isinstance(data["allowed_origins"], list):
         raise bad_request('body must be {"allowed_origins": [pattern, ...]}')
     try:

@@ -11,7 +11,7 @@ from moments.api.auth import authorize
 from moments.api.errors import ApiError, bad_request
 from moments.api.validation import only_parameters
 from moments.ingestion.bulk import import_table, read_body
-from moments.ingestion.imports import ImportResult, import_records, parse_body
+from moments.ingestion.imports import ImportResult, import_records, loads, parse_body
 from moments.store.base import Store
 
 router = APIRouter(tags=["moments: import"])
@@ -29,6 +29,15 @@ async def read_capped_body(request: Request, limit: int) -> bytes:
             raise ApiError(413, f"Body larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def read_json_body(request: Request, limit: int) -> object:
+    """The request body parsed as JSON: 413 past `limit` bytes, 400 when it is not JSON."""
+    body = await read_capped_body(request, limit)
+    try:
+        return loads(body)
+    except (ValueError, RecursionError) as error:
+        raise bad_request(f"body is not valid JSON: {str(error)[:200]}") from None
 
 
 @router.post("/v1/views", summary="Import views (JSON array or NDJSON)", openapi_extra=bodies.IMPORT)

@@ -14,9 +14,8 @@ from fastapi.responses import JSONResponse
 from moments import accounts
 from moments.api.auth import Caller, authorize
 from moments.api.errors import bad_request, not_found
-from moments.api.routes.imports import read_capped_body
+from moments.api.routes.imports import read_json_body
 from moments.api.validation import only_parameters, path_id
-from moments.ingestion.imports import loads
 from moments.model import PERMISSIONS, Token
 
 router = APIRouter(tags=["moments: tokens"])
@@ -46,11 +45,7 @@ async def list_tokens(request: Request) -> JSONResponse:
 async def create_token(request: Request) -> JSONResponse:
     caller = authorize(request, "admin")
     only_parameters(request, set())
-    body = await read_capped_body(request, MAX_TOKEN_BODY)
-    try:
-        data = loads(body)
-    except (ValueError, RecursionError) as error:
-        raise bad_request(f"body is not valid JSON: {str(error)[:200]}") from None
+    data = await read_json_body(request, MAX_TOKEN_BODY)
     wanted = data.get("permissions") if isinstance(data, dict) and set(data) == {"permissions"} else None
     if not (isinstance(wanted, list) and all(isinstance(p, str) for p in wanted)):
         raise bad_request('body must be {"permissions": ["read", ...]}')
