@@ -4,6 +4,9 @@ the trailer plays from, and one token that stays the same across loads and resta
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import shlex
@@ -137,6 +140,26 @@ def test_loading_again_keeps_the_token_and_mints_none(tmp_path):
         assert elsewhere.token.token_id != first.token.token_id and elsewhere.secret != first.secret
     finally:
         store.close()
+
+
+def test_the_demo_env_key_gives_no_token(tmp_path):
+    """Env keys are public (every beacon carries one): a store holding the same demo environment,
+    env key and all, derives another token; the derivation keyed by the env key (how it
+    was made before) gives no token either."""
+    store = DuckDBStore(str(tmp_path / "demo.duckdb"))
+    copy = DuckDBStore(str(tmp_path / "copy.duckdb"))
+    try:
+        environment, issued = load_demo(store)
+        copy.create_environment(environment)
+        _, other = load_demo(copy)
+        assert copy.get_environment(environment.environment_id).env_key == environment.env_key
+        assert (other.token.token_id, other.secret) != (issued.token.token_id, issued.secret)
+        by_env_key = hmac.new(environment.env_key.encode(), b"moments demo token secret", hashlib.sha256).digest()
+        guess = base64.urlsafe_b64encode(by_env_key).rstrip(b"=").decode()
+        assert not accounts.secret_matches(guess, store.get_token(issued.token.token_id).secret_hash)
+    finally:
+        store.close()
+        copy.close()
 
 
 def test_serve_demo_prints_the_same_token_on_every_start_and_its_lines_run(tmp_path):

@@ -177,7 +177,7 @@ def test_a_duckdb_file_from_before_layers_gets_them_when_opened(db_path):
     store = DuckDBStore(str(db_path))
     try:
         with store._lock:
-            assert store._exec("SELECT max(version) FROM schema_version")[0][0] == 9
+            assert store._exec("SELECT max(version) FROM schema_version")[0][0] == migrations()[-1][0]
             assert store._exec("SELECT count(*) FROM rollups WHERE len(landed_steps) > 0")[0][0] > 0
         held, held_filtered = assert_layers_equal_raw(store, store.get_environment(env))
         assert held > 0 and held_filtered > 0
@@ -237,7 +237,7 @@ def test_a_clickhouse_database_of_coverage_values_gets_rollup_steps_when_opened(
 
     store = open_backend("chdb", tmp_path)
     try:
-        assert store._schema_version() == STEPS_VERSION
+        assert store._schema_version() == migrations()[-1][0] >= STEPS_VERSION
         assert store._x.query("SELECT count() AS n FROM rollups")["n"][0].as_py() == 0  # the values went
         for environment in environments:
             held, held_filtered = assert_layers_equal_raw(store, environment, check_hotspots=False)

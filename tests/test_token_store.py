@@ -59,3 +59,28 @@ def test_a_revocation_reaches_another_process_on_a_shared_database(tmp_path, mon
     finally:
         serving.close()
         admin.close()
+
+
+def test_a_store_secret_is_made_once_and_kept(any_store, tmp_path) -> None:
+    made = any_store.store_secret("demo token")
+    assert len(made) >= 40 and any_store.store_secret("demo token") == made
+    assert any_store.store_secret("another") not in (made, "")
+
+
+def test_store_secrets_survive_reopening_and_agree_across_processes(tmp_path) -> None:
+    first = open_backend("duckdb", tmp_path)
+    made = first.store_secret("demo token")
+    first.close()
+    again = open_backend("duckdb", tmp_path)
+    try:
+        assert again.store_secret("demo token") == made
+    finally:
+        again.close()
+    # Two processes on one ClickHouse database: whichever asks first, both get the same value.
+    one = open_backend("chdb", tmp_path, owner=False)
+    two = open_backend("chdb", tmp_path, owner=False)
+    try:
+        assert one.store_secret("demo token") == two.store_secret("demo token") != made
+    finally:
+        one.close()
+        two.close()

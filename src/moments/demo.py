@@ -143,11 +143,11 @@ def period_views(content: DemoContent, period: Period, now_ms: int) -> list:
 def demo_token(store: Store, environment: Environment) -> accounts.IssuedToken:
     """The demo's read/write token, the same on every load of the same store, so a dashboard
     signed in or a shell with its variables exported keeps working across restarts (and
-    restarts mint no tokens). Its id and secret derive from the demo environment's env key, a
-    random value kept in the store: whoever knows that key can compute the token, so the demo
-    environment is for trying moments, not for a site's beacons."""
-    token_id = str(uuid.UUID(bytes=_derived(environment, b"moments demo token id")[:16], version=4))
-    secret = base64.urlsafe_b64encode(_derived(environment, b"moments demo token secret")).rstrip(b"=").decode()
+    restarts mint no tokens). Its id and secret derive from a random value the store keeps
+    and never serves (not from the demo's env key, which every beacon carries)."""
+    key = store.store_secret("demo token").encode()
+    token_id = str(uuid.UUID(bytes=_derived(key, b"moments demo token id")[:16], version=4))
+    secret = base64.urlsafe_b64encode(_derived(key, b"moments demo token secret")).rstrip(b"=").decode()
     token = Token(token_id, environment.environment_id, accounts.hash_secret(secret), ("read", "write"))
     stored = store.get_token(token_id)
     if stored is None:  # first load, or revoked since: the demo has its token again
@@ -157,5 +157,5 @@ def demo_token(store: Store, environment: Environment) -> accounts.IssuedToken:
     return accounts.IssuedToken(token, secret)
 
 
-def _derived(environment: Environment, purpose: bytes) -> bytes:
-    return hmac.new(environment.env_key.encode(), purpose, hashlib.sha256).digest()
+def _derived(key: bytes, purpose: bytes) -> bytes:
+    return hmac.new(key, purpose, hashlib.sha256).digest()

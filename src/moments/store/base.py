@@ -71,6 +71,10 @@ class Store(Protocol):
     def set_token_secret(self, token_id: str, secret_hash: str) -> None:
         """Give a token a new secret (accounts.rotate_token): the old one stops working."""
 
+    def store_secret(self, name: str) -> str:
+        """A random value the store keeps under `name`, made on first use and the same for every
+        process using the store afterwards; never served."""
+
     def delete_token(self, token_id: str) -> None:
         """Revoke a token: requests signed with it are refused from then on."""
 

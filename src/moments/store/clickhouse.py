@@ -30,6 +30,7 @@ import functools
 import json
 import os
 import re
+import secrets
 import threading
 import time
 import uuid
@@ -300,6 +301,15 @@ class ClickHouseStore:
     def delete_token(self, token_id: str) -> None:
         self._x.command("DELETE FROM tokens WHERE token_id = {id:String}", {"id": token_id})
         self._tokens.discard(token_id)
+
+    def store_secret(self, name: str) -> str:
+        first = "SELECT value FROM secrets WHERE name = {name:String} ORDER BY created_at_ms, value LIMIT 1"
+        found = self._x.query(first, {"name": name})["value"].to_pylist()
+        if not found:
+            self._x.command("INSERT INTO secrets VALUES ({name:String}, {now:Int64}, {value:String})",
+                            {"name": name, "now": _now_ms(), "value": secrets.token_urlsafe(32)})
+            found = self._x.query(first, {"name": name})["value"].to_pylist()
+        return found[0]
 
     # assets -------------------------------------------------------------------
 

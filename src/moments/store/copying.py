@@ -4,6 +4,7 @@ Everything goes through the `Store` interface: environments with their env keys 
 origins, tokens with their secret hashes (the same secrets work on the copy), registered
 assets with their playback IDs, then every view, in progress or not. Beacon views keep their
 folds, so a view still playing carries on where it was; the target computes its own rollups.
+The store's own secrets (Store.store_secret) stay behind: the demo gets a token of the target's.
 Both stores must be closed to everyone else (a running server holds them).
 """
 

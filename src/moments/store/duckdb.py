@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import re
+import secrets
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -248,6 +249,11 @@ class DuckDBStore:
     def delete_token(self, token_id: str) -> None:
         self._run("DELETE FROM tokens WHERE token_id = ?", [token_id])
         self._tokens.put(token_id, None)
+
+    def store_secret(self, name: str) -> str:
+        with self._lock:
+            self._exec("INSERT INTO secrets VALUES (?, ?) ON CONFLICT DO NOTHING", [name, secrets.token_urlsafe(32)])
+            return self._exec("SELECT value FROM secrets WHERE name = ?", [name])[0][0]
 
     # assets -------------------------------------------------------------------
 

@@ -213,3 +213,14 @@ CREATE TABLE IF NOT EXISTS rollup_steps (
 ) ENGINE = AggregatingMergeTree
 ORDER BY (environment_id, scope, scope_id, duration_ms, grain_ms, partition_ms)
 TTL toDateTime(intDiv(partition_ms + grain_ms, 1000), 'UTC') + toIntervalDay(retention_days);
+
+-- migration 7
+-- Random values the store keeps for itself (Store.store_secret), never served: the demo's
+-- token derives from one, so knowing the demo's public env key gives no token. Processes that
+-- make one at once each insert theirs: the first row in key order is the one every process uses.
+CREATE TABLE IF NOT EXISTS secrets (
+    name          String,
+    created_at_ms Int64,
+    value         String
+) ENGINE = MergeTree
+ORDER BY (name, created_at_ms, value);

@@ -211,3 +211,11 @@ CREATE TABLE rollups (
     present_buckets USMALLINT[] NOT NULL, -- and for B * ms between a view's first watched moment and its last
     present_steps   BIGINT[] NOT NULL
 );
+
+-- migration 10
+-- Random values the store keeps for itself (Store.store_secret), never served: the demo's
+-- token derives from one, so knowing the demo's public env key gives no token.
+CREATE TABLE secrets (
+    name  VARCHAR PRIMARY KEY,
+    value VARCHAR NOT NULL
+);
