@@ -138,7 +138,7 @@ def test_no_views_in_window_is_empty_not_an_error(server):
 
 
 def test_hotspot_ordering_and_limit(server):
-    from moments.simulate import Audience, Moment, Scenario, simulate_views
+    from moments.lab.simulate import Audience, Moment, Scenario, simulate_views
 
     tenant = server.tenant()
     audience = Audience(duration_ms=120_000, n_views=3000, hazard_per_minute=0.3, seed=5,

@@ -9,7 +9,7 @@ import pytest
 
 from moments.client import (AsyncClient, AuthenticationError, BadRequestError, Client, NotFoundError,
                             buckets_to_timeline)
-from moments.simulate import Audience, Moment, Scenario, simulate_views
+from moments.lab.simulate import Audience, Moment, Scenario, simulate_views
 
 from conftest import run_async
 

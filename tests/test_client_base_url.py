@@ -13,7 +13,7 @@ import pytest
 
 from conftest import run_async
 from moments.client import AsyncClient, Client
-from moments.demo import load_demo
+from moments.lab.demo import load_demo
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 URL_VARIABLES = ("MUX_BASE_URL", "MOMENTS_URL")

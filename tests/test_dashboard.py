@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from moments import accounts
-from moments.demo import load_demo
+from moments.lab.demo import load_demo
 from moments.engagement.hotspots import DetectorSettings
 from moments.store.duckdb import DuckDBStore
 

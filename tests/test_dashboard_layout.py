@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from moments.demo import load_demo
+from moments.lab.demo import load_demo
 from moments.store.duckdb import DuckDBStore
 
 from chromium import artifact_dir

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from moments import accounts
-from moments.demo import CONTENT, VIDEO_FILE, VIDEO_PATH, load_demo
+from moments.lab.demo import CONTENT, VIDEO_FILE, VIDEO_PATH, load_demo
 from moments.engagement.relative import MIN_PEERS
 from moments.store.duckdb import DuckDBStore
 

@@ -20,7 +20,7 @@ import pytest
 
 from moments import accounts
 from moments.ingestion.imports import import_records
-from moments.simulate import Audience, Moment, Scenario, simulate_views
+from moments.lab.simulate import Audience, Moment, Scenario, simulate_views
 from moments.store.duckdb import DuckDBStore
 
 from conftest import Server, start_app

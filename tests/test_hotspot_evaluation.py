@@ -16,8 +16,8 @@ import pytest
 from moments import accounts, stats
 from moments.engagement.heatmap import coverage_layers, heatmap
 from moments.engagement.hotspots import Seeks, detect
-from moments.evaluation import report, scoring
-from moments.evaluation.audiences import SHAPES, curves, random_planted, simulate, truth
+from moments.lab.evaluation import report, scoring
+from moments.lab.evaluation.audiences import SHAPES, curves, random_planted, simulate, truth
 from moments.ingestion.imports import import_records
 from moments.model import Scope
 from moments.store.duckdb import DuckDBStore

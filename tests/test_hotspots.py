@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from moments.engagement.heatmap import heatmap
 from moments.engagement.hotspots import Seeks, detect, order, score
-from moments.demo import CONTENT
-from moments.simulate import Audience, Moment, range_set
+from moments.lab.demo import CONTENT
+from moments.lab.simulate import Audience, Moment, range_set
 
 
 def simulated_heatmap(audience: Audience) -> np.ndarray:
@@ -115,7 +115,7 @@ def test_demo_moments_are_found(content):
 
 @pytest.fixture(scope="module")
 def evaluation_audiences():
-    from moments.evaluation import scoring
+    from moments.lab.evaluation import scoring
 
     return {audience.seed: audience for audience in scoring.planted(145)}
 
@@ -125,8 +125,8 @@ def test_seek_layers_find_what_the_heatmap_alone_cannot(evaluation_audiences, se
     """Random audiences of the evaluation whose moment the heatmap alone explains as trend:
     a valley near the end, a gradual onset that only slows the decay, valleys that look like
     a cliff followed by a peak. The seek layers find each with its range."""
-    from moments.evaluation.audiences import curves, truth
-    from moments.evaluation.scoring import iou
+    from moments.lab.evaluation.audiences import curves, truth
+    from moments.lab.evaluation.scoring import iou
 
     audience = evaluation_audiences[seed]
     values, plain, seeks = curves(audience)

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 
 from moments.model import View
-from moments.simulate import Audience, Moment, Scenario, simulate_views
+from moments.lab.simulate import Audience, Moment, Scenario, simulate_views
 
 from npm import ensure_node_modules, require_tool
 

@@ -13,7 +13,7 @@ def eval_hotspots(quick: bool, write_to: str | None) -> None:
     """Evaluate the hotspot detector on random simulated audiences (docs/hotspots.md)."""
     from pathlib import Path
 
-    from moments.evaluation import report
+    from moments.lab.evaluation import report
 
     evaluation = report.evaluate(report.QUICK if quick else report.FULL)
     click.echo(report.markdown(evaluation))

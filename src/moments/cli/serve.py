@@ -62,7 +62,7 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, demo: boo
 
     from moments.api import workers as processes
     from moments.api.app import create_app, journal_root
-    from moments.demo import load_demo
+    from moments.lab.demo import load_demo
 
     listener = listen(host, port)  # first: a taken port fails before anything is loaded or printed
     url = base_url(host, listener.getsockname()[1])  # the port chosen, for --port 0

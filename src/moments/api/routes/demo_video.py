@@ -1,4 +1,4 @@
-"""The demo trailer's video (moments.demo), which the server ships: `serve --demo` registers it
+"""The demo trailer's video (moments.lab.demo), which the server ships: `serve --demo` registers it
 as the trailer's playback_url, so the dashboard plays along with the curve offline."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from moments.demo import VIDEO_FILE, VIDEO_PATH
+from moments.lab.demo import VIDEO_FILE, VIDEO_PATH
 
 router = APIRouter()
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from moments.engagement.hotspots import detect
-from moments.evaluation import scoring
-from moments.evaluation.audiences import SHAPES, curves, random_null
+from moments.lab.evaluation import scoring
+from moments.lab.evaluation.audiences import SHAPES, curves, random_null
 
 BEGIN, END = "<!-- eval-hotspots:begin -->", "<!-- eval-hotspots:end -->"
 EFFECT_BINS = (2, 3, 5, 7, 10, 15, 25, 100)

@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from moments.engagement.hotspots import Seeks, detect
-from moments.evaluation import baselines
-from moments.evaluation.audiences import (Audience, TrueMoment, curves, random_null, random_planted, seek_and_skip,
+from moments.lab.evaluation import baselines
+from moments.lab.evaluation.audiences import (Audience, TrueMoment, curves, random_null, random_planted, seek_and_skip,
                                           truth)
 
 MATCH_IOU = 0.3

@@ -1,0 +1,10 @@
+"""The lab: what moments simulates rather than measures.
+
+- `simulate`: audiences of a content watching it (views with planted moments);
+- `evaluation`: how well the hotspot detector finds planted moments, on audiences built not to
+  share its assumptions (`moments lab hotspots`);
+- `demo`: the demo environment `moments serve --demo` loads.
+
+The service's data path (ingestion, store, stats, api) never imports it; only `serve --demo`,
+the demo's video route and the lab command do.
+"""
