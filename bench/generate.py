@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from moments.store.duckdb import VIEW_COLUMNS
+from moments.store.rows import VIEW_COLUMNS
 
 DAY_MS = 86_400_000
 # Who watches (share of views); None: the player did not say.

@@ -17,7 +17,7 @@ from moments.filters import parse_filters
 from moments.model import Asset, Scope
 from moments.store import clickhouse, rollups
 from moments.store.base import ViewQuery
-from moments.store.duckdb import views_to_arrow
+from moments.store.rows import views_to_arrow
 from moments.store.rollups import PARTITION_MS
 
 import test_store_contract

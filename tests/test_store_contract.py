@@ -479,7 +479,7 @@ def test_export_views_pages_the_completed_views_oldest_first(any_store):
     """export_views: the completed views of a window (all, or one scope's), matching the filters,
     of this environment only, in pages of at most batch_rows, oldest first; lazy."""
     from moments.filters import parse_filters
-    from moments.store.duckdb import VIEW_COLUMNS, views_from_arrow
+    from moments.store.rows import VIEW_COLUMNS, views_from_arrow
 
     environment, other = env_of(any_store, "exports"), env_of(any_store, "other")
     any_store.put_asset(environment.environment_id, Asset("a", 60_000, ("pa",)))

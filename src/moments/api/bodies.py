@@ -7,10 +7,11 @@ cannot see them; these schemas describe them to clients and to API fuzzers (sche
 from __future__ import annotations
 
 from moments.ingestion import assets, beacons, imports, origins
+from moments.store import rows
 
-_ID = {"type": "string", "minLength": 1, "maxLength": imports.MAX_ID_LENGTH}
+_ID = {"type": "string", "minLength": 1, "maxLength": rows.MAX_ID_LENGTH}
 _PATH_SAFE_ID = {**_ID, "pattern": r"^[^/\s]+$"}
-_TEXT = {"type": "string", "maxLength": imports.MAX_DIMENSION_LENGTH}
+_TEXT = {"type": "string", "maxLength": rows.MAX_DIMENSION_LENGTH}
 _TIME = {"oneOf": [{"type": "integer", "minimum": imports.MIN_EPOCH_MS, "maximum": imports.MAX_EPOCH_MS},
                    {"type": "string", "format": "date-time"}]}
 _MEDIA_MS = {"type": "integer", "minimum": 0, "maximum": imports.MAX_MEDIA_MS}
@@ -25,7 +26,7 @@ VIEW = {
         "duration_ms": {**_MEDIA_MS, "minimum": 1},
         "ranges": {"type": "array", "maxItems": imports.MAX_RANGES_PER_VIEW,
                    "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": _MEDIA_MS}},
-        **{name: _TEXT for name in ("sdk_name", "sdk_version") + imports.DIMENSION_FIELDS},
+        **{name: _TEXT for name in ("sdk_name", "sdk_version") + rows.DIMENSIONS},
     },
 }
 

@@ -9,7 +9,7 @@ from moments.engagement.timeframe import TimeframeError
 from moments.filters import FilterError, Filters, parse_filters
 from moments.model import Environment
 from moments.stats import effective_timeframe
-from moments.ingestion.imports import MAX_ID_LENGTH
+from moments.store.rows import MAX_ID_LENGTH
 
 
 def path_id(name: str, value: str, *, allow_slash: bool = False) -> str:

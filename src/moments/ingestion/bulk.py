@@ -25,14 +25,14 @@ from moments.ingestion.imports import ImportResult, Rejected, validate_view
 from moments.ingestion.sdks import reports_ranges
 from moments.model import View
 from moments.store.base import Store
-from moments.store.duckdb import VIEW_COLUMNS
 from moments.store.rollups import dictionary_codes
+from moments.store.rows import CUSTOM_FIELDS, DIMENSIONS, MAX_DIMENSION_LENGTH, MAX_ID_LENGTH, VIEW_COLUMNS
 
-ID_PATTERN = r"^[\x20-\x7e]{1,128}$"
-PATH_SAFE_ID_PATTERN = r"^[\x21-\x2e\x30-\x7e]{1,128}$"
-TEXT_PATTERN = r"^[\x20-\x7e]{1,256}$"
+ID_PATTERN = rf"^[\x20-\x7e]{{1,{MAX_ID_LENGTH}}}$"
+PATH_SAFE_ID_PATTERN = rf"^[\x21-\x2e\x30-\x7e]{{1,{MAX_ID_LENGTH}}}$"
+TEXT_PATTERN = rf"^[\x20-\x7e]{{1,{MAX_DIMENSION_LENGTH}}}$"
 INTEGER_TYPES = (pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16(), pa.uint32())
-STRING_FIELDS = ("sdk_name", "sdk_version") + imports.DIMENSION_FIELDS + imports.CUSTOM_FIELDS
+STRING_FIELDS = ("sdk_name", "sdk_version") + DIMENSIONS + CUSTOM_FIELDS
 
 
 # Arrow's JSON reader crashes the whole process (segfault) on some bodies: brackets nested
@@ -220,7 +220,7 @@ def _store_table(environment_id: str, table: pa.Table, received_at_ms: int) -> p
         "range_ends": pa.ListArray.from_arrays(offsets, pa.array(values[1::2])),
         "sdk_name": text("sdk_name"), "sdk_version": text("sdk_version"),
         "reports_ranges": _reports_ranges(_column(table, "sdk_name"), _column(table, "sdk_version")),
-        **{name: text(name) for name in imports.DIMENSION_FIELDS},
+        **{name: text(name) for name in DIMENSIONS},
         "dimensions": _custom_dimensions(table),
         "received_at_ms": pa.repeat(pa.scalar(received_at_ms, pa.int64()), n),
         "last_event_ms": pa.nulls(n, pa.int64()),
@@ -241,7 +241,7 @@ def _reports_ranges(names: pa.ChunkedArray, versions: pa.ChunkedArray) -> pa.Arr
 def _custom_dimensions(table: pa.Table) -> pa.Array:
     """The custom_N columns as one map per row (the store's `dimensions`), empty values left out."""
     kind = pa.map_(pa.string(), pa.string())
-    names = [name for name in imports.CUSTOM_FIELDS if name in table.column_names]
+    names = [name for name in CUSTOM_FIELDS if name in table.column_names]
     if not names:
         return pa.nulls(table.num_rows, kind)
     columns = [_column(table, name).to_pylist() for name in names]

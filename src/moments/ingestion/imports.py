@@ -16,9 +16,8 @@ from typing import Any, Iterable, Iterator
 from moments.ingestion.sdks import reports_ranges
 from moments.model import View
 from moments.store.base import Store
+from moments.store.rows import CUSTOM_FIELDS, DIMENSIONS, MAX_DIMENSION_LENGTH, MAX_ID_LENGTH
 
-MAX_ID_LENGTH = 128
-MAX_DIMENSION_LENGTH = 256
 MAX_RANGES_PER_VIEW = 10_000
 # Rejected views an import answers with (all are counted): a body of junk lines must not be
 # echoed back at ~100x its size (a 4 MiB body of `{}` lines answered 307 MiB).
@@ -38,12 +37,10 @@ def latest_view_start_ms() -> int:
 
 WHOLE_NUMBER = re.compile(r"^-?\d+(\.0*)?\Z")
 ID_FIELDS = ("asset_id", "playback_id", "video_id")
-DIMENSION_FIELDS = ("country", "browser", "os", "device_type", "player_name")
-CUSTOM_FIELDS = tuple(f"custom_{i}" for i in range(1, 21))  # Mux's custom dimensions, as the beacons name them
 KNOWN_FIELDS = frozenset(
     ("view_id", "view_start", "view_end", "duration_ms", "ranges", "sdk_name", "sdk_version")
     + ID_FIELDS
-    + DIMENSION_FIELDS
+    + DIMENSIONS
     + CUSTOM_FIELDS
 )
 
@@ -230,7 +227,7 @@ def validate_view(obj: Any) -> View:
         errors.append("ranges is required")
     ranges = _ranges(obj.get("ranges"), errors) if "ranges" in obj else ()
     strings = {}
-    for name in ("sdk_name", "sdk_version") + DIMENSION_FIELDS + CUSTOM_FIELDS:
+    for name in ("sdk_name", "sdk_version") + DIMENSIONS + CUSTOM_FIELDS:
         value = obj.get(name)
         if value is None:
             strings[name] = None

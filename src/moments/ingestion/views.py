@@ -15,9 +15,10 @@ import statistics
 from typing import Any
 
 from moments.ingestion.folds import BROWSER, CUSTOM_DIMENSION, DEVICE_TYPE, OS, ViewFold, as_int, epoch_ms, fold_events
-from moments.ingestion.imports import MAX_DIMENSION_LENGTH, MAX_ID_LENGTH, MAX_MEDIA_MS, MAX_RANGES_PER_VIEW
+from moments.ingestion.imports import MAX_MEDIA_MS, MAX_RANGES_PER_VIEW
 from moments.ingestion.sdks import is_known_sdk, reports_ranges
 from moments.model import BeaconEvent, View
+from moments.store.rows import MAX_DIMENSION_LENGTH, MAX_ID_LENGTH
 
 # Client clocks off by less than this are trusted as they are (network latency is noise).
 TRUSTED_SKEW_MS = 60_000

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from moments import stats
 from moments.engagement import hotspots as hotspot_math
-from moments.ingestion.imports import CUSTOM_FIELDS
+from moments.store.rows import CUSTOM_FIELDS
 from moments.filters import Filters
 from moments.model import Environment, Scope
 from moments.store.base import Store
@@ -188,7 +188,7 @@ def _pairs(starts: pa.ChunkedArray, ends: pa.ChunkedArray) -> pa.ListArray:
 
 
 def views_for_import(rows: pa.Table) -> pa.Table:
-    """Stored view rows (store.duckdb.VIEW_COLUMNS) in the import format."""
+    """Stored view rows (store.rows.VIEW_COLUMNS) in the import format."""
     columns = []
     for field in VIEW_EXPORT_SCHEMA:
         if field.name == "ranges":

@@ -46,8 +46,6 @@ from moments.filters import Filters
 from moments.model import Asset, BeaconEvent, Environment, RangeSet, Scope, Token, View
 from moments.store import rollups
 from moments.store.base import Coverage, Grid, InboxBacklog, InboxRow, ViewQuery
-from moments.store.duckdb import (ENVIRONMENT_COLUMNS, VIEW_COLUMNS, environment_of, views_from_arrow,
-                                  views_to_arrow, without_views)
 from moments.store.executor import Executor
 from moments.store.filtering import filter_conditions
 from moments.store.followed import (ALWAYS_IDLE, FollowedReads, Pending, ReadPrefixes, SumsKey, counted_content,
@@ -57,16 +55,10 @@ from moments.store.lru import LOOKUP_CACHE_ENTRIES, LRUCache
 from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, budgeted_page_sql, keyset_pages
 from moments.store.pieces import Piece, range_set_from_arrow
 from moments.store.prefix import RollupPrefix
+from moments.store.rows import (ENVIRONMENT_COLUMNS, VIEW_COLUMNS, VIEW_SCHEMA, as_views, environment_of,
+                                views_from_arrow, views_to_arrow, without_views)
 
 _STR, _I64 = pa.string(), pa.int64()
-VIEW_SCHEMA = pa.schema([
-    ("environment_id", _STR), ("view_id", _STR), ("asset_id", _STR), ("playback_id", _STR), ("video_id", _STR),
-    ("view_start_ms", _I64), ("view_end_ms", _I64), ("duration_ms", _I64),
-    ("range_starts", pa.list_(_I64)), ("range_ends", pa.list_(_I64)), ("sdk_name", _STR), ("sdk_version", _STR),
-    ("reports_ranges", pa.bool_()), ("country", _STR), ("browser", _STR), ("os", _STR), ("device_type", _STR),
-    ("player_name", _STR), ("dimensions", pa.map_(_STR, _STR)), ("received_at_ms", _I64), ("last_event_ms", _I64),
-])
-assert tuple(VIEW_SCHEMA.names) == VIEW_COLUMNS
 ROW_COLUMNS = ", ".join(VIEW_COLUMNS)
 # The scopes a view is stored under, with the column that holds its id there.
 SCOPES = (("view", "view_id"), ("asset", "asset_id"), ("playback_id", "playback_id"), ("video", "video_id"))
@@ -396,7 +388,7 @@ class ClickHouseStore:
     def bulk_upsert_views(self, table: pa.Table) -> set[str]:
         """An Arrow table with VIEW_COLUMNS (one environment, unique view_ids): stored, replacing
         earlier versions, with rollups moved by the difference."""
-        return self._upsert(_as_views(table), from_beacons=False)
+        return self._upsert(as_views(table), from_beacons=False)
 
     def _upsert(self, table: pa.Table, from_beacons: bool) -> set[str]:
         """Store views over their stored versions, except those the other source owns (a beacon
@@ -424,7 +416,7 @@ class ClickHouseStore:
         parts = self._chunked_ids(
             f"SELECT {ROW_COLUMNS} FROM views FINAL WHERE environment_id = {{env:String}} AND scope = 'view' "
             f"AND scope_id IN {VIEW_IDS}", environment_id, stored)
-        return _as_views(pa.concat_tables([_as_views(p) for p in parts]) if parts else VIEW_SCHEMA.empty_table())
+        return as_views(pa.concat_tables([as_views(p) for p in parts]) if parts else VIEW_SCHEMA.empty_table())
 
     def _chunked_ids(self, sql: str, environment_id: str, ids: list[str]) -> list[pa.Table]:
         """`sql` (taking {env} and {ids}) run over `ids` a bounded chunk at a time."""
@@ -477,7 +469,7 @@ class ClickHouseStore:
         index = self._asset_index(environment_id)
         members = set(playback_ids) | {p for p, (a, _) in index.playback_asset.items() if a in asset_ids}
         params = {"env": environment_id, "assets": sorted(asset_ids), "pids": sorted(members)}
-        views = _as_views(self._x.query(
+        views = as_views(self._x.query(
             f"SELECT {ROW_COLUMNS} FROM views FINAL WHERE environment_id = {{env:String}} AND "
             "((scope = 'asset' AND scope_id IN {assets:Array(String)}) OR "
             "(scope = 'playback_id' AND scope_id IN {pids:Array(String)})) LIMIT 1 BY view_id", params))
@@ -525,7 +517,7 @@ class ClickHouseStore:
         for i in range(0, len(videos), 1000):
             chunk = videos[i:i + 1000]
             params = {"env": environment_id, "ids": chunk}
-            views = _as_views(self._x.query(
+            views = as_views(self._x.query(
                 f"SELECT {ROW_COLUMNS} FROM views FINAL WHERE environment_id = {{env:String}} AND scope = 'video' "
                 "AND scope_id IN {ids:Array(String)}", params))
             deltas = {k: v for k, v in rollups.rollup_rows(views, index, SLICE_PARTITION_MS).items()
@@ -611,7 +603,7 @@ class ClickHouseStore:
         page = budgeted_page_sql("views FINAL", where, "{limit:UInt64}", "{max_ranges:UInt64}")
         sql = (f"SELECT {ROW_COLUMNS} FROM views FINAL WHERE {where} AND view_id IN ({page}) "
                "ORDER BY view_start_ms DESC, view_id DESC")
-        return views_from_arrow(_as_views(self._x.query(sql, params)))
+        return views_from_arrow(as_views(self._x.query(sql, params)))
 
     def export_views(self, environment_id: str, start_ms: int, end_ms: int, scope: Scope | None = None,
                      scope_id: str | None = None, filters: Filters = (),
@@ -633,7 +625,7 @@ class ClickHouseStore:
             sql = (f"SELECT {ROW_COLUMNS} FROM views FINAL WHERE {' AND '.join(conditions + keyset)} "
                    "ORDER BY view_start_ms, view_id LIMIT {limit:UInt64}")
             values = params | ({"after_start": after[0], "after_view": after[1]} if after else {})
-            return _as_views(self._x.query(sql, values))
+            return as_views(self._x.query(sql, values))
 
         return keyset_pages(page, batch_rows)
 
@@ -833,7 +825,7 @@ class ClickHouseStore:
         lease (beacon views have one writer), so a long closing never outlives the lease."""
         closed = 0
         while self.assembly_lease():
-            idle = _as_views(self._x.query(
+            idle = as_views(self._x.query(
                 f"SELECT {ROW_COLUMNS} FROM open_views FINAL WHERE scope = 'view' AND view_end_ms IS NULL "
                 "AND received_at_ms < {cutoff:Int64} LIMIT {chunk:UInt64}",
                 {"cutoff": idle_before_ms, "chunk": FINALIZE_CHUNK}))
@@ -907,7 +899,7 @@ class ClickHouseStore:
         journal's replay of the same events finds them new and writes both again."""
         if not views:
             return set()
-        refused = self._upsert(_as_views(views_to_arrow(environment_id, views, received_at_ms)), from_beacons=True)
+        refused = self._upsert(as_views(views_to_arrow(environment_id, views, received_at_ms)), from_beacons=True)
         kept = [(v.view_id, fold) for v, fold in zip(views, folds) if v.view_id not in refused]
         if kept:
             self._insert_folds(environment_id, [v for v, _ in kept], [f for _, f in kept], self._version(),
@@ -977,11 +969,6 @@ _PAST_CURSORS = "seq > {cursors:Array(UInt64)}[indexOf({sources:Array(String)}, 
 
 def _cursor_params(cursors: dict[str, int]) -> dict:
     return {"sources": list(cursors), "cursors": list(cursors.values())}
-
-
-def _as_views(table: pa.Table) -> pa.Table:
-    """A table of VIEW_COLUMNS in the canonical Arrow types (engines differ in nullability flags)."""
-    return pa.table([table[name].cast(VIEW_SCHEMA.field(name).type) for name in VIEW_COLUMNS], schema=VIEW_SCHEMA)
 
 
 def _unrolled(views: pa.Table) -> pa.ChunkedArray:

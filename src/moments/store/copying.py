@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from moments.model import Scope
 from moments.store.base import Store
-from moments.store.duckdb import views_from_arrow
+from moments.store.rows import views_from_arrow
 
 ALL_TIME = (0, 2**62)  # every view_start_ms a store can hold
 MAX_IDS = 2**31  # list_scope_ids without a practical limit

@@ -31,6 +31,8 @@ from moments.store.followed import (ALWAYS_IDLE, SCOPE_COLUMN, FollowedReads, Pe
 from moments.store.following import Views
 from moments.store.pieces import Piece, range_set_from_arrow
 from moments.store.prefix import RollupPrefix
+from moments.store.rows import (DIMENSIONS, ENVIRONMENT_COLUMNS, VIEW_COLUMNS, environment_of, views_from_arrow,
+                                views_to_arrow, without_views)
 from moments.store.lru import LOOKUP_CACHE_ENTRIES, LRUCache
 from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, budgeted_page_sql, keyset_pages
 
@@ -39,16 +41,10 @@ LAYERS_VERSION = 9  # the schema version whose rollup rows hold every coverage l
 FOLDS_VERSION = 6  # the schema version that replaced stored beacon events by view folds
 ROLLUP_BUILD_BATCH = 200_000
 ROLLUP_INPUT = ("asset_id, playback_id, video_id, view_start_ms, view_end_ms, duration_ms, range_starts, "
-                "range_ends, reports_ranges, " + ", ".join(rollups.SLICE_DIMENSIONS))
+                "range_ends, reports_ranges, " + ", ".join(DIMENSIONS))
 # A rollup row's columns after environment_id (RollupSteps.to_arrow's).
 ROLLUP_COLUMNS = ", ".join(["scope", "scope_id", "partition_ms", "duration_ms", "n_views"]
                            + [column for layer in rollups.LAYERS for column in rollups.step_columns(layer)])
-VIEW_COLUMNS = (
-    "environment_id", "view_id", "asset_id", "playback_id", "video_id", "view_start_ms",
-    "view_end_ms", "duration_ms", "range_starts", "range_ends", "sdk_name", "sdk_version",
-    "reports_ranges", "country", "browser", "os", "device_type", "player_name",
-    "dimensions", "received_at_ms", "last_event_ms",
-)
 
 
 HOUSEKEEPING_BATCH = 2_000  # idle views closed per transaction
@@ -908,65 +904,3 @@ def _query_params(query: ViewQuery) -> dict:
 def _window_params(query: ViewQuery) -> dict:
     return {"env": query.environment_id, "start": query.start_ms, "end": query.end_ms,
             "idle_before": query.idle_before_ms, **_filter_sql(query.filters)[1]}
-
-
-
-ENVIRONMENT_COLUMNS = "environment_id, name, env_key, retention_days, rate_limit_per_s, rate_limit_burst, allowed_origins"
-
-
-def environment_of(row: Sequence) -> Environment:
-    """An Environment from a row of ENVIRONMENT_COLUMNS."""
-    *fields, origins = row
-    return Environment(*fields, allowed_origins=tuple(origins or ()))
-
-
-def without_views(table: pa.Table, view_ids: set[str]) -> pa.Table:
-    """The rows of `table` whose view_id is not one of `view_ids`."""
-    if not view_ids:
-        return table
-    return table.filter(pc.invert(pc.is_in(table["view_id"], pa.array(list(view_ids), pa.string()))))
-
-
-def views_to_arrow(environment_id: str, views: Sequence[View], received_at_ms: int | Sequence[int]) -> pa.Table:
-    """`received_at_ms`: one server time for all the views, or one per view."""
-    n = len(views)
-    received = [received_at_ms] * n if isinstance(received_at_ms, int) else list(received_at_ms)
-    columns = {
-        "environment_id": pa.array([environment_id] * n, pa.string()),
-        "view_id": [v.view_id for v in views],
-        "asset_id": pa.array([v.asset_id for v in views], pa.string()),
-        "playback_id": pa.array([v.playback_id for v in views], pa.string()),
-        "video_id": pa.array([v.video_id for v in views], pa.string()),
-        "view_start_ms": pa.array([v.view_start_ms for v in views], pa.int64()),
-        "view_end_ms": pa.array([v.view_end_ms for v in views], pa.int64()),
-        "duration_ms": pa.array([v.duration_ms for v in views], pa.int64()),
-        "range_starts": pa.array([[r[0] for r in v.ranges] for v in views], pa.list_(pa.int64())),
-        "range_ends": pa.array([[r[1] for r in v.ranges] for v in views], pa.list_(pa.int64())),
-        "sdk_name": pa.array([v.sdk_name for v in views], pa.string()),
-        "sdk_version": pa.array([v.sdk_version for v in views], pa.string()),
-        "reports_ranges": pa.array([v.reports_ranges for v in views], pa.bool_()),
-        "country": pa.array([v.country for v in views], pa.string()),
-        "browser": pa.array([v.browser for v in views], pa.string()),
-        "os": pa.array([v.os for v in views], pa.string()),
-        "device_type": pa.array([v.device_type for v in views], pa.string()),
-        "player_name": pa.array([v.player_name for v in views], pa.string()),
-        "dimensions": pa.array([list(v.dimensions.items()) for v in views], pa.map_(pa.string(), pa.string())),
-        "received_at_ms": pa.array(received, pa.int64()),
-        "last_event_ms": pa.array([v.last_event_ms for v in views], pa.int64()),
-    }
-    return pa.table(columns)
-
-
-def views_from_arrow(table: pa.Table) -> list[View]:
-    views = []
-    for row in table.to_pylist():
-        views.append(View(
-            view_id=row["view_id"], view_start_ms=row["view_start_ms"], view_end_ms=row["view_end_ms"],
-            duration_ms=row["duration_ms"], ranges=tuple(zip(row["range_starts"], row["range_ends"])),
-            asset_id=row["asset_id"], playback_id=row["playback_id"], video_id=row["video_id"],
-            sdk_name=row["sdk_name"], sdk_version=row["sdk_version"], country=row["country"],
-            browser=row["browser"], os=row["os"], device_type=row["device_type"], player_name=row["player_name"],
-            reports_ranges=row["reports_ranges"], dimensions=dict(row["dimensions"] or []),
-            last_event_ms=row["last_event_ms"],
-        ))
-    return views

@@ -27,15 +27,15 @@ from moments.engagement.heatmap import MAX_BUCKETS, CoverageLayers, bucket_count
 from moments.filters import Filters, grouped
 from moments.model import RangeSet
 from moments.store.base import Coverage, ViewQuery
+from moments.store.rows import DIMENSIONS
 
 # Rollup partitions: short enough that the partial partitions at a window's ends, read raw,
 # hold few views even at millions of views a month.
 PARTITION_MS = 300_000
-# Slice rows: a scope's coverage restricted to one value of one standard dimension, so that a
-# filter on that dimension (`country:US`, `!device_type:tv`) sums rows instead of reading
+# Slice rows: a scope's coverage restricted to one value of one of the view row's DIMENSIONS,
+# so that a filter on that dimension (`country:US`, `!device_type:tv`) sums rows instead of reading
 # views. Hour partitions: 5-minute ones would multiply the rows by the values seen in every
 # partition. Custom dimensions may have any number of values (user ids): they get none.
-SLICE_DIMENSIONS = ("country", "browser", "os", "device_type", "player_name")
 SLICE_PARTITION_MS = 3_600_000
 # The coverage layers a rollup row holds, by name; a step's layer is its index here. All are
 # sums of per-view interval coverages, so rows of every layer add and subtract alike.
@@ -317,7 +317,7 @@ def rollup_steps(views: pa.Table, index: AssetIndex, slice_partition_ms: int | N
     """The rollup rows of the views that rollups hold.
 
     `views` has columns asset_id, playback_id, video_id, view_start_ms, view_end_ms,
-    duration_ms, range_starts, range_ends, reports_ranges, and the SLICE_DIMENSIONS for slice
+    duration_ms, range_starts, range_ends, reports_ranges, and the DIMENSIONS for slice
     rows (at `slice_partition_ms`; None: no slice rows). Vectorised: the bulk path feeds it
     hundreds of thousands of views at once.
     """
@@ -334,7 +334,7 @@ def rollup_steps(views: pa.Table, index: AssetIndex, slice_partition_ms: int | N
     view_starts = views["view_start_ms"].to_numpy()
     partitions = partition_of(view_starts)
     slices = [] if slice_partition_ms is None else \
-        [(dimension, *dictionary_codes(views[dimension])) for dimension in SLICE_DIMENSIONS if dimension in views.column_names]
+        [(dimension, *dictionary_codes(views[dimension])) for dimension in DIMENSIONS if dimension in views.column_names]
     parts = _Parts()
     for scope, pair_view, ids, pair_id, pair_duration in _scope_pairs(views, index):
         keep = pair_duration > 0  # no grid without a duration: such views are read raw
@@ -488,7 +488,7 @@ def plan(scope: str, filters: Filters, slice_partition_ms: int | None) -> Rollup
     if not filters:
         return RollupPlan(PARTITION_MS, ((scope, 1),))
     groups = grouped(filters)
-    if slice_partition_ms is None or len(groups) != 1 or groups[0][0] not in SLICE_DIMENSIONS:
+    if slice_partition_ms is None or len(groups) != 1 or groups[0][0] not in DIMENSIONS:
         return RollupPlan(PARTITION_MS, ())
     dimension, negated, values = groups[0]
     slices = tuple((slice_scope(scope, dimension, value), -1 if negated else 1) for value in values)

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from moments.api.auth import authorize
 from moments.api.errors import bad_request
 from moments.api.validation import only_parameters, query_limit
-from moments.ingestion.imports import MAX_ID_LENGTH
+from moments.store.rows import MAX_ID_LENGTH
 from moments.model import Scope
 
 router = APIRouter(tags=["moments: lists"])
