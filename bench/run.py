@@ -60,6 +60,7 @@ from moments.config import Settings  # noqa: E402
 from moments.filters import parse_filters  # noqa: E402
 from moments.model import Asset, Scope  # noqa: E402
 from moments.stats import comparison  # noqa: E402
+from moments.stats.query import EngagementQuery  # noqa: E402
 from moments.store import open_store  # noqa: E402
 from moments.store.base import ViewQuery  # noqa: E402
 from moments.store.duckdb import _filter_sql  # noqa: E402
@@ -274,14 +275,18 @@ def in_process(url: str, environment_id: str, n_views: int, now_ms: int, seconds
     environment = store.get_environment(environment_id)
     idle = Settings().idle_timeout_s
     us = parse_filters([FILTER])
+
+    def asset(window, filters=()):
+        return EngagementQuery(environment, Scope.ASSET, ASSET, window, filters, now_ms, idle)
+
     calls = {
-        "heatmap": lambda w: stats.engagement(store, environment, Scope.ASSET, ASSET, w, now_ms, idle, False),
-        "video heatmap": lambda w: stats.engagement(store, environment, Scope.VIDEO, VIDEO, w, now_ms, idle, False),
-        "hotspots": lambda w: stats.engagement(store, environment, Scope.ASSET, ASSET, w, now_ms, idle, True),
-        "filtered heatmap": lambda w: stats.engagement(store, environment, Scope.ASSET, ASSET, w, now_ms, idle,
-                                                       False, us),
-        "layers": lambda w: stats.layers(store, environment, Scope.ASSET, ASSET, w, now_ms, idle),
-        "relative": lambda w: comparison.relative(store, environment, Scope.ASSET, ASSET, w, now_ms, idle),
+        "heatmap": lambda w: stats.engagement(store, asset(w)),
+        "video heatmap": lambda w: stats.engagement(store, EngagementQuery(environment, Scope.VIDEO, VIDEO, w, (),
+                                                                           now_ms, idle)),
+        "hotspots": lambda w: stats.engagement(store, asset(w), with_hotspots=True),
+        "filtered heatmap": lambda w: stats.engagement(store, asset(w, us)),
+        "layers": lambda w: stats.layers(store, asset(w)),
+        "relative": lambda w: comparison.relative(store, asset(w)),
     }
     window_of = windows(now_ms // 1000)
     counter = itertools.count(1)
@@ -492,7 +497,7 @@ def filtered(url: str, path: Path, environment_id: str, n_views: int, now_ms: in
     window = windows(now_ms // 1000)(0)
 
     def ours(filters):
-        return stats.engagement(store, environment, Scope.ASSET, ASSET, window, now_ms, 3600, False, filters)
+        return stats.engagement(store, EngagementQuery(environment, Scope.ASSET, ASSET, window, filters, now_ms, 3600))
 
     repeats = 10 if n_views <= 1_000_000 else 3
     result = {"unfiltered": percentiles(timed(lambda: ours(()), 30)), "sets": []}

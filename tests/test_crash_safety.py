@@ -23,6 +23,7 @@ from moments.engagement.heatmap import heatmap as heatmap_math
 from moments.ingestion.folds import ViewFold
 from moments.ingestion.pipeline import BeaconPipeline
 from moments.model import Asset, Scope
+from moments.stats.query import EngagementQuery
 from moments.store.base import ViewQuery
 from moments.store.duckdb import DuckDBStore
 
@@ -170,7 +171,7 @@ def check_acknowledged_are_stored(db_path, tenant, imports: Imports, players: li
             if not store.scope_exists(env, scope, scope_id):
                 continue
             window = (now_s - 86_400, now_s + 3600)
-            result = stats.engagement(store, environment, scope, scope_id, window, now_s * 1000, 3600)
+            result = stats.engagement(store, EngagementQuery(environment, scope, scope_id, window, (), now_s * 1000, 3600))
             raw = store.view_ranges(ViewQuery(env, scope, scope_id, window[0] * 1000, window[1] * 1000,
                                               now_s * 1000 - 3_600_000))
             assert result.total_views == raw.n_views
@@ -285,6 +286,6 @@ def test_a_batch_that_fails_to_apply_is_applied_again(store, tmp_path):
     view = store.get_view(tenant.environment_id, view_id)
     assert [list(r) for r in view.ranges] == ranges and view.view_end_ms is not None
     now_s = int(time.time())
-    result = stats.engagement(store, store.get_environment(tenant.environment_id), Scope.VIDEO, video_id,
-                              (now_s - 86_400, now_s + 3600), now_s * 1000, 3600)
+    result = stats.engagement(store, EngagementQuery(store.get_environment(tenant.environment_id), Scope.VIDEO,
+                                                     video_id, (now_s - 86_400, now_s + 3600), (), now_s * 1000, 3600))
     assert result.total_views == 1

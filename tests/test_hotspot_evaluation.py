@@ -20,6 +20,7 @@ from moments.lab.evaluation import report, scoring
 from moments.lab.evaluation.audiences import SHAPES, curves, random_planted, simulate, truth
 from moments.ingestion.imports import import_records
 from moments.model import Scope
+from moments.stats.query import EngagementQuery
 from moments.store.duckdb import DuckDBStore
 
 
@@ -104,7 +105,7 @@ def test_the_real_query_path_gives_the_same_hotspots():
         environment, _ = accounts.create_environment(store, "eval")
         assert not import_records(store, environment.environment_id, records).rejected
         window = (now_ms // 1000 - 86_400, now_ms // 1000)
-        result = stats.engagement(store, environment, Scope.ASSET, "content", window, now_ms, 3600, True)
+        result = stats.engagement(store, EngagementQuery(environment, Scope.ASSET, "content", window, (), now_ms, 3600), True)
         store.close()
     layers = coverage_layers(ranges, audience.duration_ms)
     expected = detect(heatmap(ranges, audience.duration_ms), audience.n_views, audience.duration_ms,

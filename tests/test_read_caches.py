@@ -13,6 +13,7 @@ import pytest
 from moments import accounts, stats
 from moments.engagement.heatmap import coverage_layers
 from moments.model import Asset, Scope, View
+from moments.stats.query import EngagementQuery
 from moments.store.base import ViewQuery
 from moments.store.following import Change, FollowingCache, Rows, Views
 from moments.store.rollups import PARTITION_MS
@@ -36,7 +37,7 @@ def assert_fresh(store, environment, idle_s: float = 3600) -> None:
     """Every window of every asset gives what the raw views give, layers included."""
     for scope_id in ("a1", "a2"):
         for window in fixed_windows():
-            ours = stats.engagement(store, environment, Scope.ASSET, scope_id, window, NOW_MS, idle_s)
+            ours = stats.engagement(store, EngagementQuery(environment, Scope.ASSET, scope_id, window, (), NOW_MS, idle_s))
             n, values = raw_result(store, environment, Scope.ASSET, scope_id, window, NOW_MS, idle_s)
             assert ours.total_views == n, (scope_id, window)
             if not n:
@@ -123,7 +124,7 @@ def test_a_read_racing_writes_never_leaves_a_stale_entry(store):
         try:
             while not done.is_set():
                 for window in fixed_windows():
-                    stats.engagement(store, environment, Scope.ASSET, "a1", window, NOW_MS, 3600, True)
+                    stats.engagement(store, EngagementQuery(environment, Scope.ASSET, "a1", window, (), NOW_MS, 3600), True)
         except Exception as error:  # noqa: BLE001 (reported by the test)
             errors.append(error)
 

@@ -15,6 +15,7 @@ from moments.engagement import hotspots as hotspot_math
 from moments.engagement.heatmap import CoverageLayers, content_duration, coverage_layers, values_from_watched
 from moments.filters import parse_filters
 from moments.model import Asset, Scope
+from moments.stats.query import EngagementQuery
 from moments.store import clickhouse, rollups
 from moments.store.base import ViewQuery
 from moments.store.rows import views_to_arrow
@@ -86,7 +87,7 @@ def assert_layers_equal_raw(store, environment, now_ms: int = NOW_MS, idle_s: fl
 def assert_hotspots_from_layers(store, environment, scope, scope_id, window, now_ms, idle_s,
                                 raw: CoverageLayers, n_views: int, duration: int) -> None:
     """The hotspots endpoint's answer is the detector's on the raw curve and the raw views' seeks."""
-    ours = stats.engagement(store, environment, scope, scope_id, window, now_ms, idle_s, with_hotspots=True)
+    ours = stats.engagement(store, EngagementQuery(environment, scope, scope_id, window, (), now_ms, idle_s), True)
     values = values_from_watched(raw.watched, n_views, duration)
     assert (ours.total_views, ours.duration_ms) == (n_views, duration)
     assert np.array_equal(ours.values, values)
@@ -138,8 +139,9 @@ def test_the_hotspots_endpoint_reads_layers_and_the_heatmap_does_not(any_store):
 
     any_store.coverage = recording
     window = ((NOW_MS - 3 * DAY_MS) // 1000, NOW_MS // 1000)
-    heatmap = stats.engagement(any_store, environment, Scope.ASSET, "a1", window, NOW_MS, 3600)
-    spots = stats.engagement(any_store, environment, Scope.ASSET, "a1", window, NOW_MS, 3600, with_hotspots=True)
+    query = EngagementQuery(environment, Scope.ASSET, "a1", window, (), NOW_MS, 3600)
+    heatmap = stats.engagement(any_store, query)
+    spots = stats.engagement(any_store, query, with_hotspots=True)
     assert asked == [False, True]
     assert heatmap.total_views > 0 and np.array_equal(heatmap.values, spots.values)
 

@@ -10,6 +10,7 @@ from moments import accounts, stats
 from moments.engagement.heatmap import content_duration, heatmap
 from moments.filters import parse_filters
 from moments.model import Asset, Scope, View
+from moments.stats.query import EngagementQuery
 from moments.store.base import ViewQuery
 from moments.store.rollups import PARTITION_MS
 
@@ -77,8 +78,8 @@ def assert_same(store, environment, now_ms: int, rng, idle_s: float = 3600) -> t
                 turn += 1
                 for texts in (FILTER_SETS[0], FILTER_SETS[1 + turn % (len(FILTER_SETS) - 1)]):
                     filters = parse_filters(list(texts))
-                    ours = stats.engagement(store, environment, scope, scope_id, window, now_ms, idle_s,
-                                            filters=filters)
+                    ours = stats.engagement(store, EngagementQuery(environment, scope, scope_id, window, filters,
+                                                                   now_ms, idle_s))
                     n, values = raw_result(store, environment, scope, scope_id, window, now_ms, idle_s, filters)
                     assert ours.total_views == n, (scope, scope_id, window, texts)
                     if n:

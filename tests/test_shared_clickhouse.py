@@ -24,6 +24,7 @@ from moments.ingestion.beacons import decode_body
 from moments.ingestion.pipeline import BeaconPipeline
 from moments.ingestion.useragent import client_from_headers
 from moments.model import Scope
+from moments.stats.query import EngagementQuery
 
 from conftest import make_tenant, run_async
 from reliability import BeaconRequest, capture, expected_heatmap, scenarios
@@ -132,7 +133,7 @@ def test_two_machines_lose_nothing_and_count_nothing_twice_across_a_takeover(tmp
     now_ms = int(time.time() * 1000)
     window = (now_ms // 1000 - 86_400, now_ms // 1000 + 3600)
     for video_id, views in by_video.items():
-        result = stats.engagement(first_store, environment, Scope.VIDEO, video_id, window, now_ms, 3600)
+        result = stats.engagement(first_store, EngagementQuery(environment, Scope.VIDEO, video_id, window, (), now_ms, 3600))
         assert result.total_views == len(views), video_id  # each view counted once, from the rollups
         np.testing.assert_allclose(result.values, expected_heatmap(views, 60_000), rtol=0, atol=1e-12)
         n_raw, raw_values = raw_result(first_store, environment, Scope.VIDEO, video_id, window, now_ms, 3600)

@@ -20,6 +20,7 @@ import pytest
 from moments import accounts, stats
 from moments.filters import parse_filters
 from moments.model import Asset, Environment, Scope, Token, View
+from moments.stats.query import EngagementQuery
 from moments.store.base import ViewQuery
 from moments.store.duckdb import DuckDBStore
 
@@ -72,7 +73,7 @@ def done(view_id: str, start_ms: int = NOW_MS - 3_600_000, ranges=((0, 30_000),)
 
 def engagement(store, environment, scope, scope_id, window_s=None, idle_s=3600, now_ms=NOW_MS):
     window_s = window_s or ((now_ms - 3 * DAY_MS) // 1000, now_ms // 1000)
-    return stats.engagement(store, environment, scope, scope_id, window_s, now_ms, idle_s)
+    return stats.engagement(store, EngagementQuery(environment, scope, scope_id, window_s, (), now_ms, idle_s))
 
 
 # --- environments, tokens, assets --------------------------------------------------------
@@ -467,7 +468,7 @@ def test_filters_pick_the_matching_views(any_store):
     }
     for text, keep in cases.items():
         filters = parse_filters(text.split(","))
-        got = stats.engagement(any_store, environment, Scope.ASSET, "a", window, NOW_MS, 3600, filters=filters)
+        got = stats.engagement(any_store, EngagementQuery(environment, Scope.ASSET, "a", window, filters, NOW_MS, 3600))
         matching = [v for v in views if keep(v)]
         assert got.total_views == len(matching), text
         if matching:
@@ -555,14 +556,15 @@ def test_engagements_of_many_ids_equal_each_id_from_raw_views(any_store):
     for text in ("", "country:US", "!country:US", "custom_1:x"):
         filters = parse_filters([text]) if text else ()
         for scope, scope_ids in ids.items():
-            batch = stats.engagements(any_store, environment, scope, scope_ids, window, NOW_MS, 3600, filters)
+            query = EngagementQuery(environment, scope, None, window, filters, NOW_MS, 3600)
+            batch = stats.engagements(any_store, query, scope_ids)
             assert list(batch) == scope_ids
             for scope_id in scope_ids:
                 got = batch[scope_id]
                 if scope_id == "nowhere":
                     assert (got.total_views, got.duration_ms, got.values.size) == (0, None, 0)
                     continue
-                raw = stats.layers(any_store, environment, scope, scope_id, window, NOW_MS, 3600, filters)
+                raw = stats.layers(any_store, query.about(scope_id))
                 assert (got.total_views, got.duration_ms) == (raw.total_views, raw.duration_ms), (text, scope_id)
                 assert got.values.tolist() == raw.unique.tolist(), (text, scope_id)
                 compared += got.total_views > 0

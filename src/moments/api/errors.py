@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from moments.params import ParamError
+
 log = logging.getLogger("moments.api")
 
 STATUS_TYPES = {400: "invalid_parameters", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -49,6 +51,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> JSONResponse:
         return error_response(error.status, error.message, error.error_type, error.headers)
+
+    @app.exception_handler(ParamError)  # a query parameter moments.params could not read
+    async def _bad_parameter(request: Request, error: ParamError) -> JSONResponse:
+        return error_response(400, str(error), "invalid_parameters")
 
     @app.exception_handler(RateLimited)
     async def _rate_limited(request: Request, error: RateLimited) -> JSONResponse:

@@ -10,7 +10,7 @@ from typing import Callable, TypeVar
 
 import click
 
-from moments import accounts
+from moments import accounts, params
 from moments.cli.common import (Remote, emit, environment_option, environment_store, fail, open_existing, open_from,
                                 remote_options, store_options)
 from moments.ingestion.assets import InvalidAsset, validate_asset
@@ -214,14 +214,12 @@ def assets() -> None:
 def assets_put(asset_id: str, environment_id: str | None, duration_ms: int, playback_ids: tuple[str, ...],
                playback_url: str | None, db, store_url, remote: Remote | None, as_json: bool) -> None:
     """Register or replace ASSET_ID."""
-    from moments.api.validation import path_id  # same id rules as the HTTP path
-
     body = {"duration_ms": duration_ms, "playback_ids": list(playback_ids), "playback_url": playback_url}
     try:
-        asset = validate_asset(path_id("asset id", asset_id) and asset_id, body)
+        asset = validate_asset(params.scope_id("asset id", asset_id), body)  # the HTTP path's id rules
     except InvalidAsset as error:
         fail("; ".join(error.messages))
-    except Exception as error:  # ApiError from path_id
+    except params.ParamError as error:
         fail(str(error))
     if remote is not None:
         remote.check_environment(environment_id)

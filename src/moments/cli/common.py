@@ -19,9 +19,12 @@ from typing import TYPE_CHECKING, Callable, Iterator, NoReturn, TypeVar
 
 import click
 
+from moments import params
 from moments.config import Settings, default_db_path
-from moments.filters import FilterError, Filters, parse_filters
+from moments.filters import Filters
 from moments.model import Scope
+from moments.params import ParamError
+from moments.stats.query import EngagementQuery
 from moments.store import open_store
 from moments.store.base import Store
 from moments.timetext import timeframe_text
@@ -229,11 +232,23 @@ def query_options(command):
     return store_options(environment_option(bundled))
 
 
-def checked_filters(texts: tuple[str, ...]) -> Filters:
+# The options that carry the API's query parameters, to name them in usage errors.
+OPTIONS = {"timeframe[]": "--timeframe", "against_timeframe[]": "--against-timeframe", "filters[]": "--filter",
+           "limit": "--limit", "cursor": "--cursor"}
+
+
+@contextmanager
+def usage_errors() -> Iterator[None]:
+    """A parameter moments.params could not read, as a usage error naming its option."""
     try:
-        return parse_filters(list(texts))
-    except FilterError as error:
-        raise click.BadParameter(str(error), param_hint="--filter") from None
+        yield
+    except ParamError as error:
+        raise click.BadParameter(str(error), param_hint=OPTIONS.get(error.param, error.param)) from None
+
+
+def checked_filters(texts: tuple[str, ...]) -> Filters:
+    with usage_errors():
+        return params.filters(texts)
 
 
 @dataclass(frozen=True)
@@ -260,18 +275,19 @@ class QueryTarget:
     def not_found(self) -> str:
         return f"{self.scope.value} {self.scope_id!r} not found"
 
-    def answer(self, local: Callable[..., T], remote: Callable[[BodyClient], T], not_found: str | None = None) -> T:
-        """`remote(client)` from the server with --url, else `local(store, environment, window_s, now_ms, settings)`.
+    def answer(self, local: Callable[[Store, EngagementQuery], T], remote: Callable[[BodyClient], T],
+               not_found: str | None = None) -> T:
+        """`remote(client)` from the server with --url, else `local(store, query)`.
         `not_found`: what a 404 of the server means (default: the target's id is unknown)."""
         if self.remote is None:
             return self.run(local)
         self.remote.check_environment(self.environment_id)
         return self.remote.ask(remote, not_found or (self.not_found if self.scope else None))
 
-    def run(self, query: Callable[..., T]) -> T:
-        """`query(store, environment, window_s, now_ms, settings)` on the store, usage errors as CLI messages."""
+    def run(self, ask: Callable[[Store, EngagementQuery], T]) -> T:
+        """`ask(store, query)` on the store, the target made the query the API would make of it;
+        usage errors as CLI messages."""
         from moments import stats
-        from moments.engagement.timeframe import TimeframeError
 
         settings = Settings()
         store = open_existing(self.db, self.store_url, over_http=True)
@@ -279,12 +295,11 @@ class QueryTarget:
             environment = store.get_environment(self.environment_id)
             if environment is None:
                 fail(f"no environment {self.environment_id!r}")
-            now_ms = int(time.time() * 1000)
-            window = stats.effective_timeframe(list(self.timeframe), environment, now_ms // 1000,
-                                               settings.default_timeframe_s)
-            return query(store, environment, window, now_ms, settings)
-        except TimeframeError as error:
-            raise click.BadParameter(str(error), param_hint="--timeframe") from None
+            now_s = int(time.time())
+            with usage_errors():
+                window = params.window(self.timeframe, environment, now_s, settings.default_timeframe_s)
+            return ask(store, EngagementQuery(environment, self.scope, self.scope_id, window, self.filters, now_s * 1000,
+                                              settings.idle_timeout_s))
         except stats.UnknownScopeId:
             fail(self.not_found)
         finally:
@@ -293,11 +308,10 @@ class QueryTarget:
 
 def engagement_bodies(target: QueryTarget, with_hotspots: bool) -> tuple[dict, dict | None]:
     """The heatmap body and (with_hotspots) the hotspots body of a target, as the API answers them."""
-    def local(store, environment, window, now_ms, settings) -> tuple[dict, dict | None]:
+    def local(store: Store, query: EngagementQuery) -> tuple[dict, dict | None]:
         from moments import stats
 
-        result = stats.engagement(store, environment, target.scope, target.scope_id, window, now_ms,
-                                  settings.idle_timeout_s, with_hotspots, target.filters)
+        result = stats.engagement(store, query, with_hotspots)
         hotspots = stats.hotspots_json(result) if with_hotspots else None
         return stats.heatmap_json(result), hotspots
 

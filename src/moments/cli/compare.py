@@ -9,7 +9,9 @@ import json
 
 import click
 
-from moments.cli.common import QueryTarget, fail, query_options, views_line
+from moments import params
+from moments.cli.common import QueryTarget, fail, query_options, usage_errors, views_line
+from moments.config import Settings
 from moments.timetext import mm_ss, timeframe_text
 
 
@@ -32,9 +34,8 @@ def relative_command(target: QueryTarget, as_json: bool) -> None:
     """The curve against the typical curve of similar-length content (the API's /relative shape with --json)."""
     from moments.stats import comparison
 
-    def local(store, environment, window, now_ms, settings) -> dict:
-        return comparison.relative_json(comparison.relative(store, environment, target.scope, target.scope_id, window,
-                                                            now_ms, settings.idle_timeout_s, target.filters))
+    def local(store, query) -> dict:
+        return comparison.relative_json(comparison.relative(store, query))
 
     body = target.answer(local, lambda client: client.relative(target.kind, target.scope_id, target.timeframe,
                                                               target.filter_texts))
@@ -64,21 +65,18 @@ def compare_command(target: QueryTarget, as_json: bool, against_timeframe: tuple
     if not against_timeframe and against is None:
         raise click.UsageError("give --against-timeframe (the same id over another timeframe) or --against (another id)")
 
-    def local(store, environment, window, now_ms, settings) -> dict:
+    def local(store, query) -> dict:
         from moments import stats
-        from moments.engagement.timeframe import TimeframeError
         from moments.stats import comparison
 
         b_values = against_timeframe or target.timeframe
+        with usage_errors():
+            b_window = params.window(b_values, query.environment, query.now_s, Settings().default_timeframe_s,
+                                     "against_timeframe[]")
+        a = comparison.SideSpec(query, target.timeframe)
+        b = comparison.SideSpec(query.about(against or target.scope_id, b_window), b_values)
         try:
-            b_window = stats.effective_timeframe(list(b_values), environment, now_ms // 1000, settings.default_timeframe_s)
-        except TimeframeError as error:
-            raise click.BadParameter(str(error), param_hint="--against-timeframe") from None
-        a = comparison.SideSpec(target.scope_id, target.timeframe, window)
-        b = comparison.SideSpec(against or target.scope_id, b_values, b_window)
-        try:
-            return comparison.compare_json(comparison.compare(store, environment, target.scope, a, b, now_ms,
-                                                              settings.idle_timeout_s, target.filters))
+            return comparison.compare_json(comparison.compare(store, a, b))
         except comparison.NotComparable as error:
             fail(str(error))
         except stats.UnknownScopeId as error:

@@ -75,11 +75,10 @@ def heatmap_png(heatmap: dict, hotspots: dict | None, target: QueryTarget, path:
 @query_options
 def layers(target: QueryTarget, as_json: bool) -> None:
     """The heatmap beside its rewatch, arrival and departure layers, per bucket."""
-    def local(store, environment, window, now_ms, settings) -> dict:
+    def local(store, query) -> dict:
         from moments import stats
 
-        return stats.layers_json(stats.layers(store, environment, target.scope, target.scope_id, window, now_ms,
-                                              settings.idle_timeout_s, target.filters))
+        return stats.layers_json(stats.layers(store, query))
 
     body = target.answer(local, lambda client: client.layers(target.kind, target.scope_id, target.timeframe,
                                                             target.filter_texts))
@@ -119,11 +118,10 @@ def _table_command(what: str) -> None:
     @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
                   help="File to write (default: the API's file name, in this folder).")
     def command(target: QueryTarget, as_json: bool, fmt: str, output: Path | None) -> None:
-        def local(store, environment, window, now_ms, settings) -> tuple[bytes, str, int, dict]:
+        def local(store, query) -> tuple[bytes, str, int, dict]:
             from moments.stats import exports
 
-            table = exports.compute(what, store, environment, target.scope, target.scope_id, window, now_ms,
-                                    settings.idle_timeout_s, target.filters)
+            table = exports.compute(what, store, query)
             name = exports.file_name(target.scope, target.scope_id, table.timeframe, what, fmt)
             return exports.render(table, fmt), name, table.table.num_rows, table.context
 
@@ -174,15 +172,15 @@ def export_views(environment_id: str | None, asset: str | None, video: str | Non
     target = QueryTarget(environment_id, scope, scope_id, timeframe, checked_filters(filters), filters, db, store_url,
                          remote)
 
-    def local(store, environment, window, now_ms, settings) -> tuple[int, tuple[int, int]]:
+    def local(store, query) -> tuple[int, tuple[int, int]]:
         from moments.stats import exports
 
-        if scope is not None and not store.scope_exists(environment.environment_id, scope, scope_id):
+        environment_id, (start_s, end_s) = query.environment.environment_id, query.window_s
+        if scope is not None and not store.scope_exists(environment_id, scope, scope_id):
             fail(target.not_found)
-        batches = store.export_views(environment.environment_id, window[0] * 1000, window[1] * 1000, scope, scope_id,
-                                     target.filters)
+        batches = store.export_views(environment_id, start_s * 1000, end_s * 1000, scope, scope_id, query.filters)
         try:
-            return exports.write_views_parquet(batches, str(output)), window
+            return exports.write_views_parquet(batches, str(output)), query.window_s
         except OSError as error:
             fail(f"cannot write {output}: {error}")
 

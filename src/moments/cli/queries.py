@@ -47,12 +47,10 @@ def hotspots(target: QueryTarget, as_json: bool, limit: int | None, order_direct
     """Hotspots (peaks) and cold spots (Mux response shape with --json)."""
     from moments.stats.exports import hotspot_kind
 
-    def local(store, environment, window, now_ms, settings) -> dict:
+    def local(store, query) -> dict:
         from moments import stats
 
-        result = stats.engagement(store, environment, target.scope, target.scope_id, window, now_ms,
-                                  settings.idle_timeout_s, True, target.filters)
-        return stats.hotspots_json(result, limit, order_direction)
+        return stats.hotspots_json(stats.engagement(store, query, with_hotspots=True), limit, order_direction)
 
     body = target.answer(local, lambda client: client.hotspots(target.kind, target.scope_id, target.timeframe, limit,
                                                               order_direction, target.filter_texts))

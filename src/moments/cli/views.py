@@ -9,19 +9,10 @@ import json
 
 import click
 
-from moments.cli.common import QueryTarget, environment_option, environment_store, fail, query_options, store_options
+from moments import params
+from moments.cli.common import (QueryTarget, environment_option, environment_store, fail, query_options, store_options,
+                                usage_errors)
 from moments.timetext import mm_ss, timeframe_text, utc_time
-
-
-def _after(cursor: str | None) -> tuple[int, str] | None:
-    from moments.stats import view_paths
-
-    if cursor is None:
-        return None
-    try:
-        return view_paths.decode_cursor(cursor)
-    except view_paths.BadCursor as error:
-        raise click.BadParameter(str(error), param_hint="--cursor") from None
 
 
 def _ending(ended: dict) -> str:
@@ -36,14 +27,13 @@ def _ending(ended: dict) -> str:
 @click.option("--cursor", default=None, help="The next_cursor a previous page printed.")
 def views_command(target: QueryTarget, as_json: bool, limit: int, cursor: str | None) -> None:
     """The views the heatmap counts, newest first (the API's /views shape with --json)."""
-    def local(store, environment, window, now_ms, settings) -> dict:
+    def local(store, query) -> dict:
         from moments.stats import view_paths
 
-        return view_paths.page_json(view_paths.list_views(
-            store, environment, target.scope, target.scope_id, window, now_ms, settings.idle_timeout_s, target.filters,
-            limit, after))
+        return view_paths.page_json(view_paths.list_views(store, query, limit, after))
 
-    after = _after(cursor)  # a malformed cursor is a usage error before anything is asked
+    with usage_errors():  # a malformed cursor is a usage error before anything is asked
+        after = params.cursor(cursor)
     body = target.answer(local, lambda client: client.list_views(target.kind, target.scope_id, target.timeframe,
                                                                 target.filter_texts, limit, cursor))
     if as_json:

@@ -13,9 +13,8 @@ import numpy as np
 from moments.engagement import heatmap as heatmap_math
 from moments.engagement import hotspots as hotspot_math
 from moments.engagement import layers as layer_math
-from moments.engagement.timeframe import clamp_to_retention, parse_timeframe
-from moments.filters import Filters
-from moments.model import Environment, Scope
+from moments.model import Scope
+from moments.stats.query import EngagementQuery
 from moments.store.base import Coverage, Grid, Store, ViewQuery
 
 
@@ -32,12 +31,6 @@ class Engagement:
     hotspots: list[hotspot_math.Hotspot] = field(default_factory=list)
 
 
-def effective_timeframe(values: list[str], environment: Environment, now_s: int, default_s: int) -> tuple[int, int]:
-    """The requested window clamped to the environment's retention; TimeframeError if malformed."""
-    start, end = parse_timeframe(values, now_s, default_s)
-    return clamp_to_retention(start, end, now_s, environment.retention_days)
-
-
 def registered_duration(store: Store, environment_id: str, scope: Scope, scope_id: str) -> int | None:
     if scope is Scope.ASSET:
         asset = store.get_asset(environment_id, scope_id)
@@ -48,46 +41,23 @@ def registered_duration(store: Store, environment_id: str, scope: Scope, scope_i
     return asset.duration_ms if asset else None
 
 
-def _query(store: Store, environment: Environment, scope: Scope, scope_id: str, timeframe_s: tuple[int, int],
-           now_ms: int, idle_timeout_s: float, filters: Filters = ()) -> ViewQuery:
-    """The views that count for a scope and window; UnknownScopeId if the id is not in this environment."""
-    if not store.scope_exists(environment.environment_id, scope, scope_id):
-        raise UnknownScopeId(scope_id)
-    return _view_query(environment, scope, scope_id, timeframe_s, now_ms, idle_timeout_s, filters)
+def counted_views(store: Store, query: EngagementQuery) -> ViewQuery:
+    """The store's selection of the views that count; UnknownScopeId if the id is not in this environment."""
+    if not store.scope_exists(query.environment.environment_id, query.scope, query.scope_id):
+        raise UnknownScopeId(query.scope_id)
+    return query.views()
 
 
-def _view_query(environment: Environment, scope: Scope, scope_id: str, timeframe_s: tuple[int, int], now_ms: int,
-                idle_timeout_s: float, filters: Filters) -> ViewQuery:
-    return ViewQuery(
-        environment_id=environment.environment_id,
-        scope=scope,
-        scope_id=scope_id,
-        start_ms=timeframe_s[0] * 1000,
-        end_ms=timeframe_s[1] * 1000,
-        idle_before_ms=now_ms - int(idle_timeout_s * 1000),
-        filters=filters,
-    )
-
-
-def engagement(
-    store: Store,
-    environment: Environment,
-    scope: Scope,
-    scope_id: str,
-    timeframe_s: tuple[int, int],
-    now_ms: int,
-    idle_timeout_s: float,
-    with_hotspots: bool = False,
-    filters: Filters = (),
-) -> Engagement:
-    query = _query(store, environment, scope, scope_id, timeframe_s, now_ms, idle_timeout_s, filters)
-    registered = registered_duration(store, environment.environment_id, scope, scope_id)
-    duration = heatmap_math.content_duration(registered, [] if registered else store.duration_histogram(query))
+def engagement(store: Store, query: EngagementQuery, with_hotspots: bool = False) -> Engagement:
+    """The heatmap (and, with_hotspots, the hotspots) of the query's content."""
+    views = counted_views(store, query)
+    registered = registered_duration(store, query.environment.environment_id, query.scope, query.scope_id)
+    duration = heatmap_math.content_duration(registered, [] if registered else store.duration_histogram(views))
     if duration is None:
-        return Engagement(timeframe_s, 0, None, np.zeros(0))
+        return Engagement(query.window_s, 0, None, np.zeros(0))
     # Hotspots weigh per-view seeks beside the curve: the rollups' other layers (only then read).
-    coverage = store.coverage(query, duration, registered is not None, layers=with_hotspots)
-    return _curve(timeframe_s, duration, coverage, with_hotspots)
+    coverage = store.coverage(views, duration, registered is not None, layers=with_hotspots)
+    return _curve(query.window_s, duration, coverage, with_hotspots)
 
 
 def _curve(timeframe_s: tuple[int, int], duration: int, coverage: Coverage, with_hotspots: bool = False) -> Engagement:
@@ -112,18 +82,17 @@ def _coverage_layers(coverage: Coverage, duration: int) -> heatmap_math.Coverage
                                        coverage.present + raw.present)
 
 
-def engagements(store: Store, environment: Environment, scope: Scope, scope_ids: Sequence[str],
-                timeframe_s: tuple[int, int], now_ms: int, idle_timeout_s: float,
-                filters: Filters = ()) -> dict[str, Engagement]:
-    """engagement() of each id, in a few store queries whatever their number (an id that is not in
-    this environment has no views: no duration, no values)."""
-    query = _view_query(environment, scope, "", timeframe_s, now_ms, idle_timeout_s, filters)
-    registered = store.registered_durations(environment.environment_id, scope, scope_ids)
-    histograms = store.duration_histograms(query, [i for i in scope_ids if not registered.get(i)])
+def engagements(store: Store, query: EngagementQuery, scope_ids: Sequence[str]) -> dict[str, Engagement]:
+    """engagement() of each id (the query's own id aside), in a few store queries whatever their
+    number (an id that is not in this environment has no views: no duration, no values)."""
+    views = query.about("").views()
+    registered = store.registered_durations(query.environment.environment_id, query.scope, scope_ids)
+    histograms = store.duration_histograms(views, [i for i in scope_ids if not registered.get(i)])
     durations = {i: heatmap_math.content_duration(registered.get(i), histograms.get(i, [])) for i in scope_ids}
-    coverages = store.coverages(query, {i: Grid(d, registered.get(i) is not None) for i, d in durations.items()
+    coverages = store.coverages(views, {i: Grid(d, registered.get(i) is not None) for i, d in durations.items()
                                        if d is not None})
-    return {i: Engagement(timeframe_s, 0, None, np.zeros(0)) if d is None else _curve(timeframe_s, d, coverages[i])
+    window = query.window_s
+    return {i: Engagement(window, 0, None, np.zeros(0)) if d is None else _curve(window, d, coverages[i])
             for i, d in durations.items()}
 
 
@@ -138,20 +107,18 @@ class Layers:
     departures: np.ndarray
 
 
-def layers(store: Store, environment: Environment, scope: Scope, scope_id: str, timeframe_s: tuple[int, int],
-           now_ms: int, idle_timeout_s: float, filters: Filters = ()) -> Layers:
+def layers(store: Store, query: EngagementQuery) -> Layers:
     """The heatmap with its rewatch, arrival and departure layers, from the counted views read raw
     (rollups hold none of these, so this reads every counted view in the window)."""
-    query = _query(store, environment, scope, scope_id, timeframe_s, now_ms, idle_timeout_s, filters)
-    ranges = store.view_ranges(query)
+    ranges = store.view_ranges(counted_views(store, query))
     durations, counts = np.unique(ranges.reported_durations_ms, return_counts=True)
-    registered = registered_duration(store, environment.environment_id, scope, scope_id)
+    registered = registered_duration(store, query.environment.environment_id, query.scope, query.scope_id)
     duration = heatmap_math.content_duration(registered, list(zip(durations.tolist(), counts.tolist())))
     if duration is None or ranges.n_views == 0:
         empty = np.zeros(0)
-        return Layers(timeframe_s, 0, duration, empty, empty, empty, empty)
+        return Layers(query.window_s, 0, duration, empty, empty, empty, empty)
     arrivals, departures = layer_math.arrivals_and_departures(ranges, duration)
-    return Layers(timeframe_s, ranges.n_views, duration, heatmap_math.heatmap(ranges, duration),
+    return Layers(query.window_s, ranges.n_views, duration, heatmap_math.heatmap(ranges, duration),
                   layer_math.rewatch(ranges, duration), arrivals, departures)
 
 

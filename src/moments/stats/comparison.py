@@ -14,8 +14,8 @@ import numpy as np
 
 from moments import stats
 from moments.engagement import relative as relative_math
-from moments.filters import Filters
-from moments.model import Environment, Scope
+from moments.model import Scope
+from moments.stats.query import EngagementQuery
 from moments.store.base import Store
 from moments.timetext import mm_ss
 
@@ -64,16 +64,16 @@ def _excluded_ids(store: Store, environment_id: str, scope: Scope, scope_id: str
     return excluded
 
 
-def peer_curves(store: Store, environment: Environment, scope: Scope, scope_id: str, band: tuple[int, int],
-                window_s: tuple[int, int], now_ms: int, idle_timeout_s: float, filters: Filters,
+def peer_curves(store: Store, query: EngagementQuery, band: tuple[int, int],
                 guard: Guard = UNGUARDED) -> tuple[list[np.ndarray], int]:
     """(curves of the peers with at least MIN_PEER_VIEWS counted views, ids looked at).
 
     Peers come from this environment only (store.scope_durations takes its id), and get the
     same window and filters as the content they are compared with. They are read PEER_ROUND
     at a time, a few store queries per round; an id removed since it was listed has no views."""
-    excluded = _excluded_ids(store, environment.environment_id, scope, scope_id)
-    rows = store.scope_durations(environment.environment_id, scope, band[0], band[1], MAX_PEERS + len(excluded))
+    environment_id = query.environment.environment_id
+    excluded = _excluded_ids(store, environment_id, query.scope, query.scope_id)
+    rows = store.scope_durations(environment_id, query.scope, band[0], band[1], MAX_PEERS + len(excluded))
     candidates = [peer_id for peer_id, _, _ in rows if peer_id not in excluded][:MAX_PEERS]
     guard.charge(len(candidates))
     curves = []
@@ -81,26 +81,24 @@ def peer_curves(store: Store, environment: Environment, scope: Scope, scope_id: 
         if guard.cancelled():
             raise Cancelled
         ids = candidates[first:first + PEER_ROUND]
-        peers = stats.engagements(store, environment, scope, ids, window_s, now_ms, idle_timeout_s, filters)
+        peers = stats.engagements(store, query, ids)
         curves += [peers[i].values for i in ids if peers[i].total_views >= MIN_PEER_VIEWS]
     return curves, len(candidates)
 
 
-def relative(store: Store, environment: Environment, scope: Scope, scope_id: str, window_s: tuple[int, int],
-             now_ms: int, idle_timeout_s: float, filters: Filters = (), guard: Guard = UNGUARDED) -> RelativeResult:
+def relative(store: Store, query: EngagementQuery, guard: Guard = UNGUARDED) -> RelativeResult:
     """This content's curve against the typical curve of the environment's content of similar length."""
-    own = stats.engagement(store, environment, scope, scope_id, window_s, now_ms, idle_timeout_s, filters=filters)
+    own = stats.engagement(store, query)
     if own.duration_ms is None:
         return RelativeResult(own, None, 0, 0, None, "no views in the timeframe and no registered duration")
     band = relative_math.band(own.duration_ms)
-    curves, candidates = peer_curves(store, environment, scope, scope_id, band, window_s, now_ms, idle_timeout_s,
-                                     filters, guard)
+    curves, candidates = peer_curves(store, query, band, guard)
     result = relative_math.relative_to_peers(own.values, curves)
     note = None
     if own.total_views == 0:
         note = "no views in the timeframe"
     elif result is None:
-        note = (f"not enough similar content: {len(curves)} other {KIND_NAMES[scope]} {mm_ss(band[0])} to {mm_ss(band[1])} long "
+        note = (f"not enough similar content: {len(curves)} other {KIND_NAMES[query.scope]} {mm_ss(band[0])} to {mm_ss(band[1])} long "
                 f"with at least {MIN_PEER_VIEWS} views in the timeframe ({relative_math.MIN_PEERS} needed)")
     return RelativeResult(own, band, len(curves), candidates, result, note)
 
@@ -133,11 +131,14 @@ def relative_json(result: RelativeResult) -> dict:
 
 @dataclass(frozen=True)
 class SideSpec:
-    """One side of a comparison: an id, the timeframe as asked (for its label) and its effective window."""
+    """One side of a comparison: its question, and its timeframe as asked (for its label)."""
 
-    scope_id: str
+    query: EngagementQuery
     timeframe: tuple[str, ...]
-    window_s: tuple[int, int]
+
+    @property
+    def scope_id(self) -> str:
+        return self.query.scope_id
 
 
 @dataclass(frozen=True)
@@ -165,13 +166,12 @@ def check_comparable(store: Store, environment_id: str, scope: Scope, a_id: str,
                             "compare two playback IDs of one asset, or compare assets")
 
 
-def compare(store: Store, environment: Environment, scope: Scope, a: SideSpec, b: SideSpec, now_ms: int,
-            idle_timeout_s: float, filters: Filters = (), guard: Guard = UNGUARDED) -> Comparison:
-    """Both curves on a's bucket grid and their difference b - a."""
-    check_comparable(store, environment.environment_id, scope, a.scope_id, b.scope_id)
+def compare(store: Store, a: SideSpec, b: SideSpec, guard: Guard = UNGUARDED) -> Comparison:
+    """Both curves on a's bucket grid and their difference b - a (two questions about one
+    environment and kind: b is a.query.about(another id or window))."""
+    check_comparable(store, a.query.environment.environment_id, a.query.scope, a.scope_id, b.scope_id)
     guard.charge(2)
-    first, second = (stats.engagement(store, environment, scope, side.scope_id, side.window_s, now_ms,
-                                      idle_timeout_s, filters=filters) for side in (a, b))
+    first, second = (stats.engagement(store, side.query) for side in (a, b))
     # Durations may differ (a video id's median, two assets): b is placed on a's grid by relative position.
     b_values = relative_math.resample(second.values, first.values.size) if first.values.size and second.values.size \
         else second.values

@@ -30,8 +30,8 @@ import pyarrow.parquet as pq
 from moments import stats
 from moments.engagement import hotspots as hotspot_math
 from moments.store.rows import CUSTOM_FIELDS
-from moments.filters import Filters
-from moments.model import Environment, Scope
+from moments.model import Scope
+from moments.stats.query import EngagementQuery
 from moments.store.base import Store
 
 What = Literal["heatmap", "layers", "hotspots"]
@@ -104,14 +104,11 @@ def hotspots_export(result: stats.Engagement) -> Export:
     return Export("hotspots", table, result.timeframe, result.total_views, result.duration_ms)
 
 
-def compute(what: str, store: Store, environment: Environment, scope: Scope, scope_id: str, window_s: tuple[int, int],
-            now_ms: int, idle_timeout_s: float, filters: Filters = ()) -> Export:
+def compute(what: str, store: Store, query: EngagementQuery) -> Export:
     """The export of one query; stats.UnknownScopeId if the id is not in the environment."""
     if what == "layers":
-        return layers_export(stats.layers(store, environment, scope, scope_id, window_s, now_ms, idle_timeout_s,
-                                          filters))
-    result = stats.engagement(store, environment, scope, scope_id, window_s, now_ms, idle_timeout_s,
-                              what == "hotspots", filters)
+        return layers_export(stats.layers(store, query))
+    result = stats.engagement(store, query, with_hotspots=what == "hotspots")
     return hotspots_export(result) if what == "hotspots" else heatmap_export(result)
 
 

@@ -7,15 +7,13 @@ by (view_start_ms, view_id), so views arriving meanwhile neither shift nor repea
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 
 from moments import stats
 from moments.engagement.paths import Play, WatchPath, watch_path
-from moments.filters import Filters
-from moments.model import Environment, Scope, View
+from moments.model import View
+from moments.params import encode_cursor
+from moments.stats.query import EngagementQuery
 from moments.store.base import Store
 
 DEFAULT_LIMIT = 25
@@ -24,30 +22,6 @@ MAX_LIMIT = 1000
 # views than `limit`, with a cursor to the rest. 1000 views of 10,000 ranges took 30 s of CPU and
 # 2.5 GB; a page of this budget takes well under a second.
 MAX_PAGE_RANGES = 250_000
-MAX_CURSOR_LENGTH = 1024
-
-
-class BadCursor(ValueError):
-    """A cursor this server did not hand out (or one that was edited)."""
-
-
-def encode_cursor(view: View) -> str:
-    key = json.dumps([view.view_start_ms, view.view_id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
-
-
-def decode_cursor(text: str) -> tuple[int, str]:
-    if not 0 < len(text) <= MAX_CURSOR_LENGTH:
-        raise BadCursor("cursor is not one this server handed out")
-    try:
-        key = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-    except (binascii.Error, ValueError):  # not base64, not UTF-8, not JSON
-        raise BadCursor("cursor is not one this server handed out") from None
-    valid = (isinstance(key, list) and len(key) == 2 and type(key[0]) is int and isinstance(key[1], str)
-             and abs(key[0]) < 2**62)
-    if not valid:
-        raise BadCursor("cursor is not one this server handed out")
-    return key[0], key[1]
 
 
 @dataclass(frozen=True)
@@ -58,18 +32,17 @@ class ViewPage:
     next_cursor: str | None
 
 
-def list_views(store: Store, environment: Environment, scope: Scope, scope_id: str, timeframe_s: tuple[int, int],
-               now_ms: int, idle_timeout_s: float, filters: Filters, limit: int,
-               after: tuple[int, str] | None) -> ViewPage:
+def list_views(store: Store, query: EngagementQuery, limit: int, after: tuple[int, str] | None) -> ViewPage:
     """One page of the views the heatmap counts (at most `limit`, fewer when they hold more than
     MAX_PAGE_RANGES ranges); stats.UnknownScopeId if the id is not in the environment."""
-    query = stats._query(store, environment, scope, scope_id, timeframe_s, now_ms, idle_timeout_s, filters)
+    counted = stats.counted_views(store, query)
     # One view more than shown says whether a next page exists: the one past `limit`, or the one
     # that reached the ranges budget.
-    views = store.list_views(query, limit + 1, after, MAX_PAGE_RANGES)
+    views = store.list_views(counted, limit + 1, after, MAX_PAGE_RANGES)
     more = len(views) > limit or sum(len(view.ranges) for view in views) >= MAX_PAGE_RANGES
     shown = views[:-1] if more and len(views) > 1 else views
-    return ViewPage(timeframe_s, store.count_views(query), shown, encode_cursor(shown[-1]) if more else None)
+    cursor = encode_cursor(shown[-1].view_start_ms, shown[-1].view_id) if more else None
+    return ViewPage(query.window_s, store.count_views(counted), shown, cursor)
 
 
 def path_of(view: View) -> WatchPath:

@@ -6,11 +6,12 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from moments import params
 from moments.api import bodies
 from moments.api.auth import authorize
 from moments.api.errors import bad_request, not_found
 from moments.api.routes.imports import read_capped_body
-from moments.api.validation import only_parameters, path_id
+from moments.api.validation import only_parameters
 from moments.ingestion.assets import InvalidAsset, validate_asset
 from moments.ingestion.imports import loads
 from moments.model import Scope
@@ -28,7 +29,7 @@ def asset_json(asset) -> dict:
 async def put_asset(request: Request, asset_id: str) -> JSONResponse:
     caller = authorize(request, "write")
     only_parameters(request, set())
-    path_id("asset id", asset_id)
+    params.scope_id("asset id", asset_id)
     body = await read_capped_body(request, MAX_ASSET_BODY)
     try:
         asset = validate_asset(asset_id, loads(body))
@@ -53,7 +54,7 @@ async def put_asset(request: Request, asset_id: str) -> JSONResponse:
 async def get_asset(request: Request, asset_id: str) -> JSONResponse:
     caller = authorize(request, "read")
     only_parameters(request, set())
-    path_id("asset id", asset_id)
+    params.scope_id("asset id", asset_id)
     asset = await run_in_threadpool(request.app.state.store.get_asset, caller.environment.environment_id, asset_id)
     if asset is None:
         raise not_found("asset", asset_id)
@@ -64,7 +65,7 @@ async def get_asset(request: Request, asset_id: str) -> JSONResponse:
 async def get_playback_id(request: Request, playback_id: str) -> JSONResponse:
     caller = authorize(request, "read")
     only_parameters(request, set())
-    path_id("playback ID", playback_id)
+    params.scope_id("playback ID", playback_id)
     store = request.app.state.store
     env_id = caller.environment.environment_id
 

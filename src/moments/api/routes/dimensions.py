@@ -8,24 +8,18 @@ have, not an exact census. `filters[]` narrows the views read, as everywhere els
 
 # No "from __future__ import annotations": FastAPI reads these annotations at runtime.
 
-import time
 from collections import Counter
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from moments import stats
-from moments.api.errors import not_found
-from moments.api.routes.engagement import KINDS, FiltersParam, Timeframe, checked_caller
-from moments.api.validation import parsed_filters, request_window
+from moments.api.query import KINDS, Asked, engagement_query, in_worker
 from moments.model import Scope, View
 from moments.stats import view_paths
 
 router = APIRouter(tags=["moments: views"])
 
-PARAMS = {"timeframe[]", "filters[]"}
 SAMPLE_VIEWS = view_paths.MAX_LIMIT
 MAX_VALUES = 50  # per dimension: a picker's list, not an export
 # Filter names as moments.filters takes them, in the order a picker shows them.
@@ -51,25 +45,15 @@ def dimension_values(views: list[View]) -> list[dict]:
 def _add_route(segment: str, scope: Scope, label: str, allow_slash: bool) -> None:
     @router.get(f"/v1/engagement/{segment}/{{scope_id:path}}/dimensions", name=f"{segment}_dimensions",
                 summary=f"The filter values seen among a{'n' if label[0] == 'a' else ''} {label}'s newest views")
-    async def dimensions(request: Request, scope_id: Annotated[str, Path(description=f"The {label} id.")],
-                         timeframe: Timeframe = None, filters: FiltersParam = None) -> JSONResponse:
-        caller = checked_caller(request, PARAMS, label, scope_id, allow_slash)
-        parsed = parsed_filters(filters)
-        now_s = int(time.time())
-        window = request_window(request, caller.environment, timeframe, now_s)
-        settings = request.app.state.settings
-
+    async def dimensions(request: Request,
+                         asked: Annotated[Asked, Depends(engagement_query(scope, label, allow_slash))]) -> JSONResponse:
         def answer() -> JSONResponse:
-            page = view_paths.list_views(request.app.state.store, caller.environment, scope, scope_id, window,
-                                         now_s * 1000, settings.idle_timeout_s, parsed, SAMPLE_VIEWS, None)
+            page = view_paths.list_views(request.app.state.store, asked.query, SAMPLE_VIEWS, None)
             body = {"data": dimension_values(page.views), "sampled_views": len(page.views),
                     "total_views": page.total, "timeframe": list(page.timeframe)}
-            return JSONResponse(body, headers=caller.headers)
+            return JSONResponse(body, headers=asked.caller.headers)
 
-        try:
-            return await run_in_threadpool(answer)
-        except stats.UnknownScopeId:
-            raise not_found(label, scope_id) from None
+        return await in_worker(asked, answer)
 
 
 for _segment, _scope, _label, _allow_slash in KINDS:

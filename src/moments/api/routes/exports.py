@@ -12,21 +12,20 @@
 import time
 from typing import Annotated, Iterator
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
-from moments import stats
+from moments import params
 from moments.stats import exports
 from moments.api.auth import Caller, authorize
 from moments.api.errors import ApiError, bad_request, not_found
-from moments.api.routes.engagement import KINDS, FiltersParam, Timeframe, checked_caller
-from moments.api.validation import only_parameters, parsed_filters, path_id, request_window
+from moments.api.query import KINDS, QUERY_PARAMS, Asked, FiltersParam, Timeframe, engagement_query, in_worker
+from moments.api.validation import only_parameters
 from moments.model import Scope
 
 router = APIRouter(tags=["moments: exports"])
 
-EXPORT_PARAMS = {"timeframe[]", "filters[]"}
 VIEW_SCOPES = {"asset_id": (Scope.ASSET, "asset", False), "video_id": (Scope.VIDEO, "video", True),
                "playback_id": (Scope.PLAYBACK_ID, "playback ID", False)}
 
@@ -42,30 +41,17 @@ def _add_route(segment: str, scope: Scope, label: str, allow_slash: bool) -> Non
                 response_class=Response,
                 responses={200: {"content": {media: {} for media in exports.MEDIA_TYPES.values()},
                                  "description": "The table as an attachment"}})
-    async def export(request: Request, scope_id: Annotated[str, Path(description=f"The {label} id.")],
-                     file: Annotated[str, Path(description="heatmap|layers|hotspots . csv|json|parquet")],
-                     timeframe: Timeframe = None, filters: FiltersParam = None) -> Response:
-        caller = checked_caller(request, EXPORT_PARAMS, label, scope_id, allow_slash)
+    async def export(request: Request, asked: Annotated[Asked, Depends(engagement_query(scope, label, allow_slash))],
+                     file: Annotated[str, Path(description="heatmap|layers|hotspots . csv|json|parquet")]) -> Response:
         chosen = exports.parse_file(file)
         if chosen is None:
             raise ApiError(404, f"No export {file[:40]!r}: exports are {'|'.join(exports.WHATS)} . "
                                 f"{'|'.join(exports.FORMATS)}, e.g. heatmap.csv")
         what, fmt = chosen
-        parsed = parsed_filters(filters)
-        window = request_window(request, caller.environment, timeframe, int(time.time()))
-        settings = request.app.state.settings
-
-        def build() -> bytes:
-            table = exports.compute(what, request.app.state.store, caller.environment, scope, scope_id, window,
-                                    int(time.time()) * 1000, settings.idle_timeout_s, parsed)
-            return exports.render(table, fmt)
-
-        try:
-            body = await run_in_threadpool(build)
-        except stats.UnknownScopeId:
-            raise not_found(label, scope_id) from None
-        name = exports.file_name(scope, scope_id, window, what, fmt)
-        return Response(body, media_type=exports.MEDIA_TYPES[fmt], headers={**caller.headers, **attachment(name)})
+        store = request.app.state.store
+        body = await in_worker(asked, lambda: exports.render(exports.compute(what, store, asked.query), fmt))
+        name = exports.file_name(scope, asked.query.scope_id, asked.query.window_s, what, fmt)
+        return Response(body, media_type=exports.MEDIA_TYPES[fmt], headers={**asked.caller.headers, **attachment(name)})
 
 
 for _segment, _scope, _label, _allow_slash in KINDS:
@@ -83,7 +69,7 @@ def _view_scope(request: Request, caller: Caller) -> tuple[Scope | None, str | N
     values = request.query_params.getlist(given[0])
     if len(values) != 1:
         raise bad_request(f"{given[0]} must be given once")
-    scope_id = path_id(f"{label} id", values[0], allow_slash=allow_slash)
+    scope_id = params.scope_id(f"{label} id", values[0], allow_slash=allow_slash)
     if not request.app.state.store.scope_exists(caller.environment.environment_id, scope, scope_id):
         raise not_found(label, scope_id)
     return scope, scope_id
@@ -96,9 +82,10 @@ async def export_views(request: Request, timeframe: Timeframe = None, filters: F
                        asset_id: str | None = None,
                        video_id: str | None = None, playback_id: str | None = None) -> StreamingResponse:
     caller = authorize(request, "read")  # this environment's views only: the store query is keyed by it
-    only_parameters(request, EXPORT_PARAMS | set(VIEW_SCOPES))
-    parsed = parsed_filters(filters)
-    window = request_window(request, caller.environment, timeframe, int(time.time()))
+    only_parameters(request, QUERY_PARAMS | set(VIEW_SCOPES))
+    parsed = params.filters(filters)
+    window = params.window(timeframe or [], caller.environment, int(time.time()),
+                           request.app.state.settings.default_timeframe_s)
     scope, scope_id = await run_in_threadpool(_view_scope, request, caller)
     batches = request.app.state.store.export_views(caller.environment.environment_id, window[0] * 1000,
                                                    window[1] * 1000, scope, scope_id, parsed)

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from moments import params
 from moments.api.auth import authorize
 from moments.api.errors import bad_request
-from moments.api.validation import only_parameters, query_limit
+from moments.api.validation import only_parameters
 from moments.store.rows import MAX_ID_LENGTH
 from moments.model import Scope
 
@@ -57,7 +58,7 @@ def _add_route(segment: str, scope: Scope, label: str) -> None:
         caller = authorize(request, "read")
         only_parameters(request, PARAMS)
         body = await run_in_threadpool(list_ids, request.app.state.store, caller.environment.environment_id,
-                                       scope, _search(search), query_limit(limit, DEFAULT_LIMIT, MAX_LIMIT))
+                                       scope, _search(search), params.limit(limit, DEFAULT_LIMIT, MAX_LIMIT))
         return JSONResponse(body, headers=caller.headers)
 
 

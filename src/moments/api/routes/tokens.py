@@ -12,10 +12,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from moments import accounts
+from moments import params
 from moments.api.auth import Caller, authorize
 from moments.api.errors import bad_request, not_found
 from moments.api.routes.imports import read_json_body
-from moments.api.validation import only_parameters, path_id
+from moments.api.validation import only_parameters
 from moments.model import PERMISSIONS, Token
 
 router = APIRouter(tags=["moments: tokens"])
@@ -59,7 +60,7 @@ async def create_token(request: Request) -> JSONResponse:
 
 
 def _own_token(request: Request, caller: Caller, token_id: str) -> Token:
-    path_id("token id", token_id)
+    params.scope_id("token id", token_id)
     token = request.app.state.store.get_token(token_id)
     if token is None or token.environment_id != caller.environment.environment_id:
         raise not_found("token", token_id)
