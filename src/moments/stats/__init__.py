@@ -60,18 +60,18 @@ def engagement(store: Store, query: EngagementQuery, with_hotspots: bool = False
     return _curve(query.window_s, duration, coverage, with_hotspots)
 
 
-def _curve(timeframe_s: tuple[int, int], duration: int, coverage: Coverage, with_hotspots: bool = False) -> Engagement:
+def _curve(window_s: tuple[int, int], duration: int, coverage: Coverage, with_hotspots: bool = False) -> Engagement:
     n_views = coverage.n_views + coverage.raw.n_views
     if n_views == 0:
-        return Engagement(timeframe_s, 0, duration, np.zeros(0))
+        return Engagement(window_s, 0, duration, np.zeros(0))
     if not with_hotspots:
         watched = coverage.watched + heatmap_math.watched_scaled(coverage.raw, duration)
-        return Engagement(timeframe_s, n_views, duration, heatmap_math.values_from_watched(watched, n_views, duration))
+        return Engagement(window_s, n_views, duration, heatmap_math.values_from_watched(watched, n_views, duration))
     layers = _coverage_layers(coverage, duration)
     values = heatmap_math.values_from_watched(layers.watched, n_views, duration)
     spots = hotspot_math.detect(values, n_views, duration,
                                 seeks=hotspot_math.Seeks.from_coverage(layers, n_views, duration))
-    return Engagement(timeframe_s, n_views, duration, values, spots)
+    return Engagement(window_s, n_views, duration, values, spots)
 
 
 def _coverage_layers(coverage: Coverage, duration: int) -> heatmap_math.CoverageLayers:
