@@ -12,9 +12,8 @@ from typing import Any, Iterator
 import click
 
 from moments.cli.common import REMOTE_ENV_HELP, Remote, emit, environment_store, fail, remote_options, store_options
-from moments.ingestion.bulk import import_batches, read_columns
-from moments.ingestion.imports import ImportResult, Rejected, import_records, read_file, validate_all
-from moments.store.base import Store
+from moments.ingestion.importer import import_file
+from moments.ingestion.imports import ImportResult, Rejected, read_file, validate_all
 
 IMPORT_BATCH = 250_000  # views per transaction of `moments import`
 REMOTE_BATCH = 10_000  # views per POST /v1/views (well under the server's body limit)
@@ -63,16 +62,14 @@ def import_command(file: Path, environment_id: str | None, db, store_url, remote
 
 def _import_local(file: Path, environment_id: str, db: str | None, store_url: str | None) -> ImportResult:
     with environment_store(db, store_url, environment_id) as store:
-        table = read_columns(file)
-        batches = import_batches(store, environment_id, table, IMPORT_BATCH) if table is not None else None
-        count = table.num_rows if batches is not None else None
-        if batches is None:  # view by view: the file is not one the fast path takes (or says what is wrong)
-            records = _records(file)
-            count = len(records)
-            batches = _record_batches(store, environment_id, records)
+        try:
+            planned = import_file(store, environment_id, file, IMPORT_BATCH)
+        except (ValueError, OSError) as error:
+            fail(f"cannot read {file}: {error}")
+        count = planned.records or 0
         total = ImportResult()
         with click.progressbar(length=count, label="Importing", file=sys.stderr, hidden=count < PROGRESS_FROM) as bar:
-            for number, batch in enumerate(batches):
+            for number, batch in enumerate(planned.batches):
                 total.add(batch)
                 bar.update(min(IMPORT_BATCH, count - number * IMPORT_BATCH))
         return total
@@ -105,11 +102,6 @@ def _records(file: Path) -> list[Any]:
         return read_file(file)
     except (ValueError, OSError) as error:
         fail(f"cannot read {file}: {error}")
-
-
-def _record_batches(store: Store, environment_id: str, records: list) -> Iterator[ImportResult]:
-    for offset in range(0, len(records), IMPORT_BATCH):
-        yield import_records(store, environment_id, records[offset:offset + IMPORT_BATCH], offset)
 
 
 def record_places(file: Path, indexes: list[int]) -> dict[int, str]:

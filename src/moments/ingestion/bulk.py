@@ -299,12 +299,6 @@ def store_checked(store: Store, environment_id: str, batch: CheckedBatch) -> Imp
     return batch.result
 
 
-def import_table(store: Store, environment_id: str, table: pa.Table, first_index: int = 0) -> ImportResult | None:
-    """Import a typed table in bulk; None when its columns do not fit the fast path."""
-    checked = check_table(environment_id, table, first_index)
-    return None if checked is None else store_checked(store, environment_id, checked)
-
-
 def import_batches(store: Store, environment_id: str, table: pa.Table, batch_rows: int) -> Iterator[ImportResult] | None:
     """import_table over consecutive batches of a table (None when it does not fit the fast
     path): each batch is checked on a worker thread while the one before it is stored, so the

@@ -10,9 +10,8 @@ from moments.api import bodies
 from moments.api.auth import authorize
 from moments.api.errors import ApiError, bad_request
 from moments.api.validation import only_parameters
-from moments.ingestion.bulk import import_table, read_body
-from moments.ingestion.imports import ImportResult, import_records, loads, parse_body
-from moments.store.base import Store
+from moments.ingestion.importer import UnreadableBody, import_body
+from moments.ingestion.imports import loads
 
 router = APIRouter(tags=["moments: import"])
 
@@ -47,24 +46,11 @@ async def import_views(request: Request) -> JSONResponse:
     body = await read_capped_body(request, request.app.state.settings.max_import_bytes)
 
     def answer() -> JSONResponse:  # rendered here too: nothing proportional to the body runs on the event loop
-        result = _import_body(request.app.state.store, caller.environment.environment_id, body,
-                              request.headers.get("content-type", ""))
+        try:
+            result = import_body(request.app.state.store, caller.environment.environment_id, body,
+                                 request.headers.get("content-type", ""))
+        except UnreadableBody as error:
+            raise bad_request(str(error)) from None
         return JSONResponse(result.to_json(), headers=caller.headers)
 
     return await run_in_threadpool(answer)
-
-
-def _import_body(store: Store, environment_id: str, body: bytes, content_type: str) -> ImportResult:
-    """NDJSON that Arrow reads takes the bulk path; everything else is read view by view."""
-    if "ndjson" in content_type or "jsonl" in content_type:
-        table = read_body(body)
-        result = import_table(store, environment_id, table) if table is not None else None
-        if result is not None:
-            return result
-    try:
-        records = parse_body(body, content_type)
-    except UnicodeDecodeError:
-        raise bad_request("body must be UTF-8 text") from None
-    except ValueError as error:
-        raise bad_request(str(error)[:500]) from None
-    return import_records(store, environment_id, records)
