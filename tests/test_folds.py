@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from moments.ingestion import encoding
-from moments.ingestion.folds import (CLOCK_OFFSET, CUSTOM_DIMENSION, KEPT_FIELDS, MAX_EVENTS_PER_VIEW, MAX_OFFSETS,
+from moments.ingestion.folds import (CLOCK_OFFSET, KEPT_FIELDS, MAX_EVENTS_PER_VIEW, MAX_OFFSETS,
                                      MAX_SEQUENCE_GAP, MAX_SEQUENCE_RUNS, RECEIVED_AT, ViewFold, epoch_ms,
                                      fold_events)
 from moments.ingestion.views import view_from_fold
-from moments.model import BeaconEvent
+from moments.model import CUSTOM_FIELDS, BeaconEvent
 
 VALUES = st.one_of(st.none(), st.integers(-10, 10**13), st.text(max_size=8), st.booleans())
 FIELDS = st.fixed_dictionaries({}, optional={
@@ -37,7 +37,7 @@ def whole_history(events: list[BeaconEvent]) -> dict:
     ordered = [first[s] for s in sorted(first)]
     state = {}
     for event in ordered:
-        state.update({k: v for k, v in event.fields.items() if k in KEPT_FIELDS or CUSTOM_DIMENSION.match(k)})
+        state.update({k: v for k, v in event.fields.items() if k in KEPT_FIELDS or k in CUSTOM_FIELDS})
     times = [(e.sequence, t) for e in ordered if (t := epoch_ms(e.fields.get("viewer_time"))) is not None]
     ends = [(e.sequence, epoch_ms(e.fields.get("viewer_time"))) for e in ordered if e.name == "viewend"]
     offsets = [e.fields[CLOCK_OFFSET] for e in ordered if CLOCK_OFFSET in e.fields][:MAX_OFFSETS]

@@ -9,20 +9,13 @@ value, so `!country:US` keeps it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-# The columns views carry, by every name a Mux user may type for them.
-STANDARD_DIMENSIONS = {
-    "country": "country",
-    "browser": "browser",
-    "os": "os",
-    "operating_system": "os",
-    "device_type": "device_type",
-    "viewer_device_category": "device_type",
-    "player_name": "player_name",
-}
-CUSTOM_DIMENSION = re.compile(r"custom_([1-9]|1[0-9]|20)")  # fullmatch: "$" would take "custom_1\n"
+from moments.model import CUSTOM_FIELDS, DIMENSIONS
+
+# The dimensions views carry, by every name a Mux user may type for them.
+STANDARD_DIMENSIONS = {**{name: name for name in DIMENSIONS}, "operating_system": "os",
+                       "viewer_device_category": "device_type"}
 MAX_FILTERS = 20
 MAX_VALUE_LENGTH = 256
 
@@ -33,7 +26,7 @@ class FilterError(ValueError):
 
 @dataclass(frozen=True)
 class Filter:
-    dimension: str  # a views column (STANDARD_DIMENSIONS values) or custom_N
+    dimension: str  # one of model.DIMENSIONS or model.CUSTOM_FIELDS
     value: str
     negated: bool = False
 
@@ -57,9 +50,9 @@ def parse_filter(text: str) -> Filter:
     name, separator, value = body.partition(":")
     if not separator or not name or not value:
         raise FilterError(f"filter {shown} must look like dimension:value or !dimension:value")
-    dimension = STANDARD_DIMENSIONS.get(name) or (name if CUSTOM_DIMENSION.fullmatch(name) else None)
+    dimension = STANDARD_DIMENSIONS.get(name) or (name if name in CUSTOM_FIELDS else None)
     if dimension is None:
-        known = ", ".join(sorted(STANDARD_DIMENSIONS)) + ", custom_1 ... custom_20"
+        known = ", ".join(sorted(STANDARD_DIMENSIONS)) + f", {CUSTOM_FIELDS[0]} ... {CUSTOM_FIELDS[-1]}"
         raise FilterError(f"filter {shown}: unknown dimension {name[:40]!r} (known: {known})")
     if len(value) > MAX_VALUE_LENGTH or not value.isprintable():
         raise FilterError(f"filter {shown}: the value must be at most {MAX_VALUE_LENGTH} printable characters")

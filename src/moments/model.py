@@ -52,6 +52,12 @@ class Asset:
     playback_url: str | None = None
 
 
+# The dimensions a view has a field for (a store row, a column; the SQL schemas declare the same),
+# and Mux's custom dimensions, as the beacons and the import format name them (in View.dimensions).
+DIMENSIONS = ("country", "browser", "os", "device_type", "player_name")
+CUSTOM_FIELDS = tuple(f"custom_{i}" for i in range(1, 21))
+
+
 @dataclass(frozen=True)
 class View:
     """One viewing session, as imported or assembled from player beacons.

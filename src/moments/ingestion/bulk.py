@@ -23,10 +23,10 @@ import pyarrow.compute as pc
 from moments.ingestion import imports
 from moments.ingestion.imports import ImportResult, Rejected, validate_view
 from moments.ingestion.sdks import reports_ranges
-from moments.model import View
+from moments.model import CUSTOM_FIELDS, DIMENSIONS, View
 from moments.store.base import Store
 from moments.store.rollups import dictionary_codes
-from moments.store.rows import CUSTOM_FIELDS, DIMENSIONS, MAX_DIMENSION_LENGTH, MAX_ID_LENGTH, VIEW_COLUMNS
+from moments.store.rows import MAX_DIMENSION_LENGTH, MAX_ID_LENGTH, VIEW_COLUMNS
 
 ID_PATTERN = rf"^[\x20-\x7e]{{1,{MAX_ID_LENGTH}}}$"
 PATH_SAFE_ID_PATTERN = rf"^[\x21-\x2e\x30-\x7e]{{1,{MAX_ID_LENGTH}}}$"

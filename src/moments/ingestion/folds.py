@@ -26,13 +26,12 @@ any order of events whose numbers are never that far apart (a genuine view's).
 from __future__ import annotations
 
 import bisect
-import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from moments.ingestion import encoding
 from moments.ingestion.imports import MAX_EPOCH_MS, MIN_EPOCH_MS
-from moments.model import BeaconEvent
+from moments.model import CUSTOM_FIELDS, BeaconEvent
 
 # Keys the collector adds to each event (the SDK never sends keys starting with '_').
 RECEIVED_AT = "_received_at_ms"
@@ -46,7 +45,6 @@ KEPT_FIELDS = frozenset({
     "mux_embed", "mux_embed_version", "player_mux_plugin_name", "player_mux_plugin_version",
     BROWSER, OS, DEVICE_TYPE,
 })
-CUSTOM_DIMENSION = re.compile(r"^custom_\d{1,2}\Z")  # \Z: "$" would take "custom_1\n"
 
 # A 3-hour view sends a few thousand events; a live stream left playing for a day, ~10,000.
 MAX_EVENTS_PER_VIEW = 20_000
@@ -106,7 +104,7 @@ class ViewFold:
         self.events += 1
         sequence, viewer_time = event.sequence, epoch_ms(event.fields.get("viewer_time"))
         for key, value in event.fields.items():
-            if key in KEPT_FIELDS or CUSTOM_DIMENSION.match(key):
+            if key in KEPT_FIELDS or key in CUSTOM_FIELDS:
                 held = self.fields.get(key)
                 if held is None or sequence > held[0]:
                     self.fields[key] = [sequence, value]

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from moments.ingestion.sdks import reports_ranges
-from moments.model import View
+from moments.model import CUSTOM_FIELDS, DIMENSIONS, View
 from moments.store.base import Store
-from moments.store.rows import CUSTOM_FIELDS, DIMENSIONS, MAX_DIMENSION_LENGTH, MAX_ID_LENGTH
+from moments.store.rows import MAX_DIMENSION_LENGTH, MAX_ID_LENGTH
 
 MAX_RANGES_PER_VIEW = 10_000
 # Rejected views an import answers with (all are counted): a body of junk lines must not be

@@ -14,10 +14,10 @@ import re
 import statistics
 from typing import Any
 
-from moments.ingestion.folds import BROWSER, CUSTOM_DIMENSION, DEVICE_TYPE, OS, ViewFold, as_int, epoch_ms, fold_events
+from moments.ingestion.folds import BROWSER, DEVICE_TYPE, OS, ViewFold, as_int, epoch_ms, fold_events
 from moments.ingestion.imports import MAX_MEDIA_MS, MAX_RANGES_PER_VIEW
 from moments.ingestion.sdks import is_known_sdk, reports_ranges
-from moments.model import BeaconEvent, View
+from moments.model import CUSTOM_FIELDS, BeaconEvent, View
 from moments.store.rows import MAX_DIMENSION_LENGTH, MAX_ID_LENGTH
 
 # Client clocks off by less than this are trusted as they are (network latency is noise).
@@ -110,7 +110,7 @@ def view_from_fold(view_id: str, fold: ViewFold) -> View:
     sdks = sdk_identities(state)
     sdk_name, sdk_version = sdks[0] if sdks else (None, None)
     live = state.get("video_source_is_live") is True
-    dimensions = {k: v for k, v in ((k, _text(state[k])) for k in state if CUSTOM_DIMENSION.match(k)) if v}
+    dimensions = {k: v for k, v in ((k, _text(state[k])) for k in state if k in CUSTOM_FIELDS) if v}
     return View(
         view_id=view_id,
         view_start_ms=start + skew,

@@ -29,8 +29,7 @@ import pyarrow.parquet as pq
 
 from moments import stats
 from moments.engagement import hotspots as hotspot_math
-from moments.store.rows import CUSTOM_FIELDS
-from moments.model import Scope
+from moments.model import CUSTOM_FIELDS, DIMENSIONS, Scope
 from moments.stats.query import EngagementQuery
 from moments.store.base import Store
 
@@ -166,8 +165,7 @@ VIEW_EXPORT_SCHEMA = pa.schema([
     ("view_id", pa.string()), ("asset_id", pa.string()), ("playback_id", pa.string()), ("video_id", pa.string()),
     ("view_start", pa.int64()), ("view_end", pa.int64()), ("duration_ms", pa.int64()),
     ("ranges", pa.list_(pa.list_(pa.int64()))), ("sdk_name", pa.string()), ("sdk_version", pa.string()),
-    ("country", pa.string()), ("browser", pa.string()), ("os", pa.string()), ("device_type", pa.string()),
-    ("player_name", pa.string()), *((name, pa.string()) for name in CUSTOM_FIELDS),
+    *((name, pa.string()) for name in DIMENSIONS + CUSTOM_FIELDS),
 ])
 RENAMED = {"view_start": "view_start_ms", "view_end": "view_end_ms"}
 

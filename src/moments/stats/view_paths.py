@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from moments import stats
 from moments.engagement.paths import Play, WatchPath, watch_path
-from moments.model import View
+from moments.model import DIMENSIONS, View
 from moments.params import encode_cursor
 from moments.stats.query import EngagementQuery
 from moments.store.base import Store
@@ -56,8 +56,8 @@ def summary_json(view: View, path: WatchPath) -> dict:
         "duration_ms": view.duration_ms, "asset_id": view.asset_id, "playback_id": view.playback_id,
         "video_id": view.video_id, "watched_ms": path.watched_ms, "unique_watched_ms": path.unique_watched_ms,
         "seeks": path.seeks, "ended": {"kind": path.ending.kind, "at_ms": path.ending.at_ms},
-        "country": view.country, "browser": view.browser, "os": view.os, "device_type": view.device_type,
-        "player_name": view.player_name, "sdk_name": view.sdk_name, "sdk_version": view.sdk_version,
+        **{name: getattr(view, name) for name in DIMENSIONS}, "sdk_name": view.sdk_name,
+        "sdk_version": view.sdk_version,
     }
 
 

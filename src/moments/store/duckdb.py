@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from moments.filters import Filters
-from moments.model import Asset, BeaconEvent, Environment, RangeSet, Scope, Token, View
+from moments.model import DIMENSIONS, Asset, BeaconEvent, Environment, RangeSet, Scope, Token, View
 from moments.store import rollups
 from moments.engagement.heatmap import bucket_count
 from moments.store.base import Coverage, Grid, ViewQuery
@@ -31,8 +31,8 @@ from moments.store.followed import (ALWAYS_IDLE, SCOPE_COLUMN, FollowedReads, Pe
 from moments.store.following import Views
 from moments.store.pieces import Piece, range_set_from_arrow
 from moments.store.prefix import RollupPrefix
-from moments.store.rows import (DIMENSIONS, ENVIRONMENT_COLUMNS, VIEW_COLUMNS, environment_of, views_from_arrow,
-                                views_to_arrow, without_views)
+from moments.store.rows import (ENVIRONMENT_COLUMNS, VIEW_COLUMNS, environment_of, views_from_arrow, views_to_arrow,
+                                without_views)
 from moments.store.lru import LOOKUP_CACHE_ENTRIES, LRUCache
 from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, budgeted_page_sql, keyset_pages
 

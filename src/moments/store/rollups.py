@@ -25,9 +25,8 @@ import pyarrow.compute as pc
 
 from moments.engagement.heatmap import MAX_BUCKETS, CoverageLayers, bucket_count, layer_coverages, merged_coverage
 from moments.filters import Filters, grouped
-from moments.model import RangeSet
+from moments.model import DIMENSIONS, RangeSet
 from moments.store.base import Coverage, ViewQuery
-from moments.store.rows import DIMENSIONS
 
 # Rollup partitions: short enough that the partial partitions at a window's ends, read raw,
 # hold few views even at millions of views a month.

@@ -8,13 +8,10 @@ from typing import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from moments.model import Environment, View
+from moments.model import DIMENSIONS, Environment, View
 
 MAX_ID_LENGTH = 128  # view, asset, playback and video ids
 MAX_DIMENSION_LENGTH = 256  # a dimension's, custom field's or SDK name's value
-# The dimensions a view row has a column for (the SQL schemas declare the same columns).
-DIMENSIONS = ("country", "browser", "os", "device_type", "player_name")
-CUSTOM_FIELDS = tuple(f"custom_{i}" for i in range(1, 21))  # Mux's custom dimensions, as the beacons name them
 
 _STR, _I64 = pa.string(), pa.int64()
 VIEW_SCHEMA = pa.schema([

@@ -15,15 +15,15 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from moments.api.query import KINDS, Asked, engagement_query, in_worker
-from moments.model import Scope, View
+from moments.model import DIMENSIONS, Scope, View
 from moments.stats import view_paths
 
 router = APIRouter(tags=["moments: views"])
 
 SAMPLE_VIEWS = view_paths.MAX_LIMIT
 MAX_VALUES = 50  # per dimension: a picker's list, not an export
-# Filter names as moments.filters takes them, in the order a picker shows them.
-STANDARD = ("country", "device_type", "browser", "os", "player_name")
+# Filter names as moments.filters takes them, in the order a picker shows them: these two first.
+STANDARD = ("country", "device_type") + tuple(name for name in DIMENSIONS if name not in ("country", "device_type"))
 
 
 def dimension_values(views: list[View]) -> list[dict]:
