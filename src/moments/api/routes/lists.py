@@ -13,8 +13,9 @@ from moments import params
 from moments.api.auth import authorize
 from moments.api.errors import bad_request
 from moments.api.validation import only_parameters
-from moments.store.rows import MAX_ID_LENGTH
 from moments.model import Scope
+from moments.store.base import Store
+from moments.store.rows import MAX_ID_LENGTH
 
 router = APIRouter(tags=["moments: lists"])
 
@@ -34,7 +35,7 @@ def _search(text: str | None) -> str | None:
     return text
 
 
-def list_ids(store, environment_id: str, scope: Scope, search: str | None, limit: int) -> dict:
+def list_ids(store: Store, environment_id: str, scope: Scope, search: str | None, limit: int) -> dict:
     """The response body: the first `limit` matches and how many match (up to COUNT_CAP).
 
     Assets and playback IDs also say whether they are `registered` (PUT /v1/assets), so a
