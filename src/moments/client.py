@@ -352,7 +352,9 @@ class Relative:
     typical: list[float]  # on value's grid; empty when there is no figure (see `note`)
     relative: list[float]  # value - typical
     overall: RelativeOverall | None
-    peers: int
+    peers: int  # peers whose curves made the typical curve
+    candidates: int  # ids of similar length looked at
+    max_peers: int  # the most looked at
     band: tuple[int, int] | None  # the peers' durations, (min_ms, max_ms)
     note: str | None
     timeframe: tuple[int, int]
@@ -382,7 +384,8 @@ def _relative(body: dict) -> Relative:
     overall = None if data["overall"] is None else RelativeOverall(**_known(RelativeOverall, data["overall"]))
     band = None if data["band"] is None else (data["band"]["min_ms"], data["band"]["max_ms"])
     return Relative(data["total_views"], data["duration_ms"], data["value"], data["typical"], data["relative"],
-                    overall, data["peers"], band, data["note"], tuple(body["timeframe"]))
+                    overall, data["peers"], data["candidates"], data["max_peers"], band, data["note"],
+                    tuple(body["timeframe"]))
 
 
 def _side(row: dict) -> ComparisonSide:

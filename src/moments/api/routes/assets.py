@@ -10,6 +10,7 @@ from moments import params
 from moments.api import bodies
 from moments.api.auth import authorize
 from moments.api.errors import bad_request, not_found
+from moments.api.responses import AssetResponse, PlaybackIdResponse
 from moments.api.routes.imports import read_capped_body
 from moments.api.validation import only_parameters
 from moments.ingestion.assets import InvalidAsset, validate_asset
@@ -25,7 +26,8 @@ def asset_json(asset) -> dict:
                      "playback_ids": list(asset.playback_ids), "playback_url": asset.playback_url}}
 
 
-@router.put("/v1/assets/{asset_id}", summary="Register or replace an asset", openapi_extra=bodies.ASSET)
+@router.put("/v1/assets/{asset_id}", summary="Register or replace an asset", response_model=AssetResponse,
+            openapi_extra=bodies.ASSET)
 async def put_asset(request: Request, asset_id: str) -> JSONResponse:
     caller = authorize(request, "write")
     only_parameters(request, set())
@@ -50,7 +52,7 @@ async def put_asset(request: Request, asset_id: str) -> JSONResponse:
     return await run_in_threadpool(save)
 
 
-@router.get("/v1/assets/{asset_id}", summary="A registered asset")
+@router.get("/v1/assets/{asset_id}", summary="A registered asset", response_model=AssetResponse)
 async def get_asset(request: Request, asset_id: str) -> JSONResponse:
     caller = authorize(request, "read")
     only_parameters(request, set())
@@ -61,7 +63,8 @@ async def get_asset(request: Request, asset_id: str) -> JSONResponse:
     return JSONResponse(asset_json(asset), headers=caller.headers)
 
 
-@router.get("/v1/playback-ids/{playback_id}", summary="A playback ID and the registered asset it plays, if any")
+@router.get("/v1/playback-ids/{playback_id}", summary="A playback ID and the registered asset it plays, if any",
+            response_model=PlaybackIdResponse)
 async def get_playback_id(request: Request, playback_id: str) -> JSONResponse:
     caller = authorize(request, "read")
     only_parameters(request, set())

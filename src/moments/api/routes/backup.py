@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 
 from moments.api.auth import authorize
 from moments.api.errors import ApiError
+from moments.api.responses import BackupResponse
 from moments.api.validation import only_parameters
 from moments.config import Settings
 from moments.ingestion.pipeline import BeaconPipeline
@@ -68,7 +69,7 @@ def write_backup(store: OnlineBackup, folder: Path) -> Path:
     return path
 
 
-@router.post("/v1/backup", status_code=201,
+@router.post("/v1/backup", status_code=201, response_model=BackupResponse,
              summary="Copy the whole store into a new file in the server's backup folder (admin)")
 async def post_backup(request: Request) -> JSONResponse:
     caller = authorize(request, "admin")

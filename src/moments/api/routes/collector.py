@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from moments.api import bodies
 from moments.api.errors import ApiError, error_response
 from moments.api.ratelimit import Decision
+from moments.api.responses import Acknowledged
 from moments.api.routes.imports import read_capped_body
 from moments.ingestion.beacons import InvalidBeacon, decode_body
 from moments.ingestion.origins import request_origin
@@ -114,6 +115,6 @@ def mount(app: FastAPI, path: str) -> None:
     router = APIRouter(tags=["beacon collector (mux-embed)"])
     for p in beacon_paths(path):
         router.add_api_route(p, receive_beacons, methods=["POST"], summary="Receive mux-embed beacons",
-                             include_in_schema=p == "/", openapi_extra=bodies.BEACONS)
+                             response_model=Acknowledged, include_in_schema=p == "/", openapi_extra=bodies.BEACONS)
         router.add_api_route(p, preflight, methods=["OPTIONS"], include_in_schema=False)
     app.include_router(router)

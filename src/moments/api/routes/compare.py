@@ -22,6 +22,7 @@ from moments.stats import comparison
 from moments.api.auth import Caller
 from moments.api.errors import RateLimited, bad_request, not_found
 from moments.api.query import KINDS, QUERY_PARAMS, Asked, cached_json, engagement_query
+from moments.api.responses import ComparisonResponse, RelativeResponse
 from moments.model import Scope
 
 router = APIRouter(prefix="/v1/engagement", tags=["moments: compared with what"])
@@ -85,7 +86,7 @@ async def _answer(request: Request, asked: Asked, variant: tuple, compute: Calla
 
 
 def _add_routes(segment: str, scope: Scope, label: str, allow_slash: bool) -> None:
-    @router.get(f"/{segment}/{{scope_id:path}}/relative", name=f"{segment}_relative",
+    @router.get(f"/{segment}/{{scope_id:path}}/relative", name=f"{segment}_relative", response_model=RelativeResponse,
                 summary=f"A {label}'s curve against the typical curve of similar-length content")
     async def relative(request: Request,
                        asked: Annotated[Asked, Depends(engagement_query(scope, label, allow_slash))]) -> Response:
@@ -94,7 +95,7 @@ def _add_routes(segment: str, scope: Scope, label: str, allow_slash: bool) -> No
                              lambda guard: comparison.relative_json(comparison.relative(store, asked.query, guard)),
                              lambda peers: _charge(request, asked.caller, math.ceil(peers / PEERS_PER_REQUEST)))
 
-    @router.get(f"/{segment}/{{scope_id:path}}/compare", name=f"{segment}_compare",
+    @router.get(f"/{segment}/{{scope_id:path}}/compare", name=f"{segment}_compare", response_model=ComparisonResponse,
                 summary=f"A {label} over two timeframes, or against another {label}, side by side")
     async def compare(request: Request,
                       asked: Annotated[Asked, Depends(engagement_query(scope, label, allow_slash, COMPARE_PARAMS))],

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from moments.api.query import KINDS, Asked, engagement_query, in_worker
+from moments.api.responses import DimensionsResponse
 from moments.model import DIMENSIONS, Scope, View
 from moments.stats import view_paths
 
@@ -44,6 +45,7 @@ def dimension_values(views: list[View]) -> list[dict]:
 
 def _add_route(segment: str, scope: Scope, label: str, allow_slash: bool) -> None:
     @router.get(f"/v1/engagement/{segment}/{{scope_id:path}}/dimensions", name=f"{segment}_dimensions",
+                response_model=DimensionsResponse,
                 summary=f"The filter values seen among a{'n' if label[0] == 'a' else ''} {label}'s newest views")
     async def dimensions(request: Request,
                          asked: Annotated[Asked, Depends(engagement_query(scope, label, allow_slash))]) -> JSONResponse:

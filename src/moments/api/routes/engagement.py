@@ -8,44 +8,16 @@ from typing import Annotated, Literal
 import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
 
 from moments import params, stats
 from moments.api.errors import bad_request
 from moments.api.query import KINDS, QUERY_PARAMS, Asked, cached_json, engagement_query, in_worker
+from moments.api.responses import HeatmapResponse, HotspotsResponse
 from moments.model import Scope
 
 router = APIRouter(prefix="/data/v1/engagement", tags=["engagement (Mux-compatible)"])
 
 HOTSPOT_PARAMS = QUERY_PARAMS | {"limit", "order_direction", "order_by"}
-
-
-class Heatmap(BaseModel):
-    total_views: int
-    value: list[float]
-
-
-class HeatmapResponse(BaseModel):
-    total_row_count: int
-    timeframe: list[int]
-    data: Heatmap
-
-
-class HotspotItem(BaseModel):
-    start_ms: int
-    end_ms: int
-    score: float
-
-
-class Hotspots(BaseModel):
-    total_views: int
-    hotspots: list[HotspotItem]
-
-
-class HotspotsResponse(BaseModel):
-    total_row_count: int
-    timeframe: list[int]
-    data: Hotspots
 
 
 def _direction(text: str | None) -> str:

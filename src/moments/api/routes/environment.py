@@ -11,6 +11,7 @@ from moments.accounts import environment_fields
 from moments.api import bodies
 from moments.api.auth import authorize
 from moments.api.errors import bad_request
+from moments.api.responses import EnvironmentResponse
 from moments.api.routes.imports import read_json_body
 from moments.api.validation import only_parameters
 from moments.ingestion.origins import BadPattern, parse_patterns
@@ -24,7 +25,7 @@ def environment_json(environment: Environment) -> dict:
     return {"data": environment_fields(environment)}
 
 
-@router.get("/v1/environment", summary="The environment of the calling token")
+@router.get("/v1/environment", summary="The environment of the calling token", response_model=EnvironmentResponse)
 async def get_environment(request: Request) -> JSONResponse:
     caller = authorize(request, "read")
     only_parameters(request, set())
@@ -32,7 +33,7 @@ async def get_environment(request: Request) -> JSONResponse:
 
 
 @router.patch("/v1/environment", summary="Set the sites the environment takes beacons from (admin)",
-              openapi_extra=bodies.ENVIRONMENT)
+              response_model=EnvironmentResponse, openapi_extra=bodies.ENVIRONMENT)
 async def patch_environment(request: Request) -> JSONResponse:
     caller = authorize(request, "admin")
     only_parameters(request, set())

@@ -11,11 +11,12 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from moments.accounts import hash_secret, secret_matches
 from moments.api.errors import ApiError
+from moments.api.responses import Health
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", summary="Liveness, store check and beacon ingest lag")
+@router.get("/healthz", summary="Liveness, store check and beacon ingest lag", response_model=Health)
 async def healthz(request: Request) -> JSONResponse:
     await run_in_threadpool(request.app.state.store.get_environment, "")  # a real round trip to the store
     pipeline = request.app.state.beacons
@@ -27,7 +28,8 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "ingest": await run_in_threadpool(ingest)})
 
 
-@router.get("/metrics", summary="Counters in Prometheus text format (a bearer token when the operator set one)")
+@router.get("/metrics", summary="Counters in Prometheus text format (a bearer token when the operator set one)",
+            response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}})
 async def metrics(request: Request) -> Response:
     expected = request.app.state.settings.metrics_token
     if expected is not None and not _bearer_is(request, expected):

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from moments.api import bodies
 from moments.api.auth import authorize
 from moments.api.errors import ApiError, bad_request
+from moments.api.responses import ImportResponse
 from moments.api.validation import only_parameters
 from moments.ingestion.importer import UnreadableBody, import_body
 from moments.ingestion.imports import loads
@@ -39,7 +40,8 @@ async def read_json_body(request: Request, limit: int) -> object:
         raise bad_request(f"body is not valid JSON: {str(error)[:200]}") from None
 
 
-@router.post("/v1/views", summary="Import views (JSON array or NDJSON)", openapi_extra=bodies.IMPORT)
+@router.post("/v1/views", summary="Import views (JSON array or NDJSON)", response_model=ImportResponse,
+             openapi_extra=bodies.IMPORT)
 async def import_views(request: Request) -> JSONResponse:
     caller = authorize(request, "write")
     only_parameters(request, set())

@@ -12,13 +12,14 @@ from fastapi.responses import JSONResponse
 
 from moments import stats
 from moments.api.query import KINDS, Asked, engagement_query, in_worker
+from moments.api.responses import LayersResponse
 from moments.model import Scope
 
 router = APIRouter(prefix="/v1/engagement", tags=["moments: engagement layers"])
 
 
 def _add_route(segment: str, scope: Scope, label: str, allow_slash: bool) -> None:
-    @router.get(f"/{segment}/{{scope_id:path}}/layers", name=f"{segment}_layers",
+    @router.get(f"/{segment}/{{scope_id:path}}/layers", name=f"{segment}_layers", response_model=LayersResponse,
                 summary=f"Heatmap with rewatch, arrival and departure layers of a {label}")
     async def layers(request: Request,
                      asked: Annotated[Asked, Depends(engagement_query(scope, label, allow_slash))]) -> JSONResponse:

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from moments import params
 from moments.api.auth import authorize
 from moments.api.errors import bad_request
+from moments.api.responses import IdList, RegisteredIdList
 from moments.api.validation import only_parameters
 from moments.model import Scope
 from moments.store.base import Store
@@ -54,6 +55,7 @@ def list_ids(store: Store, environment_id: str, scope: Scope, search: str | None
 
 def _add_route(segment: str, scope: Scope, label: str) -> None:
     @router.get(f"/v1/{segment}", name=f"list_{segment}",
+                response_model=IdList if scope is Scope.VIDEO else RegisteredIdList,
                 summary=f"List {label}s, most viewed first (`search`: case-insensitive substring)")
     async def list_route(request: Request, search: str | None = None, limit: str | None = None) -> JSONResponse:
         caller = authorize(request, "read")

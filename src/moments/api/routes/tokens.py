@@ -11,10 +11,10 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from moments import accounts
-from moments import params
+from moments import accounts, params
 from moments.api.auth import Caller, authorize
 from moments.api.errors import bad_request, not_found
+from moments.api.responses import IssuedTokenResponse, RevokedTokenResponse, TokensResponse
 from moments.api.routes.imports import read_json_body
 from moments.api.validation import only_parameters
 from moments.model import PERMISSIONS, Token
@@ -32,7 +32,8 @@ NEW_TOKEN = {"requestBody": {
 }}
 
 
-@router.get("/v1/tokens", summary="The environment's access tokens, oldest first, without secrets (admin)")
+@router.get("/v1/tokens", summary="The environment's access tokens, oldest first, without secrets (admin)",
+            response_model=TokensResponse)
 async def list_tokens(request: Request) -> JSONResponse:
     caller = authorize(request, "admin")
     only_parameters(request, set())
@@ -42,7 +43,7 @@ async def list_tokens(request: Request) -> JSONResponse:
 
 
 @router.post("/v1/tokens", summary="Issue an access token in the environment; its secret is shown once (admin)",
-             openapi_extra=NEW_TOKEN)
+             status_code=201, response_model=IssuedTokenResponse, openapi_extra=NEW_TOKEN)
 async def create_token(request: Request) -> JSONResponse:
     caller = authorize(request, "admin")
     only_parameters(request, set())
@@ -67,7 +68,7 @@ def _own_token(request: Request, caller: Caller, token_id: str) -> Token:
     return token
 
 
-@router.post("/v1/tokens/{token_id}/rotate",
+@router.post("/v1/tokens/{token_id}/rotate", response_model=IssuedTokenResponse,
              summary="Give a token a new secret, shown once; the old one stops working (admin)")
 async def rotate_token(request: Request, token_id: str) -> JSONResponse:
     caller = authorize(request, "admin")
@@ -83,7 +84,8 @@ async def rotate_token(request: Request, token_id: str) -> JSONResponse:
     return JSONResponse({"data": accounts.issued_fields(await run_in_threadpool(rotate))}, headers=caller.headers)
 
 
-@router.delete("/v1/tokens/{token_id}", summary="Revoke a token: requests with it get 401 from then on (admin)")
+@router.delete("/v1/tokens/{token_id}", summary="Revoke a token: requests with it get 401 from then on (admin)",
+               response_model=RevokedTokenResponse)
 async def revoke_token(request: Request, token_id: str) -> JSONResponse:
     caller = authorize(request, "admin")
     only_parameters(request, set())

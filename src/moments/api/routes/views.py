@@ -18,6 +18,7 @@ from moments.stats import view_paths
 from moments.api.auth import authorize
 from moments.api.errors import not_found
 from moments.api.query import KINDS, QUERY_PARAMS, Asked, engagement_query, in_worker
+from moments.api.responses import ViewPage, ViewResponse
 from moments.api.validation import only_parameters
 from moments.model import Scope
 
@@ -27,7 +28,7 @@ PARAMS = QUERY_PARAMS | {"limit", "cursor"}
 
 
 def _add_route(segment: str, scope: Scope, label: str, allow_slash: bool) -> None:
-    @router.get(f"/v1/engagement/{segment}/{{scope_id:path}}/views", name=f"{segment}_views",
+    @router.get(f"/v1/engagement/{segment}/{{scope_id:path}}/views", name=f"{segment}_views", response_model=ViewPage,
                 summary=f"The counted views of a{'n' if label[0] == 'a' else ''} {label}, newest first (paged)")
     async def views(request: Request, asked: Annotated[Asked, Depends(engagement_query(scope, label, allow_slash, PARAMS))],
                     limit: str | None = None, cursor: str | None = None) -> JSONResponse:
@@ -44,7 +45,8 @@ for _segment, _scope, _label, _allow_slash in KINDS:
     _add_route(_segment, _scope, _label, _allow_slash)
 
 
-@router.get("/v1/views/{view_id:path}", name="get_view", summary="One view with its ranges and watch path")
+@router.get("/v1/views/{view_id:path}", name="get_view", response_model=ViewResponse,
+            summary="One view with its ranges and watch path")
 async def get_view(request: Request, view_id: Annotated[str, Path(description="The view id, percent-encoded.")]
                    ) -> JSONResponse:
     caller = authorize(request, "read")
