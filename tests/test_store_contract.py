@@ -53,6 +53,23 @@ def open_backend(kind: str, folder, owner: bool = True) -> object:
     return ClickHouseStore(ConnectExecutor(client), lease_settle_s=0)
 
 
+def public_methods(cls: type) -> set[str]:
+    return {name for name, value in vars(cls).items() if callable(value) and not name.startswith("_")}
+
+
+def test_each_backend_is_the_protocol_and_only_its_own_extras_besides():
+    """What the rest of the code may call on a store is the Store protocol (and the roles a
+    backend takes: BeaconInbox for a shared ClickHouse, OnlineBackup for a DuckDB file); a
+    public method outside them would be called through no interface."""
+    from moments.store.base import BeaconInbox, OnlineBackup, Store
+    from moments.store.clickhouse import ClickHouseStore
+
+    store = public_methods(Store)
+    assert public_methods(DuckDBStore) == store | public_methods(OnlineBackup)
+    # rebuild_rollups: a repair an operator runs on ClickHouse (docs/clickhouse.md)
+    assert public_methods(ClickHouseStore) == store | public_methods(BeaconInbox) | {"rebuild_rollups"}
+
+
 @pytest.fixture(params=BACKENDS)
 def any_store(request, tmp_path):
     store = open_backend(request.param, tmp_path)
