@@ -16,6 +16,7 @@ from moments.cli.common import (Remote, emit, environment_option, environment_st
 from moments.ingestion.assets import InvalidAsset, validate_asset
 from moments.ingestion.origins import BadPattern, parse_patterns
 from moments.model import Scope
+from moments.stats.catalog import asset_json, list_ids
 from moments.store.base import Store
 from moments.timetext import utc_time
 
@@ -226,8 +227,6 @@ def assets_put(asset_id: str, environment_id: str | None, duration_ms: int, play
         value = remote.ask(lambda client: client.put_asset(asset.asset_id, asset.duration_ms, asset.playback_ids,
                                                            asset.playback_url))["data"]
     else:
-        from moments.api.routes.assets import asset_json
-
         with environment_store(db, store_url, environment_id) as store:
             store.put_asset(environment_id, asset)
             value = asset_json(store.get_asset(environment_id, asset.asset_id))["data"]
@@ -241,8 +240,6 @@ def assets_put(asset_id: str, environment_id: str | None, duration_ms: int, play
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def assets_get(asset_id: str, environment_id: str | None, db, store_url, remote: Remote | None, as_json: bool) -> None:
     """ASSET_ID's registration: duration, playback IDs, playback URL (as `assets put` printed it)."""
-    from moments.api.routes.assets import asset_json
-
     if remote is not None:
         remote.check_environment(environment_id)
         value = remote.ask(lambda client: client.get_asset(asset_id), f"asset {asset_id!r} not found")["data"]
@@ -264,8 +261,6 @@ def assets_get(asset_id: str, environment_id: str | None, db, store_url, remote:
 def assets_list(search: str | None, limit: int, environment_id: str | None, db, store_url, remote: Remote | None,
                 as_json: bool) -> None:
     """The environment's asset IDs (registered, or seen on views) with their view counts, most viewed first."""
-    from moments.api.routes.lists import list_ids
-
     if remote is not None:
         remote.check_environment(environment_id)
         body = remote.ask(lambda client: client.list_ids("assets", search, limit))

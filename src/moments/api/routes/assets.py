@@ -16,14 +16,10 @@ from moments.api.validation import only_parameters
 from moments.ingestion.assets import InvalidAsset, validate_asset
 from moments.ingestion.imports import loads
 from moments.model import Scope
+from moments.stats.catalog import asset_json
 
 router = APIRouter(tags=["moments: assets"])
 MAX_ASSET_BODY = 256 * 1024
-
-
-def asset_json(asset) -> dict:
-    return {"data": {"asset_id": asset.asset_id, "duration_ms": asset.duration_ms,
-                     "playback_ids": list(asset.playback_ids), "playback_url": asset.playback_url}}
 
 
 @router.put("/v1/assets/{asset_id}", summary="Register or replace an asset", response_model=AssetResponse,

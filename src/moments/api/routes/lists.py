@@ -15,16 +15,13 @@ from moments.api.errors import bad_request
 from moments.api.responses import IdList, RegisteredIdList
 from moments.api.validation import only_parameters
 from moments.model import Scope
-from moments.store.base import Store
+from moments.stats.catalog import list_ids
 from moments.store.rows import MAX_ID_LENGTH
 
 router = APIRouter(tags=["moments: lists"])
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
-# total_row_count is exact up to here; counting further would read every id for a number
-# nobody pages through.
-COUNT_CAP = 10_000
 PARAMS = {"search", "limit"}
 
 
@@ -34,23 +31,6 @@ def _search(text: str | None) -> str | None:
     if len(text) > MAX_ID_LENGTH or not text.isprintable():
         raise bad_request(f"search must be at most {MAX_ID_LENGTH} printable characters")
     return text
-
-
-def list_ids(store: Store, environment_id: str, scope: Scope, search: str | None, limit: int) -> dict:
-    """The response body: the first `limit` matches and how many match (up to COUNT_CAP).
-
-    Assets and playback IDs also say whether they are `registered` (PUT /v1/assets), so a
-    client asks GET /v1/assets/ID or /v1/playback-ids/ID only where the answer is not a 404."""
-    rows = store.list_scope_ids(environment_id, scope, search, limit)
-    total = len(rows)
-    if total == limit:  # there may be more: count them (one query, capped)
-        total = len(store.list_scope_ids(environment_id, scope, search, COUNT_CAP))
-    items = [{"id": scope_id, "views": views} for scope_id, views in rows]
-    if scope is not Scope.VIDEO:
-        registered = store.registered_durations(environment_id, scope, [item["id"] for item in items])
-        for item in items:
-            item["registered"] = item["id"] in registered
-    return {"data": items, "total_row_count": total}
 
 
 def _add_route(segment: str, scope: Scope, label: str) -> None:
