@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 from moments import accounts
-from moments.lab.demo import CONTENT, VIDEO_FILE, VIDEO_PATH, load_demo
+from moments.api.routes.demo_video import VIDEO_FILE, VIDEO_PATH
+from moments.lab.demo import CONTENT, load_demo
 from moments.engagement.relative import MIN_PEERS
 from moments.store.duckdb import DuckDBStore
 

@@ -5,6 +5,6 @@
   share its assumptions (`moments lab hotspots`);
 - `demo`: the demo environment `moments serve --demo` loads.
 
-The service's data path (ingestion, store, stats, api) never imports it; only `serve --demo`,
-the demo's video route and the lab command do.
+The service (ingestion, store, stats, api) never imports it; only `serve --demo` and the lab
+command do.
 """

@@ -19,18 +19,15 @@ import hmac
 import time
 import uuid
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from moments import accounts
+from moments.api.routes.demo_video import VIDEO_PATH
 from moments.model import Asset, Environment, Token
 from moments.lab.simulate import Audience, Moment, Scenario, simulate_views
 from moments.store.base import Store
 
 DEMO_ENV_NAME = "demo"
 DAY_MS = 86_400_000
-# The trailer's video (api/static/README.md says how it was made), served at VIDEO_PATH.
-VIDEO_FILE = Path(__file__).parent.parent / "api" / "static" / "demo-trailer.mp4"
-VIDEO_PATH = "/demo/trailer.mp4"
 VIDEO_ASSET = "demo-trailer"
 
 

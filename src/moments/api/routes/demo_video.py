@@ -1,12 +1,15 @@
-"""The demo trailer's video (moments.lab.demo), which the server ships: `serve --demo` registers it
-as the trailer's playback_url, so the dashboard plays along with the curve offline."""
+"""The demo trailer's video, which the server ships: `serve --demo` (moments.lab.demo) registers
+it as the trailer's playback_url, so the dashboard plays along with the curve offline."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from moments.lab.demo import VIDEO_FILE, VIDEO_PATH
+VIDEO_FILE = Path(__file__).parent.parent / "static" / "demo-trailer.mp4"  # api/static/README.md: how it was made
+VIDEO_PATH = "/demo/trailer.mp4"
 
 router = APIRouter()
 
