@@ -61,6 +61,7 @@ from moments.filters import parse_filters  # noqa: E402
 from moments.model import Asset, Scope  # noqa: E402
 from moments.stats import comparison  # noqa: E402
 from moments.stats.query import EngagementQuery  # noqa: E402
+from moments.stats.summary import summary  # noqa: E402
 from moments.store import open_store  # noqa: E402
 from moments.store.base import ViewQuery  # noqa: E402
 from moments.store.duckdb import _filter_sql  # noqa: E402
@@ -84,6 +85,8 @@ ENDPOINTS = (
     ("filtered heatmap", f"/data/v1/engagement/assets/{ASSET}/heatmap", "&filters%5B%5D=" + FILTER),
     ("layers", f"/v1/engagement/assets/{ASSET}/layers", ""),
     ("relative", f"/v1/engagement/assets/{ASSET}/relative", ""),
+    ("summary", f"/v1/engagement/assets/{ASSET}/summary", ""),
+    ("summary per view", f"/v1/engagement/assets/{ASSET}/summary", "&per_view=true"),
 )
 ENDPOINT_NAMES = tuple(e[0] for e in ENDPOINTS)
 MODES = ("cached", "uncached", "cold", "under ingest")
@@ -287,6 +290,8 @@ def in_process(url: str, environment_id: str, n_views: int, now_ms: int, seconds
         "filtered heatmap": lambda w: stats.engagement(store, asset(w, us)),
         "layers": lambda w: stats.layers(store, asset(w)),
         "relative": lambda w: comparison.relative(store, asset(w)),
+        "summary": lambda w: summary(store, asset(w)),
+        "summary per view": lambda w: summary(store, asset(w), per_view=True),
     }
     window_of = windows(now_ms // 1000)
     counter = itertools.count(1)

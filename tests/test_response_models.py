@@ -67,6 +67,7 @@ def test_every_json_answer_is_what_the_document_declares(site):
                 template = f"/data/v1/engagement/{kind}/{{scope_id}}/{what}"
                 check("GET", template, template.replace("{scope_id}", quote(scope_id, safe="")))
             for what, query in (("layers", {}), ("relative", {}), ("dimensions", {}), ("views", {"limit": "5"}),
+                                ("summary", {"per_view": "true"}),
                                 ("compare", {"timeframe[]": "7:days", "against_timeframe[]": "14:days"})):
                 template = f"/v1/engagement/{kind}/{{scope_id}}/{what}"
                 body = check("GET", template, template.replace("{scope_id}", quote(scope_id, safe="")), params=query)
@@ -117,6 +118,7 @@ CLIENT_TYPES = [
     (client.Hotspot, "HotspotItem", ""), (client.Layers, "LayersResponse", "flat"),
     (client.Relative, "RelativeResponse", "flat"), (client.RelativeOverall, "RelativeOverall", ""),
     (client.Comparison, "ComparisonResponse", "flat"), (client.ComparisonSide, "ComparisonSide", ""),
+    (client.Summary, "SummaryResponse", "flat"),
     (client.ImportResult, "ImportResult", ""), (client.Rejected, "Rejected", ""), (client.Asset, "Asset", ""),
     (client.EnvironmentInfo, "Environment", ""), (client.BackupInfo, "Backup", ""),
     (client.TokenInfo, "TokenInfo", ""), (client.IssuedToken, "IssuedToken", ""),

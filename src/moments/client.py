@@ -335,6 +335,28 @@ def _view_detail(body: dict) -> ViewDetail:
 
 
 @dataclass(frozen=True)
+class Summary:
+    """The figures people quote (docs/engagement.md, "Summary figures"); each None without views,
+    the last three also unless asked for with `per_view`."""
+
+    total_views: int
+    duration_ms: int | None
+    average_viewed: float | None  # mean share of the content a view watched, 0..1
+    average_view_ms: float | None
+    completion_rate: float | None  # the share of viewers who watched the last moment
+    retention_at_10_percent: float | None
+    retention_at_30_s: float | None
+    median_view_ms: float | None
+    rewatch_rate: float | None
+    seek_rate: float | None  # seeks per view
+    timeframe: tuple[int, int]
+
+
+def _summary(body: dict) -> Summary:
+    return Summary(**{**_known(Summary, body["data"]), "timeframe": tuple(body["timeframe"])})
+
+
+@dataclass(frozen=True)
 class RelativeOverall:
     average: float  # mean of the curve: the average share of the content a view watched
     typical_average: float
@@ -504,6 +526,14 @@ class _Endpoints:
     def get_view(self, view_id: str):
         """-> ViewDetail: one view with its ranges and watch path (plays and seeks in order)."""
         return self._send(Call("GET", f"/v1/views/{quote(view_id, safe='')}", _view_detail))
+
+    def summary(self, kind: Kind, scope_id: str, timeframe: Iterable[str | int] | None = None,
+                filters: Iterable[str] | None = None, per_view: bool = False):
+        """-> Summary: views, average viewed, completion, intro retention; with `per_view`, also the
+        median view, rewatch and seek rates (which read every counted view)."""
+        params = _timeframe(timeframe, filters) + ([("per_view", "true")] if per_view else [])
+        path = f"/v1/engagement/{kind}/{quote(scope_id, safe='')}/summary"
+        return self._send(Call("GET", path, _summary, params))
 
     def relative(self, kind: Kind, scope_id: str, timeframe: Iterable[str | int] | None = None,
                  filters: Iterable[str] | None = None):

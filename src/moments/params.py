@@ -1,5 +1,5 @@
 """A query's parameters as people type them (HTTP query strings, CLI options): ids,
-`timeframe[]`, `filters[]`, `limit` and `cursor`, parsed into values, or a ParamError that
+`timeframe[]`, `filters[]`, `limit`, `cursor` and yes-or-no flags, parsed into values, or a ParamError that
 says what is wrong. The HTTP layer answers a ParamError with a 400, the CLI with a usage error.
 """
 
@@ -111,6 +111,13 @@ def limit(text: str | None, default: int | None, maximum: int | None = None) -> 
         raise ParamError("limit", f"limit must be an integer in 1..{maximum}" if maximum
                          else "limit must be a positive integer")
     return int(text)
+
+
+def flag(name: str, text: str | None) -> bool:
+    """A yes-or-no parameter: `true` or `false`; absent, false."""
+    if text not in (None, "true", "false"):
+        raise ParamError(name, f"{name} must be true or false")
+    return text == "true"
 
 
 def encode_cursor(view_start_ms: int, view_id: str) -> str:

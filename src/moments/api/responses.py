@@ -121,6 +121,27 @@ class ComparisonResponse(Shape):
     data: Comparison
 
 
+class Summary(Shape):
+    """docs/engagement.md, "Summary figures"; each null without views (the per-view ones also
+    when per_view was not asked for)."""
+
+    total_views: int
+    duration_ms: int | None
+    average_viewed: float | None  # mean share of the content a view watched, 0..1
+    average_view_ms: float | None  # mean unique watched time
+    completion_rate: float | None  # the share of viewers who watched the last moment
+    retention_at_10_percent: float | None
+    retention_at_30_s: float | None  # also null when the content is 30 s long or shorter
+    median_view_ms: float | None
+    rewatch_rate: float | None  # plays beyond the first, per unique watched ms
+    seek_rate: float | None  # seeks per view
+
+
+class SummaryResponse(Shape):
+    timeframe: Timeframe
+    data: Summary
+
+
 class DimensionValue(Shape):
     value: str
     views: int

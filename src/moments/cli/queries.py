@@ -64,3 +64,43 @@ def hotspots(target: QueryTarget, as_json: bool, limit: int | None, order_direct
     for h in body["data"]["hotspots"]:
         click.echo(f"{mm_ss(h['start_ms']):>8} - {mm_ss(h['end_ms']):<8} {hotspot_kind(h['score'])}  "
                    f"score {h['score']:.3f}")
+
+
+@click.command("summary")
+@query_options
+@click.option("--per-view", is_flag=True, help="Also the figures that read every counted view: median view, "
+                                               "rewatch rate, seek rate (the cost of `moments layers`).")
+def summary_command(target: QueryTarget, as_json: bool, per_view: bool) -> None:
+    """Views, average viewed, completion rate, intro retention (the API's /summary shape with --json)."""
+    def local(store, query) -> dict:
+        from moments.stats.summary import summary, summary_json
+
+        return summary_json(summary(store, query, per_view))
+
+    body = target.answer(local, lambda client: client.summary(target.kind, target.scope_id, target.timeframe,
+                                                             target.filter_texts, per_view))
+    if as_json:
+        click.echo(json.dumps(body))
+        return
+    click.echo(views_line(body))
+    for label, key, shown in SUMMARY_LINES:
+        value = body["data"][key]
+        if value is not None or (per_view and key in PER_VIEW):
+            click.echo(f"{label:<26}{'-' if value is None else shown(value)}")
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:.1f}%"
+
+
+PER_VIEW = {"median_view_ms", "rewatch_rate", "seek_rate"}
+SUMMARY_LINES = (  # docs/engagement.md, "Summary figures"
+    ("average viewed", "average_viewed", _percent),
+    ("average view", "average_view_ms", mm_ss),
+    ("completion rate", "completion_rate", _percent),
+    ("still watching at 10%", "retention_at_10_percent", _percent),
+    ("still watching at 0:30", "retention_at_30_s", _percent),
+    ("median view", "median_view_ms", mm_ss),
+    ("rewatch rate", "rewatch_rate", _percent),
+    ("seeks per view", "seek_rate", lambda rate: f"{rate:.2f}"),
+)
