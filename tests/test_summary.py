@@ -6,6 +6,7 @@ figures from rollups), the client, and the CLI on the store and through the serv
 
 from __future__ import annotations
 
+import io
 import math
 import statistics
 import time
@@ -14,6 +15,7 @@ from typing import Iterator
 
 import httpx
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from moments import accounts
@@ -197,3 +199,22 @@ def test_the_cli_prints_the_apis_figures_from_the_store_and_from_the_server(load
     assert f"average viewed            {want['average_viewed'] * 100:.1f}%" in text
     assert "still watching at 0:30" not in text and "median view" not in text  # not there, not asked for
     assert "Usage" in failing("summary", "--env", env, "--db", db, cwd=db.parent).stderr
+
+
+def test_the_summary_export_is_the_summary_in_each_format(loaded, server):
+    db, env, token, wanted = loaded
+    with httpx.Client(base_url=server.base_url, auth=tuple(token.split(":")), timeout=60) as http:
+        figures = http.get("/v1/engagement/playback-ids/film-pb/summary", params={"per_view": "true"}).json()
+        files = {fmt: http.get(f"/v1/engagement/playback-ids/film-pb/export/summary.{fmt}")
+                 for fmt in ("csv", "json", "parquet")}
+    assert all(f.status_code == 200 for f in files.values())
+    as_json = files["json"].json()
+    assert as_json["data"] == [figures["data"]] and as_json["timeframe"] == figures["timeframe"]
+    assert pq.read_table(io.BytesIO(files["parquet"].content)).to_pylist() == [figures["data"]]
+    header, row = files["csv"].text.splitlines()
+    assert dict(zip(header.split(","), row.split(","))) == {k: "" if v is None else str(v)
+                                                           for k, v in figures["data"].items()}
+    written = ok_json("export", "summary", "--env", env, "--asset", "film", "--format", "parquet",
+                      "--output", db.parent / "film.parquet", "--db", db, cwd=db.parent)
+    assert written["rows"] == 1
+    assert_figures(pq.read_table(db.parent / "film.parquet").to_pylist()[0], wanted[("assets", "film")])

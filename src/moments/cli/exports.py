@@ -100,7 +100,7 @@ def layers(target: QueryTarget, as_json: bool) -> None:
 
 @click.group()
 def export() -> None:
-    """Write the heatmap, layers or hotspots (CSV, JSON, Parquet) or the raw views (Parquet) to a file."""
+    """Write the heatmap, layers, hotspots or summary (CSV, JSON, Parquet) or the raw views (Parquet) to a file."""
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -110,9 +110,12 @@ def _write(path: Path, data: bytes) -> None:
         fail(f"cannot write {path}: {error}")
 
 
+ROWS = {"heatmap": "one row per bucket", "layers": "one row per bucket", "hotspots": "one row per hotspot",
+        "summary": "one row of every figure"}
+
+
 def _table_command(what: str) -> None:
-    @export.command(what, help=f"The {what} as a tidy table (one row per "
-                               f"{'hotspot' if what == 'hotspots' else 'bucket'}), as the API's export.")
+    @export.command(what, help=f"The {what} as a tidy table ({ROWS[what]}), as the API's export.")
     @query_options
     @click.option("--format", "fmt", type=click.Choice(["csv", "json", "parquet"]), default="csv", show_default=True)
     @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -141,7 +144,7 @@ def _table_command(what: str) -> None:
         click.echo(json.dumps(summary) if as_json else f"wrote {rows} rows to {path}")
 
 
-for _what in ("heatmap", "layers", "hotspots"):
+for _what in ROWS:
     _table_command(_what)
 
 

@@ -5,7 +5,8 @@ One table shape per result, whatever the format (the API's /v1 export paths and
 
 - heatmap: one row per bucket: bucket, start_ms, end_ms, value;
 - layers: one row per bucket: bucket, start_ms, end_ms, unique, rewatch, arrivals, departures;
-- hotspots: one row per hotspot, strongest peak first: start_ms, end_ms, score, kind (peak/cold).
+- hotspots: one row per hotspot, strongest peak first: start_ms, end_ms, score, kind (peak/cold);
+- summary: one row, every figure of /summary (the per-view ones included: it reads every view).
 
 Bucket i of B over D ms spans [floor(i*D/B), floor((i+1)*D/B)) ms, as the dashboard's
 downloads say (docs/engagement.md). The context of the numbers (timeframe, views, content
@@ -31,11 +32,12 @@ from moments import stats
 from moments.engagement import hotspots as hotspot_math
 from moments.model import CUSTOM_FIELDS, DIMENSIONS, Scope
 from moments.stats.query import EngagementQuery
+from moments.stats.summary import Summary, summary, summary_json
 from moments.store.base import Store
 
-What = Literal["heatmap", "layers", "hotspots"]
+What = Literal["heatmap", "layers", "hotspots", "summary"]
 Format = Literal["csv", "json", "parquet"]
-WHATS: tuple[str, ...] = ("heatmap", "layers", "hotspots")
+WHATS: tuple[str, ...] = ("heatmap", "layers", "hotspots", "summary")
 FORMATS: tuple[str, ...] = ("csv", "json", "parquet")
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -103,10 +105,19 @@ def hotspots_export(result: stats.Engagement) -> Export:
     return Export("hotspots", table, result.timeframe, result.total_views, result.duration_ms)
 
 
+def summary_export(result: Summary) -> Export:
+    figures = summary_json(result)["data"]
+    table = pa.table({name: pa.array([value], pa.int64() if name in ("total_views", "duration_ms") else pa.float64())
+                      for name, value in figures.items()})
+    return Export("summary", table, result.timeframe, result.total_views, result.duration_ms)
+
+
 def compute(what: str, store: Store, query: EngagementQuery) -> Export:
     """The export of one query; stats.UnknownScopeId if the id is not in the environment."""
     if what == "layers":
         return layers_export(stats.layers(store, query))
+    if what == "summary":
+        return summary_export(summary(store, query, per_view=True))
     result = stats.engagement(store, query, with_hotspots=what == "hotspots")
     return hotspots_export(result) if what == "hotspots" else heatmap_export(result)
 
