@@ -1,7 +1,7 @@
 """The dashboard at phone and desktop widths in Debian's Chromium, on the demo data: nothing
 scrolls sideways or sticks out of the page, Sign out stays on screen, rows read on one line, and
 every panel (chart, hotspots, comparison, layers, views, a view's path, the filter picker) loads
-without one console error or warning or failed request. The headline row is the heatmap's.
+without one console error or warning or failed request. The headline row is the API's summary (the heatmap's figures).
 
 Screenshots go to artifacts/dashboard-layout/ (docs/dashboard-phone.png is the top of the 390 px one).
 """
@@ -86,13 +86,21 @@ def test_every_panel_fits_the_width_without_console_trouble(browser, demo, name)
         page.click("#views-rows .view-pick")
         page.wait_for_selector("#view-path-title:not(:empty)")
 
-        # The headline row is the heatmap's: its views, the mean of its values, its last value.
+        # The headline row is the API's summary, which is the heatmap's: its views, the mean of its
+        # values, its last value, its values a tenth of the way in and at 0:30.
         heatmap = httpx.get(f"{server.base_url}/data/v1/engagement/assets/demo-keynote/heatmap",
                             auth=(token_id, secret)).json()["data"]
-        values = heatmap["value"]
-        assert page.text_content("#stat-views") == f"{heatmap['total_views']:,}"
-        assert page.text_content("#stat-average") == f"{sum(values) / len(values) * 100:.1f}%"
+        figures = httpx.get(f"{server.base_url}/v1/engagement/assets/demo-keynote/summary",
+                            auth=(token_id, secret)).json()["data"]
+        values, n = heatmap["value"], len(heatmap["value"])
+        assert page.text_content("#stat-views") == f"{heatmap['total_views']:,}" == f"{figures['total_views']:,}"
+        assert page.text_content("#stat-average") == f"{sum(values) / n * 100:.1f}%" == f"{figures['average_viewed'] * 100:.1f}%"
         assert page.text_content("#stat-completion") == f"{values[-1] * 100:.1f}%"
+        assert page.text_content("#stat-intro") == f"{values[n // 10] * 100:.1f}%"
+        assert page.text_content("#stat-intro-30") == f"{values[30_000 * n // heatmap['duration_ms']] * 100:.1f}%"
+        assert figures["average_view_ms"] >= 60_000  # shown as minutes and seconds (format.length)
+        average_s = round(figures["average_view_ms"] / 1000)
+        assert page.text_content("#stat-average-view") == f"{average_s // 60} min{f' {average_s % 60} s' if average_s % 60 else ''}"
         assert "average share of the content one view watched" in page.get_attribute("#headline-average", "title")
 
         # The comparison's axes: % of viewers as the main chart, media times below (one content).

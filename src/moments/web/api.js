@@ -84,6 +84,7 @@ export function client(credentials, { filters = () => [] } = {}) {
     list: (kind, search, limit) => get(`v1/${kind}`, { search: search || undefined, limit }),
     heatmap: (kind, id, timeframe) => get(`data/v1/engagement/${kind}/${segment(id)}/heatmap`, { 'timeframe[]': timeframe }),
     hotspots: (kind, id, timeframe) => get(`data/v1/engagement/${kind}/${segment(id)}/hotspots`, { 'timeframe[]': timeframe }),
+    summary: (kind, id, timeframe) => get(`v1/engagement/${kind}/${segment(id)}/summary`, { 'timeframe[]': timeframe }),
     asset: (id) => get(`v1/assets/${segment(id)}`),
     playbackId: (id) => get(`v1/playback-ids/${segment(id)}`),
     relative: (kind, id, timeframe) => get(`v1/engagement/${kind}/${segment(id)}/relative`, { 'timeframe[]': timeframe }),

@@ -394,14 +394,15 @@ async function loadContent() {
   $('content').setAttribute('aria-busy', 'true');
   try {
     const registered = await isRegistered(kind, id);
-    const [heatmap, hotspots, media] = await Promise.all([
+    const [heatmap, hotspots, figures, media] = await Promise.all([
       state.api.heatmap(kind, id, range),
       state.api.hotspots(kind, id, range),
+      state.api.summary(kind, id, range),
       mediaOf(kind, id, registered),
     ]);
     if (seq !== state.loadSeq) return;
     clearBanner();
-    showContent(heatmap, hotspots, media);
+    showContent(heatmap, hotspots, figures, media);
     comparePanel.show({ api: state.api, kind, id, timeframe: range, registered });
     viewsPanel.show({ api: state.api, kind, id, timeframe: range });
     layersPanel.show({ api: state.api, kind, id, timeframe: range });
@@ -456,7 +457,7 @@ async function mediaOf(kind, id, registered) {
   return { url: null, playbackIds: [] };
 }
 
-function showContent(heatmap, hotspots, media) {
+function showContent(heatmap, hotspots, figures, media) {
   state.heatmap = heatmap;
   state.hotspots = hotspots;
   const { total_views: views, value, duration_ms: durationMs } = heatmap.data;
@@ -468,7 +469,7 @@ function showContent(heatmap, hotspots, media) {
   $('content').hidden = false;
   $('content-kind').textContent = CONTENT_KINDS[state.kind].name;
   $('content-title').textContent = state.id;
-  showHeadline(heatmap);
+  showHeadline(figures.data);
   $('stat-duration').textContent = durationMs ? formatTime(durationMs) : '—';
   $('stat-hotspots').textContent = views ? `${format.plural(peaks.length, 'peak')} · ${format.plural(colds.length, 'cold spot')}` : '—';
   const [start, end] = heatmap.timeframe;
@@ -501,13 +502,13 @@ function showContent(heatmap, hotspots, media) {
   showMedia(media);
 }
 
-function showHeadline(heatmap) {
-  const figures = summary.headline(heatmap);
-  $('stat-views').textContent = `${format.count(figures.views)}${state.filters.length ? ' matching the filters' : ''}`;
-  $('stat-average').textContent = figures.averageWatched === null ? '—' : format.percent(figures.averageWatched);
-  $('stat-completion').textContent = figures.completion === null ? '—' : format.percent(figures.completion);
-  for (const [key, id] of [['views', 'headline-views'], ['averageWatched', 'headline-average'], ['completion', 'headline-completion']]) {
-    $(id).title = summary.EXPLAINED[key];
+function showHeadline(figures) {
+  $('stat-views').textContent = `${format.count(figures.total_views)}${state.filters.length ? ' matching the filters' : ''}`;
+  $('headline-views').title = summary.VIEWS_EXPLAINED;
+  for (const [cell, field, shown, explained] of summary.FIGURES) {
+    const value = figures[field];
+    $(cell).querySelector('dd').textContent = value === null ? '—' : shown(value);
+    $(cell).title = explained;
   }
 }
 

@@ -1,20 +1,22 @@
-// The headline figures of one heatmap response. A later API (/summary) may serve them; until
-// then they are computed here, from the numbers the chart draws, and nowhere else.
-//
-// value[i] is the share of views that watched bucket i (docs/engagement.md), on a uniform grid:
-// so the mean of the values is exactly the mean share of the content each view watched, and the
-// last value is the share of views that watched the last moment.
+// The headline row: the API's summary figures (GET .../summary, docs/engagement.md "Summary
+// figures"), each with its definition on hover. The curve's figures only: they come from the
+// same rollups as the heatmap, so the row costs what the chart costs.
 
-/** @returns {{views: number, averageWatched: number | null, completion: number | null}} */
-export function headline(heatmap) {
-  const { total_views: views, value } = heatmap.data;
-  if (!views || !value.length) return { views, averageWatched: null, completion: null };
-  return { views, averageWatched: value.reduce((sum, v) => sum + v, 0) / value.length, completion: value.at(-1) };
-}
+import * as format from './format.js';
 
-export const EXPLAINED = {
-  views: 'Views that started in the timeframe and count for engagement (completed, with watched ranges).',
-  averageWatched: 'The average share of the content one view watched: each moment counts once per view, '
-    + 'however often it was rewatched. The mean of the curve.',
-  completion: 'The share of views that watched the last moment of the content (the curve at its end).',
-};
+/** [id of the figure's cell, the summary field, how it is shown, what it means] */
+export const FIGURES = [
+  ['headline-average', 'average_viewed', format.percent,
+    'The average share of the content one view watched: each moment counts once per view, however often it was '
+    + 'rewatched. The mean of the curve.'],
+  ['headline-average-view', 'average_view_ms', format.length,
+    'The average time one view spent on moments it had not watched yet (rewatches not counted twice).'],
+  ['headline-completion', 'completion_rate', format.percent,
+    'The share of views that watched the last moment of the content (the curve at its end).'],
+  ['headline-intro', 'retention_at_10_percent', format.percent,
+    'The share of views still watching a tenth of the way in (the curve there).'],
+  ['headline-intro-30', 'retention_at_30_s', format.percent,
+    'The share of views still watching at 0:30 (the curve there); none for content of 30 s or less.'],
+];
+
+export const VIEWS_EXPLAINED = 'Views that started in the timeframe and count for engagement (completed, with watched ranges).';
