@@ -11,7 +11,7 @@
 For each audience size it builds one asset's views over 30 days through the store's bulk path
 (plus 200 peer assets of the same length with a few views each, for /relative), then measures:
 
-- in process: heatmap, hotspots, filtered heatmap, layers and /relative, on the same window
+- in process: heatmap, hotspots, filtered heatmap, layers, /relative and /summary, on the same window
   every call (the store's caches warm) and on a distinct window every call; beside two SQL
   baselines in the same engine over the same raw ranges, each checked equal to ours every run:
   the competent one (per-view merge of ranges, +/- steps at bucket edges, a window sum) and
