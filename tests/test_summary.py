@@ -217,4 +217,7 @@ def test_the_summary_export_is_the_summary_in_each_format(loaded, server):
     written = ok_json("export", "summary", "--env", env, "--asset", "film", "--format", "parquet",
                       "--output", db.parent / "film.parquet", "--db", db, cwd=db.parent)
     assert written["rows"] == 1
+    said = ok("export", "summary", "--env", env, "--asset", "film", "--output", db.parent / "film.csv", "--db", db,
+              cwd=db.parent)
+    assert said.strip() == f"wrote 1 row to {db.parent / 'film.csv'}"
     assert_figures(pq.read_table(db.parent / "film.parquet").to_pylist()[0], wanted[("assets", "film")])

@@ -141,7 +141,7 @@ def _table_command(what: str) -> None:
         path = output or Path(name)
         _write(path, content)
         summary = {"path": str(path), "rows": rows, **context}
-        click.echo(json.dumps(summary) if as_json else f"wrote {rows} rows to {path}")
+        click.echo(json.dumps(summary) if as_json else f"wrote {rows} row{'' if rows == 1 else 's'} to {path}")
 
 
 for _what in ROWS:
