@@ -20,11 +20,14 @@ import pytest
 
 from moments import accounts
 from moments.client import Client
+from moments.engagement.heatmap import heatmap
+from moments.engagement.summary import curve_figures, view_figures
 from moments.model import Asset, View
 from moments.store.duckdb import DuckDBStore
 
 from conftest import Server, start_app
 from test_cli import failing, ok, ok_json, snapshot
+from test_heatmap import range_set
 
 NOW_MS = int(time.time() * 1000)
 PER_VIEW = ("median_view_ms", "rewatch_rate", "seek_rate")
@@ -221,3 +224,22 @@ def test_the_summary_export_is_the_summary_in_each_format(loaded, server):
               cwd=db.parent)
     assert said.strip() == f"wrote 1 row to {db.parent / 'film.csv'}"
     assert_figures(pq.read_table(db.parent / "film.parquet").to_pylist()[0], wanted[("assets", "film")])
+
+
+def test_hand_made_views_give_the_figures_worked_out_by_hand():
+    # 100 s of content, 100 buckets of 1 s, four views:
+    views = [[(0, 100_000)],  # all of it
+             [(0, 20_000), (50_000, 60_000), (0, 10_000)],  # 30 s unique, 40 s played, 2 seeks (20->50, 60->0)
+             [(40_000, 45_000), (45_100, 70_000)],  # 100 ms apart: one stretch, no seek; 29.9 s
+             [(95_000, 120_000)]]  # past the end: 5 s counted
+    ranges = range_set(views, 100_000)
+    curve = curve_figures(heatmap(ranges, 100_000), 100_000)
+    assert curve.average_view_ms == pytest.approx((100 + 30 + 29.9 + 5) * 1000 / 4)  # 41.225 s
+    assert curve.average_viewed == pytest.approx(0.41225)
+    assert curve.completion_rate == pytest.approx(0.5)  # views 1 and 4 watched 99..100 s
+    assert curve.retention_at_10_percent == pytest.approx(0.5)  # 10..11 s: views 1 and 2
+    assert curve.retention_at_30_s == pytest.approx(0.25)  # 30..31 s: view 1
+    per_view = view_figures(ranges, 100_000)
+    assert per_view.median_view_ms == pytest.approx(29_950)  # between 29.9 s and 30 s
+    assert per_view.rewatch_rate == pytest.approx(10 / 164.9)  # 174.9 s played over 164.9 s unique
+    assert per_view.seek_rate == 0.5
