@@ -21,6 +21,7 @@ from moments import accounts, stats
 from moments.filters import parse_filters
 from moments.model import Asset, Environment, Scope, Token, View
 from moments.stats.query import EngagementQuery
+from moments.stats.summary import summary, summary_json
 from moments.store.base import ViewQuery
 from moments.store.duckdb import DuckDBStore
 
@@ -601,3 +602,19 @@ def test_beacons_and_imports_never_replace_each_others_views(any_store):
                                         dataclasses.replace(imported, ranges=((0, 30_000),))], NOW_MS) == {"beacon"}
     assert any_store.get_view(env, "beacon") == beacon and any_store.view_folds(env, ["imported"]) == {}
     assert any_store.get_view(env, "imported").ranges == ((0, 30_000),)  # an import still replaces its own
+
+
+def test_summary_figures_are_their_definitions_on_every_store(any_store):
+    """stats.summary reads the heatmap (rollups) and, per view, the counted views' ranges: the
+    same figures whichever store holds the views (tests/test_summary.py defines them directly)."""
+    import test_summary
+
+    environment = env_of(any_store)
+    any_store.put_asset(environment.environment_id, Asset("film", 61_500))
+    views = test_summary.random_views(np.random.default_rng(3), "v", 80, 61_000, asset_id="film")
+    now_ms = test_summary.NOW_MS
+    any_store.upsert_views(environment.environment_id, views, now_ms)
+    query = EngagementQuery(environment, Scope.ASSET, "film", ((now_ms - 4 * DAY_MS) // 1000, now_ms // 1000), (),
+                            now_ms, 3600)
+    figures = summary_json(summary(any_store, query, per_view=True))["data"]
+    test_summary.assert_figures(figures, test_summary.expected(views, 61_500))
