@@ -21,7 +21,7 @@ import pytest
 from moments import accounts
 from moments.client import Client
 from moments.engagement.heatmap import heatmap
-from moments.engagement.summary import curve_figures, view_figures
+from moments.engagement.summary import curve_figures, view_amounts, view_figures
 from moments.model import Asset, View
 from moments.store.duckdb import DuckDBStore
 
@@ -102,11 +102,16 @@ def expected(views: list[View], d: int) -> dict:
 
 
 def assert_figures(data: dict, want: dict, per_view: bool = True) -> None:
+    """The figures are `want`'s; each interval holds its figure (and is null where the figure is)."""
     for name, value in want.items():
         if name in PER_VIEW and not per_view or value is None:
             assert data[name] is None, name
         else:
             assert data[name] == pytest.approx(value, rel=1e-9, abs=1e-9), name
+        if "intervals" in data and name not in ("total_views", "duration_ms"):
+            interval = data["intervals"][name]
+            assert (interval is None) == (data[name] is None), name
+            assert interval is None or interval[0] <= data[name] + 1e-9 and data[name] <= interval[1] + 1e-9, name
 
 
 @pytest.fixture(scope="module")
@@ -155,9 +160,10 @@ def test_no_views_gives_no_figures_and_bad_requests_are_refused(loaded, server):
     token = tuple(loaded[2].split(":"))
     with httpx.Client(base_url=server.base_url, auth=token, timeout=60) as http:
         empty = http.get("/v1/engagement/assets/nobody-watched/summary", params={"per_view": "true"}).json()
-        assert empty["data"] == {"total_views": 0, "duration_ms": 40_000, **dict.fromkeys(
-            ("average_viewed", "average_view_ms", "completion_rate", "retention_at_10_percent", "retention_at_30_s",
-             *PER_VIEW))}
+        names = ("average_viewed", "average_view_ms", "completion_rate", "retention_at_10_percent", "retention_at_30_s",
+                 *PER_VIEW)
+        assert empty["data"] == {"total_views": 0, "duration_ms": 40_000, **dict.fromkeys(names),
+                                 "intervals": dict.fromkeys(names)}
         assert http.get("/v1/engagement/assets/nowhere/summary").status_code == 404
         refused = http.get("/v1/engagement/assets/film/summary", params={"per_view": "yes"})
         assert refused.status_code == 400 and refused.json()["error"]["messages"] == ["per_view must be true or false"]
@@ -197,9 +203,9 @@ def test_the_cli_prints_the_apis_figures_from_the_store_and_from_the_server(load
                      "--asset", "film", "--per-view", cwd=db.parent)
     assert remote["data"] == local["data"]
     text = ok("summary", "--env", env, "--asset", "short", "--db", db, cwd=db.parent)
-    assert text.splitlines()[0].startswith("views: 40   timeframe: ")
+    assert text.splitlines()[0].startswith("views: 40   timeframe: ") and "95% intervals" in text.splitlines()[0]
     want = wanted[("assets", "short")]
-    assert f"average viewed            {want['average_viewed'] * 100:.1f}%" in text
+    assert f"average viewed            {want['average_viewed'] * 100:.1f}%  [" in text  # and its interval
     assert "still watching at 0:30" not in text and "median view" not in text  # not there, not asked for
     assert "Usage" in failing("summary", "--env", env, "--db", db, cwd=db.parent).stderr
 
@@ -211,12 +217,14 @@ def test_the_summary_export_is_the_summary_in_each_format(loaded, server):
         files = {fmt: http.get(f"/v1/engagement/playback-ids/film-pb/export/summary.{fmt}")
                  for fmt in ("csv", "json", "parquet")}
     assert all(f.status_code == 200 for f in files.values())
+    row = {**figures["data"]}
+    for name, pair in row.pop("intervals").items():  # flattened into <figure>_low and <figure>_high
+        row |= {f"{name}_low": pair and pair[0], f"{name}_high": pair and pair[1]}
     as_json = files["json"].json()
-    assert as_json["data"] == [figures["data"]] and as_json["timeframe"] == figures["timeframe"]
-    assert pq.read_table(io.BytesIO(files["parquet"].content)).to_pylist() == [figures["data"]]
-    header, row = files["csv"].text.splitlines()
-    assert dict(zip(header.split(","), row.split(","))) == {k: "" if v is None else str(v)
-                                                           for k, v in figures["data"].items()}
+    assert as_json["data"] == [row] and as_json["timeframe"] == figures["timeframe"]
+    assert pq.read_table(io.BytesIO(files["parquet"].content)).to_pylist() == [row]
+    header, line = files["csv"].text.splitlines()
+    assert dict(zip(header.split(","), line.split(","))) == {k: "" if v is None else str(v) for k, v in row.items()}
     written = ok_json("export", "summary", "--env", env, "--asset", "film", "--format", "parquet",
                       "--output", db.parent / "film.parquet", "--db", db, cwd=db.parent)
     assert written["rows"] == 1
@@ -239,7 +247,7 @@ def test_hand_made_views_give_the_figures_worked_out_by_hand():
     assert curve.completion_rate == pytest.approx(0.5)  # views 1 and 4 watched 99..100 s
     assert curve.retention_at_10_percent == pytest.approx(0.5)  # 10..11 s: views 1 and 2
     assert curve.retention_at_30_s == pytest.approx(0.25)  # 30..31 s: view 1
-    per_view = view_figures(ranges, 100_000)
+    per_view = view_figures(view_amounts(ranges, 100_000))
     assert per_view.median_view_ms == pytest.approx(29_950)  # between 29.9 s and 30 s
     assert per_view.rewatch_rate == pytest.approx(10 / 164.9)  # 174.9 s played over 164.9 s unique
     assert per_view.seek_rate == 0.5

@@ -349,11 +349,13 @@ class Summary:
     median_view_ms: float | None
     rewatch_rate: float | None
     seek_rate: float | None  # seeks per view
+    intervals: dict[str, tuple[float, float] | None]  # each figure's 95% interval (low, high)
     timeframe: tuple[int, int]
 
 
 def _summary(body: dict) -> Summary:
-    return Summary(**{**_known(Summary, body["data"]), "timeframe": tuple(body["timeframe"])})
+    intervals = {name: None if pair is None else (pair[0], pair[1]) for name, pair in body["data"]["intervals"].items()}
+    return Summary(**{**_known(Summary, body["data"]), "intervals": intervals, "timeframe": tuple(body["timeframe"])})
 
 
 @dataclass(frozen=True)

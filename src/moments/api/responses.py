@@ -9,9 +9,9 @@ field it names (a nullable field is sent as null, never left out).
 
 # No "from __future__ import annotations": pydantic reads these annotations at runtime.
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Shape(BaseModel):
@@ -121,6 +121,23 @@ class ComparisonResponse(Shape):
     data: Comparison
 
 
+Interval = Annotated[list[float], Field(min_length=2, max_length=2)]  # [low, high], 95%
+
+
+class SummaryIntervals(Shape):
+    """The 95% interval of each figure (docs/engagement.md, "How sure each figure is"); null where
+    the figure is."""
+
+    average_viewed: Interval | None
+    average_view_ms: Interval | None
+    completion_rate: Interval | None
+    retention_at_10_percent: Interval | None
+    retention_at_30_s: Interval | None
+    median_view_ms: Interval | None
+    rewatch_rate: Interval | None
+    seek_rate: Interval | None
+
+
 class Summary(Shape):
     """docs/engagement.md, "Summary figures"; each null without views (the per-view ones also
     when per_view was not asked for)."""
@@ -135,6 +152,7 @@ class Summary(Shape):
     median_view_ms: float | None
     rewatch_rate: float | None  # plays beyond the first, per unique watched ms
     seek_rate: float | None  # seeks per view
+    intervals: SummaryIntervals
 
 
 class SummaryResponse(Shape):

@@ -82,11 +82,12 @@ def summary_command(target: QueryTarget, as_json: bool, per_view: bool) -> None:
     if as_json:
         click.echo(json.dumps(body))
         return
-    click.echo(views_line(body))
+    click.echo(views_line(body) + "   (95% intervals in brackets)")
     for label, key, shown in SUMMARY_LINES:
-        value = body["data"][key]
+        value, interval = body["data"][key], body["data"]["intervals"][key]
         if value is not None or (per_view and key in PER_VIEW):
-            click.echo(f"{label:<26}{'-' if value is None else shown(value)}")
+            sure = f"  [{shown(interval[0])} .. {shown(interval[1])}]" if interval else ""
+            click.echo(f"{label:<26}{'-' if value is None else shown(value)}{sure}")
 
 
 def _percent(share: float) -> str:

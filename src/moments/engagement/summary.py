@@ -25,6 +25,7 @@ import numpy as np
 
 from moments.engagement.heatmap import merged_coverage
 from moments.engagement.paths import CONTINUOUS_MS
+from moments.engagement.uncertainty import Interval, mean_interval, median_interval, ratio_interval, share_interval
 from moments.model import RangeSet
 
 INTRO_PARTS = 10  # "intro retention": still watching a tenth of the way in
@@ -47,6 +48,20 @@ class ViewFigures:
     seek_rate: float
 
 
+@dataclass(frozen=True)
+class ViewAmounts:
+    """Each counted view's unique watched ms (|W_v|), played ms (ranges clipped to [0, D], with
+    rewatches) and seeks."""
+
+    unique_ms: np.ndarray
+    played_ms: np.ndarray
+    seeks: np.ndarray
+
+
+# The 95% interval of each figure (engagement/uncertainty.py); None where the figure is None.
+Intervals = dict[str, Interval | None]
+
+
 def curve_figures(values: np.ndarray, duration_ms: int) -> CurveFigures:
     """The figures of a heatmap (`values` non-empty) of content `duration_ms` long."""
     average = float(values.mean())
@@ -60,22 +75,54 @@ def curve_figures(values: np.ndarray, duration_ms: int) -> CurveFigures:
     )
 
 
-def view_figures(ranges: RangeSet, duration_ms: int) -> ViewFigures:
-    """The figures that need each view's ranges (`ranges` of at least one view)."""
+def curve_intervals(figures: CurveFigures, n_views: int, duration_ms: int) -> Intervals:
+    """Each curve figure is a share of N views (or D times one), whose values lie in [0, 1]."""
+    average = share_interval(figures.average_viewed, n_views)
+    return {
+        "average_viewed": average,
+        "average_view_ms": (average[0] * duration_ms, average[1] * duration_ms),
+        "completion_rate": share_interval(figures.completion_rate, n_views),
+        "retention_at_10_percent": share_interval(figures.retention_at_10_percent, n_views),
+        "retention_at_30_s": None if figures.retention_at_30_s is None
+        else share_interval(figures.retention_at_30_s, n_views),
+    }
+
+
+def view_amounts(ranges: RangeSet, duration_ms: int) -> ViewAmounts:
+    """The per-view amounts of `ranges` (at least one view)."""
     views, starts, ends = merged_coverage(ranges, duration_ms)
     unique = np.bincount(views, weights=(ends - starts).astype(np.float64), minlength=ranges.n_views)
-    clipped = np.clip(ranges.ends, 0, duration_ms) - np.clip(ranges.starts, 0, duration_ms)
-    played = float(np.maximum(clipped, 0).sum())
-    watched = float(unique.sum())
+    clipped = np.maximum(np.clip(ranges.ends, 0, duration_ms) - np.clip(ranges.starts, 0, duration_ms), 0)
+    played = np.bincount(ranges.view_index, weights=clipped.astype(np.float64), minlength=ranges.n_views)
+    return ViewAmounts(unique, played, _seeks(ranges))
+
+
+def view_figures(views: ViewAmounts) -> ViewFigures:
+    watched = float(views.unique_ms.sum())
     return ViewFigures(
-        median_view_ms=float(np.median(unique)),
-        rewatch_rate=played / watched - 1 if watched else 0.0,
-        seek_rate=_seeks(ranges) / ranges.n_views,
+        median_view_ms=float(np.median(views.unique_ms)),
+        rewatch_rate=float(views.played_ms.sum()) / watched - 1 if watched else 0.0,
+        seek_rate=float(views.seeks.mean()),
     )
 
 
-def _seeks(ranges: RangeSet) -> int:
-    """Seeks of every view's path: consecutive non-empty ranges of one view, in reported order,
+def view_intervals(views: ViewAmounts, duration_ms: int) -> Intervals:
+    """The per-view figures' intervals, and the average's from the views' own spread (narrower
+    than the curve's bound when view lengths vary less than yes-or-no outcomes would)."""
+    average = mean_interval(views.unique_ms / duration_ms)
+    # played / unique, minus the first play (nothing watched: no rewatching either)
+    plays = ratio_interval(views.played_ms, views.unique_ms) if views.unique_ms.sum() else (1.0, 1.0)
+    return {
+        "average_viewed": average,
+        "average_view_ms": (average[0] * duration_ms, average[1] * duration_ms),
+        "median_view_ms": median_interval(views.unique_ms),
+        "rewatch_rate": (plays[0] - 1, plays[1] - 1),
+        "seek_rate": mean_interval(views.seeks.astype(np.float64)),
+    }
+
+
+def _seeks(ranges: RangeSet) -> np.ndarray:
+    """Each view's path's seeks: consecutive non-empty ranges of the view, in reported order,
     that do not touch (within CONTINUOUS_MS) start a new stretch of play."""
     keep = ranges.ends > ranges.starts
     views, starts, ends = ranges.view_index[keep], ranges.starts[keep], ranges.ends[keep]
@@ -83,4 +130,4 @@ def _seeks(ranges: RangeSet) -> int:
     views, starts, ends = views[order], starts[order], ends[order]
     same_view = views[1:] == views[:-1]
     jumps = np.abs(starts[1:].astype(np.int64) - ends[:-1].astype(np.int64)) > CONTINUOUS_MS
-    return int(np.count_nonzero(same_view & jumps))
+    return np.bincount(views[1:][same_view & jumps], minlength=ranges.n_views)

@@ -6,7 +6,8 @@ One table shape per result, whatever the format (the API's /v1 export paths and
 - heatmap: one row per bucket: bucket, start_ms, end_ms, value;
 - layers: one row per bucket: bucket, start_ms, end_ms, unique, rewatch, arrivals, departures;
 - hotspots: one row per hotspot, strongest peak first: start_ms, end_ms, score, kind (peak/cold);
-- summary: one row, every figure of /summary (the per-view ones included: it reads every view).
+- summary: one row, every figure of /summary and its interval (the per-view ones included: it reads
+  every view).
 
 Bucket i of B over D ms spans [floor(i*D/B), floor((i+1)*D/B)) ms, as the dashboard's
 downloads say (docs/engagement.md). The context of the numbers (timeframe, views, content
@@ -106,9 +107,13 @@ def hotspots_export(result: stats.Engagement) -> Export:
 
 
 def summary_export(result: Summary) -> Export:
+    """One row: each figure, then each figure's interval as <figure>_low and <figure>_high."""
     figures = summary_json(result)["data"]
+    intervals = figures.pop("intervals")
+    bounds = {f"{name}_{side}": None if pair is None else pair[k]
+              for name, pair in intervals.items() for k, side in enumerate(("low", "high"))}
     table = pa.table({name: pa.array([value], pa.int64() if name in ("total_views", "duration_ms") else pa.float64())
-                      for name, value in figures.items()})
+                      for name, value in {**figures, **bounds}.items()})
     return Export("summary", table, result.timeframe, result.total_views, result.duration_ms)
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from moments import stats
-from moments.engagement.summary import CurveFigures, ViewFigures, curve_figures, view_figures
+from moments.engagement.summary import (CurveFigures, Intervals, ViewFigures, curve_figures, curve_intervals,
+                                       view_amounts, view_figures, view_intervals)
 from moments.stats.query import EngagementQuery
 from moments.store.base import Store
 
@@ -21,29 +22,39 @@ class Summary:
     duration_ms: int | None
     curve: CurveFigures | None  # None without views
     views: ViewFigures | None  # None without views, or when not asked for
+    intervals: Intervals  # of the figures there are
 
 
 def summary(store: Store, query: EngagementQuery, per_view: bool = False) -> Summary:
     """stats.UnknownScopeId if the id is not in the environment."""
     heatmap = stats.engagement(store, query)
     if heatmap.total_views == 0 or heatmap.duration_ms is None:
-        return Summary(heatmap.timeframe, 0, heatmap.duration_ms, None, None)
+        return Summary(heatmap.timeframe, 0, heatmap.duration_ms, None, None, {})
     curve = curve_figures(heatmap.values, heatmap.duration_ms)
+    intervals = curve_intervals(curve, heatmap.total_views, heatmap.duration_ms)
     views = None
     if per_view:
         ranges = store.view_ranges(stats.counted_views(store, query))
-        views = view_figures(ranges, heatmap.duration_ms) if ranges.n_views else None
-    return Summary(heatmap.timeframe, heatmap.total_views, heatmap.duration_ms, curve, views)
+        if ranges.n_views:
+            amounts = view_amounts(ranges, heatmap.duration_ms)
+            views = view_figures(amounts)
+            intervals |= view_intervals(amounts, heatmap.duration_ms)
+    return Summary(heatmap.timeframe, heatmap.total_views, heatmap.duration_ms, curve, views, intervals)
 
 
 def summary_json(result: Summary) -> dict:
+    figures = {**_figures(result.curve, CurveFigures), **_figures(result.views, ViewFigures)}
     return {
         "timeframe": list(result.timeframe),
-        "data": {"total_views": result.total_views, "duration_ms": result.duration_ms,
-                 **_figures(result.curve, CurveFigures), **_figures(result.views, ViewFigures)},
+        "data": {"total_views": result.total_views, "duration_ms": result.duration_ms, **figures,
+                 "intervals": {name: _pair(result.intervals.get(name)) for name in figures}},
     }
 
 
 def _figures(figures: CurveFigures | ViewFigures | None, kind: type) -> dict:
     """The figures by name, each null when there are none."""
     return asdict(figures) if figures is not None else {field.name: None for field in fields(kind)}
+
+
+def _pair(interval: tuple[float, float] | None) -> list[float] | None:
+    return None if interval is None else [interval[0], interval[1]]

@@ -1,0 +1,154 @@
+"""How often the summary figures' 95% intervals hold (engagement/uncertainty.py), by simulation.
+
+An audience is a population of views watching in one of several patterns, chosen not to share
+the intervals' assumptions: buckets watched in part, many seeks, content of a few seconds (ten
+buckets of under a second), two kinds of viewer, heavy rewatching. A sample is n views drawn from
+the population with replacement, so the population's own figures are exactly what each sample
+estimates; an interval's coverage is the share of samples whose interval holds that figure.
+
+    python -m moments.lab.calibration              # the table in docs/engagement.md
+    python -m moments.lab.calibration --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from moments.engagement.heatmap import bucket_sums, merged_coverage
+from moments.engagement.summary import (ViewAmounts, curve_figures, curve_intervals, view_amounts, view_figures,
+                                        view_intervals)
+from moments.model import RangeSet
+
+Ranges = list[list[tuple[int, int]]]
+
+
+def drop_off(rng: np.random.Generator, n: int) -> tuple[Ranges, int]:
+    """From the start until an exponential leaving time; one in five rewatches a stretch."""
+    d = 600_000
+    views = []
+    for leave in np.minimum(rng.exponential(d / 3, n).astype(int) + 1000, d):
+        ranges = [(0, int(leave))]
+        if rng.random() < 0.2:
+            start = int(rng.integers(0, d - 1000))
+            ranges.append((start, start + int(rng.integers(1000, 60_000))))
+        views.append(ranges)
+    return views, d
+
+
+def skimmers(rng: np.random.Generator, n: int) -> tuple[Ranges, int]:
+    """Short stretches at random places (many seeks, buckets watched in part)."""
+    d = 240_000
+    views = []
+    for stretches in rng.poisson(4, n) + 1:
+        starts = rng.integers(0, d, stretches)
+        views.append([(int(s), int(s + rng.integers(200, 8_000))) for s in starts])
+    return views, d
+
+
+def short_clip(rng: np.random.Generator, n: int) -> tuple[Ranges, int]:
+    """8 s of content (10 buckets of 0.8 s): most watch it all, others stop anywhere."""
+    d = 8_000
+    ends = np.where(rng.random(n) < 0.6, d, rng.integers(1, d, n))
+    return [[(0, int(end))] for end in ends], d
+
+
+def two_kinds(rng: np.random.Generator, n: int) -> tuple[Ranges, int]:
+    """Six in ten watch nearly all; the others leave in the first minute or seek to the end."""
+    d = 1_800_000
+    views = []
+    for k in rng.random(n):
+        if k < 0.6:
+            views.append([(0, int(rng.integers(d - 120_000, d)))])
+        elif k < 0.9:
+            views.append([(0, int(rng.integers(1000, 60_000)))])
+        else:
+            views.append([(0, 20_000), (d - 300_000, d)])
+    return views, d
+
+
+def rewatchers(rng: np.random.Generator, n: int) -> tuple[Ranges, int]:
+    """A tutorial: viewers go back over the same minute again and again."""
+    d = 300_000
+    views = []
+    for loops in rng.geometric(0.3, n):
+        start = int(rng.integers(0, d - 60_000))
+        views.append([(0, start + 60_000)] + [(start, start + 60_000)] * int(loops - 1))
+    return views, d
+
+
+PATTERNS: dict[str, Callable[[np.random.Generator, int], tuple[Ranges, int]]] = {
+    "drop-off": drop_off, "skimmers": skimmers, "short clip": short_clip, "two kinds": two_kinds,
+    "rewatchers": rewatchers,
+}
+FIGURES = ("average_viewed", "completion_rate", "retention_at_10_percent", "retention_at_30_s", "median_view_ms",
+           "rewatch_rate", "seek_rate")
+
+
+@dataclass(frozen=True)
+class Population:
+    duration_ms: int
+    coverage: np.ndarray  # (views, B): the share of each bucket each view watched
+    amounts: ViewAmounts
+    truth: dict[str, float | None]
+
+
+def population(pattern: str, rng: np.random.Generator, size: int) -> Population:
+    views, d = PATTERNS[pattern](rng, size)
+    index = [v for v, ranges in enumerate(views) for _ in ranges]
+    ranges = RangeSet(size, np.array(index, dtype=np.int64), np.array([s for r in views for s, _ in r], dtype=np.int64),
+                      np.array([e for r in views for _, e in r], dtype=np.int64), np.full(size, d, dtype=np.int64))
+    owner, starts, ends = merged_coverage(ranges, d)
+    coverage = bucket_sums(owner, starts, ends, d, size) / d  # B·ms / (B·|bucket|)
+    amounts = view_amounts(ranges, d)
+    return Population(d, coverage, amounts, _figures(coverage, amounts, d)[0])
+
+
+def _figures(coverage: np.ndarray, amounts: ViewAmounts, d: int) -> tuple[dict, dict]:
+    curve = curve_figures(coverage.mean(axis=0), d)
+    per_view = view_figures(amounts)
+    figures = {**vars(curve), **vars(per_view)}
+    return figures, {**curve_intervals(curve, coverage.shape[0], d), **view_intervals(amounts, d)}
+
+
+def coverage_of(people: Population, n: int, trials: int, rng: np.random.Generator) -> dict[str, float]:
+    """The share of `trials` samples of n views whose interval holds each figure of the population."""
+    held = dict.fromkeys(FIGURES, 0)
+    for _ in range(trials):
+        pick = rng.integers(0, people.coverage.shape[0], n)
+        sample = ViewAmounts(*(getattr(people.amounts, name)[pick] for name in ("unique_ms", "played_ms", "seeks")))
+        _, intervals = _figures(people.coverage[pick], sample, people.duration_ms)
+        for name in FIGURES:
+            truth, interval = people.truth[name], intervals.get(name)
+            held[name] += truth is None or interval[0] - 1e-12 <= truth <= interval[1] + 1e-12
+    return {name: held[name] / trials for name in FIGURES}
+
+
+def table(sizes: tuple[int, ...], trials: int, population_size: int, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    lines = ["| audience | views | " + " | ".join(FIGURES) + " |", "|---|---:|" + "---:|" * len(FIGURES)]
+    for pattern in PATTERNS:
+        people = population(pattern, rng, population_size)
+        for n in sizes:
+            shares = coverage_of(people, n, trials, rng)
+            cells = [("n/a" if people.truth[name] is None else f"{shares[name]:.1%}") for name in FIGURES]
+            lines.append(f"| {pattern} | {n:,} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="Fewer samples (seconds, not minutes).")
+    parser.add_argument("--seed", type=int, default=2026)
+    args = parser.parse_args()
+    if args.quick:
+        print(table((30, 300), 100, 5_000, args.seed))
+    else:
+        print(table((10, 30, 100, 1_000, 3_000), 500, 20_000, args.seed))
+
+
+if __name__ == "__main__":
+    main()
