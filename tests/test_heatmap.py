@@ -25,20 +25,25 @@ def range_set(views: list[list[tuple[int, int]]], duration_ms: int | None = None
     )
 
 
+def merged_ranges(ranges, duration_ms: int) -> list[list[int]]:
+    """A view's ranges clipped to [0, D] and merged, the slow, obvious way."""
+    clipped = sorted((max(0, s), min(duration_ms, e)) for s, e in ranges if min(duration_ms, e) > max(0, s))
+    merged: list[list[int]] = []
+    for s, e in clipped:
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    return merged
+
+
 def reference_heatmap(views: list[list[tuple[int, int]]], duration_ms: int) -> list[Fraction]:
     """Written the slow, obvious way: merge each view's ranges, then measure overlaps exactly."""
     n_buckets = bucket_count(duration_ms)
     width = Fraction(duration_ms, n_buckets)
     totals = [Fraction(0)] * n_buckets
     for ranges in views:
-        clipped = sorted((max(0, s), min(duration_ms, e)) for s, e in ranges if min(duration_ms, e) > max(0, s))
-        merged: list[list[int]] = []
-        for s, e in clipped:
-            if merged and s <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], e)
-            else:
-                merged.append([s, e])
-        for s, e in merged:
+        for s, e in merged_ranges(ranges, duration_ms):
             for i in range(n_buckets):
                 lo, hi = i * width, (i + 1) * width
                 overlap = min(hi, e) - max(lo, s)

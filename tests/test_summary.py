@@ -27,7 +27,7 @@ from moments.store.duckdb import DuckDBStore
 
 from conftest import Server, start_app
 from test_cli import failing, ok, ok_json, snapshot
-from test_heatmap import range_set
+from test_heatmap import merged_ranges, range_set
 
 NOW_MS = int(time.time() * 1000)
 PER_VIEW = ("median_view_ms", "rewatch_rate", "seek_rate")
@@ -59,17 +59,6 @@ def random_views(rng: np.random.Generator, prefix: str, n: int, reported_ms: int
     return views
 
 
-def union(ranges: tuple[tuple[int, int], ...], d: int) -> list[list[int]]:
-    clipped = sorted((max(0, s), min(d, e)) for s, e in ranges if min(d, e) > max(0, s))
-    merged: list[list[int]] = []
-    for s, e in clipped:
-        if merged and s <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], e)
-        else:
-            merged.append([s, e])
-    return merged
-
-
 def covered(merged: list[list[int]], a: float, b: float) -> float:
     return sum(max(0.0, min(e, b) - max(s, a)) for s, e in merged)
 
@@ -77,7 +66,7 @@ def covered(merged: list[list[int]], a: float, b: float) -> float:
 def expected(views: list[View], d: int) -> dict:
     """The definitions, computed directly (no code of moments)."""
     n, buckets = len(views), min(1000, max(10, math.ceil(d / 1000)))
-    unions = [union(v.ranges, d) for v in views]
+    unions = [merged_ranges(v.ranges, d) for v in views]
     unique = [covered(u, 0, d) for u in unions]
 
     def bucket(i: int) -> float:
