@@ -400,6 +400,11 @@ class Comparison:
     a: ComparisonSide
     b: ComparisonSide
     difference: list[float]  # b - a; empty when a side has no views
+    significant: list[bool]  # per bucket: beyond chance (Holm, 5% family-wise); empty without a verdict
+    average_difference: float | None  # b's average share viewed minus a's
+    average_p_value: float | None
+    average_significant: bool | None
+    verdict_note: str | None  # why there is no verdict ("not enough views to tell: ...")
     timeframe: tuple[int, int]
 
 
@@ -418,8 +423,8 @@ def _side(row: dict) -> ComparisonSide:
 
 def _comparison(body: dict) -> Comparison:
     data = body["data"]
-    return Comparison(data["duration_ms"], _side(data["a"]), _side(data["b"]), data["difference"],
-                      tuple(body["timeframe"]))
+    return Comparison(**{**_known(Comparison, data), "a": _side(data["a"]), "b": _side(data["b"]),
+                         "timeframe": tuple(body["timeframe"])})
 
 
 class _Endpoints:

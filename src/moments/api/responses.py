@@ -114,6 +114,13 @@ class Comparison(Shape):
     a: ComparisonSide
     b: ComparisonSide
     difference: list[float]
+    # Is it real? (docs/engagement.md): per bucket, Holm at 5% family-wise; overall, the average
+    # share viewed. Empty and nulls without a verdict, with verdict_note saying why.
+    significant: list[bool]
+    average_difference: float | None
+    average_p_value: float | None
+    average_significant: bool | None
+    verdict_note: str | None
 
 
 class ComparisonResponse(Shape):

@@ -96,7 +96,21 @@ def compare_command(target: QueryTarget, as_json: bool, against_timeframe: tuple
     if not data["difference"]:
         click.echo("nothing to compare: a side has no views")
         return
+    click.echo(verdict_words(data))
     n = len(a["value"])
-    click.echo(f"{'time':>8}  {'a':>6}  {'b':>6}  {'b - a':>6}")
+    real = data["significant"] or [False] * n
+    click.echo(f"{'time':>8}  {'a':>6}  {'b':>6}  {'b - a':>6}  (* beyond chance)")
     for i, (va, vb, diff) in enumerate(zip(a["value"], b["value"], data["difference"])):
-        click.echo(f"{mm_ss(i * data['duration_ms'] / n):>8}  {va:6.3f}  {vb:6.3f}  {diff:+6.3f}")
+        click.echo(f"{mm_ss(i * data['duration_ms'] / n):>8}  {va:6.3f}  {vb:6.3f}  {diff:+6.3f}{'  *' if real[i] else ''}")
+
+
+def verdict_words(data: dict) -> str:
+    """Whether the difference is real, in words (docs/engagement.md, "Is the difference real?")."""
+    if data["verdict_note"]:
+        return data["verdict_note"]
+    change = f"b watches {abs(data['average_difference']) * 100:.1f} points of the content " \
+             f"{'more' if data['average_difference'] >= 0 else 'less'} on average"
+    if not data["average_significant"]:
+        return f"{change}: within chance (p = {data['average_p_value']:.2f})"
+    buckets = sum(data["significant"])
+    return f"{change}: beyond chance (p = {data['average_p_value']:.2g}); {buckets} of {len(data['significant'])} moments differ"

@@ -1,4 +1,5 @@
-"""How often the summary figures' 95% intervals hold (engagement/uncertainty.py), by simulation.
+"""How often the summary figures' 95% intervals hold, and how often /compare calls two samples of
+one audience different (engagement/uncertainty.py), by simulation.
 
 An audience is a population of views watching in one of several patterns, chosen not to share
 the intervals' assumptions: buckets watched in part, many seeks, content of a few seconds (ten
@@ -21,6 +22,7 @@ import numpy as np
 from moments.engagement.heatmap import bucket_sums, merged_coverage
 from moments.engagement.summary import (ViewAmounts, curve_figures, curve_intervals, view_amounts, view_figures,
                                         view_intervals)
+from moments.engagement.uncertainty import LEVEL, difference_p_values, holm
 from moments.model import RangeSet
 
 Ranges = list[list[tuple[int, int]]]
@@ -127,6 +129,30 @@ def coverage_of(people: Population, n: int, trials: int, rng: np.random.Generato
     return {name: held[name] / trials for name in FIGURES}
 
 
+def null_pairs(people: Population, n: int, trials: int, rng: np.random.Generator) -> tuple[float, float]:
+    """Two samples of n views of one audience, compared as /compare does: the share of pairs
+    whose averages are called different, and of pairs with any bucket called different (both
+    errors: nothing differs)."""
+    overall = any_bucket = 0
+    for _ in range(trials):
+        a, b = (people.coverage[rng.integers(0, people.coverage.shape[0], n)].mean(axis=0) for _ in range(2))
+        overall += difference_p_values(np.array([a.mean()]), n, np.array([b.mean()]), n)[0] < 1 - LEVEL
+        any_bucket += holm(difference_p_values(a, n, b, n)).any()
+    return overall / trials, any_bucket / trials
+
+
+def null_table(sizes: tuple[int, ...], trials: int, population_size: int, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    lines = ["| audience | views per side | averages called different | any bucket called different |",
+             "|---|---:|---:|---:|"]
+    for pattern in PATTERNS:
+        people = population(pattern, rng, population_size)
+        for n in sizes:
+            overall, any_bucket = null_pairs(people, n, trials, rng)
+            lines.append(f"| {pattern} | {n:,} | {overall:.1%} | {any_bucket:.1%} |")
+    return "\n".join(lines)
+
+
 def table(sizes: tuple[int, ...], trials: int, population_size: int, seed: int) -> str:
     rng = np.random.default_rng(seed)
     lines = ["| audience | views | " + " | ".join(FIGURES) + " |", "|---|---:|" + "---:|" * len(FIGURES)]
@@ -145,9 +171,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
     if args.quick:
-        print(table((30, 300), 100, 5_000, args.seed))
+        print(table((30, 300), 100, 5_000, args.seed) + "\n\n" + null_table((30, 300), 100, 5_000, args.seed))
     else:
-        print(table((10, 30, 100, 1_000, 3_000), 500, 20_000, args.seed))
+        print(table((10, 30, 100, 1_000, 3_000), 500, 20_000, args.seed) + "\n\n"
+              + null_table((30, 100, 1_000, 3_000), 500, 20_000, args.seed))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import numpy as np
 
 from moments import stats
 from moments.engagement import relative as relative_math
+from moments.engagement.uncertainty import LEVEL, difference_p_values, holm
 from moments.model import Scope
 from moments.stats.query import EngagementQuery
 from moments.store.base import Store
@@ -22,6 +23,7 @@ from moments.timetext import mm_ss
 MAX_PEERS = 200  # the most viewed ids of similar length
 PEER_ROUND = 50  # peers read per round of store queries; a cancelled query stops between rounds
 MIN_PEER_VIEWS = 5  # a peer's curve from fewer views is noise, not "typical"
+MIN_VIEWS_TO_TELL = 30  # per side: below, the large-sample tests of a difference are not trusted
 
 KIND_NAMES = {Scope.ASSET: "assets", Scope.VIDEO: "video IDs", Scope.PLAYBACK_ID: "playback IDs"}
 
@@ -142,6 +144,16 @@ class SideSpec:
 
 
 @dataclass(frozen=True)
+class Verdict:
+    """Whether b differs from a beyond chance (engagement/uncertainty.py), or why it cannot be told."""
+
+    significant: np.ndarray  # per bucket of a's grid: Holm's method, 5% family-wise; empty without a verdict
+    average_difference: float | None  # b's average share viewed minus a's
+    average_p_value: float | None
+    note: str | None  # why there is no verdict (a side without views, too few views)
+
+
+@dataclass(frozen=True)
 class Comparison:
     a: stats.Engagement
     b: stats.Engagement
@@ -149,6 +161,7 @@ class Comparison:
     b_spec: SideSpec
     b_on_a_grid: np.ndarray  # b's curve by relative position on a's buckets (b's own when a is empty)
     difference: np.ndarray  # b - a; empty when either side has no views
+    verdict: Verdict
 
 
 def check_comparable(store: Store, environment_id: str, scope: Scope, a_id: str, b_id: str) -> None:
@@ -175,7 +188,23 @@ def compare(store: Store, a: SideSpec, b: SideSpec, guard: Guard = UNGUARDED) ->
     # Durations may differ (a video id's median, two assets): b is placed on a's grid by relative position.
     b_values = relative_math.resample(second.values, first.values.size) if first.values.size and second.values.size \
         else second.values
-    return Comparison(first, second, a, b, b_values, relative_math.difference(first.values, second.values))
+    difference = relative_math.difference(first.values, second.values)
+    return Comparison(first, second, a, b, b_values, difference, verdict(first, second, b_values))
+
+
+def verdict(a: stats.Engagement, b: stats.Engagement, b_on_a_grid: np.ndarray) -> Verdict:
+    """Per bucket and overall, is b different from a? Below MIN_VIEWS_TO_TELL views on a side, no
+    test is trusted to say (docs/engagement.md, "Is the difference real?")."""
+    if not (a.total_views and b.total_views):
+        return Verdict(np.zeros(0, dtype=bool), None, None, "a side has no views")
+    if min(a.total_views, b.total_views) < MIN_VIEWS_TO_TELL:
+        return Verdict(np.zeros(0, dtype=bool), None, None,
+                       f"not enough views to tell (fewer than {MIN_VIEWS_TO_TELL} on a side)")
+    per_bucket = difference_p_values(a.values, a.total_views, b_on_a_grid, b.total_views)
+    a_average, b_average = float(a.values.mean()), float(b.values.mean())
+    overall = float(difference_p_values(np.array([a_average]), a.total_views, np.array([b_average]),
+                                        b.total_views)[0])
+    return Verdict(holm(per_bucket), b_average - a_average, overall, None)
 
 
 def _label(spec: SideSpec, other: SideSpec) -> str:
@@ -199,5 +228,11 @@ def compare_json(result: Comparison) -> dict:
             "a": _side_json(result.a, result.a_spec, result.b_spec, result.a.values),
             "b": _side_json(result.b, result.b_spec, result.a_spec, result.b_on_a_grid),
             "difference": result.difference.tolist(),
+            "significant": result.verdict.significant.tolist(),
+            "average_difference": result.verdict.average_difference,
+            "average_p_value": result.verdict.average_p_value,
+            "average_significant": None if result.verdict.average_p_value is None
+            else result.verdict.average_p_value < 1 - LEVEL,
+            "verdict_note": result.verdict.note,
         },
     }

@@ -231,9 +231,14 @@ export class ComparePanel {
     const sameLength = a.duration_ms === b.duration_ms;
     const mean = (values) => values.reduce((sum, v) => sum + v, 0) / values.length;
     const points = Math.round((mean(b.value) - mean(a.value)) * 100);
+    // The API's verdict (docs/engagement.md, "Is the difference real?"): no number without one.
+    const moments = data.significant.filter(Boolean).length;
     const summary = html('p', { className: 'compare-summary', id: 'compare-summary',
-      textContent: points === 0 ? `${describe(b)} retains as much as ${describe(a)} on average.`
-        : `${describe(b)} retains ${Math.abs(points)} points ${points > 0 ? 'more' : 'less'} of the content than ${describe(a)} on average.` });
+      textContent: data.verdict_note ? `${describe(b)} against ${describe(a)}: ${data.verdict_note}.`
+        : points === 0 ? `${describe(b)} retains as much as ${describe(a)} on average.`
+          : `${describe(b)} retains ${Math.abs(points)} points ${points > 0 ? 'more' : 'less'} of the content than ${describe(a)} on average`
+            + (data.average_significant ? `, beyond chance; ${format.plural(moments, 'moment')} of ${data.significant.length} differ.`
+              : ', within chance.') });
     this.compareBox.replaceChildren(summary, smallChart([
       { values: a.value, className: 'side-a', label: a.label },
       { values: b.value, className: 'side-b', label: b.label, dashed: true },
