@@ -22,6 +22,10 @@ def peers_server(server):
         load_peers(c)
         assert c.put("/v1/assets/mine", json={"duration_ms": 60_000, "playback_ids": ["pbA", "pbB"]}).status_code == 200
         post_views(c, watched_to("pa", 5, 45_000, playback_id="pbA") + watched_to("pb", 5, 15_000, playback_id="pbB"))
+        # Enough views for a verdict, 40 a side, on 10 minutes (not a peer of mine's 60 s):
+        # the first 7:30 against the first 2:30.
+        assert c.put("/v1/assets/big", json={"duration_ms": 600_000, "playback_ids": ["pbC", "pbD"]}).status_code == 200
+        post_views(c, watched_to("pc", 40, 450_000, playback_id="pbC") + watched_to("pd", 40, 150_000, playback_id="pbD"))
     return server, tenant
 
 
@@ -78,4 +82,19 @@ def test_typical_curve_and_comparisons_are_the_apis(browsing, peers_server):
         "pbB (5 views) against pbA (5 views): not enough views to tell (fewer than 30 on a side).")
     assert page.text_content("#compare-result .compare-legend") == "pbApbB"
     browsing.shot("compare-playback-ids")
+    assert page.locator("rect.compare-significant").count() == 0
+
+    # With a verdict: the words say it, and the stretch beyond chance (2:30 to 7:30) is shaded.
+    show(page, "playback-ids", "pbC")
+    page.wait_for_selector("#compare-panel[data-shows='playback-ids/pbC']:not([aria-busy])")
+    page.select_option("#compare-with", "id:pbD")
+    page.wait_for_selector("rect.compare-significant")
+    compared = api(server, tenant, "/v1/engagement/playback-ids/pbC/compare", {"timeframe[]": "7:days", "against": "pbD"})["data"]
+    assert compared["significant"] == [False] * 150 + [True] * 300 + [False] * 150 and compared["average_significant"]
+    assert page.text_content("#compare-summary") == ("pbD (40 views) retains 50 points less of the content than pbC "
+                                                    "(40 views) on average, beyond chance; 300 moments of 600 differ.")
+    shaded = page.eval_on_selector_all("rect.compare-significant", "rs => rs.map(r => [r.getAttribute('x'), r.getAttribute('width')])")
+    assert [(float(x), float(w)) for x, w in shaded] == [(150.0, 300.0)]  # 150/600 to 450/600 of the 600-wide box
+    assert page.text_content("#compare-result .compare-legend") == "pbCpbDbeyond chance"
+    browsing.shot("compare-beyond-chance")
     no_trouble(browsing)

@@ -33,11 +33,27 @@ function positionLabels(durationMs) {
   return QUARTERS.map((q) => (time ? time(q * durationMs) : `${q * 100}%`));
 }
 
+/** [[first, last], ...]: the runs of true in `flags` (bucket indexes, inclusive). */
+export function runs(flags) {
+  const out = [];
+  flags.forEach((flag, i) => {
+    if (!flag) return;
+    if (out.length && out.at(-1)[1] === i - 1) out.at(-1)[1] = i;
+    else out.push([i, i]);
+  });
+  return out;
+}
+
 /** A small chart of several curves: [{values, className, label}], with a % axis (as the main
- * chart's), a position axis and a legend below. The curves' SVG is stretched to the panel's
- * width; the axes are HTML beside it, so their text is never stretched with it. */
-function smallChart(curves, title, xLabels, xTitle) {
+ * chart's), a position axis and a legend below; `marked` (a flag per bucket) shades the stretches
+ * where the curves differ beyond chance. The curves' SVG is stretched to the panel's width; the
+ * axes are HTML beside it, so their text is never stretched with it. */
+function smallChart(curves, title, xLabels, xTitle, marked = []) {
   const chart = svg('svg', { viewBox: `0 0 ${BOX.width} ${BOX.height}`, class: 'compare-chart', role: 'img', 'aria-label': title, preserveAspectRatio: 'none' });
+  for (const [first, last] of runs(marked)) {
+    const x = (first / marked.length) * BOX.width;
+    svg('rect', { x, y: 0, width: ((last + 1) / marked.length) * BOX.width - x, height: BOX.height, class: 'compare-significant' }, chart);
+  }
   for (const share of SHARES) {
     const y = BOX.pad + (1 - share) * (BOX.height - 2 * BOX.pad);
     svg('line', { x1: 0, x2: BOX.width, y1: y, y2: y, class: share ? 'compare-grid' : 'compare-grid baseline' }, chart);
@@ -53,8 +69,9 @@ function smallChart(curves, title, xLabels, xTitle) {
     return label;
   }));
   const xAxis = html('div', { className: 'compare-x', ariaHidden: 'true' }, ...xLabels.map((text) => html('span', { textContent: text })));
-  const legend = html('p', { className: 'compare-legend' }, ...curves.map((curve) => html('span',
-    { className: `compare-key ${curve.className}` }, html('span', { className: 'compare-swatch' }), curve.label)));
+  const keys = curves.map((curve) => [curve.className, curve.label]).concat(marked.some(Boolean) ? [['significant', 'beyond chance']] : []);
+  const legend = html('p', { className: 'compare-legend' }, ...keys.map(([className, label]) => html('span',
+    { className: `compare-key ${className}` }, html('span', { className: 'compare-swatch' }), label)));
   return html('figure', { className: 'compare-figure' },
     html('div', { className: 'compare-plot' }, yAxis, chart, html('span'), xAxis),
     html('p', { className: 'compare-axis-title', textContent: `Viewers watching (%) by ${xTitle}` }), legend);
@@ -243,6 +260,6 @@ export class ComparePanel {
       { values: a.value, className: 'side-a', label: a.label },
       { values: b.value, className: 'side-b', label: b.label, dashed: true },
     ], summary.textContent, positionLabels(sameLength ? a.duration_ms : null),
-    sameLength ? 'moment of the content' : 'position in the content (stretched to one length)'));
+    sameLength ? 'moment of the content' : 'position in the content (stretched to one length)', data.significant));
   }
 }
