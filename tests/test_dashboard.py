@@ -304,6 +304,15 @@ def test_curve_strip_and_hotspots_match_the_api(browsing, demo, kind, scope_id, 
     # The curve's heights follow the values: the highest vertex is the highest bucket.
     ys = [float(point.split(",")[1]) for point in re.findall(r"[ML]([\d.]+,[\d.]+)", path)]
     assert ys.index(min(ys)) == values.index(max(values))
+    # The 95% band (the /v1 heatmap's value_low and value_high) brackets the curve at every vertex.
+    ours = demo.api(f"/v1/engagement/{api_kind}/{scope_id}/heatmap", [("intervals", "true")])["data"]
+    assert ours["value"] == values and all(lo <= v <= hi for lo, v, hi in zip(ours["value_low"], values, ours["value_high"]))
+    band = [tuple(map(float, p.split(","))) for p in re.findall(r"[ML]([\d.]+,[\d.]+)", page.get_attribute(".curve-band", "d"))]
+    upper, lower = band[:len(values)], band[len(values):][::-1]
+    xs = [float(point.split(",")[0]) for point in re.findall(r"[ML]([\d.]+,[\d.]+)", path)]
+    assert [x for x, _ in upper] == [x for x, _ in lower] == xs
+    assert all(hi <= y + 0.01 and y <= lo + 0.01 for (_, hi), y, (_, lo) in zip(upper, ys, lower))
+    assert any(lo - hi > 1 for (_, hi), (_, lo) in zip(upper, lower))  # a band of some height
 
     # Hotspots: the API's, each listed once with its range and score, and drawn with its marker.
     expected = [(h["start_ms"], h["end_ms"], h["score"], kind_of(h["score"])) for h in hotspots["data"]["hotspots"]]
@@ -422,8 +431,11 @@ def test_downloads_match_the_api(browsing, demo):
         assert [int(row[0]), int(row[1]), int(row[2])] == [i, i * duration // n, (i + 1) * duration // n]
         assert float(row[3]) == values[i]  # exactly: JS and Python print the shortest round-trip form
 
+    # The page's heatmap is ours: the Mux body and each value's 95% interval.
     name, text = download("#download-heatmap-json")
-    assert name.endswith("_heatmap.json") and json.loads(text) == heatmap
+    ours = demo.api("/v1/engagement/assets/demo-trailer/heatmap", params + [("intervals", "true")])
+    assert name.endswith("_heatmap.json") and json.loads(text) == ours
+    assert {**ours, "data": {k: v for k, v in ours["data"].items() if k not in ("value_low", "value_high")}} == heatmap
 
     name, text = download("#download-hotspots-csv")
     assert name.endswith("_hotspots.csv")

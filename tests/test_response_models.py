@@ -67,7 +67,7 @@ def test_every_json_answer_is_what_the_document_declares(site):
                 template = f"/data/v1/engagement/{kind}/{{scope_id}}/{what}"
                 check("GET", template, template.replace("{scope_id}", quote(scope_id, safe="")))
             for what, query in (("layers", {}), ("relative", {}), ("dimensions", {}), ("views", {"limit": "5"}),
-                                ("summary", {"per_view": "true"}),
+                                ("summary", {"per_view": "true"}), ("heatmap", {"intervals": "true"}),
                                 ("compare", {"timeframe[]": "7:days", "against_timeframe[]": "14:days"})):
                 template = f"/v1/engagement/{kind}/{{scope_id}}/{what}"
                 body = check("GET", template, template.replace("{scope_id}", quote(scope_id, safe="")), params=query)
@@ -114,7 +114,7 @@ def flattened(document: dict, name: str) -> set[str]:
 
 # The client's types and the schemas they are read from ("flat": the body with its data's fields).
 CLIENT_TYPES = [
-    (client.Heatmap, "HeatmapResponse", "flat"), (client.Hotspots, "HotspotsResponse", "flat"),
+    (client.Heatmap, "HeatmapIntervalsResponse", "flat"),  # the Mux heatmap's fields and ours (client.Hotspots, "HotspotsResponse", "flat"),
     (client.Hotspot, "HotspotItem", ""), (client.Layers, "LayersResponse", "flat"),
     (client.Relative, "RelativeResponse", "flat"), (client.RelativeOverall, "RelativeOverall", ""),
     (client.Comparison, "ComparisonResponse", "flat"), (client.ComparisonSide, "ComparisonSide", ""),

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from moments.client import Client
 from moments.engagement.uncertainty import holm, mean_interval, median_interval, ratio_interval, share_interval
 from moments.lab import calibration
 from moments.model import Asset, View
@@ -107,3 +108,23 @@ def test_the_cli_says_whether_the_difference_is_real(compared, tmp_path):
     assert real.count("  *\n") == 40  # 0:20 to the end, bucket by bucket
     assert "within chance" in ok("compare", *remote, "--asset", "all", "--against", "same", cwd=tmp_path)
     assert "not enough views to tell" in ok("compare", *remote, "--asset", "all", "--against", "tiny", cwd=tmp_path)
+
+
+def test_the_v1_heatmap_adds_each_values_interval_when_asked(compared):
+    server, tenant = compared
+    with server.client(tenant) as http:
+        mux = http.get("/data/v1/engagement/assets/third/heatmap").json()
+        ours = http.get("/v1/engagement/assets/third/heatmap", params={"intervals": "true"}).json()
+        plain = http.get("/v1/engagement/assets/third/heatmap").json()
+        assert http.get("/v1/engagement/assets/third/heatmap", params={"intervals": "1"}).status_code == 400
+        assert http.get("/data/v1/engagement/assets/third/heatmap", params={"intervals": "true"}).status_code == 400
+    data = ours["data"]
+    assert {**ours, "data": {k: v for k, v in data.items() if k not in ("value_low", "value_high")}} == mux
+    assert plain["data"]["value_low"] is None and plain["data"]["value_high"] is None
+    n = data["total_views"]  # 200 views of the first 20 s of 60: each bucket's share is 1 or 0
+    for share, low, high in zip(data["value"], data["value_low"], data["value_high"]):
+        want = stats.binomtest(round(share * n), n).proportion_ci(0.95, method="wilson")
+        assert (low, high) == pytest.approx((want.low, want.high), abs=1e-12)
+    with Client(tenant.token_id, tenant.token_secret, server.base_url) as client:
+        assert client.heatmap("assets", "third", intervals=True).value_high == data["value_high"]
+        assert client.heatmap("assets", "third").value_low is None

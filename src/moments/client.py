@@ -56,6 +56,8 @@ class Heatmap:
     timeframe: tuple[int, int]
     total_row_count: int
     duration_ms: int | None  # ours: to place the buckets on the timeline
+    value_low: list[float] | None = None  # ours, with intervals=True: each value's 95% interval
+    value_high: list[float] | None = None
 
 
 @dataclass(frozen=True)
@@ -204,7 +206,7 @@ def _engagement_path(kind: Kind, scope_id: str, what: str) -> str:
 def _heatmap(body: dict) -> Heatmap:
     data = body["data"]
     return Heatmap(data["total_views"], data["value"], tuple(body["timeframe"]), body["total_row_count"],
-                   data.get("duration_ms"))
+                   data.get("duration_ms"), data.get("value_low"), data.get("value_high"))
 
 
 def _hotspots(body: dict) -> Hotspots:
@@ -435,8 +437,12 @@ class _Endpoints:
 
     # -- the Mux-compatible six ------------------------------------------------------
     def heatmap(self, kind: Kind, scope_id: str, timeframe: Iterable[str | int] | None = None,
-                filters: Iterable[str] | None = None):
-        """-> Heatmap. `kind`: "assets", "videos" or "playback-ids"."""
+                filters: Iterable[str] | None = None, intervals: bool = False):
+        """-> Heatmap. `kind`: "assets", "videos" or "playback-ids". `intervals`: ask moments' own
+        /v1 heatmap, which adds each value's 95% interval (value_low, value_high)."""
+        if intervals:
+            return self._send(Call("GET", f"/v1/engagement/{kind}/{quote(scope_id, safe='')}/heatmap", _heatmap,
+                                   _timeframe(timeframe, filters) + [("intervals", "true")]))
         return self._send(Call("GET", _engagement_path(kind, scope_id, "heatmap"), _heatmap,
                                _timeframe(timeframe, filters)))
 

@@ -35,6 +35,19 @@ class HeatmapResponse(Shape):
     data: Heatmap
 
 
+class HeatmapIntervals(Heatmap):
+    """Ours (/v1/.../heatmap): each value's 95% interval with intervals=true, else null."""
+
+    value_low: list[float] | None
+    value_high: list[float] | None
+
+
+class HeatmapIntervalsResponse(Shape):
+    total_row_count: int
+    timeframe: Timeframe
+    data: HeatmapIntervals
+
+
 class HotspotItem(Shape):
     start_ms: int
     end_ms: int

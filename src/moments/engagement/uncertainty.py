@@ -37,12 +37,19 @@ Z = float(stats.norm.ppf(0.5 + LEVEL / 2))
 Interval = tuple[float, float]
 
 
-def share_interval(share: float, n: int) -> Interval:
-    """Wilson's score interval of a share observed over n > 0 views."""
+def share_intervals(shares: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson's score interval of each share observed over n > 0 views: (lows, highs)."""
+    shares = np.asarray(shares, dtype=np.float64)
     z2 = Z * Z
-    centre = (share + z2 / (2 * n)) / (1 + z2 / n)
-    half = Z * math.sqrt(max(share * (1 - share), 0.0) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    centre = (shares + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z * np.sqrt(np.clip(shares * (1 - shares), 0.0, None) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
+def share_interval(share: float, n: int) -> Interval:
+    """share_intervals of one share."""
+    low, high = share_intervals(np.array([share]), n)
+    return float(low[0]), float(high[0])
 
 
 def mean_interval(values: np.ndarray) -> Interval:

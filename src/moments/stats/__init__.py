@@ -13,6 +13,7 @@ import numpy as np
 from moments.engagement import heatmap as heatmap_math
 from moments.engagement import hotspots as hotspot_math
 from moments.engagement import layers as layer_math
+from moments.engagement.uncertainty import share_intervals
 from moments.model import Scope
 from moments.stats.query import EngagementQuery
 from moments.store.base import Coverage, Grid, Store, ViewQuery
@@ -140,6 +141,18 @@ def heatmap_json(result: Engagement) -> dict:
         "data": {"total_views": result.total_views, "value": result.values.tolist(),
                  "duration_ms": result.duration_ms},
     }
+
+
+def heatmap_intervals_json(result: Engagement, intervals: bool) -> dict:
+    """Ours (/v1): the heatmap body with each value's 95% interval (Wilson's, for total_views
+    views: engagement/uncertainty.py) when asked for, else nulls; no views, empty lists."""
+    body = heatmap_json(result)
+    low = high = None
+    if intervals:
+        low, high = share_intervals(result.values, result.total_views) if result.total_views else ([], [])
+    body["data"] |= {"value_low": None if low is None else list(map(float, low)),
+                     "value_high": None if high is None else list(map(float, high))}
+    return body
 
 
 def hotspots_json(result: Engagement, limit: int | None = None, direction: str = "desc") -> dict:

@@ -113,7 +113,7 @@ export class Chart {
   }
 
   draw() {
-    const { values, durationMs, hotspots, title } = this.data;
+    const { values, low, high, durationMs, hotspots, title } = this.data;
     const width = drawnWidth(this.container.clientWidth);
     this.plotWidth = width - MARGIN.left - MARGIN.right;
     this.scale = shareScale(values);
@@ -130,6 +130,12 @@ export class Chart {
     const points = values.map((v, i) => [this.x(((i + 0.5) * durationMs) / n), this.y(v)]);
     const line = points.map(([px, py], i) => `${i ? 'L' : 'M'}${px.toFixed(2)},${py.toFixed(2)}`).join(' ');
     const base = this.y(0).toFixed(2);
+    if (low && high) {  // the 95% band (docs/engagement.md), clipped to the chart's scale
+      const at = (v, i) => `${points[i][0].toFixed(2)},${this.y(Math.min(v, this.scale.top)).toFixed(2)}`;
+      const upper = high.map((v, i) => `${i ? 'L' : 'M'}${at(v, i)}`).join(' ');
+      const lower = low.map((v, i) => `L${at(v, i)}`).reverse().join(' ');
+      el('path', { class: 'curve-band', d: `${upper} ${lower} Z` }, svg);
+    }
     el('path', { class: 'curve-area', d: `${line} L${points.at(-1)[0].toFixed(2)},${base} L${points[0][0].toFixed(2)},${base} Z` }, svg);
     el('path', { class: 'curve-line', d: line, 'data-points': n }, svg);
 

@@ -487,7 +487,7 @@ function showContent(heatmap, hotspots, figures, media) {
     const all = [...peaks, ...colds];
     $('heat-scale-top').textContent = `${Math.round(shareScale(value).top * 100)}%`;
     chart.render({
-      values: value, durationMs, hotspots: all, formatTime,
+      values: value, low: heatmap.data.value_low, high: heatmap.data.value_high, durationMs, hotspots: all, formatTime,
       title: `Engagement of ${state.id}: ${format.percent(value[0])} of viewers at the start, `
         + `${format.percent(value.at(-1))} at the end; ${peaks.length} peaks, ${colds.length} cold spots.`,
     });
