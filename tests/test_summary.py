@@ -203,7 +203,8 @@ def test_the_summary_export_is_the_summary_in_each_format(loaded, server):
     db, env, token, wanted = loaded
     with httpx.Client(base_url=server.base_url, auth=tuple(token.split(":")), timeout=60) as http:
         figures = http.get("/v1/engagement/playback-ids/film-pb/summary", params={"per_view": "true"}).json()
-        files = {fmt: http.get(f"/v1/engagement/playback-ids/film-pb/export/summary.{fmt}")
+        window = [("timeframe[]", str(t)) for t in figures["timeframe"]]  # the same window, whenever asked
+        files = {fmt: http.get(f"/v1/engagement/playback-ids/film-pb/export/summary.{fmt}", params=window)
                  for fmt in ("csv", "json", "parquet")}
     assert all(f.status_code == 200 for f in files.values())
     row = {**figures["data"]}

@@ -114,8 +114,9 @@ def test_the_v1_heatmap_adds_each_values_interval_when_asked(compared):
     server, tenant = compared
     with server.client(tenant) as http:
         mux = http.get("/data/v1/engagement/assets/third/heatmap").json()
-        ours = http.get("/v1/engagement/assets/third/heatmap", params={"intervals": "true"}).json()
-        plain = http.get("/v1/engagement/assets/third/heatmap").json()
+        window = [("timeframe[]", str(t)) for t in mux["timeframe"]]  # the same window, whenever asked
+        ours = http.get("/v1/engagement/assets/third/heatmap", params=window + [("intervals", "true")]).json()
+        plain = http.get("/v1/engagement/assets/third/heatmap", params=window).json()
         assert http.get("/v1/engagement/assets/third/heatmap", params={"intervals": "1"}).status_code == 400
         assert http.get("/data/v1/engagement/assets/third/heatmap", params={"intervals": "true"}).status_code == 400
     data = ours["data"]
