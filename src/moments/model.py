@@ -45,11 +45,21 @@ class Token:
 
 
 @dataclass(frozen=True)
+class Chapter:
+    """A named stretch of an asset, as Mux Player's addChapters takes it (in ms here)."""
+
+    start_ms: int
+    end_ms: int | None  # None: until the next chapter starts, or the content ends
+    title: str
+
+
+@dataclass(frozen=True)
 class Asset:
     asset_id: str
     duration_ms: int | None
     playback_ids: tuple[str, ...] = ()
     playback_url: str | None = None
+    chapters: tuple[Chapter, ...] = ()  # by start, none overlapping
 
 
 # The dimensions a view has a field for (a store row, a column; the SQL schemas declare the same),

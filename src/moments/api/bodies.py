@@ -15,6 +15,7 @@ _TEXT = {"type": "string", "maxLength": rows.MAX_DIMENSION_LENGTH}
 _TIME = {"oneOf": [{"type": "integer", "minimum": imports.MIN_EPOCH_MS, "maximum": imports.MAX_EPOCH_MS},
                    {"type": "string", "format": "date-time"}]}
 _MEDIA_MS = {"type": "integer", "minimum": 0, "maximum": imports.MAX_MEDIA_MS}
+_SECONDS = {"type": "number", "minimum": 0, "maximum": assets.MAX_MEDIA_S}
 
 VIEW = {
     "type": "object",
@@ -54,6 +55,16 @@ ASSET = {"requestBody": {
             "duration_ms": {**_MEDIA_MS, "minimum": 1},
             "playback_ids": {"type": "array", "maxItems": assets.MAX_PLAYBACK_IDS, "items": _PATH_SAFE_ID},
             "playback_url": {"type": "string", "maxLength": assets.MAX_URL_LENGTH, "pattern": "^https?://"},
+            "chapters": {
+                "type": "array", "maxItems": assets.MAX_CHAPTERS,
+                "description": "Mux Player's addChapters shape, times in seconds; by start or not, none overlapping, "
+                               "each within duration_ms. Without endTime a chapter lasts until the next one starts, "
+                               "or the content ends.",
+                "items": {"type": "object", "required": ["startTime", "value"], "additionalProperties": False,
+                          "properties": {"startTime": _SECONDS, "endTime": {"anyOf": [_SECONDS, {"type": "null"}]},
+                                         "value": {"type": "string", "minLength": 1,
+                                                   "maxLength": assets.MAX_TITLE_LENGTH}}},
+            },
         },
     }}},
 }}

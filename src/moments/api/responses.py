@@ -275,11 +275,20 @@ class RegisteredIdList(Shape):
 
 # --- assets, imports, the environment, tokens, operations ---------------------------------------
 
+class ChapterMark(Shape):
+    """Mux Player's addChapters shape: seconds, the title as `value`."""
+
+    startTime: float
+    endTime: float | None  # None: until the next chapter starts, or the content ends
+    value: str
+
+
 class Asset(Shape):
     asset_id: str
     duration_ms: int
     playback_ids: list[str]
     playback_url: str | None
+    chapters: list[ChapterMark]
 
 
 class AssetResponse(Shape):

@@ -3,7 +3,7 @@ assets, in the shapes the API answers (the CLI prints the same)."""
 
 from __future__ import annotations
 
-from moments.model import Asset, Scope
+from moments.model import Asset, Chapter, Scope
 from moments.store.base import Store
 
 # total_row_count is exact up to here; counting further would read every id for a number
@@ -30,4 +30,11 @@ def list_ids(store: Store, environment_id: str, scope: Scope, search: str | None
 
 def asset_json(asset: Asset) -> dict:
     return {"data": {"asset_id": asset.asset_id, "duration_ms": asset.duration_ms,
-                     "playback_ids": list(asset.playback_ids), "playback_url": asset.playback_url}}
+                     "playback_ids": list(asset.playback_ids), "playback_url": asset.playback_url,
+                     "chapters": [chapter_json(chapter) for chapter in asset.chapters]}}
+
+
+def chapter_json(chapter: Chapter) -> dict:
+    """Mux Player's addChapters shape, which PUT /v1/assets takes: seconds, the title as `value`."""
+    return {"startTime": chapter.start_ms / 1000,
+            "endTime": None if chapter.end_ms is None else chapter.end_ms / 1000, "value": chapter.title}

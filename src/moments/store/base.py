@@ -95,6 +95,10 @@ class Store(Protocol):
     def scope_exists(self, environment_id: str, scope: Scope, scope_id: str) -> bool:
         """True when the id is known in this environment (registered, or seen on a view)."""
 
+    def assets_of_video(self, environment_id: str, video_id: str, limit: int) -> list[str]:
+        """Up to `limit` ids of the assets the video id's stored views play: each view's asset_id,
+        else the registered asset of its playback ID (one id: the video maps to that asset)."""
+
     def list_scope_ids(self, environment_id: str, scope: Scope, search: str | None, limit: int) -> list[tuple[str, int]]:
         """Known ids of one kind (registered or seen on views) with their view counts, most viewed first."""
 

@@ -55,8 +55,8 @@ from moments.store.lru import LOOKUP_CACHE_ENTRIES, LRUCache
 from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, budgeted_page_sql, keyset_pages
 from moments.store.pieces import Piece, range_set_from_arrow
 from moments.store.prefix import RollupPrefix
-from moments.store.rows import (ENVIRONMENT_COLUMNS, VIEW_COLUMNS, VIEW_SCHEMA, as_views, environment_of,
-                                views_from_arrow, views_to_arrow, without_views)
+from moments.store.rows import (ENVIRONMENT_COLUMNS, VIEW_COLUMNS, VIEW_SCHEMA, as_views, chapters_from_text,
+                                chapters_to_text, environment_of, views_from_arrow, views_to_arrow, without_views)
 
 _STR, _I64 = pa.string(), pa.int64()
 ROW_COLUMNS = ", ".join(VIEW_COLUMNS)
@@ -317,9 +317,11 @@ class ClickHouseStore:
             {**env, "pids": sorted(asset.playback_ids)})["asset_id"].to_pylist())
         version = self._version()
         self._x.command(
-            "INSERT INTO assets VALUES ({env:String}, {asset:String}, {duration:Nullable(Int64)}, "
-            "{url:Nullable(String)}, {now:Int64}, {version:UInt64})",
-            {**env, "duration": asset.duration_ms, "url": asset.playback_url, "now": _now_ms(), "version": version})
+            "INSERT INTO assets (environment_id, asset_id, duration_ms, playback_url, chapters, updated_at_ms, version) "
+            "VALUES ({env:String}, {asset:String}, {duration:Nullable(Int64)}, {url:Nullable(String)}, "
+            "{chapters:String}, {now:Int64}, {version:UInt64})",
+            {**env, "duration": asset.duration_ms, "url": asset.playback_url,
+             "chapters": chapters_to_text(asset.chapters) or "", "now": _now_ms(), "version": version})
         gone = sorted(before - set(asset.playback_ids))
         self._x.insert("playback_ids", pa.table({
             "environment_id": pa.array([environment_id] * (len(gone) + len(asset.playback_ids)), _STR),
@@ -342,15 +344,17 @@ class ClickHouseStore:
         def load(missing: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], Asset]:
             rows = self._x.query(
                 "SELECT a.asset_id AS asset_id, a.duration_ms AS duration_ms, a.playback_url AS playback_url, "
-                "  arraySort(groupArrayIf(p.playback_id, p.playback_id IS NOT NULL)) AS pids "
-                "FROM (SELECT asset_id, duration_ms, playback_url FROM assets FINAL WHERE environment_id = {env:String} "
+                "  a.chapters AS chapters, arraySort(groupArrayIf(p.playback_id, p.playback_id IS NOT NULL)) AS pids "
+                "FROM (SELECT asset_id, duration_ms, playback_url, chapters FROM assets FINAL "
+                "  WHERE environment_id = {env:String} "
                 "  AND asset_id IN {ids:Array(String)}) AS a "
                 "LEFT JOIN (SELECT playback_id, asset_id FROM playback_ids FINAL WHERE environment_id = {env:String} "
                 "  AND asset_id IN {ids:Array(String)}) AS p ON a.asset_id = p.asset_id "
-                "GROUP BY a.asset_id, a.duration_ms, a.playback_url SETTINGS join_use_nulls = 1",
+                "GROUP BY a.asset_id, a.duration_ms, a.playback_url, a.chapters SETTINGS join_use_nulls = 1",
                 {"env": environment_id, "ids": [key[2] for key in missing]}).to_pylist()
             return {(environment_id, "asset", r["asset_id"]): Asset(r["asset_id"], r["duration_ms"], tuple(r["pids"]),
-                                                           r["playback_url"]) for r in rows}
+                                                           r["playback_url"], chapters_from_text(r["chapters"]))
+                    for r in rows}
 
         keys = [(environment_id, "asset", asset_id) for asset_id in asset_ids]
         found = self._assets.get_or_load_many(keys, load) if self._follow else {key: None for key in keys} | load(keys)
@@ -552,6 +556,16 @@ class ClickHouseStore:
         }.get(scope)
         sql = f"SELECT count() AS n FROM ({seen}{f' UNION ALL {registered}' if registered else ''})"
         return self._x.query(sql, params)["n"][0].as_py() > 0
+
+    def assets_of_video(self, environment_id: str, video_id: str, limit: int) -> list[str]:
+        rows = self._x.query(
+            "SELECT DISTINCT coalesce(nullIf(v.asset_id, ''), p.asset_id) AS asset "
+            "FROM (SELECT asset_id, playback_id FROM views FINAL WHERE environment_id = {env:String} "
+            "  AND scope = 'video' AND scope_id = {video:String}) AS v "
+            "LEFT JOIN (SELECT playback_id, asset_id FROM playback_ids FINAL WHERE environment_id = {env:String}) AS p "
+            "ON v.playback_id = p.playback_id WHERE asset IS NOT NULL ORDER BY asset LIMIT {limit:UInt64} "
+            "SETTINGS join_use_nulls = 1", {"env": environment_id, "video": video_id, "limit": limit})
+        return rows["asset"].to_pylist()
 
     def list_scope_ids(self, environment_id: str, scope: Scope, search: str | None, limit: int) -> list[tuple[str, int]]:
         registered = {

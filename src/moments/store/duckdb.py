@@ -31,8 +31,8 @@ from moments.store.followed import (ALWAYS_IDLE, SCOPE_COLUMN, FollowedReads, Pe
 from moments.store.following import Views
 from moments.store.pieces import Piece, range_set_from_arrow
 from moments.store.prefix import RollupPrefix
-from moments.store.rows import (ENVIRONMENT_COLUMNS, VIEW_COLUMNS, environment_of, views_from_arrow, views_to_arrow,
-                                without_views)
+from moments.store.rows import (ENVIRONMENT_COLUMNS, VIEW_COLUMNS, chapters_from_text, chapters_to_text,
+                                environment_of, views_from_arrow, views_to_arrow, without_views)
 from moments.store.lru import LOOKUP_CACHE_ENTRIES, LRUCache
 from moments.store.paging import EXPORT_BATCH_ROWS, KEYSET_AFTER, KEYSET_BEFORE, budgeted_page_sql, keyset_pages
 
@@ -263,8 +263,10 @@ class DuckDBStore:
                 "SELECT DISTINCT asset_id FROM playback_ids WHERE environment_id = ? AND list_contains(?, playback_id) "
                 "AND asset_id <> ?", [environment_id, list(asset.playback_ids), asset.asset_id])}
             self._exec(
-                "INSERT OR REPLACE INTO assets VALUES (?, ?, ?, ?, epoch_ms(now()))",
-                [environment_id, asset.asset_id, asset.duration_ms, asset.playback_url],
+                "INSERT OR REPLACE INTO assets (environment_id, asset_id, duration_ms, playback_url, chapters, "
+                "updated_at_ms) VALUES (?, ?, ?, ?, ?, epoch_ms(now()))",
+                [environment_id, asset.asset_id, asset.duration_ms, asset.playback_url,
+                 chapters_to_text(asset.chapters)],
             )
             self._exec("DELETE FROM playback_ids WHERE environment_id = ? AND asset_id = ?",
                        [environment_id, asset.asset_id])
@@ -286,11 +288,13 @@ class DuckDBStore:
         def load(missing: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], Asset]:
             rows = self._read(
                 "SELECT a.asset_id, a.duration_ms, "
-                "  list(p.playback_id ORDER BY p.playback_id) FILTER (WHERE p.playback_id IS NOT NULL), a.playback_url "
+                "  list(p.playback_id ORDER BY p.playback_id) FILTER (WHERE p.playback_id IS NOT NULL), a.playback_url, "
+                "  a.chapters "
                 "FROM assets a LEFT JOIN playback_ids p USING (environment_id, asset_id) "
                 "WHERE a.environment_id = $env AND a.asset_id IN (SELECT unnest($ids)) GROUP BY ALL",
                 {"env": environment_id, "ids": [key[2] for key in missing]})
-            return {(environment_id, "asset", row[0]): Asset(row[0], row[1], tuple(row[2] or ()), row[3]) for row in rows}
+            return {(environment_id, "asset", row[0]): Asset(row[0], row[1], tuple(row[2] or ()), row[3],
+                                                             chapters_from_text(row[4])) for row in rows}
 
         found = self._assets.get_or_load_many([(environment_id, "asset", asset_id) for asset_id in asset_ids], load)
         return {key[2]: asset for key, asset in found.items()}
@@ -469,6 +473,14 @@ class DuckDBStore:
         else:
             sql = "SELECT EXISTS (SELECT 1 FROM views WHERE environment_id = $1 AND video_id = $2)"
         return bool(self._one(sql, [environment_id, scope_id])[0])
+
+    def assets_of_video(self, environment_id: str, video_id: str, limit: int) -> list[str]:
+        rows = self._read(
+            "SELECT DISTINCT coalesce(nullif(v.asset_id, ''), p.asset_id) AS asset FROM views v "
+            "LEFT JOIN playback_ids p ON p.environment_id = v.environment_id AND p.playback_id = v.playback_id "
+            "WHERE v.environment_id = $env AND v.video_id = $video AND asset IS NOT NULL ORDER BY asset LIMIT $limit",
+            {"env": environment_id, "video": video_id, "limit": limit})
+        return [row[0] for row in rows]
 
     def list_scope_ids(self, environment_id: str, scope: Scope, search: str | None, limit: int) -> list[tuple[str, int]]:
         column = {Scope.ASSET: "asset_id", Scope.VIDEO: "video_id", Scope.PLAYBACK_ID: "playback_id"}[scope]

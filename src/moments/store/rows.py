@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from moments.model import DIMENSIONS, Environment, View
+from moments.model import DIMENSIONS, Chapter, Environment, View
 
 MAX_ID_LENGTH = 128  # view, asset, playback and video ids
 MAX_DIMENSION_LENGTH = 256  # a dimension's, custom field's or SDK name's value
@@ -30,6 +31,15 @@ def environment_of(row: Sequence) -> Environment:
     """An Environment from a row of ENVIRONMENT_COLUMNS."""
     *fields, origins = row
     return Environment(*fields, allowed_origins=tuple(origins or ()))
+
+
+def chapters_to_text(chapters: Sequence[Chapter]) -> str | None:
+    """An asset's chapters as its row holds them: [[start_ms, end_ms or null, title], ...]; None for none."""
+    return orjson.dumps([[c.start_ms, c.end_ms, c.title] for c in chapters]).decode() if chapters else None
+
+
+def chapters_from_text(text: str | None) -> tuple[Chapter, ...]:
+    return tuple(Chapter(start, end, title) for start, end, title in orjson.loads(text)) if text else ()
 
 
 def as_views(table: pa.Table) -> pa.Table:

@@ -224,3 +224,8 @@ CREATE TABLE IF NOT EXISTS secrets (
     value         String
 ) ENGINE = MergeTree
 ORDER BY (name, created_at_ms, value);
+
+-- migration 8
+-- An asset's chapters (model.Chapter, store/rows.py: chapters_to_text): a JSON array of
+-- [start_ms, end_ms or null, title] by start; '' for none (rows written before this version).
+ALTER TABLE assets ADD COLUMN IF NOT EXISTS chapters String DEFAULT '' AFTER playback_url;

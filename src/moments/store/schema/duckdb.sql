@@ -219,3 +219,8 @@ CREATE TABLE secrets (
     name  VARCHAR PRIMARY KEY,
     value VARCHAR NOT NULL
 );
+
+-- migration 11
+-- An asset's chapters (model.Chapter, store/rows.py: chapters_to_text): a JSON array of
+-- [start_ms, end_ms or null, title] by start; NULL for none.
+ALTER TABLE assets ADD COLUMN chapters VARCHAR;
