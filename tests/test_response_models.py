@@ -67,7 +67,7 @@ def test_every_json_answer_is_what_the_document_declares(site):
                 template = f"/data/v1/engagement/{kind}/{{scope_id}}/{what}"
                 check("GET", template, template.replace("{scope_id}", quote(scope_id, safe="")))
             for what, query in (("layers", {}), ("relative", {}), ("dimensions", {}), ("views", {"limit": "5"}),
-                                ("summary", {"per_view": "true"}), ("heatmap", {"intervals": "true"}),
+                                ("summary", {"per_view": "true"}), ("heatmap", {"intervals": "true"}), ("chapters", {}),
                                 ("compare", {"timeframe[]": "7:days", "against_timeframe[]": "14:days"})):
                 template = f"/v1/engagement/{kind}/{{scope_id}}/{what}"
                 body = check("GET", template, template.replace("{scope_id}", quote(scope_id, safe="")), params=query)
@@ -79,7 +79,8 @@ def test_every_json_answer_is_what_the_document_declares(site):
 
         check("GET", "/v1/assets/{asset_id}", f"/v1/assets/{asset}")
         check("PUT", "/v1/assets/{asset_id}", "/v1/assets/new-one",
-              json={"duration_ms": 60_000, "playback_ids": ["new-pb"], "playback_url": None})
+              json={"duration_ms": 60_000, "playback_ids": ["new-pb"], "playback_url": None,
+                    "chapters": [{"startTime": 0, "value": "One"}, {"startTime": 30.5, "endTime": 50, "value": "Two"}]})
         check("GET", "/v1/playback-ids/{playback_id}", "/v1/playback-ids/new-pb")
         check("POST", "/v1/views", "/v1/views", content=b'{"view_id": "v", "view_start": 1, "ranges": []}\n{}',
               headers={"content-type": "application/x-ndjson"})  # rejected records have their shape too
@@ -118,7 +119,8 @@ CLIENT_TYPES = [
     (client.Hotspot, "HotspotItem", ""), (client.Layers, "LayersResponse", "flat"),
     (client.Relative, "RelativeResponse", "flat"), (client.RelativeOverall, "RelativeOverall", ""),
     (client.Comparison, "ComparisonResponse", "flat"), (client.ComparisonSide, "ComparisonSide", ""),
-    (client.Summary, "SummaryResponse", "flat"),
+    (client.Summary, "SummaryResponse", "flat"), (client.Chapters, "ChaptersResponse", "flat"),
+    (client.ChapterFigures, "ChapterFiguresShape", ""),
     (client.ImportResult, "ImportResult", ""), (client.Rejected, "Rejected", ""), (client.Asset, "Asset", ""),
     (client.EnvironmentInfo, "Environment", ""), (client.BackupInfo, "Backup", ""),
     (client.TokenInfo, "TokenInfo", ""), (client.IssuedToken, "IssuedToken", ""),

@@ -19,7 +19,7 @@ import pytest
 
 from moments import accounts, stats
 from moments.filters import parse_filters
-from moments.model import Asset, Environment, Scope, Token, View
+from moments.model import Asset, Chapter, Environment, Scope, Token, View
 from moments.stats.query import EngagementQuery
 from moments.stats.summary import summary, summary_json
 from moments.store.base import ViewQuery
@@ -125,6 +125,39 @@ def test_assets_and_playback_ids(any_store):
     assert any_store.get_asset(env, "a1").playback_ids == ()
     assert any_store.scope_exists(env, Scope.ASSET, "a1") and any_store.scope_exists(env, Scope.PLAYBACK_ID, "p3")
     assert not any_store.scope_exists(env, Scope.PLAYBACK_ID, "p1")
+
+
+def test_chapters_are_kept_with_their_asset(any_store):
+    env = env_of(any_store).environment_id
+    chapters = (Chapter(0, None, "Intro 'quoted' ü"), Chapter(12_500, 40_000, 'say "hi" \\ {x:String}'),
+                Chapter(50_000, None, "日本語🎬"))
+    any_store.put_asset(env, Asset("a1", 60_000, ("p1",), None, chapters))
+    assert any_store.get_asset(env, "a1").chapters == chapters
+    assert any_store.asset_for_playback_id(env, "p1").chapters == chapters
+    # Registering again without chapters drops them, as it drops any field left out.
+    any_store.put_asset(env, Asset("a1", 60_000, ("p1",)))
+    assert any_store.get_asset(env, "a1").chapters == ()
+    assert any_store.get_asset(env_of(any_store, "other").environment_id, "a1") is None
+
+
+def test_assets_of_video(any_store):
+    env = env_of(any_store).environment_id
+    other = env_of(any_store, "other").environment_id
+    any_store.put_asset(env, Asset("registered", 60_000, ("pb-reg",)))
+    any_store.upsert_views(env, [
+        done("by-asset", asset_id="film", video_id="one"),
+        done("by-asset-again", asset_id="film", video_id="one"),
+        done("by-playback", playback_id="pb-reg", video_id="via-playback"),  # the asset its playback ID names
+        done("unregistered-playback", playback_id="pb-free", video_id="nothing"),
+        done("x", asset_id="film", video_id="two"), done("y", asset_id="trailer", video_id="two"),
+        done("z", asset_id="zeta", video_id="two"),
+    ], NOW_MS)
+    any_store.upsert_views(other, [done("elsewhere", asset_id="theirs", video_id="one")], NOW_MS)
+    assert any_store.assets_of_video(env, "one", 2) == ["film"]
+    assert any_store.assets_of_video(env, "via-playback", 2) == ["registered"]
+    assert any_store.assets_of_video(env, "nothing", 2) == []
+    assert any_store.assets_of_video(env, "two", 2) == ["film", "trailer"]
+    assert any_store.assets_of_video(env, "unknown", 2) == []
 
 
 # --- views ----------------------------------------------------------------------------------

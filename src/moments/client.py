@@ -109,6 +109,9 @@ class Asset:
     duration_ms: int | None
     playback_ids: list[str]
     playback_url: str | None
+    # Mux Player's addChapters shape ({"startTime": s, "endTime": s or None, "value": title}),
+    # so they can go to the player as they are.
+    chapters: list[dict]
 
 
 @dataclass(frozen=True)
@@ -226,7 +229,7 @@ def _bytes(body: bytes) -> bytes:
 
 
 def _asset(body: dict) -> Asset:
-    return Asset(**body["data"])
+    return Asset(**_known(Asset, body["data"]))
 
 
 def _import(body: dict) -> ImportResult:
@@ -355,9 +358,45 @@ class Summary:
     timeframe: tuple[int, int]
 
 
+def _intervals(row: dict) -> dict[str, tuple[float, float] | None]:
+    return {name: None if pair is None else (pair[0], pair[1]) for name, pair in row["intervals"].items()}
+
+
 def _summary(body: dict) -> Summary:
-    intervals = {name: None if pair is None else (pair[0], pair[1]) for name, pair in body["data"]["intervals"].items()}
-    return Summary(**{**_known(Summary, body["data"]), "intervals": intervals, "timeframe": tuple(body["timeframe"])})
+    return Summary(**{**_known(Summary, body["data"]), "intervals": _intervals(body["data"]),
+                      "timeframe": tuple(body["timeframe"])})
+
+
+@dataclass(frozen=True)
+class ChapterFigures:
+    """One chapter's figures (docs/engagement.md, "Chapters"); each None without views, or when
+    the chapter starts after the content's end."""
+
+    title: str
+    start_ms: int
+    end_ms: int
+    reached: float | None  # the share of views that watched some of it
+    finished: float | None  # the share that watched some of its final second
+    average_watched: float | None  # the mean share of it watched by the views that reached it
+    leave_median_ms: float | None  # where in it (ms from its start) those who left it mid-way left
+    leaves_by_tenth: list[float]  # the share of all views leaving in each tenth of it
+    intervals: dict[str, tuple[float, float] | None]  # each figure's 95% interval (low, high)
+
+
+@dataclass(frozen=True)
+class Chapters:
+    total_views: int
+    duration_ms: int | None
+    asset_id: str | None  # the asset whose chapters these are
+    note: str | None  # why there are none
+    chapters: list[ChapterFigures]
+    timeframe: tuple[int, int]
+
+
+def _chapters(body: dict) -> Chapters:
+    figures = [ChapterFigures(**{**_known(ChapterFigures, row), "intervals": _intervals(row)})
+               for row in body["data"]["chapters"]]
+    return Chapters(**{**_known(Chapters, body["data"]), "chapters": figures, "timeframe": tuple(body["timeframe"])})
 
 
 @dataclass(frozen=True)
@@ -486,9 +525,11 @@ class _Endpoints:
                                headers={"content-type": "application/x-ndjson"}))
 
     def put_asset(self, asset_id: str, duration_ms: int, playback_ids: Iterable[str] = (),
-                  playback_url: str | None = None):
-        """-> Asset. Register or replace an asset."""
-        payload = {"duration_ms": duration_ms, "playback_ids": list(playback_ids), "playback_url": playback_url}
+                  playback_url: str | None = None, chapters: Iterable[dict] = ()):
+        """-> Asset. Register or replace an asset. `chapters`: in Mux Player's addChapters shape,
+        [{"startTime": 0, "endTime": 30 (optional), "value": "Intro"}, ...], times in seconds."""
+        payload = {"duration_ms": duration_ms, "playback_ids": list(playback_ids), "playback_url": playback_url,
+                   "chapters": list(chapters)}
         return self._send(Call("PUT", f"/v1/assets/{quote(asset_id, safe='')}", _asset, json=payload))
 
     def get_asset(self, asset_id: str):
@@ -547,6 +588,13 @@ class _Endpoints:
         params = _timeframe(timeframe, filters) + ([("per_view", "true")] if per_view else [])
         path = f"/v1/engagement/{kind}/{quote(scope_id, safe='')}/summary"
         return self._send(Call("GET", path, _summary, params))
+
+    def chapters(self, kind: Kind, scope_id: str, timeframe: Iterable[str | int] | None = None,
+                 filters: Iterable[str] | None = None):
+        """-> Chapters: per chapter of the content's asset, the share of views that reached it and
+        finished it, how much of it they watched and where in it they left."""
+        path = f"/v1/engagement/{kind}/{quote(scope_id, safe='')}/chapters"
+        return self._send(Call("GET", path, _chapters, _timeframe(timeframe, filters)))
 
     def relative(self, kind: Kind, scope_id: str, timeframe: Iterable[str | int] | None = None,
                  filters: Iterable[str] | None = None):

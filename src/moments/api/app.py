@@ -18,8 +18,8 @@ from moments.api.cache import ResponseCache
 from moments.api.observe import Observed
 from moments.api.ratelimit import RateLimiter
 from moments.api.shares import WorkerShares
-from moments.api.routes import (assets, backup, collector, dashboard, engagement, environment, exports, health, heatmap,
-                                imports, layers, lists, summary, tokens)
+from moments.api.routes import (assets, backup, chapters, collector, dashboard, engagement, environment, exports, health,
+                                heatmap, imports, layers, lists, summary, tokens)
 from moments.api.routes import demo_video
 from moments.api.routes import dimensions as dimension_routes
 from moments.api.routes import docs as docs_routes
@@ -123,8 +123,8 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     errors.install(app)
     app.add_middleware(Observed, metrics=app.state.metrics)
-    for module in (engagement, heatmap, layers, summary, exports, imports, lists, assets, environment, tokens, backup,
-                   health, view_routes):
+    for module in (engagement, heatmap, layers, summary, chapters, exports, imports, lists, assets, environment, tokens,
+                   backup, health, view_routes):
         app.include_router(module.router)
     app.include_router(compare_routes.router)
     app.include_router(dimension_routes.router)

@@ -180,6 +180,43 @@ class SummaryResponse(Shape):
     data: Summary
 
 
+class ChapterIntervals(Shape):
+    """The 95% interval of each chapter figure; null where the figure is."""
+
+    reached: Interval | None
+    finished: Interval | None
+    average_watched: Interval | None
+    leave_median_ms: Interval | None
+
+
+class ChapterFiguresShape(Shape):
+    """docs/engagement.md, "Chapters"; the figures are null without views, or for a chapter that
+    starts after the content's end."""
+
+    title: str
+    start_ms: int
+    end_ms: int  # its given end, else the next chapter's start, else the content's end
+    reached: float | None  # the share of views that watched some of it
+    finished: float | None  # the share of views that watched some of its final second
+    average_watched: float | None  # the mean share of it watched by the views that reached it
+    leave_median_ms: float | None  # where in it (ms from its start) the views that left it mid-way left
+    leaves_by_tenth: list[float]  # the share of all views leaving in each tenth of it
+    intervals: ChapterIntervals
+
+
+class Chapters(Shape):
+    total_views: int
+    duration_ms: int | None  # the content length the chapters are laid on
+    asset_id: str | None  # the asset whose chapters these are
+    note: str | None  # why there are none
+    chapters: list[ChapterFiguresShape]
+
+
+class ChaptersResponse(Shape):
+    timeframe: Timeframe
+    data: Chapters
+
+
 class DimensionValue(Shape):
     value: str
     views: int

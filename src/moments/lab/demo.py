@@ -5,7 +5,8 @@ every feature on a fresh install:
 - relative retention: each content has at least three peers of similar length (PEERS);
 - filters: two audiences that watch differently (SEGMENTS: phone viewers leave sooner);
 - comparing timeframes: the week before this one, when viewers left sooner (PREVIOUS_WEEK);
-- watching along: the trailer plays from a small video the server ships (VIDEO_PATH).
+- watching along: the trailer plays from a small video the server ships (VIDEO_PATH);
+- chapters: the three main contents have them, a planted valley in a chapter of its own.
 
 Loading it again (every `serve --demo`) rewrites the same views at times relative to now, and
 gives the same token.
@@ -22,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from moments import accounts
 from moments.api.routes.demo_video import VIDEO_PATH
-from moments.model import Asset, Environment, Token
+from moments.model import Asset, Chapter, Environment, Token
 from moments.lab.simulate import Audience, Moment, Scenario, simulate_views
 from moments.store.base import Store
 
@@ -37,6 +38,12 @@ class DemoContent:
     playback_ids: tuple[str, ...]
     video_id: str
     audience: Audience
+    chapters: tuple[Chapter, ...] = ()
+
+
+def _chapters(*marks: tuple[int, str]) -> tuple[Chapter, ...]:
+    """Chapters that each last until the next one starts: (start in seconds, title)."""
+    return tuple(Chapter(start_s * 1000, None, title) for start_s, title in marks)
 
 
 @dataclass(frozen=True)
@@ -62,13 +69,17 @@ class Period:
 CONTENT = (
     DemoContent("demo-trailer", ("demotrailerpb01",), "trailer-2026",
                 Audience(duration_ms=90_000, n_views=3000, hazard_per_minute=0.3, seed=1,
-                         moments=(Moment(40_000, 52_000, "peak", 0.35),))),
+                         moments=(Moment(40_000, 52_000, "peak", 0.35),)),
+                _chapters((0, "Opening"), (40, "The chase"), (75, "Credits"))),
     DemoContent("demo-keynote", ("demokeynotepb01", "demokeynotepb02"), "keynote-2026",
                 Audience(duration_ms=1_800_000, n_views=4000, hazard_per_minute=0.03, hazard_growth=1.0, seed=2,
-                         moments=(Moment(300_000, 420_000, "valley", 0.5), Moment(1_200_000, 1_290_000, "peak", 0.3)))),
+                         moments=(Moment(300_000, 420_000, "valley", 0.5), Moment(1_200_000, 1_290_000, "peak", 0.3))),
+                _chapters((0, "Welcome"), (300, "Roadmap"), (420, "Customers"), (1200, "Live demo"), (1500, "Q&A"))),
     DemoContent("demo-tutorial", ("demotutorialpb1",), "tutorial-setup",
                 Audience(duration_ms=420_000, n_views=2500, hazard_per_minute=0.08, seed=3,
-                         moments=(Moment(60_000, 90_000, "valley", 0.45), Moment(250_000, 280_000, "peak", 0.3)))),
+                         moments=(Moment(60_000, 90_000, "valley", 0.45), Moment(250_000, 280_000, "peak", 0.3))),
+                _chapters((0, "Before you start"), (60, "Install"), (90, "Configure"), (250, "First run"),
+                          (360, "Recap"))),
 )
 
 
@@ -112,7 +123,8 @@ def load_demo(store: Store, base_url: str | None = None) -> tuple[Environment, a
     views = []
     for content in CONTENT + tuple(peer for group in PEERS for peer in group):
         playback_url = f"{base_url}{VIDEO_PATH}" if base_url and content.asset_id == VIDEO_ASSET else None
-        asset = Asset(content.asset_id, content.audience.duration_ms, content.playback_ids, playback_url)
+        asset = Asset(content.asset_id, content.audience.duration_ms, content.playback_ids, playback_url,
+                      content.chapters)
         if store.get_asset(environment.environment_id, asset.asset_id) != asset:  # a change rebuilds its rollups
             store.put_asset(environment.environment_id, asset)
         for period in (THIS_WEEK, PREVIOUS_WEEK) if content in CONTENT else (THIS_WEEK,):

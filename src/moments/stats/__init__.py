@@ -14,7 +14,7 @@ from moments.engagement import heatmap as heatmap_math
 from moments.engagement import hotspots as hotspot_math
 from moments.engagement import layers as layer_math
 from moments.engagement.uncertainty import share_intervals
-from moments.model import Scope
+from moments.model import RangeSet, Scope
 from moments.stats.query import EngagementQuery
 from moments.store.base import Coverage, Grid, Store, ViewQuery
 
@@ -108,13 +108,18 @@ class Layers:
     departures: np.ndarray
 
 
+def duration_of(store: Store, query: EngagementQuery, ranges: RangeSet) -> int | None:
+    """The content duration of the query's heatmap, from its counted views read raw."""
+    durations, counts = np.unique(ranges.reported_durations_ms, return_counts=True)
+    registered = registered_duration(store, query.environment.environment_id, query.scope, query.scope_id)
+    return heatmap_math.content_duration(registered, list(zip(durations.tolist(), counts.tolist())))
+
+
 def layers(store: Store, query: EngagementQuery) -> Layers:
     """The heatmap with its rewatch, arrival and departure layers, from the counted views read raw
     (rollups hold none of these, so this reads every counted view in the window)."""
     ranges = store.view_ranges(counted_views(store, query))
-    durations, counts = np.unique(ranges.reported_durations_ms, return_counts=True)
-    registered = registered_duration(store, query.environment.environment_id, query.scope, query.scope_id)
-    duration = heatmap_math.content_duration(registered, list(zip(durations.tolist(), counts.tolist())))
+    duration = duration_of(store, query, ranges)
     if duration is None or ranges.n_views == 0:
         empty = np.zeros(0)
         return Layers(query.window_s, 0, duration, empty, empty, empty, empty)
@@ -131,6 +136,11 @@ def layers_json(result: Layers) -> dict:
                  "unique": result.unique.tolist(), "rewatch": result.rewatch.tolist(),
                  "arrivals": result.arrivals.tolist(), "departures": result.departures.tolist()},
     }
+
+
+def interval_json(interval: tuple[float, float] | None) -> list[float] | None:
+    """A 95% interval as the API sends it: [low, high], or null."""
+    return None if interval is None else [interval[0], interval[1]]
 
 
 def heatmap_json(result: Engagement) -> dict:

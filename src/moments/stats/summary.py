@@ -47,14 +47,10 @@ def summary_json(result: Summary) -> dict:
     return {
         "timeframe": list(result.timeframe),
         "data": {"total_views": result.total_views, "duration_ms": result.duration_ms, **figures,
-                 "intervals": {name: _pair(result.intervals.get(name)) for name in figures}},
+                 "intervals": {name: stats.interval_json(result.intervals.get(name)) for name in figures}},
     }
 
 
 def _figures(figures: CurveFigures | ViewFigures | None, kind: type) -> dict:
     """The figures by name, each null when there are none."""
     return asdict(figures) if figures is not None else {field.name: None for field in fields(kind)}
-
-
-def _pair(interval: tuple[float, float] | None) -> list[float] | None:
-    return None if interval is None else [interval[0], interval[1]]
