@@ -503,7 +503,7 @@ class _Endpoints:
         path = f"/v1/engagement/{kind}/{quote(scope_id, safe='')}/layers"
         return self._send(Call("GET", path, _layers, _timeframe(timeframe, filters)))
 
-    def export(self, kind: Kind, scope_id: str, what: Literal["heatmap", "layers", "hotspots", "summary"],
+    def export(self, kind: Kind, scope_id: str, what: Literal["heatmap", "layers", "hotspots", "summary", "chapters"],
                format: Literal["csv", "json", "parquet"], timeframe: Iterable[str | int] | None = None,
                filters: Iterable[str] | None = None):
         """-> bytes: the tidy table of `what` as a CSV, JSON or Parquet file (README, "Exports")."""

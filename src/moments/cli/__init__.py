@@ -18,7 +18,7 @@ def main() -> None:
 
 
 for command in (serve.serve, serve.door, admin.env, admin.token, imports.import_command, admin.assets,
-                queries.heatmap, queries.hotspots, queries.summary_command, lab.eval_hotspots, compare.relative_command,
+                queries.heatmap, queries.hotspots, queries.summary_command, queries.chapters_command, lab.eval_hotspots, compare.relative_command,
                 compare.compare_command, exports.layers, exports.export, views.views_command, views.view_command,
                 backup.backup_command, copy.copy_command):
     main.add_command(command)

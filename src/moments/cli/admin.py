@@ -13,19 +13,29 @@ import click
 from moments import accounts, params
 from moments.cli.common import (Remote, emit, environment_option, environment_store, fail, open_existing, open_from,
                                 remote_options, store_options)
-from moments.ingestion.assets import InvalidAsset, validate_asset
+from moments.ingestion.assets import InvalidAsset, chapters_from_webvtt, validate_asset
+from moments.ingestion.imports import loads
 from moments.ingestion.origins import BadPattern, parse_patterns
 from moments.model import Scope
 from moments.stats.catalog import asset_json, list_ids
 from moments.store.base import Store
-from moments.timetext import utc_time
+from moments.timetext import mm_ss, utc_time
 
 JSON_HELP = "Print JSON instead of text."
 T = TypeVar("T")
 
 
 def _fields(value: dict) -> str:
-    return "\n".join(f"{k}: {v}" for k, v in value.items())
+    return "\n".join(_chapter_lines(v) if k == "chapters" else f"{k}: {v}" for k, v in value.items())
+
+
+def _chapter_lines(chapters: list[dict]) -> str:
+    """An asset's chapters, a line each: where it starts (and ends, when given) and its title."""
+    def line(chapter: dict) -> str:
+        end = "" if chapter["endTime"] is None else f"-{mm_ss(chapter['endTime'] * 1000)}"
+        return f"  {mm_ss(chapter['startTime'] * 1000) + end:<17} {chapter['value']}"
+
+    return "\n".join([f"chapters: {len(chapters)}", *map(line, chapters)])
 
 
 @click.group()
@@ -209,13 +219,17 @@ def assets() -> None:
 @click.option("--duration-ms", required=True, type=int, help="The content's length in ms.")
 @click.option("--playback-id", "playback_ids", multiple=True, help="Repeat for several.")
 @click.option("--playback-url", default=None, help="An http(s) URL the dashboard plays (mp4 or HLS .m3u8).")
+@click.option("--chapters", "chapters_file", type=click.File(encoding="utf-8-sig"), default=None,
+              help="A WebVTT chapters file (.vtt), or a JSON array in Mux Player's addChapters shape "
+                   '([{"startTime": 0, "endTime": 30, "value": "Intro"}], seconds); "-" reads standard input.')
 @environment_option
 @store_options
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def assets_put(asset_id: str, environment_id: str | None, duration_ms: int, playback_ids: tuple[str, ...],
-               playback_url: str | None, db, store_url, remote: Remote | None, as_json: bool) -> None:
-    """Register or replace ASSET_ID."""
-    body = {"duration_ms": duration_ms, "playback_ids": list(playback_ids), "playback_url": playback_url}
+               playback_url: str | None, chapters_file, db, store_url, remote: Remote | None, as_json: bool) -> None:
+    """Register or replace ASSET_ID (and its chapters: left out, it has none)."""
+    body = {"duration_ms": duration_ms, "playback_ids": list(playback_ids), "playback_url": playback_url,
+            "chapters": _read_chapters(chapters_file) if chapters_file else []}
     try:
         asset = validate_asset(params.scope_id("asset id", asset_id), body)  # the HTTP path's id rules
     except InvalidAsset as error:
@@ -225,12 +239,26 @@ def assets_put(asset_id: str, environment_id: str | None, duration_ms: int, play
     if remote is not None:
         remote.check_environment(environment_id)
         value = remote.ask(lambda client: client.put_asset(asset.asset_id, asset.duration_ms, asset.playback_ids,
-                                                           asset.playback_url))["data"]
+                                                           asset.playback_url, body["chapters"]))["data"]
     else:
         with environment_store(db, store_url, environment_id) as store:
             store.put_asset(environment_id, asset)
             value = asset_json(store.get_asset(environment_id, asset.asset_id))["data"]
     emit(value, as_json, _fields(value))
+
+
+def _read_chapters(file) -> list:
+    """The chapters of a WebVTT file, or of a JSON array (a file that does not start with WEBVTT)."""
+    text = file.read()
+    try:
+        if text.lstrip().startswith("WEBVTT"):
+            return chapters_from_webvtt(text)
+        chapters = loads(text)
+    except ValueError as error:
+        fail(f"--chapters {file.name}: {error}")
+    if not isinstance(chapters, list):
+        fail(f"--chapters {file.name}: expected a WebVTT file or a JSON array of chapters")
+    return chapters
 
 
 @assets.command("get")

@@ -100,7 +100,7 @@ def layers(target: QueryTarget, as_json: bool) -> None:
 
 @click.group()
 def export() -> None:
-    """Write the heatmap, layers, hotspots or summary (CSV, JSON, Parquet) or the raw views (Parquet) to a file."""
+    """Write the heatmap, layers, hotspots, summary or chapters (CSV, JSON, Parquet) or the raw views (Parquet) to a file."""
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -111,7 +111,7 @@ def _write(path: Path, data: bytes) -> None:
 
 
 ROWS = {"heatmap": "one row per bucket", "layers": "one row per bucket", "hotspots": "one row per hotspot",
-        "summary": "one row of every figure"}
+        "summary": "one row of every figure", "chapters": "one row per chapter"}
 
 
 def _table_command(what: str) -> None:

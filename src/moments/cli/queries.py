@@ -1,4 +1,4 @@
-"""`moments heatmap` and `moments hotspots`: the Mux endpoints' answers in the terminal."""
+"""`moments heatmap`, `hotspots`, `summary` and `chapters`: the engagement endpoints' answers in the terminal."""
 
 from __future__ import annotations
 
@@ -105,3 +105,45 @@ SUMMARY_LINES = (  # docs/engagement.md, "Summary figures"
     ("rewatch rate", "rewatch_rate", _percent),
     ("seeks per view", "seek_rate", lambda rate: f"{rate:.2f}"),
 )
+
+
+@click.command("chapters")
+@query_options
+def chapters_command(target: QueryTarget, as_json: bool) -> None:
+    """Each chapter of the content's asset: the share of views that reached it and finished it,
+    how much of it they watched, where in it those who left it left (the API's /chapters shape,
+    with the 95% intervals and the leaves by tenth, with --json)."""
+    def local(store, query) -> dict:
+        from moments.stats.chapters import chapters, chapters_json
+
+        return chapters_json(chapters(store, query))
+
+    body = target.answer(local, lambda client: client.chapters(target.kind, target.scope_id, target.timeframe,
+                                                              target.filter_texts))
+    if as_json:
+        click.echo(json.dumps(body))
+        return
+    data = body["data"]
+    if data["note"]:
+        click.echo(f"{views_line(body)}\nno chapters: {data['note']}")
+        return
+    click.echo(f"{views_line(body)}   chapters of asset {data['asset_id']}   (95% intervals in brackets)")
+    click.echo(f"{'chapter':<15} {'reached':<22} {'finished':<22} {'watched':>8} {'left at':>8}  title")
+    for row in data["chapters"]:
+        span = f"{mm_ss(row['start_ms'])}-{mm_ss(row['end_ms'])}"
+        left = "-" if row["leave_median_ms"] is None else mm_ss(row["start_ms"] + row["leave_median_ms"])
+        click.echo(f"{span:<15} {_share(row, 'reached'):<22} {_share(row, 'finished'):<22} "
+                   f"{_optional(row['average_watched']):>8} {left:>8}  {row['title']}")
+    click.echo("watched: the share of a chapter its viewers watched; left at: the median moment of those who left it "
+               "before its end")
+
+
+def _share(row: dict, name: str) -> str:
+    interval = row["intervals"][name]
+    if row[name] is None:
+        return "-"
+    return f"{_percent(row[name])} [{_percent(interval[0])}..{_percent(interval[1])}]"
+
+
+def _optional(share: float | None) -> str:
+    return "-" if share is None else _percent(share)

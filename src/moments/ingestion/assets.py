@@ -6,8 +6,11 @@ Chapters come in the shape Mux Player's `addChapters` takes: [{"startTime": s, "
 
 from __future__ import annotations
 
+import html
 import math
 from typing import Any
+
+import webvtt
 
 from moments.ingestion.imports import MAX_MEDIA_MS, duration, identifier, is_int, quoted, shown
 from moments.model import Asset, Chapter
@@ -111,3 +114,20 @@ def _seconds(name: str, value: Any, errors: list[str], *, required: bool) -> int
         return None
     return round(value * 1000)
 
+
+
+def chapters_from_webvtt(text: str) -> list[dict]:
+    """A WebVTT chapters file's cues, in the shape the asset body takes (then checked like any
+    other chapters); ValueError naming what cannot be read. A cue's title is its text on one
+    line, tags dropped and character references decoded."""
+    try:
+        captions = webvtt.from_string(text).captions
+    except webvtt.errors.MalformedFileError as error:
+        raise ValueError(f"not a WebVTT file ({error}): it must start with a WEBVTT line") from None
+    if len(captions) != sum("-->" in line for line in text.splitlines()):  # webvtt-py skips what it cannot read
+        unread = next(number for number, line in enumerate(text.splitlines(), 1)
+                      if "-->" in line and not webvtt.from_string(f"WEBVTT\n\n{line}\nx\n").captions)
+        raise ValueError(f"line {unread}: a cue timing that is not HH:MM:SS.mmm --> HH:MM:SS.mmm")
+    return [{"startTime": caption.start_time.in_milliseconds() / 1000,
+             "endTime": caption.end_time.in_milliseconds() / 1000,
+             "value": html.unescape(" ".join(caption.text.split()))} for caption in captions]

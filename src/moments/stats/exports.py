@@ -7,7 +7,8 @@ One table shape per result, whatever the format (the API's /v1 export paths and
 - layers: one row per bucket: bucket, start_ms, end_ms, unique, rewatch, arrivals, departures;
 - hotspots: one row per hotspot, strongest peak first: start_ms, end_ms, score, kind (peak/cold);
 - summary: one row, every figure of /summary and its interval (the per-view ones included: it reads
-  every view).
+  every view);
+- chapters: one row per chapter of /chapters, its leaves by tenth as ten columns, and the intervals.
 
 Bucket i of B over D ms spans [floor(i*D/B), floor((i+1)*D/B)) ms, as the dashboard's
 downloads say (docs/engagement.md). The context of the numbers (timeframe, views, content
@@ -33,12 +34,14 @@ from moments import stats
 from moments.engagement import hotspots as hotspot_math
 from moments.model import CUSTOM_FIELDS, DIMENSIONS, Scope
 from moments.stats.query import EngagementQuery
+from moments.engagement.chapters import TENTHS
+from moments.stats.chapters import ChapterReport, chapters, chapters_json
 from moments.stats.summary import Summary, summary, summary_json
 from moments.store.base import Store
 
-What = Literal["heatmap", "layers", "hotspots", "summary"]
+What = Literal["heatmap", "layers", "hotspots", "summary", "chapters"]
 Format = Literal["csv", "json", "parquet"]
-WHATS: tuple[str, ...] = ("heatmap", "layers", "hotspots", "summary")
+WHATS: tuple[str, ...] = ("heatmap", "layers", "hotspots", "summary", "chapters")
 FORMATS: tuple[str, ...] = ("csv", "json", "parquet")
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -106,15 +109,33 @@ def hotspots_export(result: stats.Engagement) -> Export:
     return Export("hotspots", table, result.timeframe, result.total_views, result.duration_ms)
 
 
+def _bounds(intervals: dict) -> dict:
+    """Each figure's interval as <figure>_low and <figure>_high."""
+    return {f"{name}_{side}": None if pair is None else pair[k]
+            for name, pair in intervals.items() for k, side in enumerate(("low", "high"))}
+
+
 def summary_export(result: Summary) -> Export:
     """One row: each figure, then each figure's interval as <figure>_low and <figure>_high."""
     figures = summary_json(result)["data"]
-    intervals = figures.pop("intervals")
-    bounds = {f"{name}_{side}": None if pair is None else pair[k]
-              for name, pair in intervals.items() for k, side in enumerate(("low", "high"))}
+    row = {**figures, **_bounds(figures.pop("intervals"))}
     table = pa.table({name: pa.array([value], pa.int64() if name in ("total_views", "duration_ms") else pa.float64())
-                      for name, value in {**figures, **bounds}.items()})
+                      for name, value in row.items()})
     return Export("summary", table, result.timeframe, result.total_views, result.duration_ms)
+
+
+def chapters_export(report: ChapterReport) -> Export:
+    """One row per chapter: title, start_ms, end_ms, each figure, leaves_tenth_1..10 (the share of
+    all views leaving in each tenth), then each figure's interval as <figure>_low and _high."""
+    rows = []
+    for chapter in chapters_json(report)["data"]["chapters"]:
+        intervals, tenths = chapter.pop("intervals"), chapter.pop("leaves_by_tenth") or [None] * TENTHS
+        rows.append({**chapter, **{f"leaves_tenth_{i + 1}": share for i, share in enumerate(tenths)},
+                     **_bounds(intervals)})
+    columns = list(rows[0]) if rows else ["title", "start_ms", "end_ms"]
+    types = {"title": pa.string(), "start_ms": pa.int64(), "end_ms": pa.int64()}
+    table = pa.table({name: pa.array([row[name] for row in rows], types.get(name, pa.float64())) for name in columns})
+    return Export("chapters", table, report.timeframe, report.total_views, report.duration_ms)
 
 
 def compute(what: str, store: Store, query: EngagementQuery) -> Export:
@@ -123,6 +144,8 @@ def compute(what: str, store: Store, query: EngagementQuery) -> Export:
         return layers_export(stats.layers(store, query))
     if what == "summary":
         return summary_export(summary(store, query, per_view=True))
+    if what == "chapters":
+        return chapters_export(chapters(store, query))
     result = stats.engagement(store, query, with_hotspots=what == "hotspots")
     return hotspots_export(result) if what == "hotspots" else heatmap_export(result)
 

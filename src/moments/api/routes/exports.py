@@ -1,6 +1,6 @@
 """Exports (ours, on /v1; the Mux-compatible endpoints keep their one JSON shape):
 
-- GET /v1/engagement/{assets|videos|playback-ids}/{ID}/export/{heatmap|layers|hotspots|summary}.{csv|json|parquet}
+- GET /v1/engagement/{assets|videos|playback-ids}/{ID}/export/{heatmap|layers|hotspots|summary|chapters}.{csv|json|parquet}
   with `timeframe[]` and `filters[]`: the tidy tables of moments/stats/exports.py, as an attachment;
 - GET /v1/exports/views.parquet with `timeframe[]`, `filters[]` and at most one of `asset_id`,
   `video_id`, `playback_id`: the environment's completed views in the import format
@@ -37,12 +37,13 @@ def attachment(name: str) -> dict[str, str]:
 
 def _add_route(segment: str, scope: Scope, label: str, allow_slash: bool) -> None:
     @router.get(f"/v1/engagement/{segment}/{{scope_id:path}}/export/{{file}}", name=f"{segment}_export",
-                summary=f"Heatmap, layers, hotspots or summary of a {label} as CSV, JSON or Parquet",
+                summary=f"Heatmap, layers, hotspots, summary or chapters of a {label} as CSV, JSON or Parquet",
                 response_class=Response,
                 responses={200: {"content": {media: {} for media in exports.MEDIA_TYPES.values()},
                                  "description": "The table as an attachment"}})
     async def export(request: Request, asked: Annotated[Asked, Depends(engagement_query(scope, label, allow_slash))],
-                     file: Annotated[str, Path(description="heatmap|layers|hotspots|summary . csv|json|parquet")]) -> Response:
+                     file: Annotated[str, Path(description=f"{'|'.join(exports.WHATS)} . "
+                                                           f"{'|'.join(exports.FORMATS)}")]) -> Response:
         chosen = exports.parse_file(file)
         if chosen is None:
             raise ApiError(404, f"No export {file[:40]!r}: exports are {'|'.join(exports.WHATS)} . "
