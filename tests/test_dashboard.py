@@ -83,9 +83,10 @@ def demo(tmp_path_factory, media_site) -> Iterator[Demo]:
     environment, issued = load_demo(store)
     server = start_app(store)
     demo = Demo(server, issued.token.token_id, issued.secret, environment.environment_id)
+    chapters = demo.api("/v1/assets/demo-trailer")["data"]["chapters"]  # kept: the demo's trailer has chapters
     response = httpx.put(f"{server.base_url}/v1/assets/demo-trailer", auth=(demo.token_id, demo.secret),
                          json={"duration_ms": TRAILER_S * 1000, "playback_ids": ["demotrailerpb01"],
-                               "playback_url": f"{media_site.base_url}/media/trailer.mp4"})
+                               "playback_url": f"{media_site.base_url}/media/trailer.mp4", "chapters": chapters})
     assert response.status_code == 200, response.text
     yield demo
     server.stop()

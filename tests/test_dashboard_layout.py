@@ -79,6 +79,7 @@ def test_every_panel_fits_the_width_without_console_trouble(browser, demo, name)
         fits()
         sign_in(page, server.base_url, token_id, secret, "#kind=assets&id=demo-keynote")
         page.wait_for_function("() => document.querySelector('#layers-drawing svg') && document.querySelector('#views-rows tr') "
+                               "&& document.querySelector('#chapters-rows tr') "
                                "&& document.querySelector('#compare-panel[data-shows]') "
                                "&& document.querySelectorAll('#pick-value option').length")
         page.select_option("#compare-with", "tf:100:days")

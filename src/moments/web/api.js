@@ -86,6 +86,7 @@ export function client(credentials, { filters = () => [] } = {}) {
     heatmap: (kind, id, timeframe) => get(`v1/engagement/${kind}/${segment(id)}/heatmap`, { 'timeframe[]': timeframe, intervals: 'true' }),
     hotspots: (kind, id, timeframe) => get(`data/v1/engagement/${kind}/${segment(id)}/hotspots`, { 'timeframe[]': timeframe }),
     summary: (kind, id, timeframe) => get(`v1/engagement/${kind}/${segment(id)}/summary`, { 'timeframe[]': timeframe }),
+    chapters: (kind, id, timeframe) => get(`v1/engagement/${kind}/${segment(id)}/chapters`, { 'timeframe[]': timeframe }),
     asset: (id) => get(`v1/assets/${segment(id)}`),
     playbackId: (id) => get(`v1/playback-ids/${segment(id)}`),
     relative: (kind, id, timeframe) => get(`v1/engagement/${kind}/${segment(id)}/relative`, { 'timeframe[]': timeframe }),

@@ -3,11 +3,14 @@
 //
 // Colour is never the only carrier of meaning: peaks are solid bands marked "▲ P1", cold spots
 // hatched bands marked "▼ C1", and the strip repeats what the curve's height already shows.
+// Chapters, when the content has them, are alternate shaded stretches behind it all, each
+// titled at its top-left (shortened to fit) and named in the tooltip.
 
 import { svg as el } from './dom.js';
 import { percent } from './format.js';
 import { KINDS } from './hotspots.js';
 import { bucketStart } from './downloads.js';
+import { chaptersOf } from './chapters.js';
 
 const MARGIN = { left: 56, right: 20, top: 36 };
 const CURVE_HEIGHT = 240;
@@ -19,6 +22,8 @@ const TIME_STEPS_S = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7
 const MIN_TICK_SPACING_PX = 72;
 const SHARE_STEPS = [0.02, 0.05, 0.1, 0.2, 0.25];
 const MIN_WIDTH = 240; // a 360 px phone leaves about 280 px for a chart
+const CHAPTER_TITLE_CHAR_PX = 6.6; // about one character of the 11 px chapter titles
+const MIN_CHAPTER_TITLE_CHARS = 3; // narrower chapters go untitled (the tooltip names them)
 export { MARGIN };
 
 // Viridis, sampled: perceptually even and readable with the common colour-vision deficiencies.
@@ -85,10 +90,17 @@ export class Chart {
     new ResizeObserver(() => this.data && this.draw()).observe(container);
   }
 
-  /** @param {{values: number[], durationMs: number, hotspots: object[], formatTime: Function, title: string}} data */
+  /** @param {{values: number[], durationMs: number, hotspots: object[], chapters: object[], formatTime: Function, title: string}} data */
   render(data) {
     this.data = data;
     this.index = null;
+    this.draw();
+  }
+
+  /** The chapters (the /chapters answer's), once they arrive after the curve. */
+  setChapters(chapters) {
+    if (!this.data) return;
+    this.data = { ...this.data, chapters };
     this.draw();
   }
 
@@ -121,6 +133,7 @@ export class Chart {
     const svg = el('svg', { width, height: HEIGHT, viewBox: `0 0 ${width} ${HEIGHT}`, class: 'chart-svg', role: 'img' });
     el('title', {}, svg).textContent = title;
     this.defs(svg);
+    this.chapterBands(svg, this.data.chapters ?? []);
     this.grid(svg);
 
     const bands = el('g', { class: 'bands' }, svg);
@@ -139,6 +152,7 @@ export class Chart {
     el('path', { class: 'curve-area', d: `${line} L${points.at(-1)[0].toFixed(2)},${base} L${points[0][0].toFixed(2)},${base} Z` }, svg);
     el('path', { class: 'curve-line', d: line, 'data-points': n }, svg);
 
+    this.chapterTitles(svg, this.data.chapters ?? []);
     this.strip(svg, values, durationMs);
     this.axis(svg, durationMs);
     for (const h of hotspots) this.marker(svg, h);
@@ -185,6 +199,28 @@ export class Chart {
     }
     const label = el('text', { x: 14, y: MARGIN.top + CURVE_HEIGHT / 2, class: 'axis-title', transform: `rotate(-90 14 ${MARGIN.top + CURVE_HEIGHT / 2})` }, g);
     label.textContent = 'viewers watching';
+  }
+
+  /** Each chapter as a stretch behind the curve (alternately shaded) with a line where it starts. */
+  chapterBands(svg, chapters) {
+    const g = el('g', { class: 'chapters' }, svg);
+    chapters.filter((c) => c.end_ms > c.start_ms).forEach((c, i) => {
+      const x0 = this.x(c.start_ms);
+      el('rect', { class: `chapter-band ${i % 2 ? 'odd' : 'even'}`, x: x0, y: MARGIN.top, width: this.x(c.end_ms) - x0, height: CURVE_HEIGHT, 'data-title': c.title }, g);
+      if (c.start_ms > 0) el('line', { class: 'chapter-edge', x1: x0, x2: x0, y1: MARGIN.top, y2: MARGIN.top + CURVE_HEIGHT }, g);
+    });
+  }
+
+  /** Each chapter's title at its top-left, over the curve (haloed), shortened to its width. */
+  chapterTitles(svg, chapters) {
+    const g = el('g', { class: 'chapter-titles' }, svg);
+    for (const c of chapters.filter((c) => c.end_ms > c.start_ms)) {
+      const x0 = this.x(c.start_ms);
+      const fits = Math.floor((this.x(c.end_ms) - x0 - 8) / CHAPTER_TITLE_CHAR_PX);
+      if (fits < MIN_CHAPTER_TITLE_CHARS) continue;
+      const title = c.title.length <= fits ? c.title : `${c.title.slice(0, fits - 1)}…`;
+      el('text', { class: 'chapter-title', x: x0 + 4, y: MARGIN.top + 13 }, g).textContent = title;
+    }
   }
 
   band(parent, h) {
@@ -251,7 +287,9 @@ export class Chart {
     const end = bucketStart(index + 1, durationMs, values.length);
     const inside = hotspots.find((h) => start < h.end_ms && end > h.start_ms);
     const where = inside ? `${KINDS[inside.kind].marker} ${KINDS[inside.kind].name} ${inside.label} (score ${inside.score.toFixed(2)}; 0.5 = as expected)` : '';
-    return { time: `${formatTime(start)}–${formatTime(end)}`, value: `${percent(values[index])} of viewers`, where };
+    const chapter = chaptersOf(this.data.chapters ?? [], start, end).join(' → ');
+    return { time: `${formatTime(start)}–${formatTime(end)}`, value: `${percent(values[index])} of viewers`, where,
+      chapter: chapter && `Chapter: ${chapter}` };
   }
 
   show(index, fromPointer) {
@@ -265,6 +303,7 @@ export class Chart {
     const text = this.describe(index);
     const rows = [['tooltip-time', text.time], ['tooltip-value', text.value]];
     if (text.where) rows.push(['tooltip-where', text.where]);
+    if (text.chapter) rows.push(['tooltip-chapter', text.chapter]);
     this.tooltip.replaceChildren(...rows.map(([cls, content]) => Object.assign(document.createElement('div'), { className: cls, textContent: content })));
     this.tooltip.hidden = false;
     // Keep the tooltip inside the chart: flip it to the left of the cursor near the right edge.
@@ -272,7 +311,7 @@ export class Chart {
     const left = cx + 14 + width > this.container.clientWidth ? cx - 14 - width : cx + 14;
     this.tooltip.style.left = `${Math.max(0, left)}px`;
     this.tooltip.style.top = `${Math.max(4, this.y(values[index]) - 56)}px`;
-    if (!fromPointer) this.options.announce(`${text.time}: ${text.value}. ${text.where}`);
+    if (!fromPointer) this.options.announce(`${text.time}: ${text.value}. ${text.where} ${text.chapter}`.trim());
   }
 
   hide() {

@@ -10,6 +10,7 @@ import { KINDS, labelled } from './hotspots.js';
 import { Player, muxStreamUrl } from './player.js';
 import * as session from './session.js';
 import * as timeframes from './timeframe.js';
+import { ChaptersPanel, chaptersOf } from './chapters.js';
 import { ComparePanel } from './compare.js';
 import { ViewsPanel } from './views.js';
 import { LayersPanel } from './layers.js';
@@ -47,6 +48,7 @@ const state = {
   heatmap: null,
   hotspots: null,
   labelled: { peaks: [], colds: [] },
+  chapters: [], // the shown content's (loadChapters), once they arrive
   playerFor: null, // "kind/id" whose media the player holds
   loadSeq: 0, // only the latest request's answer is drawn
   listSeq: 0,
@@ -61,6 +63,7 @@ const player = new Player($('player'), (message) => showPlayerNote(message, true
 const comparePanel = new ComparePanel($('compare-panel'), { fail: (error, retry) => fail(error, retry) });
 const viewsPanel = new ViewsPanel($('views-panel'), { fail: (error, retry) => fail(error, retry) });
 const layersPanel = new LayersPanel($('layers-panel'), { fail: (error, retry) => fail(error, retry) });
+const chaptersPanel = new ChaptersPanel($('chapters-panel'), { onSeek: (ms) => seek(ms) });
 const picker = new FilterPicker($('filter-picker'), { add: (filter) => addFilter(filter) });
 
 // --- errors: what happened, and what to do about it ------------------------------------
@@ -190,6 +193,8 @@ function signOut(message = '') {
 /** Nothing of the previous content stays on screen or keeps loading. */
 function clearPanels() {
   chart.clear();
+  chaptersPanel.clear();
+  state.chapters = [];
   comparePanel.clear();
   viewsPanel.clear();
   layersPanel.clear();
@@ -403,6 +408,7 @@ async function loadContent() {
     if (seq !== state.loadSeq) return;
     clearBanner();
     showContent(heatmap, hotspots, figures, media);
+    loadChapters(seq, range, heatmap.data);
     comparePanel.show({ api: state.api, kind, id, timeframe: range, registered });
     viewsPanel.show({ api: state.api, kind, id, timeframe: range });
     layersPanel.show({ api: state.api, kind, id, timeframe: range });
@@ -419,6 +425,25 @@ async function loadContent() {
     fail(error, loadContent);
   } finally {
     if (seq === state.loadSeq) $('content').removeAttribute('aria-busy');
+  }
+}
+
+/** The chapters read every counted view: they come after the curve, then band the chart and
+ * name each hotspot's chapter. */
+async function loadChapters(seq, range, heatmap) {
+  chaptersPanel.loading();
+  try {
+    const report = await state.api.chapters(state.kind, state.id, range);
+    if (seq !== state.loadSeq) return;
+    const formatTime = format.timeFormatter(heatmap.duration_ms ?? 0);
+    state.chapters = report.data.chapters;
+    chaptersPanel.show(report, formatTime);
+    if (heatmap.total_views > 0 && heatmap.value.length > 0) {
+      chart.setChapters(state.chapters);
+      showHotspots(heatmap.total_views, formatTime);
+    }
+  } catch (error) {
+    if (seq === state.loadSeq) chaptersPanel.failed(error);
   }
 }
 
@@ -460,6 +485,7 @@ async function mediaOf(kind, id, registered) {
 function showContent(heatmap, hotspots, figures, media) {
   state.heatmap = heatmap;
   state.hotspots = hotspots;
+  state.chapters = []; // until this content's arrive
   const { total_views: views, value, duration_ms: durationMs } = heatmap.data;
   const formatTime = format.timeFormatter(durationMs ?? 0);
   state.labelled = labelled(hotspots.data.hotspots);
@@ -546,15 +572,17 @@ function hotspotItem(h, formatTime) {
   button.type = 'button';
   button.className = `hotspot ${h.kind}`;
   const range = `${formatTime(h.start_ms)}–${formatTime(h.end_ms)}`;
+  const chapter = chaptersOf(state.chapters, h.start_ms, h.end_ms).join(' → ');
   const parts = [
     ['hs-label', `${KINDS[h.kind].marker} ${h.label}`],
     ['hs-range', range],
     ['hs-length', format.length(h.end_ms - h.start_ms)],
     ['hs-score', `score ${h.score.toFixed(2)}`],
+    ...(chapter ? [['hs-chapter', `in ${chapter}`]] : []),
   ];
   button.title = `Score ${h.score.toFixed(2)}: 0.5 is as expected; ${h.kind === 'peak' ? 'above, this moment holds viewers better' : 'below, viewers skip or leave here more'} than the expected decline.`;
   button.append(...parts.map(([className, textContent]) => Object.assign(document.createElement('span'), { className, textContent })));
-  button.setAttribute('aria-label', `${KINDS[h.kind].name} ${h.label}, ${range}, score ${h.score.toFixed(2)} (0.5 is as expected). Play from ${formatTime(h.start_ms)}.`);
+  button.setAttribute('aria-label', `${KINDS[h.kind].name} ${h.label}, ${range}${chapter ? `, in ${chapter}` : ''}, score ${h.score.toFixed(2)} (0.5 is as expected). Play from ${formatTime(h.start_ms)}.`);
   button.addEventListener('click', () => seek(h.start_ms));
   li.append(button);
   return li;
