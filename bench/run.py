@@ -58,7 +58,7 @@ from report import write_report  # noqa: E402
 from moments import accounts, stats  # noqa: E402
 from moments.config import Settings  # noqa: E402
 from moments.filters import parse_filters  # noqa: E402
-from moments.model import Asset, Scope  # noqa: E402
+from moments.model import Asset, Chapter, Scope  # noqa: E402
 from moments.stats import comparison  # noqa: E402
 from moments.stats.query import EngagementQuery  # noqa: E402
 from moments.stats.summary import summary  # noqa: E402
@@ -70,6 +70,7 @@ from moments.store.rollups import SLICE_PARTITION_MS, plan  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 DURATION_MS = 600_000
 ASSET, PLAYBACK_IDS, VIDEO = "bench-asset", ["benchpb1", "benchpb2"], "bench-video"
+CHAPTERS = tuple(Chapter(i * DURATION_MS // 10, None, f"part {i + 1}") for i in range(10))  # bench/summary.py's
 PEERS, PEER_VIEWS = 200, 6  # /relative compares with up to 200 peers of >= 5 views (stats/comparison.py)
 CHUNK = 250_000
 WINDOW_S = 30 * 86_400
@@ -242,7 +243,7 @@ def build(url: str, n_views: int, now_ms: int, peers: int = PEERS) -> tuple[str,
     store = open_store(url)
     environment, issued = accounts.create_environment(store, "bench", rate_limit_per_s=1e6, rate_limit_burst=10**6)
     env = environment.environment_id
-    store.put_asset(env, Asset(ASSET, DURATION_MS, tuple(PLAYBACK_IDS)))
+    store.put_asset(env, Asset(ASSET, DURATION_MS, tuple(PLAYBACK_IDS), None, CHAPTERS))
     started = time.perf_counter()
     chunks = max(1, -(-n_views // CHUNK))
     span = 30 * DAY_MS

@@ -1,11 +1,12 @@
-"""What the summary figures cost beside the heatmap, at each audience size, in one run:
+"""What the summary and chapter figures cost beside the heatmap, at each audience size, in one run:
 
     python bench/summary.py                      # DuckDB at 1e5, 1e6, 1e7 views
     python bench/summary.py --sizes 1e5 --seconds 1
 
 The store is bench/run.py's (one asset's views over 30 days, bulk-loaded). In process, every
 call on its own window (nothing cached): the heatmap, /summary (its figures are the heatmap's,
-so it should cost the same), /summary?per_view=true and /layers (both read every counted view).
+so it should cost the same), /summary?per_view=true, /chapters (the asset's 10 chapters) and /layers
+(all three read every counted view).
 Prints a Markdown table: median ms and the ratio to the heatmap measured beside it.
 """
 
@@ -25,6 +26,7 @@ from run import ASSET, build, store_url, timed_for, windows  # noqa: E402
 from moments import stats  # noqa: E402
 from moments.config import Settings  # noqa: E402
 from moments.model import Scope  # noqa: E402
+from moments.stats.chapters import chapters  # noqa: E402
 from moments.stats.query import EngagementQuery  # noqa: E402
 from moments.stats.summary import summary  # noqa: E402
 from moments.store import open_store  # noqa: E402
@@ -43,6 +45,7 @@ def measure(url: str, environment_id: str, now_ms: int, seconds: float) -> dict[
         "heatmap": lambda k: stats.engagement(store, asked(k)),
         "summary": lambda k: summary(store, asked(k)),
         "summary per_view": lambda k: summary(store, asked(k), per_view=True),
+        "chapters": lambda k: chapters(store, asked(k)),
         "layers": lambda k: stats.layers(store, asked(k)),
     }
     medians = {}
@@ -68,8 +71,8 @@ def main() -> None:
         base = medians["heatmap"]
         rows.append(f"| {size:,} | " + " | ".join(f"{ms:,.1f} ms ({ms / base:.2f}x)" for ms in medians.values()) + " |")
         print(rows[-1], flush=True)
-    print("\n| views | " + " | ".join(["heatmap", "summary", "summary per_view", "layers"]) + " |")
-    print("|---:|" + "---:|" * 4)
+    print("\n| views | " + " | ".join(["heatmap", "summary", "summary per_view", "chapters", "layers"]) + " |")
+    print("|---:|" + "---:|" * 5)
     print("\n".join(rows))
 
 

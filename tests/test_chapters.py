@@ -149,6 +149,21 @@ def test_hand_made_views_give_the_figures_worked_out_by_hand():
     assert c.leaves_by_tenth == [0.0] * 10
 
 
+@pytest.mark.parametrize("pieces_per_part", [1, 7, 1000])
+def test_parts_of_any_size_give_the_same_figures(pieces_per_part):
+    """The views are summed a part at a time (whole views, about so many pieces): any cut gives
+    the definitions' figures, a view of more pieces than a part included."""
+    views = random_views(np.random.default_rng(pieces_per_part), "p", 40, 20_000, asset_id="a")
+    chapters = DENSE_CHAPTERS[:37] + (Chapter(5_000, 5_600, "after a gap"),)
+    laid = spans(chapters, 20_000)
+    figures = chapter_figures(range_set([list(v.ranges) for v in views], 20_000), 20_000, laid, pieces_per_part)
+    got = [{"title": f.span.title, "start_ms": f.span.start_ms, "end_ms": f.span.end_ms, "reached": f.reached,
+            "finished": f.finished, "average_watched": f.average_watched, "leave_median_ms": f.leave_median_ms,
+            "leaves_by_tenth": f.leaves_by_tenth, "intervals": {k: v and list(v) for k, v in f.intervals.items()}}
+           for f in figures]
+    assert_chapters(got, expected_chapters(views, 20_000, chapters))
+
+
 def test_without_chapters_the_answer_says_why(loaded, server):
     token = loaded[2]
     with httpx.Client(base_url=server.base_url, auth=token, timeout=60) as http:

@@ -16,22 +16,24 @@ final second F = [max(s, e - 1 s), e):
 A second of grace at the end, not one millisecond: players report where playback stopped
 to within a fraction of a second, and a view that played to a chapter's last frame must count
 as finishing it. The figures need each view's own watched time, so they read every counted
-view, as /layers does; the work is one sort of the views' watched stretches, cut at the
-chapters' bounds, whatever the number of chapters.
+view, as /layers does; the work is linear in the views' watched stretches cut at the chapters'
+bounds (no sort), in parts of bounded size.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
 from moments.engagement.heatmap import merged_coverage
-from moments.engagement.uncertainty import Interval, mean_interval, median_interval, share_interval
+from moments.engagement.uncertainty import Interval, mean_interval_of_sums, median_interval, share_interval
 from moments.model import Chapter, RangeSet
 
 FINAL_MS = 1000  # a chapter's final moment, for "finished"
 TENTHS = 10
+PIECES_PER_PART = 1 << 22  # a part's pieces (about 100 MB of arrays at its peak)
 
 
 @dataclass(frozen=True)
@@ -68,67 +70,104 @@ def spans(chapters: tuple[Chapter, ...], duration_ms: int) -> list[Span]:
     return laid
 
 
-def chapter_figures(ranges: RangeSet, duration_ms: int, laid: list[Span]) -> list[ChapterFigures]:
+def chapter_figures(ranges: RangeSet, duration_ms: int, laid: list[Span],
+                    pieces_per_part: int = PIECES_PER_PART) -> list[ChapterFigures]:
     """The figures of each span over the views of `ranges` (content `duration_ms` long)."""
-    n = ranges.n_views
-    chapter, watched, last_end = _per_chapter_view(ranges, duration_ms, laid)
-    figures = []
-    for index, span in enumerate(laid):
+    tally = _Tally(laid, duration_ms)
+    if ranges.n_views:
+        for part in tally.parts(*merged_coverage(ranges, duration_ms), pieces_per_part):
+            tally.add(*part)
+    leavers = tally.leavers()
+    return [tally.figures(index, ranges.n_views, leavers[index]) for index in range(len(laid))]
+
+
+class _Tally:
+    """What the figures need, summed per chapter over the views, a part of them at a time.
+
+    The views' merged stretches (by view, then start) are cut at every chapter bound into
+    pieces that each lie between two bounds. Within a view, the pieces' chapters never go down
+    (the chapters are by start and do not overlap), so the pieces of one (view, chapter) pair
+    are consecutive: no sort. Parts hold whole views and about `pieces_per_part` pieces, so
+    memory stays bounded whatever the number of views or chapters."""
+
+    def __init__(self, laid: list[Span], duration_ms: int) -> None:
+        self.laid = laid
+        self.bounds = np.unique(np.array([0, duration_ms, *(b for s in laid for b in (s.start_ms, s.end_ms))],
+                                         dtype=np.int64))
+        # The chapter each stretch between consecutive bounds belongs to (-1: none, a gap).
+        self.owner = np.full(self.bounds.size - 1, -1, dtype=np.int64)
+        for index, span in enumerate(laid):
+            self.owner[np.searchsorted(self.bounds, span.start_ms):np.searchsorted(self.bounds, span.end_ms)] = index
+        self.start = np.array([s.start_ms for s in laid], dtype=np.int64)
+        self.final_start = np.array([s.final_start_ms for s in laid], dtype=np.int64)
+        self.length = np.array([s.end_ms - s.start_ms for s in laid], dtype=np.float64)
+        self.reached = np.zeros(len(laid), dtype=np.int64)
+        self.finished = np.zeros(len(laid), dtype=np.int64)
+        self.shares = np.zeros(len(laid))  # sums of the reaching views' watched shares
+        self.squares = np.zeros(len(laid))  # ... and of their squares (for the interval)
+        self.leaving: list[tuple[np.ndarray, np.ndarray]] = []  # (chapter, leave point - its start) per leaver
+
+    def parts(self, views: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+              pieces_per_part: int) -> Iterator[tuple[np.ndarray, ...]]:
+        """(views, starts, ends, first cell, pieces) of the stretches, whole views at a time."""
+        first = np.searchsorted(self.bounds, starts, side="right") - 1
+        count = np.searchsorted(self.bounds, ends - 1, side="right") - first  # pieces of each stretch
+        done = np.cumsum(count)
+        cut = 0
+        while cut < views.size:
+            before = int(done[cut - 1]) if cut else 0
+            stop = max(cut + 1, int(np.searchsorted(done, before + pieces_per_part, side="right")))
+            stop = int(np.searchsorted(views, views[stop - 1], side="right"))  # its last view whole
+            yield views[cut:stop], starts[cut:stop], ends[cut:stop], first[cut:stop], count[cut:stop]
+            cut = stop
+
+    def add(self, views: np.ndarray, starts: np.ndarray, ends: np.ndarray, first: np.ndarray,
+            count: np.ndarray) -> None:
+        cell = np.repeat(first, count) + np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+        chapter = self.owner[cell]
+        keep = chapter >= 0  # gaps between chapters count for none
+        chapter, cell, view = chapter[keep], cell[keep], np.repeat(views, count)[keep]
+        if chapter.size == 0:
+            return
+        piece_start = np.maximum(np.repeat(starts, count)[keep], self.bounds[cell])
+        piece_end = np.minimum(np.repeat(ends, count)[keep], self.bounds[cell + 1])
+        pair = np.flatnonzero(np.r_[True, (view[1:] != view[:-1]) | (chapter[1:] != chapter[:-1])])
+        pair_chapter = chapter[pair]
+        share = np.add.reduceat(piece_end - piece_start, pair) / self.length[pair_chapter]
+        last_end = piece_end[np.r_[pair[1:], chapter.size] - 1]  # of the pair's last piece
+        left = last_end <= self.final_start[pair_chapter]
+        minlength = len(self.laid)
+        self.reached += np.bincount(pair_chapter, minlength=minlength)
+        self.finished += np.bincount(pair_chapter[~left], minlength=minlength)
+        self.shares += np.bincount(pair_chapter, weights=share, minlength=minlength)
+        self.squares += np.bincount(pair_chapter, weights=share * share, minlength=minlength)
+        self.leaving.append((pair_chapter[left], last_end[left] - self.start[pair_chapter[left]]))
+
+    def leavers(self) -> list[np.ndarray]:
+        """Each chapter's leave points (ms from its start), from every part."""
+        empty = np.zeros(0, dtype=np.int64)
+        chapter = np.concatenate([c for c, _ in self.leaving] or [empty])
+        offset = np.concatenate([o for _, o in self.leaving] or [empty])
+        order = np.argsort(chapter, kind="stable")
+        bounds = np.searchsorted(chapter[order], np.arange(len(self.laid) + 1))
+        return [offset[order][bounds[i]:bounds[i + 1]] for i in range(len(self.laid))]
+
+    def figures(self, index: int, n: int, leaving: np.ndarray) -> ChapterFigures:
+        span = self.laid[index]
         if n == 0 or span.end_ms <= span.start_ms:
-            figures.append(ChapterFigures(span, None, None, None, None, [], {}))
-            continue
-        mine = chapter == index
-        length = span.end_ms - span.start_ms
-        shares = watched[mine] / length
-        ends = last_end[mine]
-        leaving = ends[ends <= span.final_start_ms] - span.start_ms
-        reached, finished = shares.size / n, (shares.size - leaving.size) / n
-        tenths = np.minimum(leaving * TENTHS // length, TENTHS - 1)
-        figures.append(ChapterFigures(
-            span, reached, finished,
-            average_watched=float(shares.mean()) if shares.size else None,
+            return ChapterFigures(span, None, None, None, None, [], {})
+        reached, finished, shares = int(self.reached[index]), int(self.finished[index]), float(self.shares[index])
+        tenths = np.minimum(leaving * TENTHS // (span.end_ms - span.start_ms), TENTHS - 1)
+        return ChapterFigures(
+            span, reached / n, finished / n,
+            average_watched=shares / reached if reached else None,
             leave_median_ms=float(np.median(leaving)) if leaving.size else None,
             leaves_by_tenth=(np.bincount(tenths, minlength=TENTHS) / n).tolist(),
-            intervals={"reached": share_interval(reached, n), "finished": share_interval(finished, n),
-                       "average_watched": _within_0_1(mean_interval(shares)) if shares.size else None,
+            intervals={"reached": share_interval(reached / n, n), "finished": share_interval(finished / n, n),
+                       "average_watched": _within_0_1(mean_interval_of_sums(reached, shares, float(self.squares[index])))
+                       if reached else None,
                        "leave_median_ms": median_interval(leaving.astype(np.float64)) if leaving.size else None},
-        ))
-    return figures
-
-
-def _per_chapter_view(ranges: RangeSet, duration_ms: int,
-                      laid: list[Span]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each (chapter, view) pair where the view watched some of the chapter: the chapter's
-    index, the ms it watched of the chapter and the end of its last watched moment
-    there. The views' merged stretches are cut at every chapter bound into pieces that each
-    lie in one stretch between bounds, so one sort groups them whatever the number of chapters."""
-    views, starts, ends = merged_coverage(ranges, duration_ms)
-    bounds = np.unique(np.array([0, duration_ms] + [b for s in laid for b in (s.start_ms, s.end_ms)], dtype=np.int64))
-    # The chapter each stretch between consecutive bounds belongs to (-1: none, a gap).
-    owner = np.full(bounds.size - 1, -1, dtype=np.int64)
-    for index, span in enumerate(laid):
-        owner[np.searchsorted(bounds, span.start_ms):np.searchsorted(bounds, span.end_ms)] = index
-    first = np.searchsorted(bounds, starts, side="right") - 1
-    last = np.searchsorted(bounds, ends - 1, side="right") - 1
-    count = last - first + 1
-    piece_view = np.repeat(views, count)
-    cell = np.repeat(first, count) + (np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count))
-    piece_start = np.maximum(np.repeat(starts, count), bounds[cell])
-    piece_end = np.minimum(np.repeat(ends, count), bounds[cell + 1])
-    piece_chapter = owner[cell]
-    keep = piece_chapter >= 0
-    piece_chapter, piece_view = piece_chapter[keep], piece_view[keep]  # gaps between chapters dropped
-    piece_start, piece_end = piece_start[keep], piece_end[keep]
-    key = piece_chapter * max(ranges.n_views, 1) + piece_view
-    order = np.argsort(key, kind="stable")  # a pair's pieces stay in order along the content
-    key, piece_start, piece_end = key[order], piece_start[order], piece_end[order]
-    if key.size == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty
-    new_pair = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    watched = np.add.reduceat(piece_end - piece_start, new_pair)
-    last_end = piece_end[np.r_[new_pair[1:], key.size] - 1]
-    return key[new_pair] // max(ranges.n_views, 1), watched, last_end
+        )
 
 
 def _within_0_1(interval: Interval) -> Interval:

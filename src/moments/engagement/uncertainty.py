@@ -54,10 +54,17 @@ def share_interval(share: float, n: int) -> Interval:
 
 def mean_interval(values: np.ndarray) -> Interval:
     """Student's t interval of the mean of `values` (a single value: no spread to go on, the point)."""
-    mean = float(values.mean())
-    if values.size < 2 or not values.std():
+    return mean_interval_of_sums(values.size, float(values.sum()), float(np.square(values).sum()))
+
+
+def mean_interval_of_sums(n: int, total: float, squares: float) -> Interval:
+    """mean_interval of n > 0 values known by their sum and their sum of squares (values met in
+    parts, never all held at once)."""
+    mean = total / n
+    variance = max(0.0, (squares - total * mean) / (n - 1)) if n > 1 else 0.0
+    if not variance:
         return mean, mean
-    half = float(stats.t.ppf(0.5 + LEVEL / 2, values.size - 1)) * float(values.std(ddof=1)) / math.sqrt(values.size)
+    half = float(stats.t.ppf(0.5 + LEVEL / 2, n - 1)) * math.sqrt(variance / n)
     return mean - half, mean + half
 
 

@@ -118,7 +118,8 @@ def _bounds(intervals: dict) -> dict:
 def summary_export(result: Summary) -> Export:
     """One row: each figure, then each figure's interval as <figure>_low and <figure>_high."""
     figures = summary_json(result)["data"]
-    row = {**figures, **_bounds(figures.pop("intervals"))}
+    intervals = figures.pop("intervals")
+    row = {**figures, **_bounds(intervals)}
     table = pa.table({name: pa.array([value], pa.int64() if name in ("total_views", "duration_ms") else pa.float64())
                       for name, value in row.items()})
     return Export("summary", table, result.timeframe, result.total_views, result.duration_ms)
