@@ -53,7 +53,9 @@ def test_typical_curve_and_comparisons_are_the_apis(browsing, peers_server):
     assert relative["peers"] == 4 and change != 0
     assert page.text_content("#relative-summary") == (
         f"Retains {abs(change)}% {'more' if change > 0 else 'less'} than similar content; better than "
-        f"{round(relative['overall']['better_than'] * 100)}% of the 4 assets of 00:30–02:00 in this environment.")
+        f"{round(relative['overall']['better_than'] * 100)}% of the 4 assets of 00:30–02:00 in this environment. "
+        f"No verdict: {relative['verdict_note']}.")  # 5 views: not enough to tell
+    assert relative["verdict_note"] == "not enough views to tell (fewer than 30)"
     assert drawn(page, "this") == pytest.approx(relative["value"], abs=0.001)
     assert drawn(page, "typical") == pytest.approx(relative["typical"], abs=0.001)
     assert page.get_attribute("path[data-curve='typical']", "stroke-dasharray")  # dashed

@@ -1,7 +1,7 @@
 """How sure the numbers are (engagement/uncertainty.py): each method against an independent
 reference where one exists; the intervals' coverage and the compare tests' errors on simulated
 audiences chosen not to share their assumptions (moments.lab.calibration; the full tables are in
-docs/engagement.md); /compare's verdict on a live server."""
+docs/engagement.md); /compare's and /relative's verdicts on a live server."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 from scipy import stats
 
 from moments.client import Client
-from moments.engagement.uncertainty import holm, mean_interval, median_interval, ratio_interval, share_interval
+from moments.engagement.uncertainty import (holm, mean_interval, median_interval, ratio_interval, share_interval,
+                                           typical_difference_p_values)
 from moments.lab import calibration
 from moments.model import Asset, View
 from moments.store.duckdb import DuckDBStore
@@ -63,6 +64,68 @@ def test_two_samples_of_one_audience_are_called_different_at_most_5_percent_of_t
         for n in (30, 300):
             overall, any_bucket = calibration.null_pairs(people, n, 200, rng)
             assert overall <= 0.05 and any_bucket <= 0.05, (pattern, n, overall, any_bucket)
+
+
+def test_a_share_against_its_peers_median_by_hand():
+    peers = np.array([[0.3], [0.6], [0.45], [0.7]])  # median 0.525
+    own, typical = (0.5 * 0.5 + 1 / 400) / 100, np.pi / 2 * np.var([0.3, 0.6, 0.45, 0.7], ddof=1) / 4
+    freedom = (own + typical) ** 2 / (own ** 2 / 99 + typical ** 2 / 3)
+    want = 2 * stats.t.sf(0.025 / np.sqrt(own + typical), freedom)
+    assert typical_difference_p_values(np.array([0.5]), 100, peers)[0] == pytest.approx(want, rel=1e-12)
+    # Peers that agree exactly leave only the share's own uncertainty: 0.6 of 10,000 views is not 0.5.
+    assert typical_difference_p_values(np.array([0.6, 0.5]), 10_000, np.full((3, 2), 0.5)).tolist() == \
+        pytest.approx([0.0, 1.0], abs=1e-12)
+
+
+def test_a_content_like_its_peers_is_rarely_called_different_and_a_skipped_stretch_is_found():
+    rng = np.random.default_rng(11)
+    for peers in (3, 10):
+        overall, any_bucket = calibration.relative_calls(peers, 100, rng)
+        assert overall <= 0.05 and any_bucket <= 0.05, (peers, overall, any_bucket)
+    _, found = calibration.relative_calls(10, 50, rng, (0.3, 0.38, 0.5))
+    assert found >= 0.7
+
+
+@pytest.fixture(scope="module")
+def peered(tmp_path_factory):
+    """60 s assets: six peers and `usual` whose views leave around 0:30, `odd` around 0:50, `few`
+    with 10 views."""
+    store = DuckDBStore(str(tmp_path_factory.mktemp("relative-verdict") / "moments.duckdb"))
+    tenant = make_tenant(store)
+    now_ms, rng = int(time.time() * 1000), np.random.default_rng(3)
+    contents = [(f"p{k}", 100, 30_000) for k in range(6)] + [("usual", 100, 30_000), ("odd", 100, 50_000),
+                                                             ("few", 10, 30_000)]
+    for asset, n, end_ms in contents:
+        store.put_asset(tenant.environment_id, Asset(asset, 60_000))
+        ends = np.clip(rng.normal(end_ms, 3_000, n), 1_000, 60_000).astype(int)
+        store.upsert_views(tenant.environment_id, [
+            View(f"{asset}-{i}", now_ms - 3_600_000 - i, 60_000, ((0, int(end)),), view_end_ms=now_ms - 1000,
+                 asset_id=asset) for i, end in enumerate(ends)], now_ms)
+    server = start_app(store)
+    yield server, tenant
+    server.stop()
+    store.close()
+
+
+def test_relative_says_which_differences_from_similar_content_are_real(peered, tmp_path):
+    server, tenant = peered
+    with server.client(tenant) as http:
+        def verdict(asset: str) -> dict:
+            return http.get(f"/v1/engagement/assets/{asset}/relative").json()["data"]
+
+        odd, usual, few = verdict("odd"), verdict("usual"), verdict("few")
+    assert odd["peers"] == 8 and odd["average_significant"] and odd["verdict_note"] is None
+    # Nearly every viewer of `odd` watches 0:38 to 0:42, nearly none of the peers'.
+    assert all(odd["significant"][38:42]) and not any(odd["significant"][:20])
+    assert not usual["average_significant"] and not any(usual["significant"]) and len(usual["significant"]) == 60
+    assert few["significant"] == [] and few["average_p_value"] is None and few["average_significant"] is None
+    assert few["verdict_note"] == "not enough views to tell (fewer than 30)"
+    remote = ("--url", server.base_url, "--token-id", tenant.token_id, "--token-secret", tenant.token_secret)
+    said = ok("relative", *remote, "--asset", "odd", cwd=tmp_path)
+    assert "on average beyond chance" in said and said.count("  *\n") == sum(odd["significant"])
+    assert "within chance of similar content" in ok("relative", *remote, "--asset", "usual", cwd=tmp_path)
+    with Client(tenant.token_id, tenant.token_secret, server.base_url) as client:
+        assert client.relative("assets", "odd").significant == odd["significant"]
 
 
 @pytest.fixture(scope="module")

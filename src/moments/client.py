@@ -422,6 +422,10 @@ class Relative:
     max_peers: int  # the most looked at
     band: tuple[int, int] | None  # the peers' durations, (min_ms, max_ms)
     note: str | None
+    significant: list[bool]  # per bucket: beyond the peers' spread and chance (Holm, 5%); empty without a verdict
+    average_p_value: float | None
+    average_significant: bool | None
+    verdict_note: str | None  # why there is no verdict
     timeframe: tuple[int, int]
 
 
@@ -453,9 +457,7 @@ def _relative(body: dict) -> Relative:
     data = body["data"]
     overall = None if data["overall"] is None else RelativeOverall(**_known(RelativeOverall, data["overall"]))
     band = None if data["band"] is None else (data["band"]["min_ms"], data["band"]["max_ms"])
-    return Relative(data["total_views"], data["duration_ms"], data["value"], data["typical"], data["relative"],
-                    overall, data["peers"], data["candidates"], data["max_peers"], band, data["note"],
-                    tuple(body["timeframe"]))
+    return Relative(**{**_known(Relative, data), "overall": overall, "band": band, "timeframe": tuple(body["timeframe"])})
 
 
 def _side(row: dict) -> ComparisonSide:

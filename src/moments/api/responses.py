@@ -106,6 +106,13 @@ class Relative(Shape):
     max_peers: int
     band: Band | None
     note: str | None
+    # Beyond chance? (docs/engagement.md): per bucket against the peers' values there, Holm at 5%
+    # family-wise; overall, the average against the peers' averages. Empty and nulls without a
+    # verdict, with verdict_note saying why.
+    significant: list[bool]
+    average_p_value: float | None
+    average_significant: bool | None
+    verdict_note: str | None
 
 
 class RelativeResponse(Shape):

@@ -49,10 +49,24 @@ def relative_command(target: QueryTarget, as_json: bool) -> None:
     click.echo(data["note"] or overall_words(data["overall"], data["peers"], comparison.KIND_NAMES[target.scope]))
     if not data["typical"]:
         return
+    click.echo(relative_verdict_words(data))
     n = len(data["value"])
-    click.echo(f"{'time':>8}  {'this':>6}  {'typical':>7}  {'diff':>6}")
+    real = data["significant"] or [False] * n
+    click.echo(f"{'time':>8}  {'this':>6}  {'typical':>7}  {'diff':>6}  (* beyond chance)")
     for i, (value, typical, diff) in enumerate(zip(data["value"], data["typical"], data["relative"])):
-        click.echo(f"{mm_ss(i * data['duration_ms'] / n):>8}  {value:6.3f}  {typical:7.3f}  {diff:+6.3f}")
+        click.echo(f"{mm_ss(i * data['duration_ms'] / n):>8}  {value:6.3f}  {typical:7.3f}  {diff:+6.3f}"
+                   f"{'  *' if real[i] else ''}")
+
+
+def relative_verdict_words(data: dict) -> str:
+    """Whether this content differs from the typical one beyond chance, in words."""
+    if data["verdict_note"]:
+        return data["verdict_note"]
+    if not data["average_significant"]:
+        overall = f"on average within chance of similar content (p = {data['average_p_value']:.2f})"
+    else:
+        overall = f"on average beyond chance (p = {data['average_p_value']:.2g})"
+    return f"{overall}; {sum(data['significant'])} of {len(data['significant'])} moments differ beyond chance"
 
 
 @click.command("compare")

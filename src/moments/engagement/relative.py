@@ -19,6 +19,8 @@ Pure math, arrays in and arrays out (docs/engagement.md, "Compared with what"):
   curves: 1.18 = "retains 18 % more than similar content"); `better_than` is the share of
   peers whose own average is lower (ties count half): 0.72 = "better than 72 % of similar
   content".
+- **Beyond chance**: each value against the peers' values at that position, and the average
+  against theirs, each side with its own uncertainty (uncertainty.typical_difference_p_values).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from moments.engagement.uncertainty import typical_difference_p_values
 
 BAND_FACTOR = 2.0  # peers last between D / 2 and 2 D
 MIN_PEERS = 3  # fewer peers: "not enough similar content", no typical curve
@@ -50,38 +54,38 @@ def resample(values: np.ndarray, n: int) -> np.ndarray:
     return np.diff(areas) * n
 
 
-def typical_curve(peers: list[np.ndarray], n: int) -> np.ndarray:
-    """The per-bucket median of the peers' curves resampled onto n buckets (each peer once)."""
-    return np.median(np.stack([resample(p, n) for p in peers]), axis=0)
-
-
 @dataclass(frozen=True)
 class Overall:
     average: float  # mean of this content's curve
     typical_average: float  # mean of the typical curve
     ratio: float | None  # average / typical_average; None when the typical curve is all zeros
     better_than: float  # share of peers whose average is lower (ties count half), 0..1
+    p_value: float  # the average against the peers' averages (uncertainty.typical_difference_p_values)
 
 
 @dataclass(frozen=True)
 class Relative:
     typical: np.ndarray  # on the grid of `values`
     relative: np.ndarray  # values - typical
+    p_values: np.ndarray  # each value against the peers' values there (before Holm's method)
     overall: Overall
 
 
-def relative_to_peers(values: np.ndarray, peers: list[np.ndarray]) -> Relative | None:
-    """This curve against its peers' typical curve; None when there are fewer than MIN_PEERS
-    peers or this curve is empty (no figure is invented)."""
+def relative_to_peers(values: np.ndarray, n_views: int, peers: list[np.ndarray]) -> Relative | None:
+    """This curve (of n_views views) against its peers' typical curve; None when there are
+    fewer than MIN_PEERS peers or this curve is empty (no figure is invented)."""
     values = np.asarray(values, dtype=np.float64)
     if len(peers) < MIN_PEERS or values.size == 0:
         return None
-    typical = typical_curve(peers, values.size)
+    resampled = np.stack([resample(p, values.size) for p in peers])
+    typical = np.median(resampled, axis=0)
     average, typical_average = float(values.mean()), float(typical.mean())
-    peer_averages = np.array([float(np.mean(p)) for p in peers])
+    peer_averages = resampled.mean(axis=1)  # resampling keeps each curve's mean
     better = (np.sum(peer_averages < average) + 0.5 * np.sum(peer_averages == average)) / len(peers)
     ratio = average / typical_average if typical_average > 0 else None
-    return Relative(typical, values - typical, Overall(average, typical_average, ratio, float(better)))
+    p_value = float(typical_difference_p_values(np.array([average]), n_views, peer_averages[:, None])[0])
+    return Relative(typical, values - typical, typical_difference_p_values(values, n_views, resampled),
+                    Overall(average, typical_average, ratio, float(better), p_value))
 
 
 def difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:

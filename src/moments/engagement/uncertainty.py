@@ -12,6 +12,10 @@
 - The rewatch rate, a ratio of two sums over views: the delta method (Student's t on the
   linearized ratio), as survey statistics treat ratio estimators.
 
+Whether a curve differs from its peers' typical curve (/relative): per bucket, its share against
+the median of the peers' shares, each side with its own uncertainty (typical_difference_p_values),
+Holm's method across buckets; overall, the same test on its average against the peers' averages.
+
 Whether two curves differ (/compare): per bucket, the two-sided two-proportion z test (pooled:
 under "no difference" both sides share one variance, at most p(1-p) by the bound above, so the
 test is conservative for buckets watched in part), the
@@ -95,6 +99,23 @@ def difference_p_values(a: np.ndarray, n_a: int, b: np.ndarray, n_b: int) -> np.
     variance = np.clip(pooled * (1 - pooled), 0, None) * (1 / n_a + 1 / n_b)
     z = np.divide(np.abs(b - a), np.sqrt(variance), out=np.zeros_like(a), where=variance > 0)
     return 2 * stats.norm.sf(z)
+
+
+def typical_difference_p_values(shares: np.ndarray, n: int, peers: np.ndarray) -> np.ndarray:
+    """Two-sided p-values of each share of n views against the median of the same share over k
+    peers (the columns of `peers`, k >= 2 rows): is this content's audience unlike the typical one?
+
+    Both sides are uncertain: the share by its n views (at most p(1-p)/n, plus 1/(4n)^2 so a share
+    of 0 or 1 is not taken as certain), the median of k peers by pi/2 times the variance of their
+    mean (the large-sample ratio for a median). With few peers that variance is itself rough, so
+    the statistic is taken as Student's t with Welch-Satterthwaite's degrees of freedom."""
+    shares, peers = np.asarray(shares, dtype=np.float64), np.asarray(peers, dtype=np.float64)
+    k = peers.shape[0]
+    own = (shares * (1 - shares) + 1 / (4 * n)) / n
+    typical = math.pi / 2 * peers.var(axis=0, ddof=1) / k
+    freedom = (own + typical) ** 2 / (own ** 2 / max(n - 1, 1) + typical ** 2 / (k - 1))
+    t = np.abs(shares - np.median(peers, axis=0)) / np.sqrt(own + typical)
+    return 2 * stats.t.sf(t, freedom)
 
 
 def holm(p_values: np.ndarray, alpha: float = 1 - LEVEL) -> np.ndarray:

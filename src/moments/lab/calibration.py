@@ -1,5 +1,6 @@
-"""How often the summary figures' 95% intervals hold, and how often /compare calls two samples of
-one audience different (engagement/uncertainty.py), by simulation.
+"""How often the summary figures' 95% intervals hold, how often /compare calls two samples of
+one audience different, and how often /relative calls a content unlike peers of its own kind
+(and finds a stretch viewers skip when there is one) (engagement/uncertainty.py), by simulation.
 
 An audience is a population of views watching in one of several patterns, chosen not to share
 the intervals' assumptions: buckets watched in part, many seeks, content of a few seconds (ten
@@ -19,7 +20,8 @@ from typing import Callable
 
 import numpy as np
 
-from moments.engagement.heatmap import bucket_sums, merged_coverage
+from moments.engagement.heatmap import bucket_sums, heatmap, merged_coverage
+from moments.engagement.relative import relative_to_peers
 from moments.engagement.summary import (ViewAmounts, curve_figures, curve_intervals, view_amounts, view_figures,
                                         view_intervals)
 from moments.engagement.uncertainty import LEVEL, difference_p_values, holm
@@ -153,6 +155,75 @@ def null_table(sizes: tuple[int, ...], trials: int, population_size: int, seed: 
     return "\n".join(lines)
 
 
+# --- /relative: a content against its peers -----------------------------------------------------
+
+@dataclass(frozen=True)
+class Similar:
+    """How one kind of content is watched, by relative position (so contents of other lengths
+    share one expected curve): leaving at an exponential time (`hazard` per content length),
+    some leaving within the first 3% (`intro`), some seeking in anywhere (`seek_in`), and some
+    skipping a stretch (`skip` of the viewers who reach it)."""
+
+    hazard: float
+    intro: float
+    seek_in: float
+    skip: float
+    stretch: tuple[float, float]
+
+    @staticmethod
+    def draw(rng: np.random.Generator) -> "Similar":
+        start = rng.uniform(0.1, 0.8)
+        return Similar(float(np.exp(rng.uniform(np.log(0.2), np.log(4.0)))), rng.uniform(0, 0.3), rng.uniform(0, 0.3),
+                       rng.uniform(0, 0.4), (start, start + rng.uniform(0.02, 0.15)))
+
+    def curve(self, rng: np.random.Generator, extra_skip: tuple[float, float, float] | None = None) -> tuple[np.ndarray, int]:
+        """One content's heatmap and views: 2 to 8 minutes long, 30 to 3,000 views (log-uniform);
+        `extra_skip` (start, end, share): a stretch that share of its viewers also skip."""
+        d = int(rng.integers(120_000, 480_000))
+        n = int(np.exp(rng.uniform(np.log(30), np.log(3_000))))
+        starts = np.where(rng.random(n) < self.seek_in, rng.integers(0, d, n), 0)
+        stays = np.where(rng.random(n) < self.intro, rng.uniform(0.002, 0.03, n), rng.exponential(1 / self.hazard, n))
+        ends = np.minimum(starts + (stays * d).astype(np.int64), d)
+        views = [[(int(s), int(e))] for s, e in zip(starts, ends)]
+        skips = [(self.stretch, self.skip)] + ([(extra_skip[:2], extra_skip[2])] if extra_skip else [])
+        for (low, high), share in skips:
+            a, b = int(low * d), int(high * d)
+            for v in np.flatnonzero(rng.random(n) < share):
+                views[v] = [piece for s, e in views[v] for piece in (((s, a), (b, e)) if s < a < e else ((s, e),))
+                            if piece[1] > piece[0]]
+        index = [v for v, ranges in enumerate(views) for _ in ranges]
+        ranges = RangeSet(n, np.array(index, dtype=np.int64), np.array([s for r in views for s, _ in r], dtype=np.int64),
+                          np.array([e for r in views for _, e in r], dtype=np.int64), np.full(n, d, dtype=np.int64))
+        return heatmap(ranges, d), n
+
+
+def relative_calls(peers: int, trials: int, rng: np.random.Generator,
+                   extra_skip: tuple[float, float, float] | None = None) -> tuple[float, float]:
+    """A content and `peers` others of one kind (Similar.draw, anew each trial), compared as
+    /relative does: the share of trials whose average is called different, and whose any bucket
+    is. Without `extra_skip` nothing differs, so both are errors; with it, the second is power."""
+    overall = any_bucket = 0
+    for _ in range(trials):
+        kind = Similar.draw(rng)
+        others = [kind.curve(rng)[0] for _ in range(peers)]
+        values, n = kind.curve(rng, extra_skip)
+        result = relative_to_peers(values, n, others)
+        overall += result.overall.p_value < 1 - LEVEL
+        any_bucket += holm(result.p_values).any()
+    return overall / trials, any_bucket / trials
+
+
+def relative_table(peer_counts: tuple[int, ...], trials: int, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    lines = ["| peers | averages called different (none differ) | any moment called different (none differ) "
+             "| a stretch of 8% that half skip: found |", "|---:|---:|---:|---:|"]
+    for peers in peer_counts:
+        overall, any_bucket = relative_calls(peers, trials, rng)
+        _, found = relative_calls(peers, trials, rng, (0.3, 0.38, 0.5))
+        lines.append(f"| {peers} | {overall:.1%} | {any_bucket:.1%} | {found:.1%} |")
+    return "\n".join(lines)
+
+
 def table(sizes: tuple[int, ...], trials: int, population_size: int, seed: int) -> str:
     rng = np.random.default_rng(seed)
     lines = ["| audience | views | " + " | ".join(FIGURES) + " |", "|---|---:|" + "---:|" * len(FIGURES)]
@@ -171,10 +242,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
     if args.quick:
-        print(table((30, 300), 100, 5_000, args.seed) + "\n\n" + null_table((30, 300), 100, 5_000, args.seed))
+        print(table((30, 300), 100, 5_000, args.seed) + "\n\n" + null_table((30, 300), 100, 5_000, args.seed)
+              + "\n\n" + relative_table((3, 10), 50, args.seed))
     else:
         print(table((10, 30, 100, 1_000, 3_000), 500, 20_000, args.seed) + "\n\n"
-              + null_table((30, 100, 1_000, 3_000), 500, 20_000, args.seed))
+              + null_table((30, 100, 1_000, 3_000), 500, 20_000, args.seed) + "\n\n"
+              + relative_table((3, 5, 10, 30), 400, args.seed))
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ class RelativeResult:
     candidates: int  # ids of similar length looked at (at most MAX_PEERS)
     relative: relative_math.Relative | None  # None: no figure (see `note`)
     note: str | None
+    verdict: Verdict  # whether the curve differs from the typical one beyond chance
 
 
 def _excluded_ids(store: Store, environment_id: str, scope: Scope, scope_id: str) -> set[str]:
@@ -92,17 +93,29 @@ def relative(store: Store, query: EngagementQuery, guard: Guard = UNGUARDED) -> 
     """This content's curve against the typical curve of the environment's content of similar length."""
     own = stats.engagement(store, query)
     if own.duration_ms is None:
-        return RelativeResult(own, None, 0, 0, None, "no views in the timeframe and no registered duration")
+        why = "no views in the timeframe and no registered duration"
+        return RelativeResult(own, None, 0, 0, None, why, Verdict(np.zeros(0, dtype=bool), None, None, why))
     band = relative_math.band(own.duration_ms)
     curves, candidates = peer_curves(store, query, band, guard)
-    result = relative_math.relative_to_peers(own.values, curves)
+    result = relative_math.relative_to_peers(own.values, own.total_views, curves)
     note = None
     if own.total_views == 0:
         note = "no views in the timeframe"
     elif result is None:
         note = (f"not enough similar content: {len(curves)} other {KIND_NAMES[query.scope]} {mm_ss(band[0])} to {mm_ss(band[1])} long "
                 f"with at least {MIN_PEER_VIEWS} views in the timeframe ({relative_math.MIN_PEERS} needed)")
-    return RelativeResult(own, band, len(curves), candidates, result, note)
+    return RelativeResult(own, band, len(curves), candidates, result, note, relative_verdict(own, result, note))
+
+
+def relative_verdict(own: stats.Engagement, result: relative_math.Relative | None, note: str | None) -> Verdict:
+    """Per bucket and overall, does this content differ from the typical one? (docs/engagement.md,
+    "Is the difference real?"); as for /compare, not below MIN_VIEWS_TO_TELL views."""
+    if result is None:
+        return Verdict(np.zeros(0, dtype=bool), None, None, note)
+    if own.total_views < MIN_VIEWS_TO_TELL:
+        return Verdict(np.zeros(0, dtype=bool), None, None, f"not enough views to tell (fewer than {MIN_VIEWS_TO_TELL})")
+    return Verdict(holm(result.p_values), result.overall.average - result.overall.typical_average,
+                   result.overall.p_value, None)
 
 
 def relative_json(result: RelativeResult) -> dict:
@@ -125,7 +138,17 @@ def relative_json(result: RelativeResult) -> dict:
             "max_peers": MAX_PEERS,
             "band": None if result.band is None else {"min_ms": result.band[0], "max_ms": result.band[1]},
             "note": result.note,
+            **verdict_json(result.verdict),
         },
+    }
+
+
+def verdict_json(verdict: Verdict) -> dict:
+    return {
+        "significant": verdict.significant.tolist(),
+        "average_p_value": verdict.average_p_value,
+        "average_significant": None if verdict.average_p_value is None else verdict.average_p_value < 1 - LEVEL,
+        "verdict_note": verdict.note,
     }
 
 
@@ -228,11 +251,7 @@ def compare_json(result: Comparison) -> dict:
             "a": _side_json(result.a, result.a_spec, result.b_spec, result.a.values),
             "b": _side_json(result.b, result.b_spec, result.a_spec, result.b_on_a_grid),
             "difference": result.difference.tolist(),
-            "significant": result.verdict.significant.tolist(),
             "average_difference": result.verdict.average_difference,
-            "average_p_value": result.verdict.average_p_value,
-            "average_significant": None if result.verdict.average_p_value is None
-            else result.verdict.average_p_value < 1 - LEVEL,
-            "verdict_note": result.verdict.note,
+            **verdict_json(result.verdict),
         },
     }

@@ -99,6 +99,14 @@ export function overallWords(overall, peers, kind, band) {
   return `${sentence.charAt(0).toUpperCase()}${sentence.slice(1)}.`;
 }
 
+/** The API's verdict on /relative in words (docs/engagement.md, "Is the difference real?"). */
+export function relativeVerdictWords(data) {
+  if (data.verdict_note) return `No verdict: ${data.verdict_note}.`;
+  const moments = data.significant.filter(Boolean).length;
+  return `On average ${data.average_significant ? 'beyond' : 'within'} chance of similar content; `
+    + `${format.plural(moments, 'moment')} of ${data.significant.length} differ beyond chance.`;
+}
+
 /** The "previous period" of an effective window: the same length, just before it. */
 const previousPeriod = ([start, end]) => [String(2 * start - end), String(start)];
 
@@ -190,12 +198,12 @@ export class ComparePanel {
       return;
     }
     const summary = html('p', { className: 'compare-summary', id: 'relative-summary',
-      textContent: overallWords(data.overall, data.peers, this.current.kind, data.band) });
+      textContent: `${overallWords(data.overall, data.peers, this.current.kind, data.band)} ${relativeVerdictWords(data)}` });
     const chart = smallChart([
       { values: data.value, className: 'this', label: `this ${this.current.kind === 'assets' ? 'asset' : 'content'}` },
       { values: data.typical, className: 'typical', label: `typical of ${data.peers} similar ${kindName} (median)`, dashed: true },
     ], `This content's curve against the typical curve of similar content. ${summary.textContent}`,
-    positionLabels(null), 'position in the content (similar content stretched to this length)');
+    positionLabels(null), 'position in the content (similar content stretched to this length)', data.significant);
     this.relativeBox.replaceChildren(summary, chart);
   }
 
