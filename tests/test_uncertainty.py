@@ -51,6 +51,22 @@ def test_the_intervals_hold_about_95_percent_of_the_time_on_every_audience():
     assert np.mean(shares) >= 0.93
 
 
+def test_the_chapter_intervals_hold_about_95_percent_of_the_time_on_every_audience():
+    rng = np.random.default_rng(2027)
+    shares = []
+    for pattern in calibration.PATTERNS:
+        held = calibration.chapter_coverage(calibration.population(pattern, rng, 4_000), 300, 60, rng)
+        assert min(held.values()) >= 0.85, (pattern, held)
+        shares += list(held.values())
+    assert np.mean(shares) >= 0.93
+
+
+def test_a_median_of_too_few_values_for_an_order_statistic_interval_takes_the_bounds():
+    assert median_interval(np.array([3.0, 9.0, 4.0]), (0.0, 10.0)) == (0.0, 10.0)
+    assert median_interval(np.array([3.0]), (0.0, 10.0)) == (0.0, 10.0)
+    assert median_interval(np.arange(6.0), (0.0, 10.0)) == (0.0, 5.0)  # from 6 values: the extremes
+
+
 def test_holm_stops_at_the_first_p_value_above_its_threshold():
     # sorted: 0.01 <= 0.05/4; 0.03 > 0.05/3 stops it, so 0.04 is not significant either
     assert holm(np.array([0.01, 0.04, 0.03, 0.2])).tolist() == [True, False, False, False]

@@ -28,7 +28,7 @@ from typing import Iterator
 import numpy as np
 
 from moments.engagement.heatmap import merged_coverage
-from moments.engagement.uncertainty import Interval, mean_interval_of_sums, median_interval, share_interval
+from moments.engagement.uncertainty import Interval, median_interval, share_interval
 from moments.model import Chapter, RangeSet
 
 FINAL_MS = 1000  # a chapter's final moment, for "finished"
@@ -104,7 +104,6 @@ class _Tally:
         self.reached = np.zeros(len(laid), dtype=np.int64)
         self.finished = np.zeros(len(laid), dtype=np.int64)
         self.shares = np.zeros(len(laid))  # sums of the reaching views' watched shares
-        self.squares = np.zeros(len(laid))  # ... and of their squares (for the interval)
         self.leaving: list[tuple[np.ndarray, np.ndarray]] = []  # (chapter, leave point - its start) per leaver
 
     def parts(self, views: np.ndarray, starts: np.ndarray, ends: np.ndarray,
@@ -140,7 +139,6 @@ class _Tally:
         self.reached += np.bincount(pair_chapter, minlength=minlength)
         self.finished += np.bincount(pair_chapter[~left], minlength=minlength)
         self.shares += np.bincount(pair_chapter, weights=share, minlength=minlength)
-        self.squares += np.bincount(pair_chapter, weights=share * share, minlength=minlength)
         self.leaving.append((pair_chapter[left], last_end[left] - self.start[pair_chapter[left]]))
 
     def leavers(self) -> list[np.ndarray]:
@@ -157,18 +155,15 @@ class _Tally:
         if n == 0 or span.end_ms <= span.start_ms:
             return ChapterFigures(span, None, None, None, None, [], {})
         reached, finished, shares = int(self.reached[index]), int(self.finished[index]), float(self.shares[index])
-        tenths = np.minimum(leaving * TENTHS // (span.end_ms - span.start_ms), TENTHS - 1)
+        length = span.end_ms - span.start_ms
+        tenths = np.minimum(leaving * TENTHS // length, TENTHS - 1)
         return ChapterFigures(
             span, reached / n, finished / n,
             average_watched=shares / reached if reached else None,
             leave_median_ms=float(np.median(leaving)) if leaving.size else None,
             leaves_by_tenth=(np.bincount(tenths, minlength=TENTHS) / n).tolist(),
             intervals={"reached": share_interval(reached / n, n), "finished": share_interval(finished / n, n),
-                       "average_watched": _within_0_1(mean_interval_of_sums(reached, shares, float(self.squares[index])))
-                       if reached else None,
-                       "leave_median_ms": median_interval(leaving.astype(np.float64)) if leaving.size else None},
+                       "average_watched": share_interval(shares / reached, reached) if reached else None,
+                       "leave_median_ms": median_interval(leaving.astype(np.float64), (0.0, float(length)))
+                       if leaving.size else None},
         )
-
-
-def _within_0_1(interval: Interval) -> Interval:
-    return max(0.0, interval[0]), min(1.0, interval[1])

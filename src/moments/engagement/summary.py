@@ -115,7 +115,7 @@ def view_intervals(views: ViewAmounts, duration_ms: int) -> Intervals:
     return {
         "average_viewed": average,
         "average_view_ms": (average[0] * duration_ms, average[1] * duration_ms),
-        "median_view_ms": median_interval(views.unique_ms),
+        "median_view_ms": median_interval(views.unique_ms, (0.0, float(duration_ms))),
         "rewatch_rate": (plays[0] - 1, plays[1] - 1),
         "seek_rate": mean_interval(views.seeks.astype(np.float64)),
     }

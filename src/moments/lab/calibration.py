@@ -20,12 +20,13 @@ from typing import Callable
 
 import numpy as np
 
+from moments.engagement.chapters import chapter_figures, spans
 from moments.engagement.heatmap import bucket_sums, heatmap, merged_coverage
 from moments.engagement.relative import relative_to_peers
 from moments.engagement.summary import (ViewAmounts, curve_figures, curve_intervals, view_amounts, view_figures,
                                         view_intervals)
 from moments.engagement.uncertainty import LEVEL, difference_p_values, holm
-from moments.model import RangeSet
+from moments.model import Chapter, RangeSet
 
 Ranges = list[list[tuple[int, int]]]
 
@@ -98,17 +99,63 @@ class Population:
     coverage: np.ndarray  # (views, B): the share of each bucket each view watched
     amounts: ViewAmounts
     truth: dict[str, float | None]
+    ranges: RangeSet  # the views' own ranges, view by view in order (for the chapters)
 
 
 def population(pattern: str, rng: np.random.Generator, size: int) -> Population:
     views, d = PATTERNS[pattern](rng, size)
-    index = [v for v, ranges in enumerate(views) for _ in ranges]
-    ranges = RangeSet(size, np.array(index, dtype=np.int64), np.array([s for r in views for s, _ in r], dtype=np.int64),
-                      np.array([e for r in views for _, e in r], dtype=np.int64), np.full(size, d, dtype=np.int64))
+    ranges = _range_set(views, d)
     owner, starts, ends = merged_coverage(ranges, d)
     coverage = bucket_sums(owner, starts, ends, d, size) / d  # B·ms / (B·|bucket|)
     amounts = view_amounts(ranges, d)
-    return Population(d, coverage, amounts, _figures(coverage, amounts, d)[0])
+    return Population(d, coverage, amounts, _figures(coverage, amounts, d)[0], ranges)
+
+
+def _range_set(views: Ranges, d: int) -> RangeSet:
+    index = [v for v, ranges in enumerate(views) for _ in ranges]
+    return RangeSet(len(views), np.array(index, dtype=np.int64), np.array([s for r in views for s, _ in r], dtype=np.int64),
+                    np.array([e for r in views for _, e in r], dtype=np.int64), np.full(len(views), d, dtype=np.int64))
+
+
+def _views(ranges: RangeSet, pick: np.ndarray) -> RangeSet:
+    """The views `pick` of `ranges` (whose ranges are in view order), as views 0..len(pick)-1."""
+    first = np.searchsorted(ranges.view_index, pick)
+    count = np.searchsorted(ranges.view_index, pick, side="right") - first
+    rows = np.repeat(first, count) + np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    return RangeSet(pick.size, np.repeat(np.arange(pick.size), count), ranges.starts[rows], ranges.ends[rows],
+                    ranges.reported_durations_ms[pick])
+
+
+CHAPTER_FIGURES = ("reached", "finished", "average_watched", "leave_median_ms")
+
+
+def chapter_coverage(people: Population, n: int, trials: int, rng: np.random.Generator) -> dict[str, float]:
+    """The share of chapter intervals, over `trials` samples of n views and five equal chapters,
+    that hold the population's own figure (those with a figure in the population and the sample)."""
+    d = people.duration_ms
+    laid = spans(tuple(Chapter(i * d // 5, None, f"part {i + 1}") for i in range(5)), d)
+    truth = chapter_figures(people.ranges, d, laid)
+    held, asked = dict.fromkeys(CHAPTER_FIGURES, 0), dict.fromkeys(CHAPTER_FIGURES, 0)
+    for _ in range(trials):
+        sample = chapter_figures(_views(people.ranges, rng.integers(0, people.ranges.n_views, n)), d, laid)
+        for true, got in zip(truth, sample):
+            for name in CHAPTER_FIGURES:
+                value, interval = getattr(true, name), got.intervals.get(name)
+                if value is not None and interval is not None:
+                    asked[name] += 1
+                    held[name] += interval[0] - 1e-12 <= value <= interval[1] + 1e-12
+    return {name: held[name] / asked[name] if asked[name] else float("nan") for name in CHAPTER_FIGURES}
+
+
+def chapter_table(sizes: tuple[int, ...], trials: int, population_size: int, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    lines = ["| audience | views | " + " | ".join(CHAPTER_FIGURES) + " |", "|---|---:|" + "---:|" * len(CHAPTER_FIGURES)]
+    for pattern in PATTERNS:
+        people = population(pattern, rng, population_size)
+        for n in sizes:
+            shares = chapter_coverage(people, n, trials, rng)
+            lines.append(f"| {pattern} | {n:,} | " + " | ".join(f"{shares[name]:.1%}" for name in CHAPTER_FIGURES) + " |")
+    return "\n".join(lines)
 
 
 def _figures(coverage: np.ndarray, amounts: ViewAmounts, d: int) -> tuple[dict, dict]:
@@ -243,10 +290,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         print(table((30, 300), 100, 5_000, args.seed) + "\n\n" + null_table((30, 300), 100, 5_000, args.seed)
-              + "\n\n" + relative_table((3, 10), 50, args.seed))
+              + "\n\n" + chapter_table((30, 300), 50, 5_000, args.seed) + "\n\n" + relative_table((3, 10), 50, args.seed))
     else:
         print(table((10, 30, 100, 1_000, 3_000), 500, 20_000, args.seed) + "\n\n"
               + null_table((30, 100, 1_000, 3_000), 500, 20_000, args.seed) + "\n\n"
+              + chapter_table((10, 30, 100, 1_000, 3_000), 500, 20_000, args.seed) + "\n\n"
               + relative_table((3, 5, 10, 30), 400, args.seed))
 
 
