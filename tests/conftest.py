@@ -73,6 +73,15 @@ def start_app(store: DuckDBStore, **settings) -> Server:
     return Server(f"http://127.0.0.1:{port}", store, server, thread)
 
 
+def serving(db: Path) -> Iterator[Server]:
+    """The app on the DuckDB file `db` until the generator is closed (a module fixture's body)."""
+    store = DuckDBStore(str(db))
+    running = start_app(store)
+    yield running
+    running.stop()
+    store.close()
+
+
 def make_tenant(store: DuckDBStore, name: str = "test", **options) -> Tenant:
     options.setdefault("rate_limit_per_s", 1000.0)
     options.setdefault("rate_limit_burst", 1000)

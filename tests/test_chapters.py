@@ -24,7 +24,7 @@ from moments.engagement.chapters import chapter_figures, spans
 from moments.model import Asset, Chapter, View
 from moments.store.duckdb import DuckDBStore
 
-from conftest import Server, start_app
+from conftest import Server, serving
 from test_cli import failing, ok, ok_json, snapshot
 from test_heatmap import merged_ranges, range_set
 from test_summary import covered, random_views
@@ -111,11 +111,7 @@ def loaded(tmp_path_factory) -> Iterator[tuple[Path, str, tuple[str, str], dict]
 
 @pytest.fixture(scope="module")
 def server(loaded) -> Iterator[Server]:
-    store = DuckDBStore(str(snapshot(loaded[0], "served")))  # a copy: the CLI tests open the file itself
-    running = start_app(store)
-    yield running
-    running.stop()
-    store.close()
+    yield from serving(snapshot(loaded[0], "served"))  # a copy: the CLI tests open the file itself
 
 
 def test_each_chapters_figures_are_their_definitions(loaded, server):

@@ -25,7 +25,7 @@ from moments.engagement.summary import curve_figures, view_amounts, view_figures
 from moments.model import Asset, View
 from moments.store.duckdb import DuckDBStore
 
-from conftest import Server, start_app
+from conftest import Server, serving
 from test_cli import failing, ok, ok_json, snapshot
 from test_heatmap import merged_ranges, range_set
 
@@ -128,11 +128,7 @@ def loaded(tmp_path_factory) -> Iterator[tuple[Path, str, str, dict]]:
 
 @pytest.fixture(scope="module")
 def server(loaded) -> Iterator[Server]:
-    store = DuckDBStore(str(snapshot(loaded[0], "served")))  # a copy: the CLI tests open the file itself
-    running = start_app(store)
-    yield running
-    running.stop()
-    store.close()
+    yield from serving(snapshot(loaded[0], "served"))  # a copy: the CLI tests open the file itself
 
 
 def test_the_figures_are_their_definitions_on_every_kind_of_id(loaded, server):

@@ -148,14 +148,7 @@ def chapter_coverage(people: Population, n: int, trials: int, rng: np.random.Gen
 
 
 def chapter_table(sizes: tuple[int, ...], trials: int, population_size: int, seed: int) -> str:
-    rng = np.random.default_rng(seed)
-    lines = ["| audience | views | " + " | ".join(CHAPTER_FIGURES) + " |", "|---|---:|" + "---:|" * len(CHAPTER_FIGURES)]
-    for pattern in PATTERNS:
-        people = population(pattern, rng, population_size)
-        for n in sizes:
-            shares = chapter_coverage(people, n, trials, rng)
-            lines.append(f"| {pattern} | {n:,} | " + " | ".join(f"{shares[name]:.1%}" for name in CHAPTER_FIGURES) + " |")
-    return "\n".join(lines)
+    return _coverage_table(CHAPTER_FIGURES, chapter_coverage, sizes, trials, population_size, seed)
 
 
 def _figures(coverage: np.ndarray, amounts: ViewAmounts, d: int) -> tuple[dict, dict]:
@@ -272,13 +265,21 @@ def relative_table(peer_counts: tuple[int, ...], trials: int, seed: int) -> str:
 
 
 def table(sizes: tuple[int, ...], trials: int, population_size: int, seed: int) -> str:
+    return _coverage_table(FIGURES, coverage_of, sizes, trials, population_size, seed)
+
+
+def _coverage_table(names: tuple[str, ...], coverage: Callable[[Population, int, int, np.random.Generator], dict],
+                    sizes: tuple[int, ...], trials: int, population_size: int, seed: int) -> str:
+    """A row per audience and sample size: how often each figure's interval holds (n/a: the
+    audience has no such figure)."""
     rng = np.random.default_rng(seed)
-    lines = ["| audience | views | " + " | ".join(FIGURES) + " |", "|---|---:|" + "---:|" * len(FIGURES)]
+    lines = ["| audience | views | " + " | ".join(names) + " |", "|---|---:|" + "---:|" * len(names)]
     for pattern in PATTERNS:
         people = population(pattern, rng, population_size)
         for n in sizes:
-            shares = coverage_of(people, n, trials, rng)
-            cells = [("n/a" if people.truth[name] is None else f"{shares[name]:.1%}") for name in FIGURES]
+            shares = coverage(people, n, trials, rng)
+            cells = ["n/a" if name in people.truth and people.truth[name] is None else f"{shares[name]:.1%}"
+                     for name in names]
             lines.append(f"| {pattern} | {n:,} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
