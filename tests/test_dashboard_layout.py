@@ -56,6 +56,14 @@ def demo(tmp_path_factory) -> Iterator[tuple[Server, str, str]]:
     store.close()
 
 
+def media_length(ms: float) -> str:
+    """format.js's length: "12 s", "12.4 s", "2 min 3 s"."""
+    if ms < 60_000:
+        return f"{ms / 1000:.{1 if ms % 1000 else 0}f} s"
+    seconds = round(ms / 1000)
+    return f"{seconds // 60} min" + (f" {seconds % 60} s" if seconds % 60 else "")
+
+
 @pytest.mark.parametrize("name", WIDTHS)
 def test_every_panel_fits_the_width_without_console_trouble(browser, demo, name):
     server, token_id, secret = demo
@@ -100,9 +108,19 @@ def test_every_panel_fits_the_width_without_console_trouble(browser, demo, name)
         assert page.text_content("#stat-intro") == f"{values[n // 10] * 100:.1f}%"
         assert page.text_content("#stat-intro-30") == f"{values[30_000 * n // heatmap['duration_ms']] * 100:.1f}%"
         assert figures["average_view_ms"] >= 60_000  # shown as minutes and seconds (format.length)
-        average_s = round(figures["average_view_ms"] / 1000)
-        assert page.text_content("#stat-average-view") == f"{average_s // 60} min{f' {average_s % 60} s' if average_s % 60 else ''}"
+        assert page.text_content("#stat-average-view") == media_length(figures["average_view_ms"])
         assert "average share of the content one view watched" in page.get_attribute("#headline-average", "title")
+        low, high = figures["intervals"]["completion_rate"]
+        assert page.text_content("#headline-completion .stat-interval") == f"95%: {low * 100:.1f}%–{high * 100:.1f}%"
+        # The per-view figures come after the curve, from /summary?per_view=true, with their intervals.
+        page.wait_for_function("() => document.querySelector('#stat-seeks').textContent !== '…'")
+        per_view = httpx.get(f"{server.base_url}/v1/engagement/assets/demo-keynote/summary",
+                             params={"per_view": "true"}, auth=(token_id, secret)).json()["data"]
+        assert page.text_content("#stat-median-view") == media_length(per_view["median_view_ms"])
+        assert page.text_content("#stat-rewatch") == f"{per_view['rewatch_rate'] * 100:.1f}%"
+        assert page.text_content("#stat-seeks") == f"{per_view['seek_rate']:.2f}"
+        low, high = per_view["intervals"]["seek_rate"]
+        assert page.text_content("#headline-seeks .stat-interval") == f"95%: {low:.2f}–{high:.2f}"
 
         # The comparison's axes: % of viewers as the main chart, media times below (one content).
         assert page.eval_on_selector_all("#compare-result .compare-y span", "s => s.map(x => x.textContent)") == [

@@ -85,7 +85,8 @@ export function client(credentials, { filters = () => [] } = {}) {
     // Ours: the Mux heatmap's body with each value's 95% interval (the chart's band).
     heatmap: (kind, id, timeframe) => get(`v1/engagement/${kind}/${segment(id)}/heatmap`, { 'timeframe[]': timeframe, intervals: 'true' }),
     hotspots: (kind, id, timeframe) => get(`data/v1/engagement/${kind}/${segment(id)}/hotspots`, { 'timeframe[]': timeframe }),
-    summary: (kind, id, timeframe) => get(`v1/engagement/${kind}/${segment(id)}/summary`, { 'timeframe[]': timeframe }),
+    summary: (kind, id, timeframe, { perView = false } = {}) => get(`v1/engagement/${kind}/${segment(id)}/summary`,
+      { 'timeframe[]': timeframe, per_view: perView ? 'true' : undefined }),
     chapters: (kind, id, timeframe) => get(`v1/engagement/${kind}/${segment(id)}/chapters`, { 'timeframe[]': timeframe }),
     asset: (id) => get(`v1/assets/${segment(id)}`),
     playbackId: (id) => get(`v1/playback-ids/${segment(id)}`),

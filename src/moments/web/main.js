@@ -408,7 +408,8 @@ async function loadContent() {
     if (seq !== state.loadSeq) return;
     clearBanner();
     showContent(heatmap, hotspots, figures, media);
-    loadChapters(seq, range, heatmap.data);
+    loadPerView(seq, kind, id, range);
+    loadChapters(seq, kind, id, range, heatmap.data);
     comparePanel.show({ api: state.api, kind, id, timeframe: range, registered });
     viewsPanel.show({ api: state.api, kind, id, timeframe: range });
     layersPanel.show({ api: state.api, kind, id, timeframe: range });
@@ -430,18 +431,16 @@ async function loadContent() {
 
 /** The chapters read every counted view: they come after the curve, then band the chart and
  * name each hotspot's chapter. */
-async function loadChapters(seq, range, heatmap) {
+async function loadChapters(seq, kind, id, range, heatmap) {
   chaptersPanel.loading();
   try {
-    const report = await state.api.chapters(state.kind, state.id, range);
+    const report = await state.api.chapters(kind, id, range);
     if (seq !== state.loadSeq) return;
     const formatTime = format.timeFormatter(heatmap.duration_ms ?? 0);
     state.chapters = report.data.chapters;
     chaptersPanel.show(report, formatTime);
-    if (heatmap.total_views > 0 && heatmap.value.length > 0) {
-      chart.setChapters(state.chapters);
-      showHotspots(heatmap.total_views, formatTime);
-    }
+    if (heatmap.total_views > 0 && heatmap.value.length > 0) chart.setChapters(state.chapters);
+    document.querySelectorAll('.hotspot-list li').forEach(labelChapter);
   } catch (error) {
     if (seq === state.loadSeq) chaptersPanel.failed(error);
   }
@@ -531,10 +530,19 @@ function showContent(heatmap, hotspots, figures, media) {
 function showHeadline(figures) {
   $('stat-views').textContent = `${format.count(figures.total_views)}${state.filters.length ? ' matching the filters' : ''}`;
   $('headline-views').title = summary.VIEWS_EXPLAINED;
-  for (const [cell, field, shown, explained] of summary.FIGURES) {
-    const value = figures[field];
-    $(cell).querySelector('dd').textContent = value === null ? '—' : shown(value);
-    $(cell).title = explained;
+  summary.fill(summary.FIGURES, figures, $);
+  summary.fill(summary.PER_VIEW, figures, $, true);
+}
+
+/** The per-view figures read every counted view: they come after the curve. */
+async function loadPerView(seq, kind, id, range) {
+  try {
+    const figures = await state.api.summary(kind, id, range, { perView: true });
+    if (seq === state.loadSeq) summary.fill(summary.PER_VIEW, figures.data, $);
+  } catch (error) {
+    if (seq !== state.loadSeq) return;
+    for (const [cell] of summary.PER_VIEW) $(cell).querySelector('dd').textContent = '—';
+    $('headline-seeks').title = `Could not be loaded: ${error.message}`;
   }
 }
 
@@ -572,20 +580,30 @@ function hotspotItem(h, formatTime) {
   button.type = 'button';
   button.className = `hotspot ${h.kind}`;
   const range = `${formatTime(h.start_ms)}–${formatTime(h.end_ms)}`;
-  const chapter = chaptersOf(state.chapters, h.start_ms, h.end_ms).join(' → ');
   const parts = [
     ['hs-label', `${KINDS[h.kind].marker} ${h.label}`],
     ['hs-range', range],
     ['hs-length', format.length(h.end_ms - h.start_ms)],
     ['hs-score', `score ${h.score.toFixed(2)}`],
-    ...(chapter ? [['hs-chapter', `in ${chapter}`]] : []),
   ];
   button.title = `Score ${h.score.toFixed(2)}: 0.5 is as expected; ${h.kind === 'peak' ? 'above, this moment holds viewers better' : 'below, viewers skip or leave here more'} than the expected decline.`;
   button.append(...parts.map(([className, textContent]) => Object.assign(document.createElement('span'), { className, textContent })));
-  button.setAttribute('aria-label', `${KINDS[h.kind].name} ${h.label}, ${range}${chapter ? `, in ${chapter}` : ''}, score ${h.score.toFixed(2)} (0.5 is as expected). Play from ${formatTime(h.start_ms)}.`);
+  button.setAttribute('aria-label', `${KINDS[h.kind].name} ${h.label}, ${range}, score ${h.score.toFixed(2)} (0.5 is as expected). Play from ${formatTime(h.start_ms)}.`);
   button.addEventListener('click', () => seek(h.start_ms));
   li.append(button);
+  labelChapter(li);
   return li;
+}
+
+/** Name the chapters a listed hotspot lies in (once they are known), in place: the list is not
+ * drawn again under the pointer. */
+function labelChapter(li) {
+  const chapter = chaptersOf(state.chapters, Number(li.dataset.startMs), Number(li.dataset.endMs)).join(' → ');
+  if (!chapter || li.querySelector('.hs-chapter')) return;
+  const button = li.querySelector('button');
+  const id = `hs-chapter-${li.dataset.kind}-${li.dataset.startMs}`;
+  button.append(Object.assign(document.createElement('span'), { className: 'hs-chapter', id, textContent: `in ${chapter}` }));
+  button.setAttribute('aria-describedby', id);
 }
 
 // --- the player ------------------------------------------------------------------------
