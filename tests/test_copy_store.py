@@ -16,7 +16,7 @@ from captures import captured_requests, replay
 from conftest import Tenant, make_tenant, start_app
 from moments import accounts
 from moments.cli import main
-from moments.model import Asset
+from moments.model import Asset, Chapter
 from moments.store import open_store
 from moments.store.duckdb import DuckDBStore
 
@@ -43,7 +43,8 @@ def fill(store: DuckDBStore) -> tuple[Tenant, Tenant, tuple[str, str], list[str]
     tenant = make_tenant(store, env_key="testenv", allowed_origins=("https://*.example.com", "http://localhost:*"))
     other = make_tenant(store, "other")
     admin = accounts.issue_token(store, tenant.environment_id, ("read", "write", "admin"))
-    store.put_asset(tenant.environment_id, Asset("film", 60_000, ("film-pb", "film-pb2"), "https://cdn.example/f.mp4"))
+    store.put_asset(tenant.environment_id, Asset("film", 60_000, ("film-pb", "film-pb2"), "https://cdn.example/f.mp4",
+                                                 (Chapter(0, 20_000, "One"), Chapter(25_000, None, "Two"))))
     server = start_app(store)
     try:
         with server.client(tenant) as http:
@@ -62,7 +63,8 @@ def fill(store: DuckDBStore) -> tuple[Tenant, Tenant, tuple[str, str], list[str]
     kinds = {"assets": ["film"], "videos": ["vid-0", "vid-1", "vid-2", "vid-3"], "playback-ids": ["film-pb", "loose"]}
     paths = [f"/data/v1/engagement/{kind}/{scope_id}/{what}" for kind, ids in kinds.items() for scope_id in ids
              for what in ("heatmap", "hotspots")]
-    paths += [f"/v1/engagement/assets/film/{what}" for what in ("layers", "views", "dimensions")]
+    paths += [f"/v1/engagement/assets/film/{what}" for what in ("layers", "views", "dimensions", "chapters")]
+    paths.append("/v1/engagement/videos/vid-1/chapters")  # the film's, through its views
     paths += ["/v1/assets", "/v1/videos", "/v1/playback-ids", "/v1/assets/film", "/v1/playback-ids/film-pb2",
               "/v1/views/open", "/v1/environment"]
     return tenant, other, (admin.token.token_id, admin.secret), paths

@@ -100,10 +100,11 @@ class _Tally:
             self.owner[np.searchsorted(self.bounds, span.start_ms):np.searchsorted(self.bounds, span.end_ms)] = index
         self.start = np.array([s.start_ms for s in laid], dtype=np.int64)
         self.final_start = np.array([s.final_start_ms for s in laid], dtype=np.int64)
-        self.length = np.array([s.end_ms - s.start_ms for s in laid], dtype=np.float64)
         self.reached = np.zeros(len(laid), dtype=np.int64)
         self.finished = np.zeros(len(laid), dtype=np.int64)
-        self.shares = np.zeros(len(laid))  # sums of the reaching views' watched shares
+        # ms the reaching views watched of each chapter: an exact integer, so the figures do not
+        # depend on the order the store gives the views in
+        self.watched = np.zeros(len(laid), dtype=np.int64)
         self.leaving: list[tuple[np.ndarray, np.ndarray]] = []  # (chapter, leave point - its start) per leaver
 
     def parts(self, views: np.ndarray, starts: np.ndarray, ends: np.ndarray,
@@ -132,13 +133,14 @@ class _Tally:
         piece_end = np.minimum(np.repeat(ends, count)[keep], self.bounds[cell + 1])
         pair = np.flatnonzero(np.r_[True, (view[1:] != view[:-1]) | (chapter[1:] != chapter[:-1])])
         pair_chapter = chapter[pair]
-        share = np.add.reduceat(piece_end - piece_start, pair) / self.length[pair_chapter]
+        watched = np.add.reduceat(piece_end - piece_start, pair)
         last_end = piece_end[np.r_[pair[1:], chapter.size] - 1]  # of the pair's last piece
         left = last_end <= self.final_start[pair_chapter]
         minlength = len(self.laid)
         self.reached += np.bincount(pair_chapter, minlength=minlength)
         self.finished += np.bincount(pair_chapter[~left], minlength=minlength)
-        self.shares += np.bincount(pair_chapter, weights=share, minlength=minlength)
+        # (summed as float64, exact for integers below 2^53 ms: 285,000 years of watching)
+        self.watched += np.bincount(pair_chapter, weights=watched, minlength=minlength).astype(np.int64)
         self.leaving.append((pair_chapter[left], last_end[left] - self.start[pair_chapter[left]]))
 
     def leavers(self) -> list[np.ndarray]:
@@ -154,16 +156,17 @@ class _Tally:
         span = self.laid[index]
         if n == 0 or span.end_ms <= span.start_ms:
             return ChapterFigures(span, None, None, None, None, [], {})
-        reached, finished, shares = int(self.reached[index]), int(self.finished[index]), float(self.shares[index])
+        reached, finished = int(self.reached[index]), int(self.finished[index])
         length = span.end_ms - span.start_ms
+        average = int(self.watched[index]) / (length * reached) if reached else None
         tenths = np.minimum(leaving * TENTHS // length, TENTHS - 1)
         return ChapterFigures(
             span, reached / n, finished / n,
-            average_watched=shares / reached if reached else None,
+            average_watched=average,
             leave_median_ms=float(np.median(leaving)) if leaving.size else None,
             leaves_by_tenth=(np.bincount(tenths, minlength=TENTHS) / n).tolist(),
             intervals={"reached": share_interval(reached / n, n), "finished": share_interval(finished / n, n),
-                       "average_watched": share_interval(shares / reached, reached) if reached else None,
+                       "average_watched": share_interval(average, reached) if reached else None,
                        "leave_median_ms": median_interval(leaving.astype(np.float64), (0.0, float(length)))
                        if leaving.size else None},
         )
