@@ -125,9 +125,9 @@ def test_assets_get_and_list(tmp_path: Path) -> None:
 
     assert ok_json("assets", "get", "no-views-yet", *mine) == {
         "asset_id": "no-views-yet", "duration_ms": 30_000, "playback_ids": [],
-        "playback_url": "https://example.com/a.mp4"}
+        "playback_url": "https://example.com/a.mp4", "chapters": []}
     assert cli("assets", "get", "trailer", *mine).stdout == (
-        "asset_id: trailer\nduration_ms: 60000\nplayback_ids: ['pb-one', 'pb-two']\nplayback_url: None\n")
+        "asset_id: trailer\nduration_ms: 60000\nplayback_ids: ['pb-one', 'pb-two']\nplayback_url: None\nchapters: 0\n")
     missing = cli("assets", "get", "nope", *mine)
     assert missing.exit_code == 1 and missing.stderr == "Error: asset 'nope' not found\n"
 

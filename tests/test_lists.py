@@ -143,7 +143,7 @@ def test_playback_id_lookup(server):
         assert c.get("/v1/playback-ids/pb-a1", params={"x": "1"}).status_code == 400
     assert registered.status_code == 200 and registered.json() == {"data": {"playback_id": "pb-a2", "asset": {
         "asset_id": "asset-a", "duration_ms": 60_000, "playback_ids": ["pb-a1", "pb-a2"],
-        "playback_url": "https://example.com/a.mp4"}}}
+        "playback_url": "https://example.com/a.mp4", "chapters": []}}}
     assert seen_only.status_code == 200 and seen_only.json() == {"data": {"playback_id": "pb-b", "asset": None}}
 
 
