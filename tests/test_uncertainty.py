@@ -12,8 +12,8 @@ import pytest
 from scipy import stats
 
 from moments.client import Client
-from moments.engagement.uncertainty import (holm, mean_interval, median_interval, ratio_interval, share_interval,
-                                           typical_difference_p_values)
+from moments.engagement.uncertainty import (count_rate_interval, holm, mean_interval, median_interval, ratio_interval,
+                                           share_interval, typical_difference_p_values)
 from moments.lab import calibration
 from moments.model import Asset, View
 from moments.store.duckdb import DuckDBStore
@@ -65,6 +65,17 @@ def test_a_median_of_too_few_values_for_an_order_statistic_interval_takes_the_bo
     assert median_interval(np.array([3.0, 9.0, 4.0]), (0.0, 10.0)) == (0.0, 10.0)
     assert median_interval(np.array([3.0]), (0.0, 10.0)) == (0.0, 10.0)
     assert median_interval(np.arange(6.0), (0.0, 10.0)) == (0.0, 5.0)  # from 6 values: the extremes
+
+
+def test_a_rate_of_counts_keeps_an_upper_bound_when_the_sample_has_none():
+    # No seek in 10 views: Garwood's upper bound -ln(0.025) / 10, where Student's t says [0, 0].
+    assert count_rate_interval(np.zeros(10, dtype=np.int64)) == pytest.approx((0.0, -np.log(0.025) / 10))
+    # Many views, spread out: Student's t, wider than the Poisson interval of the total.
+    counts = np.random.default_rng(1).negative_binomial(1, 0.2, 5_000)
+    assert count_rate_interval(counts) == pytest.approx(mean_interval(counts.astype(np.float64)))
+    # Where one view in ten seeks, 10 views hold the true rate about 95% of the time.
+    people = calibration.population("two kinds", np.random.default_rng(5), 4_000)
+    assert calibration.coverage_of(people, 10, 300, np.random.default_rng(6))["seek_rate"] >= 0.93
 
 
 def test_holm_stops_at_the_first_p_value_above_its_threshold():

@@ -25,7 +25,8 @@ import numpy as np
 
 from moments.engagement.heatmap import merged_coverage
 from moments.engagement.paths import CONTINUOUS_MS
-from moments.engagement.uncertainty import Interval, mean_interval, median_interval, ratio_interval, share_interval
+from moments.engagement.uncertainty import (Interval, count_rate_interval, mean_interval, median_interval, ratio_interval,
+                                           share_interval)
 from moments.model import RangeSet
 
 INTRO_PARTS = 10  # "intro retention": still watching a tenth of the way in
@@ -117,7 +118,7 @@ def view_intervals(views: ViewAmounts, duration_ms: int) -> Intervals:
         "average_view_ms": (average[0] * duration_ms, average[1] * duration_ms),
         "median_view_ms": median_interval(views.unique_ms, (0.0, float(duration_ms))),
         "rewatch_rate": (plays[0] - 1, plays[1] - 1),
-        "seek_rate": mean_interval(views.seeks.astype(np.float64)),
+        "seek_rate": count_rate_interval(views.seeks),
     }
 
 

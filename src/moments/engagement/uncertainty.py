@@ -8,7 +8,9 @@
   interval (a view's share lies in [0, 1]); from the views themselves, Student's t on their shares.
 - The median view: the distribution-free interval between two order statistics (scipy's
   quantile_test), which holds whatever the distribution of view lengths.
-- The seek rate, a mean over views: Student's t on each view's seeks.
+- The seek rate, a mean of counts over views: Student's t on each view's seeks, widened to
+  the exact Poisson interval of the total count where that is wider (count_rate_interval): t
+  is blind when a small sample holds few or no seeks.
 - The rewatch rate, a ratio of two sums over views: the delta method (Student's t on the
   linearized ratio), as survey statistics treat ratio estimators.
 
@@ -76,6 +78,17 @@ def median_interval(values: np.ndarray, bounds: Interval | None = None) -> Inter
     if np.isnan(found.low) or np.isnan(found.high):
         return bounds or (float(values.min()), float(values.max()))
     return float(found.low), float(found.high)
+
+
+def count_rate_interval(counts: np.ndarray) -> Interval:
+    """The mean of per-view counts: Student's t (right for any spread between views, given
+    enough of them), joined with Garwood's exact interval for a Poisson total (right for few
+    or no events, where t collapses): the interval holds when either does."""
+    n, total = counts.size, float(counts.sum())
+    low, high = mean_interval(counts.astype(np.float64))
+    exact_low = stats.chi2.ppf((1 - LEVEL) / 2, 2 * total) / 2 if total else 0.0
+    exact_high = stats.chi2.ppf(0.5 + LEVEL / 2, 2 * total + 2) / 2
+    return min(low, float(exact_low) / n), max(high, float(exact_high) / n)
 
 
 def ratio_interval(numerators: np.ndarray, denominators: np.ndarray) -> Interval:

@@ -30,7 +30,7 @@ export const PER_VIEW = [
     'Plays beyond the first, per unique moment watched: 25% means a quarter more playing than watching anew. '
     + 'Read it as an anecdote below 100 views.'],
   ['headline-seeks', 'seek_rate', seeks,
-    'Jumps per view, forward or back (as each view\'s path counts them). Read it as an anecdote below 100 views.'],
+    'Jumps per view, forward or back (as each view\'s path counts them).'],
 ];
 
 /** Fill each cell of `figures` from a /summary body's data; `pending`: they are on their way. */
