@@ -124,9 +124,9 @@ def chapters_from_webvtt(text: str) -> list[dict]:
         captions = webvtt.from_string(text).captions
     except webvtt.errors.MalformedFileError as error:
         raise ValueError(f"not a WebVTT file ({error}): it must start with a WEBVTT line") from None
-    if len(captions) != sum("-->" in line for line in text.splitlines()):  # webvtt-py skips what it cannot read
-        unread = next(number for number, line in enumerate(text.splitlines(), 1)
-                      if "-->" in line and not webvtt.from_string(f"WEBVTT\n\n{line}\nx\n").captions)
+    timings = [(number, line) for number, line in enumerate(text.splitlines(), 1) if "-->" in line]
+    if len(captions) != len(timings):  # webvtt-py skips what it cannot read
+        unread = next(number for number, line in timings if not webvtt.from_string(f"WEBVTT\n\n{line}\nx\n").captions)
         raise ValueError(f"line {unread}: a cue timing that is not HH:MM:SS.mmm --> HH:MM:SS.mmm")
     return [{"startTime": caption.start_time.in_milliseconds() / 1000,
              "endTime": caption.end_time.in_milliseconds() / 1000,

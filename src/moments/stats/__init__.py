@@ -14,7 +14,7 @@ from moments.engagement import heatmap as heatmap_math
 from moments.engagement import hotspots as hotspot_math
 from moments.engagement import layers as layer_math
 from moments.engagement.uncertainty import share_intervals
-from moments.model import RangeSet, Scope
+from moments.model import Asset, RangeSet, Scope
 from moments.stats.query import EngagementQuery
 from moments.store.base import Coverage, Grid, Store, ViewQuery
 
@@ -32,13 +32,18 @@ class Engagement:
     hotspots: list[hotspot_math.Hotspot] = field(default_factory=list)
 
 
-def registered_duration(store: Store, environment_id: str, scope: Scope, scope_id: str) -> int | None:
+def registered_asset(store: Store, environment_id: str, scope: Scope, scope_id: str) -> Asset | None:
+    """The registered asset an asset id or playback ID plays; a video id has none of its own
+    (it may span several assets)."""
     if scope is Scope.ASSET:
-        asset = store.get_asset(environment_id, scope_id)
-    elif scope is Scope.PLAYBACK_ID:
-        asset = store.asset_for_playback_id(environment_id, scope_id)
-    else:
-        asset = None  # a video id may span several assets: use what the players reported
+        return store.get_asset(environment_id, scope_id)
+    if scope is Scope.PLAYBACK_ID:
+        return store.asset_for_playback_id(environment_id, scope_id)
+    return None
+
+
+def registered_duration(store: Store, environment_id: str, scope: Scope, scope_id: str) -> int | None:
+    asset = registered_asset(store, environment_id, scope, scope_id)  # video ids: what the players reported
     return asset.duration_ms if asset else None
 
 

@@ -29,12 +29,10 @@ class ChapterReport:
 def chapter_asset(store: Store, query: EngagementQuery) -> tuple[Asset | None, str | None]:
     """The asset whose chapters the query's content has, or None and why."""
     env, scope_id = query.environment.environment_id, query.scope_id
-    if query.scope is Scope.ASSET:
-        asset = store.get_asset(env, scope_id)
-        missing = f"asset {scope_id!r} is not registered: PUT /v1/assets/{scope_id} with its chapters"
-    elif query.scope is Scope.PLAYBACK_ID:
-        asset = store.asset_for_playback_id(env, scope_id)
-        missing = f"playback ID {scope_id!r} belongs to no registered asset"
+    if query.scope is not Scope.VIDEO:
+        asset = stats.registered_asset(store, env, query.scope, scope_id)
+        missing = (f"asset {scope_id!r} is not registered: PUT /v1/assets/{scope_id} with its chapters"
+                   if query.scope is Scope.ASSET else f"playback ID {scope_id!r} belongs to no registered asset")
     else:
         played = store.assets_of_video(env, scope_id, 2)
         if len(played) != 1:
